@@ -1,0 +1,102 @@
+/** The public freeze entry points: argument checks and safety rules, then a backend. */
+import { freezeWithSignals } from './backends/signal.js';
+import { FreezeError } from './errors.js';
+import type { FrozenTree } from './frozen-tree.js';
+import { readProcessStat } from './procfs.js';
+import { isKernelThreadStat } from './stat.js';
+
+export interface FreezeOptions {
+  /** Pids whose whole subtree stays running (a monitor, a log shipper). */
+  exclude?: Iterable<number>;
+  /** One overall deadline for the whole freeze, in ms (default 5000). */
+  timeoutMs?: number;
+  /** Aborting rejects with ABORTED after resuming everything already stopped. */
+  signal?: AbortSignal;
+  /** Default true: the tree is thawed even if this process dies. */
+  watchdog?: boolean;
+  /** Lease: the tree is thawed automatically after this many ms, even if the caller hangs. */
+  maxHoldMs?: number;
+  /** Internal, for tests: force the discovery method. */
+  discovery?: 'children-files' | 'scan';
+}
+
+export const DEFAULT_TIMEOUT_MS = 5000;
+
+/** Freezes `root` and all its descendants. */
+export function freezeTree(root: number, options: FreezeOptions = {}): Promise<FrozenTree> {
+  return freeze(root, true, options);
+}
+
+/** Freezes the descendants of `root` (default: this process, e.g. a supervisor's workers). */
+export function freezeDescendants(
+  root: number = process.pid,
+  options: FreezeOptions = {},
+): Promise<FrozenTree> {
+  return freeze(root, false, options);
+}
+
+async function freeze(root: number, includeRoot: boolean, options: FreezeOptions): Promise<FrozenTree> {
+  validatePid(root);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!(typeof timeoutMs === 'number' && timeoutMs > 0 && Number.isFinite(timeoutMs))) {
+    throw new FreezeError(
+      'INVALID_ARGUMENT',
+      `timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`,
+    );
+  }
+  const exclude = new Set<number>();
+  for (const pid of options.exclude ?? []) {
+    validatePid(pid, 'excluded pid');
+    exclude.add(pid);
+  }
+  if (includeRoot && exclude.has(root)) {
+    throw new FreezeError('INVALID_ARGUMENT', `the root ${root} is excluded: nothing would be frozen`, [
+      root,
+    ]);
+  }
+  checkSafeRoot(root, includeRoot);
+  // The caller and its own descendants are never frozen: when the root is an ancestor
+  // of the caller, the caller's subtree is simply left out.
+  exclude.add(process.pid);
+  if (options.signal?.aborted) {
+    throw new FreezeError('ABORTED', 'freeze aborted before it started; nothing was stopped', []);
+  }
+  return freezeWithSignals({
+    root,
+    includeRoot,
+    exclude,
+    timeoutMs,
+    signal: options.signal,
+    discovery: options.discovery,
+  });
+}
+
+export function validatePid(pid: unknown, what = 'pid'): asserts pid is number {
+  if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 0) {
+    throw new FreezeError('INVALID_ARGUMENT', `${what} must be a positive integer, got ${String(pid)}`);
+  }
+}
+
+function checkSafeRoot(root: number, includeRoot: boolean): void {
+  if (root === 1) {
+    throw new FreezeError('UNSAFE_TARGET', 'refusing to freeze pid 1 (init) or the whole system under it', [
+      root,
+    ]);
+  }
+  const stat = readProcessStat(root);
+  if (stat === null) throw new FreezeError('NO_SUCH_PROCESS', `no process with pid ${root}`, [root]);
+  if (isKernelThreadStat(stat) || root === 2) {
+    throw new FreezeError(
+      'UNSAFE_TARGET',
+      `pid ${root} (${stat.comm}) is a kernel thread, which ignores SIGSTOP`,
+      [root],
+    );
+  }
+  if (includeRoot && root === process.pid) {
+    throw new FreezeError(
+      'UNSAFE_TARGET',
+      `pid ${root} is this process: a process cannot freeze itself (use freezeDescendants to freeze its children)`,
+      [root],
+    );
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Reading /proc. Every reader returns `null` when the process or task is gone
+ * (ENOENT/ESRCH): a process that exits while we look at it is normal, not an error.
+ */
+import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
+import { FreezeError, isGoneError } from './errors.js';
+import { type ProcStat, parseStat } from './stat.js';
+
+// One buffer for all reads: stat lines are short, and reading into a reused
+// buffer with open/read/close is the cheapest way Node offers to read a /proc file.
+let buffer = Buffer.allocUnsafe(16384);
+
+/** Reads a whole /proc file, to EOF (a single read() may return less than the file). */
+export function readProcFile(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    if (isGoneError(error)) return null;
+    throw procError(path, error);
+  }
+  try {
+    let length = 0;
+    for (;;) {
+      if (length === buffer.length) {
+        const bigger = Buffer.allocUnsafe(buffer.length * 2);
+        buffer.copy(bigger, 0, 0, length);
+        buffer = bigger;
+      }
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+    return buffer.toString('utf8', 0, length);
+  } catch (error) {
+    if (isGoneError(error)) return null;
+    throw procError(path, error);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function procError(path: string, error: unknown): FreezeError {
+  const message = (error as Error).message;
+  return new FreezeError('PROC_UNREADABLE', `cannot read ${path}: ${message}`, [], { cause: error });
+}
+
+function listDirectory(path: string): string[] | null {
+  try {
+    return readdirSync(path);
+  } catch (error) {
+    if (isGoneError(error)) return null;
+    throw procError(path, error);
+  }
+}
+
+export function readProcessStat(pid: number): ProcStat | null {
+  const text = readProcFile(`/proc/${pid}/stat`);
+  return text === null ? null : parseStat(text);
+}
+
+export function readTaskStat(pid: number, tid: number): ProcStat | null {
+  const text = readProcFile(`/proc/${pid}/task/${tid}/stat`);
+  return text === null ? null : parseStat(text);
+}
+
+/** The thread ids of a process, or null if it is gone. */
+export function listTaskIds(pid: number): number[] | null {
+  const names = listDirectory(`/proc/${pid}/task`);
+  return names === null ? null : names.map(Number);
+}
+
+export interface TaskState {
+  tid: number;
+  state: string;
+}
+
+/** The state letter of every task of a process, or null if the process is gone. */
+export function readTaskStates(pid: number): TaskState[] | null {
+  const tids = listTaskIds(pid);
+  if (tids === null) return null;
+  const states: TaskState[] = [];
+  for (const tid of tids) {
+    const stat = readTaskStat(pid, tid);
+    if (stat !== null) states.push({ tid, state: stat.state });
+  }
+  return states.length === 0 ? null : states;
+}
+
+function parsePidList(text: string): number[] {
+  const pids: number[] = [];
+  for (const word of text.split(' ')) {
+    const trimmed = word.trim();
+    if (trimmed !== '') pids.push(Number(trimmed));
+  }
+  return pids;
+}
+
+let childrenFilesExist: boolean | undefined;
+
+/** Whether the kernel has CONFIG_PROC_CHILDREN (the task/<tid>/children files). */
+export function childrenFilesSupported(): boolean {
+  if (childrenFilesExist === undefined) {
+    childrenFilesExist = readProcFile(`/proc/self/task/${process.pid}/children`) !== null;
+  }
+  return childrenFilesExist;
+}
+
+/**
+ * The children of a process, from the children file of EVERY thread: a child forked
+ * by a non-main thread is listed only under that thread. Null if the process is gone.
+ */
+export function readChildren(pid: number): number[] | null {
+  const tids = listTaskIds(pid);
+  if (tids === null) return null;
+  const children: number[] = [];
+  for (const tid of tids) {
+    const text = readProcFile(`/proc/${pid}/task/${tid}/children`);
+    if (text !== null) children.push(...parsePidList(text));
+  }
+  return children;
+}
+
+/** All processes on the system with their stat, from one /proc scan. */
+export function scanAllProcesses(): ProcStat[] {
+  const stats: ProcStat[] = [];
+  for (const name of listDirectory('/proc') ?? []) {
+    const code = name.charCodeAt(0);
+    if (code < 48 || code > 57) continue; // only numeric entries are processes
+    const stat = readProcessStat(Number(name));
+    if (stat !== null) stats.push(stat);
+  }
+  return stats;
+}
+
+/** The system-call line of a task ("58 0x... " or "running"), or null. Needs ptrace access. */
+export function readTaskSyscall(pid: number, tid: number): string | null {
+  try {
+    return readProcFile(`/proc/${pid}/task/${tid}/syscall`);
+  } catch {
+    return null; // EACCES without ptrace rights: treat as unknown
+  }
+}
+
+/** The TracerPid line of /proc/<pid>/status (0 when not traced), or null if gone. */
+export function readTracerPid(pid: number): number | null {
+  const text = readProcFile(`/proc/${pid}/status`);
+  if (text === null) return null;
+  const match = /^TracerPid:\s*(\d+)/m.exec(text);
+  return match ? Number(match[1]) : 0;
+}

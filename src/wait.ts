@@ -1,0 +1,204 @@
+/**
+ * Waiting until every task of every tracked process is stopped, under one deadline.
+ * Polls adaptively: the first check is immediate, then the checks back off from
+ * "next turn of the event loop" to at most 10 ms; only tasks not yet seen stopped
+ * are read again.
+ */
+import { FreezeError } from './errors.js';
+import { readProcessStat, readTaskStates, readTaskSyscall, readTracerPid, type TaskState } from './procfs.js';
+
+export interface TrackedProcess {
+  pid: number;
+  ppid: number;
+  comm: string;
+  startTime: number;
+  threads: number;
+  /** Every task was already stopped before the freeze touched it: thaw leaves it stopped. */
+  wasStopped: boolean;
+  /** Some task is in ptrace stop ('t'): stopped now, but its tracer may resume it. */
+  traced: boolean;
+}
+
+type Verdict = 'stopped' | 'pending' | 'gone';
+
+// System calls in which a task waits for its vfork child (x86_64 and arm64 numbers).
+const VFORK_SYSCALLS: Record<string, { vfork?: number; clone: number; clone3: number }> = {
+  x64: { vfork: 58, clone: 56, clone3: 435 },
+  arm64: { clone: 220, clone3: 435 },
+};
+const CLONE_VFORK = 0x4000;
+
+/** Whether task `tid` of `pid` is a parent blocked in vfork (state D until its child execs or exits). */
+export function isVforkWait(pid: number, tid: number): boolean {
+  const numbers = VFORK_SYSCALLS[process.arch];
+  const line = numbers ? readTaskSyscall(pid, tid) : null;
+  if (!numbers || line === null) return false;
+  const [nr, flags] = line.trim().split(' ');
+  const syscall = Number(nr);
+  if (syscall === numbers.vfork || syscall === numbers.clone3) return true;
+  return syscall === numbers.clone && (Number(flags) & CLONE_VFORK) !== 0;
+}
+
+export interface WaitContext {
+  tracked: Map<number, TrackedProcess>;
+  deadline: number;
+  signal?: AbortSignal | undefined;
+  /** Re-sends SIGSTOP to a process that has not stopped yet (something may have continued it). */
+  restop: (process: TrackedProcess) => void;
+  /** Called for each tracked process found to have exited (it is dropped, not an error). */
+  onExit?: (process: TrackedProcess) => void;
+}
+
+interface Laggard {
+  process: TrackedProcess;
+  tasks: TaskState[];
+}
+
+/**
+ * Resolves when every tracked process is stopped; drops processes that exited.
+ * Rejects with TIMED_OUT (naming the laggards and their task states) or ABORTED.
+ */
+export async function waitUntilStopped(context: WaitContext): Promise<void> {
+  const { tracked } = context;
+  let pending = [...tracked.values()];
+  const confirmed = new Set<number>(); // pids seen fully stopped
+  // A task in ptrace stop ('t') may be resumed by its tracer at once (a tracer can
+  // swallow SIGSTOP): it counts only when still 't' after TRACED_CONFIRM_MS.
+  const tracedSince = new Map<number, number>();
+  let attempt = 0;
+  let lastRestop = performance.now();
+  let laggards: Laggard[] = [];
+  for (;;) {
+    laggards = [];
+    const vforkCandidates: Laggard[] = [];
+    for (const process of pending) {
+      const { verdict, tasks } = classify(process);
+      if (verdict === 'gone') {
+        tracked.delete(process.pid);
+        context.onExit?.(process);
+      } else if (verdict === 'stopped' && process.traced && !tracedLongEnough(tracedSince, process.pid)) {
+        laggards.push({ process, tasks });
+      } else if (verdict === 'stopped') confirmed.add(process.pid);
+      else if (tasks.every((task) => isStoppedLetter(task.state) || task.state === 'D')) {
+        vforkCandidates.push({ process, tasks });
+      } else laggards.push({ process, tasks });
+    }
+    // A vfork parent stays in D while its child runs, and forever if the child is
+    // frozen: it counts as stopped when a child of it in the tree is confirmed stopped.
+    for (const candidate of vforkCandidates) {
+      if (isFrozenVforkParent(candidate, tracked, confirmed)) confirmed.add(candidate.process.pid);
+      else laggards.push(candidate);
+    }
+    for (const pid of tracedSince.keys()) {
+      if (!laggards.some((laggard) => laggard.process.pid === pid && laggard.process.traced))
+        tracedSince.delete(pid);
+    }
+    if (laggards.length === 0) return;
+    pending = laggards.map((laggard) => laggard.process);
+
+    if (context.signal?.aborted) throw abortError(context.signal, pending);
+    const now = performance.now();
+    if (now >= context.deadline) throw timeoutError(laggards);
+    if (now - lastRestop >= 100) {
+      for (const process of pending) context.restop(process);
+      lastRestop = now;
+    }
+    await pause(backoff(attempt++), context.deadline - now, context.signal);
+  }
+}
+
+const TRACED_CONFIRM_MS = 20;
+
+function tracedLongEnough(tracedSince: Map<number, number>, pid: number): boolean {
+  const now = performance.now();
+  const since = tracedSince.get(pid);
+  if (since === undefined) {
+    tracedSince.set(pid, now);
+    return false;
+  }
+  return now - since >= TRACED_CONFIRM_MS;
+}
+
+function isStoppedLetter(state: string): boolean {
+  return state === 'T' || state === 't' || state === 'Z' || state === 'X';
+}
+
+function classify(process: TrackedProcess): { verdict: Verdict; tasks: TaskState[] } {
+  const stat = readProcessStat(process.pid);
+  // Gone, or the pid now names another process: the one we knew has exited.
+  if (stat === null || stat.startTime !== process.startTime) return { verdict: 'gone', tasks: [] };
+  const tasks = readTaskStates(process.pid);
+  if (tasks === null) return { verdict: 'gone', tasks: [] };
+  process.threads = tasks.length;
+  process.traced = tasks.some((task) => task.state === 't');
+  const stopped = tasks.every((task) => isStoppedLetter(task.state));
+  return { verdict: stopped ? 'stopped' : 'pending', tasks };
+}
+
+function isFrozenVforkParent(
+  candidate: Laggard,
+  tracked: Map<number, TrackedProcess>,
+  confirmed: Set<number>,
+): boolean {
+  const { process, tasks } = candidate;
+  const waiting = tasks.filter((task) => task.state === 'D');
+  if (!waiting.every((task) => isVforkWait(process.pid, task.tid))) return false;
+  for (const other of tracked.values()) {
+    if (other.ppid === process.pid && confirmed.has(other.pid)) return true;
+  }
+  return false;
+}
+
+/** Delays between checks, in ms: 0 means "next turn of the event loop". */
+const BACKOFF_MS = [0, 0, 0, 0.25, 0.5, 1, 1, 2, 2, 4, 5];
+
+function backoff(attempt: number): number {
+  return BACKOFF_MS[attempt] ?? 10;
+}
+
+function pause(ms: number, remaining: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (ms === 0) {
+      setImmediate(resolve);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(
+      () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      Math.max(0, Math.min(ms, remaining)),
+    );
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export function abortError(signal: AbortSignal, pending: TrackedProcess[] = []): FreezeError {
+  const reason = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
+  return new FreezeError(
+    'ABORTED',
+    `freeze aborted${reason}; everything it stopped was resumed`,
+    pending.map((p) => p.pid),
+    { cause: signal.reason },
+  );
+}
+
+function timeoutError(laggards: Laggard[]): FreezeError {
+  const described = laggards.slice(0, 8).map(({ process, tasks }) => {
+    const running = tasks.filter((task) => !isStoppedLetter(task.state));
+    const states = running.map((task) => `${task.tid}:${task.state}`).join(',');
+    const tracer = readTracerPid(process.pid);
+    const traced = tracer ? `, traced by ${tracer} which may be swallowing SIGSTOP` : '';
+    return `${process.pid} (${process.comm}) tasks ${states}${traced}`;
+  });
+  const more = laggards.length > 8 ? ` and ${laggards.length - 8} more` : '';
+  return new FreezeError(
+    'TIMED_OUT',
+    `timed out waiting for ${laggards.length} process(es) to stop: ${described.join('; ')}${more}; everything stopped was resumed`,
+    laggards.map((laggard) => laggard.process.pid),
+  );
+}

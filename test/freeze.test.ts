@@ -1,0 +1,389 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { listTree } from '../src/discovery.js';
+import { FreezeError } from '../src/errors.js';
+import { freezeDescendants, freezeTree } from '../src/freeze.js';
+import { readProcessStat } from '../src/procfs.js';
+import {
+  cleanupTrees,
+  descendantsByScan,
+  eventually,
+  hasStopped,
+  inCI,
+  isRoot,
+  isStoppedOrDead,
+  repoRoot,
+  sleep,
+  startTree,
+  taskStates,
+  unusedPid,
+} from './helpers.js';
+
+const run = promisify(execFile);
+const freezeChild = join(repoRoot, 'test/scripts/freeze-child.mjs');
+const T = { timeout: 60_000 };
+
+after(async () => {
+  assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
+});
+
+function assertAllStopped(pids: number[]) {
+  for (const pid of pids) {
+    const states = taskStates(pid);
+    assert.ok(states === '' || isStoppedOrDead(states), `pid ${pid} tasks ${states} should be stopped`);
+  }
+}
+
+function assertNoneStopped(pids: number[], except: number[] = []) {
+  for (const pid of pids) {
+    if (except.includes(pid)) continue;
+    assert.ok(!hasStopped(taskStates(pid)), `pid ${pid} tasks ${taskStates(pid)} should run`);
+  }
+}
+
+function isFreezeError(code: string, pid?: number) {
+  return (error: unknown) => {
+    assert.ok(error instanceof FreezeError, `expected a FreezeError, got ${error}`);
+    assert.equal(error.code, code, error.message);
+    if (pid !== undefined) assert.ok(error.pids.includes(pid), `pids ${error.pids} should name ${pid}`);
+    return true;
+  };
+}
+
+describe('freezeTree on real trees', () => {
+  test('12 processes x 4 threads: every task T after freeze, none after thaw', T, async () => {
+    const tree = await startTree('tree', 12, 4);
+    const frozen = await freezeTree(tree.root);
+    assert.equal(frozen.backend, 'signal');
+    assert.deepEqual(frozen.processes.map((p) => p.pid).sort(), [...tree.pids].sort());
+    for (const pid of tree.pids) assert.equal(taskStates(pid), 'TTTT', `pid ${pid}`);
+    for (const p of frozen.processes) {
+      assert.equal(p.threads, 4);
+      assert.equal(p.wasStopped, false);
+      assert.equal(p.startTime, readProcessStat(p.pid)?.startTime);
+    }
+    await frozen.thaw();
+    await frozen.thaw(); // idempotent
+    assertNoneStopped(tree.pids);
+    assert.equal(frozen.frozen, false);
+    tree.kill();
+  });
+
+  test('a CPU-bound 6 x 2 tree in its own session freezes and thaws', T, async () => {
+    const tree = await startTree('tree', 6, 2, 'spin');
+    const frozen = await freezeTree(tree.root);
+    for (const pid of tree.pids) assert.equal(taskStates(pid), 'TT');
+    await frozen.thaw();
+    assertNoneStopped(tree.pids);
+    tree.kill();
+  });
+
+  test('a child forked by a non-main thread is frozen', T, async () => {
+    const tree = await startTree('threadfork');
+    const frozen = await freezeTree(tree.root);
+    assert.equal(frozen.processes.length, 2);
+    assertAllStopped(tree.pids);
+    assert.equal(taskStates(tree.pids[1] as number), 'T');
+    await frozen.thaw();
+    assertNoneStopped(tree.pids);
+    tree.kill();
+  });
+
+  test('the children of a process whose main thread exited are frozen', T, async () => {
+    const tree = await startTree('leaderexit');
+    const frozen = await freezeTree(tree.root);
+    assert.equal(frozen.processes.length, 3);
+    // The exited leader reads Z or T (the kernel reports the group stop on it too).
+    assert.match(taskStates(tree.root), /^[ZT]T$/, 'exited leader, stopped thread');
+    assertAllStopped(tree.pids);
+    await frozen.thaw();
+    assert.ok(await eventually(() => taskStates(tree.root) === 'ZS'), taskStates(tree.root));
+    assertNoneStopped(tree.pids);
+    tree.kill();
+  });
+
+  test('a zombie in the tree does not stop the freeze', T, async () => {
+    const tree = await startTree('zombie');
+    const [root, zombie, live] = tree.pids as [number, number, number];
+    const frozen = await freezeTree(root);
+    assert.equal(taskStates(zombie), 'Z');
+    assert.equal(taskStates(live), 'T');
+    assert.equal(taskStates(root), 'T');
+    await frozen.thaw();
+    assertNoneStopped(tree.pids);
+    tree.kill();
+  });
+
+  test('a vfork parent (D) with its frozen vfork child is accepted', T, async () => {
+    const tree = await startTree('vfork');
+    const [root, vforkParent] = tree.pids as [number, number];
+    const vforkChild = listTree(vforkParent)[1]?.pid as number;
+    assert.equal(taskStates(vforkParent), 'D');
+    const frozen = await freezeTree(root, { timeoutMs: 3000 });
+    assert.deepEqual(frozen.processes.map((p) => p.pid).sort(), [root, vforkParent, vforkChild].sort());
+    assert.equal(taskStates(vforkChild), 'T');
+    assert.equal(taskStates(vforkParent), 'D');
+    await frozen.thaw();
+    assertNoneStopped([root, vforkParent, vforkChild]);
+    tree.kill();
+  });
+
+  test('processes that exit mid-freeze are dropped, not errors', T, async () => {
+    // Children live 1-3 ms and are replaced continuously: some exit while being frozen.
+    const tree = await startTree('churn', 20_000);
+    let exited = 0;
+    for (let i = 0; i < 15; i++) {
+      const frozen = await freezeTree(tree.root);
+      exited += frozen.exited;
+      for (const p of frozen.processes) {
+        const states = taskStates(p.pid);
+        assert.ok(states === '' || isStoppedOrDead(states), `pid ${p.pid} ${states}`);
+      }
+      await frozen.thaw();
+      await sleep(5);
+    }
+    console.log(`# churn: ${exited} processes exited mid-freeze over 15 freezes`);
+    assertNoneStopped(descendantsByScan(tree.root));
+    tree.kill();
+  });
+
+  test('a process stopped before the freeze stays stopped after thaw', T, async () => {
+    const tree = await startTree('tree', 5, 2);
+    const prestopped = tree.pids[2] as number;
+    process.kill(prestopped, 'SIGSTOP');
+    assert.ok(await eventually(() => taskStates(prestopped) === 'TT'));
+    const frozen = await freezeTree(tree.root);
+    assert.equal(frozen.processes.find((p) => p.pid === prestopped)?.wasStopped, true);
+    assert.equal(frozen.processes.filter((p) => p.wasStopped).length, 1);
+    await frozen.thaw();
+    assert.equal(taskStates(prestopped), 'TT');
+    assertNoneStopped(tree.pids, [prestopped]);
+    tree.kill();
+  });
+
+  test('a tree that keeps forking freezes completely or rejects leaving nothing stopped', T, async () => {
+    const tree = await startTree('forkstorm', 4000, 15_000);
+    await sleep(50);
+    try {
+      const frozen = await freezeTree(tree.root, { timeoutMs: 10_000 });
+      // Nothing in the tree may still run: check with an independent full scan.
+      const inTree = descendantsByScan(tree.root);
+      assertAllStopped(inTree);
+      console.log(`# forkstorm: froze ${frozen.processes.length} in ${frozen.rounds} rounds`);
+      await frozen.thaw();
+    } catch (error) {
+      isFreezeError('TREE_KEEPS_CHANGING')(error);
+      console.log('# forkstorm: rejected as TREE_KEEPS_CHANGING');
+    }
+    await sleep(20);
+    assertNoneStopped(descendantsByScan(tree.root));
+    tree.kill();
+  });
+
+  for (const name of ['a) R (b', 'x) T 1 2 3', 'nl\nx) S (']) {
+    test(`a process named ${JSON.stringify(name)} is frozen and thawed`, T, async () => {
+      const tree = await startTree('comm', name);
+      const frozen = await freezeTree(tree.root);
+      assert.equal(frozen.processes.length, 2);
+      for (const p of frozen.processes) {
+        assert.equal(p.comm, name);
+        assert.equal(p.threads, 2);
+        assert.equal(taskStates(p.pid), 'TT');
+      }
+      await frozen.thaw();
+      assertNoneStopped(tree.pids);
+      tree.kill();
+    });
+  }
+
+  test('exclude leaves that subtree running', T, async () => {
+    const tree = await startTree('tree', 13, 1);
+    const nodes = listTree(tree.root);
+    const monitor = nodes[0]?.children[1] as number;
+    const monitorTree = listTree(monitor).map((n) => n.pid);
+    const frozen = await freezeTree(tree.root, { exclude: [monitor] });
+    for (const pid of tree.pids) {
+      if (monitorTree.includes(pid)) assert.equal(taskStates(pid), 'S', `monitor subtree ${pid} runs`);
+      else assert.equal(taskStates(pid), 'T', `pid ${pid} frozen`);
+    }
+    assert.equal(frozen.processes.length, tree.pids.length - monitorTree.length);
+    await frozen.thaw();
+    assertNoneStopped(tree.pids);
+    tree.kill();
+  });
+
+  test('the scan discovery path freezes a tree too', T, async () => {
+    const tree = await startTree('threadfork');
+    const frozen = await freezeTree(tree.root, { discovery: 'scan' });
+    assert.equal(frozen.processes.length, 2);
+    assertAllStopped(tree.pids);
+    await frozen.thaw();
+    assertNoneStopped(tree.pids);
+    tree.kill();
+  });
+
+  test('await using thaws at the end of the block', T, async () => {
+    const tree = await startTree('tree', 3, 1);
+    {
+      await using frozen = await freezeTree(tree.root);
+      assert.equal(frozen.processes.length, 3);
+      assertAllStopped(tree.pids);
+    }
+    assertNoneStopped(tree.pids);
+    {
+      using _frozen = await freezeTree(tree.root);
+      assertAllStopped(tree.pids);
+    }
+    assertNoneStopped(tree.pids);
+    tree.kill();
+  });
+});
+
+describe('safety and errors', () => {
+  test('a tree rooted at the freezer’s ancestor never freezes the freezer', T, async () => {
+    // sh (root) -> two sleepers and a node freezer that freezes the tree of its own parent.
+    const script = `sleep 30 & a=$!; sleep 30 & b=$!; ${JSON.stringify(process.execPath)} ${JSON.stringify(freezeChild)} ancestor; kill $a $b`;
+    const { stdout } = await run('setsid', ['sh', '-c', script], { timeout: 20_000 });
+    const result = JSON.parse(stdout);
+    assert.equal(result.ok, true, result.message);
+    assert.ok(!result.pids.includes(result.self), 'the freezer is not in the frozen tree');
+    assert.equal(result.pids.length, 3, 'sh and its two sleepers');
+    for (const pid of result.pids) assert.equal(result.during[pid], 'T');
+    assert.match(result.during[result.self], /^[RS]+$/);
+    for (const pid of result.pids) assert.doesNotMatch(result.after[pid] ?? '', /T/);
+  });
+
+  test('freezeDescendants() with no argument freezes the caller’s workers', T, async () => {
+    const { stdout } = await run(process.execPath, [freezeChild, 'supervisor'], { timeout: 20_000 });
+    const result = JSON.parse(stdout);
+    assert.equal(result.ok, true, result.message);
+    assert.equal(result.pids.length, 3);
+    for (const pid of result.pids) {
+      assert.equal(result.during[pid], 'T');
+      assert.match(result.after[pid], /^[RS]$/);
+    }
+  });
+
+  test('freezeDescendants(root) leaves the root running', T, async () => {
+    const tree = await startTree('tree', 4, 1);
+    const frozen = await freezeDescendants(tree.root);
+    assert.equal(taskStates(tree.root), 'S');
+    assert.equal(frozen.processes.length, 3);
+    assertAllStopped(tree.pids.slice(1));
+    await frozen.thaw();
+    assertNoneStopped(tree.pids);
+    tree.kill();
+  });
+
+  const invalid: [string, unknown][] = [
+    ['0', 0],
+    ['-1', -1],
+    ['NaN', Number.NaN],
+    ['1.5', 1.5],
+    ['a string', '123'],
+    ['Infinity', Number.POSITIVE_INFINITY],
+  ];
+  for (const [label, value] of invalid) {
+    test(`pid ${label} is INVALID_ARGUMENT`, async () => {
+      await assert.rejects(freezeTree(value as number), isFreezeError('INVALID_ARGUMENT'));
+      await assert.rejects(freezeDescendants(value as number), isFreezeError('INVALID_ARGUMENT'));
+    });
+  }
+
+  test('bad options are INVALID_ARGUMENT', async () => {
+    await assert.rejects(freezeTree(process.ppid, { timeoutMs: -5 }), isFreezeError('INVALID_ARGUMENT'));
+    await assert.rejects(freezeTree(process.ppid, { exclude: [0] }), isFreezeError('INVALID_ARGUMENT'));
+    await assert.rejects(
+      freezeTree(process.ppid, { exclude: [process.ppid] }),
+      isFreezeError('INVALID_ARGUMENT'),
+    );
+  });
+
+  test('unsafe and missing targets are refused, and nothing is stopped', async () => {
+    const tree = await startTree('tree', 3, 1);
+    const missing = unusedPid();
+    await assert.rejects(freezeTree(missing), isFreezeError('NO_SUCH_PROCESS', missing));
+    await assert.rejects(freezeTree(1), isFreezeError('UNSAFE_TARGET', 1));
+    await assert.rejects(freezeDescendants(1), isFreezeError('UNSAFE_TARGET', 1));
+    await assert.rejects(freezeTree(2), isFreezeError('UNSAFE_TARGET', 2));
+    const kthread = findKernelThread();
+    await assert.rejects(freezeTree(kthread), isFreezeError('UNSAFE_TARGET', kthread));
+    await assert.rejects(freezeTree(process.pid), isFreezeError('UNSAFE_TARGET', process.pid));
+    assertNoneStopped(tree.pids);
+    assert.doesNotMatch(taskStates(process.ppid), /T/);
+    tree.kill();
+  });
+
+  test('an already aborted signal rejects with ABORTED before anything is stopped', async () => {
+    const tree = await startTree('tree', 3, 1);
+    await assert.rejects(freezeTree(tree.root, { signal: AbortSignal.abort() }), isFreezeError('ABORTED'));
+    assertNoneStopped(tree.pids);
+    tree.kill();
+  });
+
+  test(
+    'a tracer that swallows SIGSTOP ends in TIMED_OUT naming the tracee, everything resumed',
+    T,
+    async () => {
+      const tree = await startTree('tracer');
+      const [root, tracee, tracer] = tree.pids as [number, number, number];
+      const started = performance.now();
+      await assert.rejects(freezeTree(root, { exclude: [tracer], timeoutMs: 800 }), (error: unknown) => {
+        isFreezeError('TIMED_OUT', tracee)(error);
+        assert.match((error as Error).message, new RegExp(`traced by ${tracer}`));
+        return true;
+      });
+      assert.ok(performance.now() - started < 5000, 'the deadline bounds the wait');
+      await sleep(20);
+      assertNoneStopped([root, tracee, tracer]);
+      tree.kill();
+    },
+  );
+
+  test('aborting mid-freeze rejects with ABORTED and resumes everything', T, async () => {
+    const tree = await startTree('tracer');
+    const [root, tracee, tracer] = tree.pids as [number, number, number];
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('operator gave up')), 150);
+    await assert.rejects(
+      freezeTree(root, { exclude: [tracer], signal: controller.signal, timeoutMs: 10_000 }),
+      (error: unknown) => {
+        isFreezeError('ABORTED')(error);
+        assert.match((error as Error).message, /operator gave up/);
+        return true;
+      },
+    );
+    await sleep(20);
+    assertNoneStopped([root, tracee, tracer]);
+    tree.kill();
+  });
+
+  test('a root-owned tree frozen by nobody is NOT_PERMITTED and nothing is stopped', T, async (t) => {
+    if (!isRoot) {
+      assert.ok(!inCI, 'CI runs as root');
+      t.skip('needs root to run the freezer as nobody');
+      return;
+    }
+    const tree = await startTree('tree', 4, 2);
+    const { stdout } = await run(process.execPath, [freezeChild, 'tree', String(tree.root)], {
+      uid: 65534,
+      gid: 65534,
+      timeout: 20_000,
+    });
+    const result = JSON.parse(stdout);
+    assert.equal(result.ok, false);
+    assert.equal(result.code, 'NOT_PERMITTED');
+    assert.ok(result.pids.includes(tree.root));
+    assert.match(result.message, /another user/);
+    assertNoneStopped(tree.pids);
+    tree.kill();
+  });
+});
+
+function findKernelThread(): number {
+  for (const node of listTree(2, { includeRoot: false })) return node.pid;
+  throw new Error('no kernel thread found');
+}

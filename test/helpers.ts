@@ -1,0 +1,176 @@
+/**
+ * Test helpers: build real process trees with the C fixture, read their states,
+ * and clean up by process group (never by name).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseStat } from '../src/stat.js';
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+const fixtureSource = join(repoRoot, 'test/fixture/treefix.c');
+const fixtureBinary = join(repoRoot, 'test/fixture/build/treefix');
+
+export const isRoot = process.getuid?.() === 0;
+export const inCI = process.env.CI === 'true';
+
+/** Compiles the fixture when it is missing or older than its source. */
+export function fixturePath(): string {
+  if (!existsSync(fixtureBinary) || statSync(fixtureBinary).mtimeMs < statSync(fixtureSource).mtimeMs) {
+    mkdirSync(dirname(fixtureBinary), { recursive: true });
+    execFileSync('cc', ['-O1', '-Wall', '-pthread', '-o', fixtureBinary, fixtureSource], {
+      stdio: 'inherit',
+    });
+  }
+  return fixtureBinary;
+}
+
+export interface TestTree {
+  /** The fixture's own pid: the root of the tree, leader of its own session and process group. */
+  root: number;
+  /** The pids the fixture reported (root first). */
+  pids: number[];
+  child: ChildProcess;
+  kill(): void;
+}
+
+const started = new Set<TestTree>();
+
+/** Starts `treefix <mode> ...args` in its own session and waits for its ready line. */
+export async function startTree(mode: string, ...args: (string | number)[]): Promise<TestTree> {
+  const child = spawn(fixturePath(), [mode, ...args.map(String)], {
+    detached: true, // setsid: own session and process group, so a CPU-bound tree cannot starve us
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const tree: TestTree = {
+    root: child.pid ?? -1,
+    pids: [],
+    child,
+    kill() {
+      killGroup(tree.root);
+      started.delete(tree);
+    },
+  };
+  started.add(tree);
+  const line = await new Promise<string>((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => reject(new Error(`treefix ${mode} not ready after 10 s`)), 10_000);
+    child.stdout?.on('data', (data: Buffer) => {
+      buffered += data.toString();
+      const end = buffered.indexOf('\n');
+      if (end >= 0) {
+        clearTimeout(timer);
+        resolve(buffered.slice(0, end));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`treefix ${mode} exited with ${code} before it was ready`));
+    });
+  });
+  tree.pids = line.split(' ').slice(1).map(Number);
+  return tree;
+}
+
+/** SIGKILL a whole process group (works on stopped processes too). */
+export function killGroup(pgid: number): void {
+  if (pgid <= 1) return;
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Kills every tree this test file started; call from after(). Returns what was still alive. */
+export async function cleanupTrees(): Promise<number[]> {
+  const groups = [...started].map((tree) => tree.root);
+  for (const tree of [...started]) tree.kill();
+  return waitForGroupsGone(groups);
+}
+
+/** Waits (bounded) until no process of these process groups is left; returns leftovers. */
+export async function waitForGroupsGone(groups: number[], deadlineMs = 5000): Promise<number[]> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    const left = processesInGroups(groups).filter((stat) => stat.state !== 'Z');
+    if (left.length === 0 || Date.now() > until) return left.map((stat) => stat.pid);
+    await sleep(20);
+  }
+}
+
+export function processesInGroups(groups: number[]) {
+  const wanted = new Set(groups);
+  const found = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = parseStat(readFileSync(`/proc/${name}/stat`, 'utf8'));
+      if (wanted.has(stat.pgrp)) found.push(stat);
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found;
+}
+
+/** The state letters of every task of `pid`, e.g. "TTTT"; "" when the process is gone. */
+export function taskStates(pid: number): string {
+  try {
+    return readdirSync(`/proc/${pid}/task`)
+      .map((tid) => {
+        try {
+          return parseStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')).state;
+        } catch {
+          return '';
+        }
+      })
+      .join('');
+  } catch {
+    return '';
+  }
+}
+
+/** Every pid in the process tree under root (root included), by a full ppid scan. */
+export function descendantsByScan(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = parseStat(readFileSync(`/proc/${name}/stat`, 'utf8'));
+      const list = children.get(stat.ppid) ?? [];
+      list.push(stat.pid);
+      children.set(stat.ppid, list);
+    } catch {
+      // exited
+    }
+  }
+  const result = [root];
+  for (let i = 0; i < result.length; i++) result.push(...(children.get(result[i] as number) ?? []));
+  return result;
+}
+
+export const isStoppedOrDead = (states: string) => /^[TtZX]*$/.test(states);
+export const hasStopped = (states: string) => states.includes('T');
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `condition` until it holds or the deadline passes (then returns false). */
+export async function eventually(condition: () => boolean, deadlineMs = 3000): Promise<boolean> {
+  const until = Date.now() + deadlineMs;
+  while (!condition()) {
+    if (Date.now() > until) return false;
+    await sleep(5);
+  }
+  return true;
+}
+
+/** A pid that does not exist right now. */
+export function unusedPid(): number {
+  const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  for (let pid = pidMax - 1; pid > 1; pid--) if (!existsSync(`/proc/${pid}`)) return pid;
+  throw new Error('no free pid');
+}

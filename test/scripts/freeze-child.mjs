@@ -1,0 +1,54 @@
+// A separate freezing process for tests that need one: run as another user, as a
+// descendant of the tree's root, or as a supervisor of its own workers.
+// Prints one JSON line on stdout and exits.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { freezeDescendants, freezeTree, readTaskStates } from '../../dist/index.js';
+
+const [mode, arg] = process.argv.slice(2);
+const statesOf = (pids) =>
+  Object.fromEntries(pids.map((pid) => [pid, (readTaskStates(pid) ?? []).map((t) => t.state).join('')]));
+const readComm = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+};
+const report = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
+
+async function attempt(freeze, pidsToWatch) {
+  try {
+    const frozen = await freeze();
+    const pids = frozen.processes.map((p) => p.pid);
+    const during = statesOf([...pids, ...pidsToWatch()]);
+    await frozen.thaw();
+    report({ ok: true, pids, self: process.pid, during, after: statesOf([...pids, ...pidsToWatch()]) });
+  } catch (error) {
+    report({ ok: false, code: error.code, pids: error.pids, message: error.message });
+  }
+}
+
+if (mode === 'tree') {
+  await attempt(
+    () => freezeTree(Number(arg)),
+    () => [],
+  );
+} else if (mode === 'ancestor') {
+  // Freeze the tree rooted at this process's parent: this process must be left out.
+  await attempt(
+    () => freezeTree(process.ppid),
+    () => [process.pid],
+  );
+} else if (mode === 'supervisor') {
+  const workers = [1, 2, 3].map(() => spawn('sleep', ['30'], { stdio: 'ignore' }));
+  // Wait (bounded) until every worker has exec'd sleep.
+  for (let i = 0; i < 200 && !workers.every((w) => readComm(w.pid) === 'sleep'); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await attempt(
+    () => freezeDescendants(),
+    () => workers.map((w) => w.pid),
+  );
+  for (const worker of workers) worker.kill('SIGKILL');
+}
