@@ -1,7 +1,7 @@
 /** The public freeze entry points: argument checks and safety rules, then a backend. */
 import { freezeWithSignals } from './backends/signal.js';
 import { FreezeError } from './errors.js';
-import type { FrozenTree } from './frozen-tree.js';
+import type { FrozenTree, FrozenTreeHandle } from './frozen-tree.js';
 import { readProcessStat } from './procfs.js';
 import { isKernelThreadStat } from './stat.js';
 
@@ -44,6 +44,13 @@ async function freeze(root: number, includeRoot: boolean, options: FreezeOptions
       `timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`,
     );
   }
+  const maxHoldMs = options.maxHoldMs;
+  if (maxHoldMs !== undefined && !(typeof maxHoldMs === 'number' && maxHoldMs > 0 && maxHoldMs < 2 ** 31)) {
+    throw new FreezeError(
+      'INVALID_ARGUMENT',
+      `maxHoldMs must be a positive number of milliseconds, got ${maxHoldMs}`,
+    );
+  }
   const exclude = new Set<number>();
   for (const pid of options.exclude ?? []) {
     validatePid(pid, 'excluded pid');
@@ -61,7 +68,7 @@ async function freeze(root: number, includeRoot: boolean, options: FreezeOptions
   if (options.signal?.aborted) {
     throw new FreezeError('ABORTED', 'freeze aborted before it started; nothing was stopped', []);
   }
-  return freezeWithSignals({
+  const frozen = await freezeWithSignals({
     root,
     includeRoot,
     exclude,
@@ -69,6 +76,15 @@ async function freeze(root: number, includeRoot: boolean, options: FreezeOptions
     signal: options.signal,
     discovery: options.discovery,
   });
+  if (maxHoldMs !== undefined) startLease(frozen, maxHoldMs);
+  return frozen;
+}
+
+/** The lease: thaw after maxHoldMs even if the caller never does. Does not keep the process alive. */
+function startLease(frozen: FrozenTreeHandle, maxHoldMs: number): void {
+  const timer = setTimeout(() => void frozen.thawBecause('lease'), maxHoldMs);
+  timer.unref();
+  void frozen.thawed.then(() => clearTimeout(timer));
 }
 
 export function validatePid(pid: unknown, what = 'pid'): asserts pid is number {

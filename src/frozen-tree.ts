@@ -31,7 +31,11 @@ export interface FrozenTree extends Disposable, AsyncDisposable {
   readonly frozen: boolean;
   /** Resumes exactly what the freeze stopped. Idempotent. */
   thaw(): Promise<void>;
+  /** Settles once the tree is thawed: by thaw()/dispose ('caller') or because maxHoldMs ran out ('lease'). */
+  readonly thawed: Promise<ThawReason>;
 }
+
+export type ThawReason = 'caller' | 'lease';
 
 export interface FrozenTreeParts {
   backend: FreezeBackend;
@@ -63,8 +67,10 @@ export class FrozenTreeHandle implements FrozenTree {
   readonly durationMs: number;
   readonly rounds: number;
   readonly exited: number;
+  readonly thawed: Promise<ThawReason>;
   #resume: FrozenTreeParts['resume'];
   #thawing: Promise<void> | undefined;
+  #settleThawed!: (reason: ThawReason) => void;
 
   constructor(parts: FrozenTreeParts) {
     this.backend = parts.backend;
@@ -74,6 +80,9 @@ export class FrozenTreeHandle implements FrozenTree {
     this.rounds = parts.rounds;
     this.exited = parts.exited;
     this.#resume = parts.resume;
+    this.thawed = new Promise((resolve) => {
+      this.#settleThawed = resolve;
+    });
   }
 
   get frozen(): boolean {
@@ -81,15 +90,21 @@ export class FrozenTreeHandle implements FrozenTree {
   }
 
   thaw(): Promise<void> {
-    // An async IIFE runs the resume synchronously up to its first await, so a
-    // synchronous `using` block has really resumed the tree when it ends.
-    this.#thawing ??= (async () => this.#resume())();
-    return this.#thawing;
+    return this.thawBecause('caller');
   }
 
-  /** Marks the tree thawed by someone else (the lease): later thaw() calls do nothing. */
-  markThawed(): void {
-    this.#thawing ??= Promise.resolve();
+  /** Thaws (once) and records why. */
+  thawBecause(reason: ThawReason): Promise<void> {
+    // An async IIFE runs the resume synchronously up to its first await, so a
+    // synchronous `using` block has really resumed the tree when it ends.
+    this.#thawing ??= (async () => {
+      try {
+        await this.#resume();
+      } finally {
+        this.#settleThawed(reason);
+      }
+    })();
+    return this.#thawing;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -1,6 +1,7 @@
 export { type ListTreeOptions, listTree, type ProcessNode } from './discovery.js';
 export { FreezeError, FreezeErrorCode } from './errors.js';
 export { DEFAULT_TIMEOUT_MS, type FreezeOptions, freezeDescendants, freezeTree } from './freeze.js';
-export type { FreezeBackend, FrozenProcess, FrozenTree, IdentityMethod } from './frozen-tree.js';
+export type { FreezeBackend, FrozenProcess, FrozenTree, IdentityMethod, ThawReason } from './frozen-tree.js';
 export { readTaskStates, type TaskState } from './procfs.js';
 export { type ProcStat, parseStat } from './stat.js';
+export { type ResumedProcess, type ThawTreeOptions, thawTree } from './thaw.js';

@@ -1,0 +1,201 @@
+/** `freeze` and `run`: freeze, hold (for a time, a signal, or a command), always thaw. */
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { formatDuration } from '../duration.js';
+import { freezeDescendants, freezeTree } from '../freeze.js';
+import type { FrozenTree } from '../frozen-tree.js';
+import { count, paint, useColor } from './style.js';
+
+export interface HoldOptions {
+  root: number;
+  childrenOnly: boolean;
+  exclude: number[];
+  timeoutMs: number;
+  maxHoldMs?: number | undefined;
+  watchdog: boolean;
+  json: boolean;
+  /** freeze: hold this long (default: until a signal). */
+  forMs?: number | undefined;
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+type StopSignal = (typeof STOP_SIGNALS)[number];
+
+/** Installs handlers for SIGINT/SIGTERM/SIGHUP (so they cannot kill us mid-freeze); returns the remover. */
+function onStopSignals(handler: (signal: StopSignal) => void): () => void {
+  const listeners = STOP_SIGNALS.map((signal) => {
+    const listener = () => handler(signal);
+    process.on(signal, listener);
+    return [signal, listener] as const;
+  });
+  return () => {
+    for (const [signal, listener] of listeners) process.off(signal, listener);
+  };
+}
+
+function freeze(options: HoldOptions, signal: AbortSignal): Promise<FrozenTree> {
+  const freezeOptions = {
+    exclude: options.exclude,
+    timeoutMs: options.timeoutMs,
+    watchdog: options.watchdog,
+    signal,
+    ...(options.maxHoldMs === undefined ? {} : { maxHoldMs: options.maxHoldMs }),
+  };
+  return options.childrenOnly
+    ? freezeDescendants(options.root, freezeOptions)
+    : freezeTree(options.root, freezeOptions);
+}
+
+function threadTotal(frozen: FrozenTree): number {
+  return frozen.processes.reduce((sum, p) => sum + p.threads, 0);
+}
+
+function summary(frozen: FrozenTree): string {
+  return `froze ${count(frozen.processes.length, 'process', 'processes')}, ${count(threadTotal(frozen), 'thread')} in ${formatDuration(frozen.durationMs)}`;
+}
+
+function jsonReport(
+  options: HoldOptions,
+  frozen: FrozenTree,
+  heldMs: number,
+  extra: Record<string, unknown>,
+) {
+  return {
+    root: options.root,
+    childrenOnly: options.childrenOnly,
+    backend: frozen.backend,
+    identity: frozen.identity,
+    freezeMs: round(frozen.durationMs),
+    rounds: frozen.rounds,
+    heldMs: round(heldMs),
+    ...extra,
+    processes: frozen.processes.map(({ pid, ppid, comm, threads, startTime, wasStopped, traced }) => ({
+      pid,
+      ppid,
+      comm,
+      threads,
+      startTime,
+      wasStopped,
+      traced,
+    })),
+  };
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** A live status line on a terminal: what is frozen, held, left, how to thaw. */
+function startStatusLine(frozen: FrozenTree, options: HoldOptions): () => void {
+  const stream = process.stderr;
+  if (options.json || !stream.isTTY) return () => {};
+  const color = useColor(stream);
+  const started = performance.now();
+  const deadline = options.forMs ?? options.maxHoldMs;
+  const draw = () => {
+    const held = performance.now() - started;
+    const left = deadline === undefined ? '' : ` · ${formatDuration(Math.max(0, deadline - held))} left`;
+    const what = `${count(frozen.processes.length, 'process', 'processes')}, ${count(threadTotal(frozen), 'thread')}`;
+    const text = `${paint(color, 'cyan', '❄ frozen')} ${what} of ${options.root} · held ${formatDuration(held)}${left} · ${paint(color, 'bold', 'Ctrl-C to thaw')}`;
+    stream.write(`\r\x1b[2K${text}`);
+  };
+  draw();
+  const timer = setInterval(draw, 200);
+  return () => {
+    clearInterval(timer);
+    stream.write('\r\x1b[2K');
+  };
+}
+
+export async function holdFreeze(options: HoldOptions): Promise<number> {
+  const abort = new AbortController();
+  let received: StopSignal | undefined;
+  let wake = () => {};
+  const removeHandlers = onStopSignals((signal) => {
+    received ??= signal;
+    abort.abort(new Error(`received ${signal}`));
+    wake();
+  });
+  try {
+    const frozen = await freeze(options, abort.signal);
+    const holdStarted = performance.now();
+    if (!options.json && !process.stderr.isTTY) {
+      const until =
+        options.forMs === undefined
+          ? 'until SIGINT, SIGTERM or SIGHUP'
+          : `for ${formatDuration(options.forMs)}`;
+      process.stderr.write(`${summary(frozen)}; holding ${until}\n`);
+    }
+    const stopStatus = startStatusLine(frozen, options);
+    const keepAlive = setInterval(() => {}, 1 << 30); // a pending promise alone does not keep Node running
+    const reason = await new Promise<string>((resolve) => {
+      wake = () => resolve('signal');
+      if (received) resolve('signal');
+      if (options.forMs !== undefined) setTimeout(() => resolve('timer'), options.forMs).unref();
+      void frozen.thawed.then((why) => resolve(why === 'lease' ? 'lease' : 'caller'));
+    });
+    await frozen.thaw();
+    clearInterval(keepAlive);
+    stopStatus();
+    const heldMs = performance.now() - holdStarted;
+    if (options.json) {
+      const report = jsonReport(options, frozen, heldMs, { thawReason: reason, signal: received ?? null });
+      process.stdout.write(`${JSON.stringify({ command: 'freeze', ...report })}\n`);
+    } else if (process.stderr.isTTY) {
+      const why = reason === 'signal' ? ` (${received})` : reason === 'lease' ? ' (--max-hold ran out)' : '';
+      process.stderr.write(
+        `thawed ${count(frozen.processes.length, 'process', 'processes')} after ${formatDuration(heldMs)}${why}\n`,
+      );
+    }
+    return 0;
+  } finally {
+    removeHandlers();
+  }
+}
+
+export async function runFrozen(options: HoldOptions, commandLine: string[]): Promise<number> {
+  const [file, ...args] = commandLine as [string, ...string[]];
+  const abort = new AbortController();
+  let forward: (signal: StopSignal) => void = (signal) => abort.abort(new Error(`received ${signal}`));
+  const removeHandlers = onStopSignals((signal) => forward(signal));
+  try {
+    const frozen = await freeze(options, abort.signal);
+    const holdStarted = performance.now();
+    if (!options.json) process.stderr.write(`${summary(frozen)}; running ${file}\n`);
+    void frozen.thawed.then((why) => {
+      if (why === 'lease' && !options.json)
+        process.stderr.write('treefreeze: --max-hold ran out: tree thawed\n');
+    });
+    const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
+      (resolve) => {
+        const child = spawn(file, args, { stdio: 'inherit' });
+        forward = (signal) => child.kill(signal); // the command decides how to end
+        child.once('error', (error) => resolve({ code: null, signal: null, error }));
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+      },
+    );
+    await frozen.thaw();
+    const heldMs = performance.now() - holdStarted;
+    let exitCode: number;
+    if (outcome.error) {
+      const notFound = (outcome.error as NodeJS.ErrnoException).code === 'ENOENT';
+      process.stderr.write(
+        `treefreeze: cannot run ${file}: ${notFound ? 'command not found' : outcome.error.message}\n`,
+      );
+      exitCode = notFound ? 127 : 126;
+    } else if (outcome.signal) {
+      exitCode = 128 + (constants.signals[outcome.signal] ?? 0);
+    } else {
+      exitCode = outcome.code ?? 1;
+    }
+    if (options.json) {
+      const report = jsonReport(options, frozen, heldMs, {
+        argv: commandLine,
+        exitCode,
+        exitSignal: outcome.signal,
+      });
+      process.stdout.write(`${JSON.stringify({ command: 'run', ...report })}\n`);
+    }
+    return exitCode;
+  } finally {
+    removeHandlers();
+  }
+}

@@ -1,0 +1,256 @@
+/** The command line: a thin layer over the library (argument parsing, output, exit codes). */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { listTree } from '../discovery.js';
+import { parseDuration } from '../duration.js';
+import { FreezeError } from '../errors.js';
+import { thawTree } from '../thaw.js';
+import { runDemo } from './demo.js';
+import { type HoldOptions, holdFreeze, runFrozen } from './hold.js';
+import { count, paint, useColor } from './style.js';
+import { describeTree, renderTree } from './tree-view.js';
+
+/** Documented exit codes (README "Exit codes"). */
+export const EXIT = {
+  OK: 0,
+  /** The freeze (or thaw) failed; nothing was left frozen. */
+  FAILED: 1,
+  /** Bad command line. */
+  USAGE: 2,
+  /** run: the command could not be executed. */
+  NOT_EXECUTABLE: 126,
+  /** run: the command was not found. */
+  NOT_FOUND: 127,
+} as const;
+
+function parsePid(value: string): number {
+  const pid = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(pid) || pid <= 0) {
+    throw new InvalidArgumentError(`"${value}" is not a process id (a positive integer)`);
+  }
+  return pid;
+}
+
+function parseDurationOption(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === null) throw new InvalidArgumentError(`"${value}" is not a duration (examples: 500ms, 5s, 2m)`);
+  return ms;
+}
+
+function collectPids(value: string, previous: number[] = []): number[] {
+  return [...previous, parsePid(value)];
+}
+
+/** The options shared by freeze and run. */
+function addFreezeOptions(command: Command): Command {
+  return command
+    .option('--children-only', "freeze only the root's descendants; the root keeps running")
+    .option('--exclude <pid>', 'leave this process and its subtree running (repeatable)', collectPids)
+    .addOption(
+      new Option('--timeout <duration>', 'give up (and resume everything) if the freeze takes longer')
+        .argParser(parseDurationOption)
+        .default(5000, '5s'),
+    )
+    .addOption(
+      new Option(
+        '--max-hold <duration>',
+        'thaw after this long even if treefreeze hangs (a lease)',
+      ).argParser(parseDurationOption),
+    )
+    .option('--no-watchdog', 'do not start the watchdog that thaws the tree if treefreeze dies')
+    .option('--json', 'print one JSON document on stdout instead of human output');
+}
+
+interface FreezeCliOptions {
+  childrenOnly?: boolean;
+  exclude?: number[];
+  timeout: number;
+  maxHold?: number;
+  watchdog: boolean;
+  json?: boolean;
+  for?: number;
+}
+
+function holdOptions(pid: number, options: FreezeCliOptions): HoldOptions {
+  return {
+    root: pid,
+    childrenOnly: Boolean(options.childrenOnly),
+    exclude: options.exclude ?? [],
+    timeoutMs: options.timeout,
+    maxHoldMs: options.maxHold,
+    watchdog: options.watchdog,
+    json: Boolean(options.json),
+    forMs: options.for,
+  };
+}
+
+export function buildProgram(setExitCode: (code: number) => void): Command {
+  const program = new Command('treefreeze')
+    .description(
+      'Freeze a Linux process tree (every thread of every descendant, provably stopped) and thaw it again.',
+    )
+    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .showSuggestionAfterError(true)
+    .configureHelp({ sortSubcommands: false })
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 done; 1 the freeze or thaw failed (nothing left frozen); 2 usage error;
+run: the command's exit code (128+n if killed by signal n, 126/127 if it cannot run).`,
+    );
+
+  addFreezeOptions(
+    program
+      .command('freeze')
+      .description('freeze the tree of <pid>, hold it, then thaw it')
+      .argument('<pid>', 'root of the tree', parsePid)
+      .addOption(
+        new Option('--for <duration>', 'hold this long, then thaw (default: until a signal)').argParser(
+          parseDurationOption,
+        ),
+      ),
+  )
+    .addHelpText(
+      'after',
+      `
+Holds until --for elapses or treefreeze gets SIGINT (Ctrl-C), SIGTERM or SIGHUP, then thaws and exits 0.
+
+Examples:
+  treefreeze freeze 1234 --for 30s            freeze 1234 and its descendants for 30 seconds
+  treefreeze freeze 1234 --exclude 1240       ... but keep 1240 and its subtree running
+  treefreeze freeze 1234 --children-only      freeze the workers, not the supervisor`,
+    )
+    .action(async (pid: number, options: FreezeCliOptions) =>
+      setExitCode(await holdFreeze(holdOptions(pid, options))),
+    );
+
+  addFreezeOptions(
+    program
+      .command('run')
+      .description('freeze the tree of <pid>, run <command>, thaw when it exits; exit with its code')
+      .argument('<pid>', 'root of the tree', parsePid)
+      .argument('[command...]', 'the command to run while the tree is frozen (after --)'),
+  )
+    .addHelpText(
+      'after',
+      `
+The command runs with inherited stdio and is never part of the frozen tree. Signals
+treefreeze gets (SIGINT, SIGTERM, SIGHUP) are passed on to the command.
+
+Examples:
+  treefreeze run 1234 -- tar czf /backup/db.tgz /var/lib/db
+  treefreeze run 1234 --timeout 2s -- cp -a /srv/state /srv/state.snapshot`,
+    )
+    .action(async (pid: number, commandLine: string[], options: FreezeCliOptions) => {
+      if (commandLine.length === 0) {
+        throw new CommanderError(EXIT.USAGE, 'treefreeze.missingCommand', 'run needs a command after --');
+      }
+      setExitCode(await runFrozen(holdOptions(pid, options), commandLine));
+    });
+
+  program
+    .command('thaw')
+    .description('resume every stopped process in the tree of <pid> (recovery)')
+    .argument('<pid>', 'root of the tree', parsePid)
+    .option('--children-only', 'leave the root as it is')
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText(
+      'after',
+      `
+For a tree that something else left stopped (a killed script, kill -STOP). Resumes
+every process with a stopped task, including ones stopped on purpose.
+
+Example:
+  treefreeze thaw 1234`,
+    )
+    .action((pid: number, options: { childrenOnly?: boolean; json?: boolean }) => {
+      const resumed = thawTree(pid, { includeRoot: !options.childrenOnly });
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ command: 'thaw', root: pid, resumed })}\n`);
+      } else if (resumed.length === 0) {
+        process.stderr.write(`nothing to resume: no process in the tree of ${pid} is stopped\n`);
+      } else {
+        const list = resumed.map((p) => `${p.pid} (${p.comm})`).join(', ');
+        process.stderr.write(`resumed ${count(resumed.length, 'process', 'processes')}: ${list}\n`);
+      }
+    });
+
+  program
+    .command('tree')
+    .description('show the tree of <pid> with states and thread counts')
+    .argument('<pid>', 'root of the tree', parsePid)
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText(
+      'after',
+      `
+Each line: pid, task states (T stopped, S sleeping, R running, D uninterruptible, Z zombie),
+thread count, command name.
+
+Example:
+  treefreeze tree $$`,
+    )
+    .action((pid: number, options: { json?: boolean }) => {
+      const entries = describeTree(listTree(pid));
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ command: 'tree', root: pid, processes: entries })}\n`);
+        return;
+      }
+      const color = useColor(process.stdout);
+      const threads = entries.reduce((sum, entry) => sum + entry.threads, 0);
+      process.stdout.write(`${renderTree(entries, color)}\n`);
+      process.stderr.write(
+        `${paint(color, 'dim', `${count(entries.length, 'process', 'processes')}, ${count(threads, 'thread')}`)}\n`,
+      );
+    });
+
+  program
+    .command('demo')
+    .description('a self-contained demonstration: freeze a sample workload and watch its heartbeats stop')
+    .action(async () => setExitCode(await runDemo()));
+
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = EXIT.OK;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  const silenceCommanderErrors = (command: Command) => {
+    command.exitOverride().configureOutput({ outputError: () => {} });
+    for (const sub of command.commands) silenceCommanderErrors(sub);
+  };
+  silenceCommanderErrors(program);
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    return reportError(error, program, argv);
+  }
+}
+
+function reportError(error: unknown, program: Command, argv: string[]): number {
+  if (error instanceof CommanderError) {
+    if (['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code))
+      return EXIT.OK;
+    // "command-argument value 'abc' is invalid for argument 'pid'. <why>" -> "pid: <why>"
+    const reason = error.message
+      .replace(/^error: /, '')
+      .replace(/^command-argument value .* is invalid for argument '([^']+)'\. /s, '$1: ')
+      .replace(/^option '([^' ]+)[^']*' argument .* is invalid\. /s, '$1: ');
+    const command = program.commands.find((sub) => sub.name() === argv[2]) ?? program;
+    const name = command === program ? 'treefreeze' : `treefreeze ${command.name()}`;
+    process.stderr.write(`treefreeze: ${reason}\nusage: ${name} ${command.usage()}\n`);
+    return EXIT.USAGE;
+  }
+  if (error instanceof FreezeError) {
+    if (argv.includes('--json')) {
+      const { code, message, pids } = error;
+      process.stdout.write(`${JSON.stringify({ error: { code, message, pids } })}\n`);
+    }
+    process.stderr.write(`treefreeze: ${error.message}\n`);
+    return EXIT.FAILED;
+  }
+  process.stderr.write(`treefreeze: unexpected error: ${(error as Error)?.stack ?? error}\n`);
+  return EXIT.FAILED;
+}

@@ -1,0 +1,42 @@
+/** Rendering a process tree for people (indented) and machines (JSON). */
+import type { ProcessNode } from '../discovery.js';
+import { readTaskStates } from '../procfs.js';
+import { paint, stateStyle } from './style.js';
+
+export interface TreeEntry extends ProcessNode {
+  /** Every task's state letter, e.g. "TTTS". */
+  taskStates: string;
+  depth: number;
+}
+
+export function describeTree(nodes: ProcessNode[]): TreeEntry[] {
+  const byPid = new Map(nodes.map((node) => [node.pid, node]));
+  const depth = new Map<number, number>();
+  return nodes.map((node) => {
+    const parentDepth = byPid.has(node.ppid) ? (depth.get(node.ppid) ?? 0) : -1;
+    depth.set(node.pid, parentDepth + 1);
+    const taskStates = (readTaskStates(node.pid) ?? []).map((task) => task.state).join('');
+    return { ...node, taskStates, depth: parentDepth + 1 };
+  });
+}
+
+/** One line a process: "  1234  T  4 thr  worker", children indented under their parent. */
+export function renderTree(entries: TreeEntry[], color: boolean): string {
+  const pidWidth = Math.max(3, ...entries.map((entry) => String(entry.pid).length));
+  const lines = entries.map((entry) => {
+    const indent = '  '.repeat(entry.depth);
+    const state = summarizeStates(entry.taskStates || entry.state);
+    const threads = `${entry.threads} thr`.padStart(7);
+    const pid = String(entry.pid).padStart(pidWidth);
+    // JSON.stringify shows a hostile comm (newlines, control characters) safely.
+    const comm = /^[\x20-\x7e]*$/.test(entry.comm) ? entry.comm : JSON.stringify(entry.comm);
+    return `${indent}${pid}  ${paint(color, stateStyle(state[0] ?? '?'), state.padEnd(3))} ${threads}  ${comm}`;
+  });
+  return lines.join('\n');
+}
+
+/** "T" when every task agrees, else the distinct letters, e.g. "ZS". */
+function summarizeStates(states: string): string {
+  const distinct = [...new Set(states)].join('');
+  return distinct.length === 0 ? '?' : distinct;
+}

@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import {
+  cleanupTrees,
+  eventually,
+  hasStopped,
+  isStoppedOrDead,
+  repoRoot,
+  startTree,
+  taskStates,
+  unusedPid,
+} from './helpers.js';
+
+const cli = join(repoRoot, 'dist/cli.js');
+const T = { timeout: 60_000 };
+
+after(async () => {
+  assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
+});
+
+interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function startCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv } = {},
+): {
+  child: ChildProcess;
+  done: Promise<CliResult>;
+} {
+  const child = spawn(process.execPath, [cli, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (data) => {
+    stdout += data;
+  });
+  child.stderr?.on('data', (data) => {
+    stderr += data;
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const done = new Promise<CliResult>((resolve) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, done };
+}
+
+const runCli = (args: string[]) => startCli(args).done;
+
+function assertRunning(pids: number[]) {
+  for (const pid of pids)
+    assert.ok(!hasStopped(taskStates(pid)), `pid ${pid} (${taskStates(pid)}) should run`);
+}
+
+const allFrozen = (pids: number[]) => () => pids.every((pid) => isStoppedOrDead(taskStates(pid)));
+
+describe('treefreeze run', () => {
+  test('exits with the command’s code; the tree is frozen while it runs and runs afterwards', T, async () => {
+    const tree = await startTree('tree', 5, 2);
+    // The command checks the states itself: every task of every pid must read T.
+    const check = tree.pids
+      .map(
+        (pid) =>
+          `for f in /proc/${pid}/task/*/stat; do sed 's/.*) //' $f | cut -c1 | grep -qx T || exit 99; done`,
+      )
+      .join('; ');
+    const result = await runCli(['run', String(tree.root), '--', 'sh', '-c', `${check}; exit 7`]);
+    assert.equal(result.code, 7, result.stderr);
+    assert.match(result.stderr, /^froze 5 processes, 10 threads in .*; running sh\n$/);
+    assertRunning(tree.pids);
+    tree.kill();
+  });
+
+  test('a command killed by a signal gives 128+n; a missing command 127', T, async () => {
+    const tree = await startTree('tree', 2, 1);
+    const killed = await runCli(['run', String(tree.root), '--', 'sh', '-c', 'kill -TERM $$']);
+    assert.equal(killed.code, 128 + 15);
+    const missing = await runCli(['run', String(tree.root), '--', 'treefreeze-no-such-command']);
+    assert.equal(missing.code, 127);
+    assert.match(missing.stderr, /treefreeze: cannot run treefreeze-no-such-command: command not found/);
+    assertRunning(tree.pids);
+    tree.kill();
+  });
+
+  test('SIGTERM to treefreeze is passed to the command, then the tree is thawed', T, async () => {
+    const tree = await startTree('tree', 3, 1);
+    const { child, done } = startCli(['run', String(tree.root), '--', 'sleep', '20']);
+    assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
+    child.kill('SIGTERM');
+    const result = await done;
+    assert.equal(result.code, 128 + 15, result.stderr);
+    assertRunning(tree.pids);
+    tree.kill();
+  });
+});
+
+describe('treefreeze freeze', () => {
+  test('--for 300ms freezes, then thaws by itself', T, async () => {
+    const tree = await startTree('tree', 4, 2);
+    const started = Date.now();
+    const { done } = startCli(['freeze', String(tree.root), '--for', '300ms']);
+    assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
+    const result = await done;
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(Date.now() - started >= 300);
+    assert.match(result.stderr, /^froze 4 processes, 8 threads in .*; holding for 300 ms\n$/);
+    assertRunning(tree.pids);
+    tree.kill();
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    test(`a hold ended by ${signal} thaws before exiting`, T, async () => {
+      const tree = await startTree('tree', 3, 2);
+      const { child, done } = startCli(['freeze', String(tree.root), '--json']);
+      assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
+      child.kill(signal);
+      const result = await done;
+      assert.equal(result.code, 0, result.stderr);
+      const report = JSON.parse(result.stdout);
+      assert.equal(report.thawReason, 'signal');
+      assert.equal(report.signal, signal);
+      assertRunning(tree.pids);
+      tree.kill();
+    });
+  }
+
+  test('a tree that includes the CLI’s own parent is frozen without the CLI', T, async () => {
+    const script = `sleep 30 & a=$!; ${JSON.stringify(process.execPath)} ${JSON.stringify(cli)} freeze $$ --for 300ms --json; code=$?; kill $a; exit $code`;
+    const child = spawn('setsid', ['sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (data) => {
+      stdout += data;
+    });
+    const code = await new Promise((resolve) => child.once('close', resolve));
+    assert.equal(code, 0);
+    const report = JSON.parse(stdout);
+    const comms = report.processes.map((p: { comm: string }) => p.comm).sort();
+    assert.deepEqual(comms, ['sh', 'sleep'], 'the shell and its sleeper; not the CLI (node)');
+  });
+
+  test('--children-only leaves the root running', T, async () => {
+    const tree = await startTree('tree', 4, 1);
+    const { done } = startCli(['freeze', String(tree.root), '--children-only', '--for', '5s']);
+    assert.ok(await eventually(allFrozen(tree.pids.slice(1)), 10_000), 'children frozen');
+    assert.equal(taskStates(tree.root), 'S');
+    tree.kill();
+    await done;
+  });
+});
+
+describe('usage and errors', () => {
+  const usageErrors: [string, string[], RegExp][] = [
+    ['freeze without a pid', ['freeze'], /missing required argument 'pid'/],
+    ['freeze abc', ['freeze', 'abc'], /pid: "abc" is not a process id/],
+    ['freeze -5', ['freeze', '-5'], /-5/],
+    ['freeze 12 --for xyz', ['freeze', '12', '--for', 'xyz'], /--for: "xyz" is not a duration/],
+    ['run 12 without a command', ['run', '12'], /run needs a command after --/],
+    ['an unknown command', ['freez', '12'], /unknown command 'freez'/],
+  ];
+  for (const [label, args, reason] of usageErrors) {
+    test(`${label}: exit 2, one-line reason and the usage`, async () => {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, result.stderr);
+      const lines = result.stderr.trimEnd().split('\n');
+      assert.match(lines[0] ?? '', /^treefreeze: /);
+      assert.match(lines[0] ?? '', reason);
+      assert.match(lines.at(-1) ?? '', /^usage: treefreeze/);
+      assert.equal(result.stdout, '');
+    });
+  }
+
+  test('freeze of a missing pid and of pid 1 exit 1 with a clear message, nothing stopped', T, async () => {
+    const sentinel = await startTree('tree', 2, 1);
+    const missing = unusedPid();
+    const none = await runCli(['freeze', String(missing)]);
+    assert.equal(none.code, 1);
+    assert.equal(none.stderr, `treefreeze: no process with pid ${missing}\n`);
+    const init = await runCli(['freeze', '1', '--json']);
+    assert.equal(init.code, 1);
+    assert.match(init.stderr, /^treefreeze: refusing to freeze pid 1/);
+    assert.equal(JSON.parse(init.stdout).error.code, 'UNSAFE_TARGET');
+    assertRunning(sentinel.pids);
+    assert.ok(!hasStopped(taskStates(process.pid)));
+    sentinel.kill();
+  });
+});
+
+describe('JSON output shapes', () => {
+  test('freeze, run, thaw and tree each print one documented JSON document', T, async () => {
+    const tree = await startTree('tree', 3, 2);
+    const root = String(tree.root);
+
+    const freeze = JSON.parse((await runCli(['freeze', root, '--for', '100ms', '--json'])).stdout);
+    assert.deepEqual(Object.keys(freeze).sort(), [...FREEZE_KEYS].sort());
+    assert.equal(freeze.command, 'freeze');
+    assert.equal(freeze.thawReason, 'timer');
+    assert.equal(freeze.processes.length, 3);
+    assert.deepEqual(Object.keys(freeze.processes[0]).sort(), [...PROCESS_KEYS].sort());
+
+    const run = JSON.parse((await runCli(['run', root, '--json', '--', 'true'])).stdout);
+    assert.deepEqual(
+      Object.keys(run).sort(),
+      [...FREEZE_KEYS, 'argv', 'exitCode', 'exitSignal']
+        .sort()
+        .filter((k) => !['thawReason', 'signal'].includes(k)),
+    );
+    assert.equal(run.exitCode, 0);
+    assert.deepEqual(run.argv, ['true']);
+
+    process.kill(tree.pids[1] as number, 'SIGSTOP');
+    assert.ok(await eventually(() => taskStates(tree.pids[1] as number) === 'TT'));
+    const thaw = JSON.parse((await runCli(['thaw', root, '--json'])).stdout);
+    assert.deepEqual(thaw, {
+      command: 'thaw',
+      root: tree.root,
+      resumed: [{ pid: tree.pids[1], comm: 'treefix' }],
+    });
+    assertRunning(tree.pids);
+
+    const shown = JSON.parse((await runCli(['tree', root, '--json'])).stdout);
+    assert.equal(shown.command, 'tree');
+    assert.equal(shown.processes.length, 3);
+    for (const entry of shown.processes) {
+      assert.deepEqual(Object.keys(entry).sort(), [...TREE_KEYS].sort());
+      assert.match(entry.taskStates, /^[RS]{2}$/);
+    }
+    tree.kill();
+  });
+});
+
+describe('tree and demo', () => {
+  test('tree shows every process with state, threads and name', T, async () => {
+    const tree = await startTree('comm', 'a) R (b');
+    const result = await runCli(['tree', String(tree.root)]);
+    assert.equal(result.code, 0);
+    const lines = result.stdout.trimEnd().split('\n');
+    assert.equal(lines.length, 2);
+    assert.match(lines[0] ?? '', new RegExp(`^\\s*${tree.root}  S\\s+2 thr  a\\) R \\(b$`));
+    assert.match(lines[1] ?? '', /^ {2}\s*\d+ {2}S\s+2 thr {2}a\) R \(b$/);
+    assert.equal(result.stderr, '2 processes, 4 threads\n');
+    tree.kill();
+  });
+
+  test('demo exits 0 and shows the hold and the resume', T, async () => {
+    const result = await runCli(['demo']);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /no heartbeat during the [\d.]+ s hold \(0 heartbeats\)/);
+    assert.match(result.stdout, /heartbeats resumed from all 3 workers/);
+    const group = Number(/process group (\d+)/.exec(result.stdout)?.[1]);
+    assert.ok(group > 1);
+    assert.ok(await eventually(() => taskStates(group) === '', 5000), 'the demo cleaned up');
+  });
+});
+
+describe('README', () => {
+  test('the CLI reference matches --help', async () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    for (const command of ['', 'freeze', 'run', 'thaw', 'tree', 'demo']) {
+      const args = command ? [command, '--help'] : ['--help'];
+      const help = (await runCli(args)).stdout.trimEnd();
+      const marker = `treefreeze ${command ? `${command} ` : ''}--help`;
+      const block = new RegExp(`\\$ ${marker}\\n([\\s\\S]*?)\\n\`\`\``).exec(readme)?.[1];
+      assert.equal(block, help, `README block for "${marker}" is out of date`);
+    }
+  });
+});
+
+const FREEZE_KEYS = [
+  'command',
+  'root',
+  'childrenOnly',
+  'backend',
+  'identity',
+  'freezeMs',
+  'rounds',
+  'heldMs',
+  'thawReason',
+  'signal',
+  'processes',
+];
+const PROCESS_KEYS = ['pid', 'ppid', 'comm', 'threads', 'startTime', 'wasStopped', 'traced'];
+const TREE_KEYS = ['pid', 'ppid', 'comm', 'state', 'taskStates', 'threads', 'startTime', 'children', 'depth'];

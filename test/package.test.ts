@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { repoRoot } from './helpers.js';
+
+// A consumer package that depends on treefreeze the way `npm install ../treefreeze`
+// would link it: node_modules/treefreeze -> this repository (built by `npm test`'s pretest).
+const consumer = mkdtempSync(join(tmpdir(), 'treefreeze-consumer-'));
+after(() => rmSync(consumer, { recursive: true, force: true }));
+
+mkdirSync(join(consumer, 'node_modules'));
+symlinkSync(repoRoot, join(consumer, 'node_modules/treefreeze'));
+writeFileSync(
+  join(consumer, 'package.json'),
+  JSON.stringify({ name: 'consumer', type: 'module', dependencies: { treefreeze: `file:${repoRoot}` } }),
+);
+
+test('the built package resolves by name from another package', () => {
+  writeFileSync(
+    join(consumer, 'main.mjs'),
+    `import { freezeTree, freezeDescendants, listTree, parseStat, FreezeError } from 'treefreeze';
+const kinds = [freezeTree, freezeDescendants, listTree, parseStat, FreezeError].map((f) => typeof f);
+const self = listTree(process.pid)[0];
+console.log(JSON.stringify({ kinds, self: self.pid === process.pid, isError: new FreezeError('ABORTED', 'x') instanceof Error }));
+`,
+  );
+  const out = JSON.parse(execFileSync(process.execPath, ['main.mjs'], { cwd: consumer, encoding: 'utf8' }));
+  assert.deepEqual(out, { kinds: Array(5).fill('function'), self: true, isError: true });
+});
+
+test('the package types resolve for a TypeScript consumer', { timeout: 60_000 }, () => {
+  writeFileSync(
+    join(consumer, 'main.ts'),
+    `import { type FrozenTree, freezeTree, FreezeError } from 'treefreeze';
+export async function hold(pid: number): Promise<number> {
+  try {
+    const frozen: FrozenTree = await freezeTree(pid, { timeoutMs: 1000, exclude: [1] });
+    await frozen.thaw();
+    return frozen.processes.length;
+  } catch (error) {
+    if (error instanceof FreezeError) return -error.pids.length;
+    throw error;
+  }
+}
+`,
+  );
+  const tsc = join(repoRoot, 'node_modules/typescript/bin/tsc');
+  execFileSync(
+    process.execPath,
+    [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--target', 'es2022', '--skipLibCheck', 'main.ts'],
+    { cwd: consumer, encoding: 'utf8' },
+  );
+});
