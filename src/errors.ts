@@ -17,6 +17,8 @@ export const FreezeErrorCode = {
   ABORTED: 'ABORTED',
   /** An argument is not valid (not a positive integer pid, bad option value). */
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  /** The watchdog could not be started or stopped listening: the freeze would be unprotected. */
+  WATCHDOG_FAILED: 'WATCHDOG_FAILED',
   /** /proc could not be read for a reason other than the process being gone. */
   PROC_UNREADABLE: 'PROC_UNREADABLE',
 } as const;

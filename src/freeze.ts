@@ -3,6 +3,7 @@ import { freezeWithSignals } from './backends/signal.js';
 import { FreezeError } from './errors.js';
 import type { FrozenTree, FrozenTreeHandle } from './frozen-tree.js';
 import { readProcessStat } from './procfs.js';
+import { bestIdentityMethod } from './signals.js';
 import { isKernelThreadStat } from './stat.js';
 
 export interface FreezeOptions {
@@ -16,8 +17,15 @@ export interface FreezeOptions {
   watchdog?: boolean;
   /** Lease: the tree is thawed automatically after this many ms, even if the caller hangs. */
   maxHoldMs?: number;
+  /**
+   * How signals are bound to the right process: 'pidfd' (default where available)
+   * or 'starttime' (force the fallback: a (pid, start time) check before each signal).
+   */
+  identity?: 'pidfd' | 'starttime';
   /** Internal, for tests: force the discovery method. */
   discovery?: 'children-files' | 'scan';
+  /** Internal, for tests: called after each discovery, before anything found is signalled. */
+  afterDiscovery?: (pids: number[]) => void;
 }
 
 export const DEFAULT_TIMEOUT_MS = 5000;
@@ -65,6 +73,12 @@ async function freeze(root: number, includeRoot: boolean, options: FreezeOptions
   // The caller and its own descendants are never frozen: when the root is an ancestor
   // of the caller, the caller's subtree is simply left out.
   exclude.add(process.pid);
+  if (options.identity !== undefined && options.identity !== 'pidfd' && options.identity !== 'starttime') {
+    throw new FreezeError(
+      'INVALID_ARGUMENT',
+      `identity must be 'pidfd' or 'starttime', got ${String(options.identity)}`,
+    );
+  }
   if (options.signal?.aborted) {
     throw new FreezeError('ABORTED', 'freeze aborted before it started; nothing was stopped', []);
   }
@@ -74,7 +88,11 @@ async function freeze(root: number, includeRoot: boolean, options: FreezeOptions
     exclude,
     timeoutMs,
     signal: options.signal,
+    watchdog: options.watchdog ?? true,
+    maxHoldMs,
+    identity: options.identity ?? bestIdentityMethod(),
     discovery: options.discovery,
+    afterDiscovery: options.afterDiscovery,
   });
   if (maxHoldMs !== undefined) startLease(frozen, maxHoldMs);
   return frozen;

@@ -1,39 +1,97 @@
 /**
- * Sending a signal to exactly the process that was discovered.
- * The (pid, start time) check right before kill() guards against signalling a
- * recycled pid; the window between the check and the kill is the residual risk.
+ * Signalling exactly the process that was discovered, never a recycled pid.
+ *
+ * With pidfd (Linux 5.3+, koffi loaded): a pidfd is opened for the discovered pid,
+ * the start time is confirmed right after, and every signal goes through the pidfd,
+ * which can only ever name that process. Without: the (pid, start time) pair is
+ * checked right before each kill(); the window between check and kill is the
+ * residual risk, and a recycled pid with the same start time (10 ms clock) passes.
  */
+import { closeSync } from 'node:fs';
+import { constants } from 'node:os';
 import { FreezeError, isGoneError } from './errors.js';
+import type { IdentityMethod } from './frozen-tree.js';
+import { native } from './native.js';
 import { readProcessStat } from './procfs.js';
 
 export interface ProcessIdentity {
   pid: number;
   startTime: number;
+  /** Open pidfd for this process, when identity is bound by pidfd. */
+  pidfd?: number | undefined;
 }
 
+export type SignalName = 'SIGSTOP' | 'SIGCONT';
 export type SignalOutcome = 'sent' | 'gone';
 
-/** Whether `identity` still names a live (or zombie) process. */
+const ESRCH = 3;
+const EPERM = 1;
+
+/** 'pidfd' when this kernel and runtime can bind identity exactly, else 'starttime'. */
+export function bestIdentityMethod(): IdentityMethod {
+  return native() ? 'pidfd' : 'starttime';
+}
+
+/** Whether `identity` still names a live (or zombie) process, by pid and start time. */
 export function isSameProcess(identity: ProcessIdentity): boolean {
   const stat = readProcessStat(identity.pid);
   return stat !== null && stat.startTime === identity.startTime;
 }
 
-export function sendSignal(identity: ProcessIdentity, signal: 'SIGSTOP' | 'SIGCONT'): SignalOutcome {
+/**
+ * Binds an identity to a pidfd: open it, then confirm the start time (the pid may
+ * have been recycled between discovery and open). Returns false when the process
+ * is gone. Keeps the start-time fallback for this process if no pidfd can be opened.
+ */
+export function bindPidfd(identity: ProcessIdentity): boolean {
+  const calls = native();
+  if (!calls) return isSameProcess(identity);
+  const fd = calls.pidfdOpen(identity.pid);
+  if (fd === -ESRCH) return false;
+  if (fd < 0) return isSameProcess(identity); // EMFILE and the like: fall back for this one
+  if (!isSameProcess(identity)) {
+    closeSync(fd);
+    return false;
+  }
+  identity.pidfd = fd;
+  return true;
+}
+
+export function releasePidfd(identity: ProcessIdentity): void {
+  if (identity.pidfd === undefined) return;
+  try {
+    closeSync(identity.pidfd);
+  } catch {
+    // already closed
+  }
+  identity.pidfd = undefined;
+}
+
+function notPermitted(pid: number, cause?: unknown): FreezeError {
+  return new FreezeError(
+    'NOT_PERMITTED',
+    `not permitted to signal process ${pid} (it belongs to another user; run as its owner or as root)`,
+    [pid],
+    { cause },
+  );
+}
+
+export function sendSignal(identity: ProcessIdentity, signal: SignalName): SignalOutcome {
+  const calls = native();
+  if (identity.pidfd !== undefined && calls) {
+    const rc = calls.pidfdSendSignal(identity.pidfd, constants.signals[signal]);
+    if (rc === 0) return 'sent';
+    if (rc === -ESRCH) return 'gone';
+    if (rc === -EPERM) throw notPermitted(identity.pid);
+    throw new Error(`pidfd_send_signal(${identity.pid}, ${signal}) failed: errno ${-rc}`);
+  }
   if (!isSameProcess(identity)) return 'gone';
   try {
     process.kill(identity.pid, signal);
     return 'sent';
   } catch (error) {
     if (isGoneError(error)) return 'gone';
-    if ((error as NodeJS.ErrnoException).code === 'EPERM') {
-      throw new FreezeError(
-        'NOT_PERMITTED',
-        `not permitted to signal process ${identity.pid} (it belongs to another user; run as its owner or as root)`,
-        [identity.pid],
-        { cause: error },
-      );
-    }
+    if ((error as NodeJS.ErrnoException).code === 'EPERM') throw notPermitted(identity.pid, error);
     throw error;
   }
 }

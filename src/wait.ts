@@ -17,6 +17,10 @@ export interface TrackedProcess {
   wasStopped: boolean;
   /** Some task is in ptrace stop ('t'): stopped now, but its tracer may resume it. */
   traced: boolean;
+  /** State R when discovered: stopped first, to free the CPU early. */
+  runningAtDiscovery?: boolean;
+  /** Open pidfd when identity is bound by pidfd. */
+  pidfd?: number | undefined;
 }
 
 type Verdict = 'stopped' | 'pending' | 'gone';

@@ -1,14 +1,15 @@
 /**
- * The signal backend: SIGSTOP every process of the tree, parents before children,
- * confirm every task stopped, rescan until a rescan finds nothing new; SIGCONT on thaw.
+ * The signal backend: SIGSTOP every process of the tree, confirm every task stopped,
+ * rescan until a rescan finds nothing new; SIGCONT on thaw. See docs/design.md.
  */
-
 import { listTree, type ProcessNode } from '../discovery.js';
 import { FreezeError } from '../errors.js';
 import { FrozenTreeHandle } from '../frozen-tree.js';
+import { raisePriority } from '../priority.js';
 import { readTaskStates } from '../procfs.js';
-import { findUnsignallable, sendSignal } from '../signals.js';
+import { bindPidfd, findUnsignallable, isSameProcess, releasePidfd, sendSignal } from '../signals.js';
 import { abortError, type TrackedProcess, waitUntilStopped } from '../wait.js';
+import { startWatchdog, type Watchdog } from '../watchdog.js';
 
 /** A tree that still shows newcomers after this many rounds is "keeps changing". */
 export const MAX_ROUNDS = 32;
@@ -16,30 +17,42 @@ export const MAX_ROUNDS = 32;
 export interface SignalFreezeRequest {
   root: number;
   includeRoot: boolean;
-  /** Pids whose subtrees stay running (the caller, the watchdog, the user's exclusions). */
+  /** Pids whose subtrees stay running (the caller, the user's exclusions). */
   exclude: Set<number>;
   timeoutMs: number;
   signal?: AbortSignal | undefined;
+  watchdog: boolean;
+  maxHoldMs?: number | undefined;
+  identity: 'pidfd' | 'starttime';
   /** Internal: force the discovery method (tests). */
   discovery?: 'children-files' | 'scan' | undefined;
+  afterDiscovery?: ((pids: number[]) => void) | undefined;
 }
 
 export async function freezeWithSignals(request: SignalFreezeRequest): Promise<FrozenTreeHandle> {
   const started = performance.now();
   const deadline = started + request.timeoutMs;
-  // Insertion order is stop order: parents before children.
+  // Insertion order is stop order; resume walks it backwards.
   const tracked = new Map<number, TrackedProcess>();
-  // Insertion-ordered, so resume can walk it backwards (children first).
   const stoppedByUs = new Set<TrackedProcess>();
+  const everTracked: TrackedProcess[] = [];
+  let watchdogLost: FreezeError | undefined;
+  // Started first so that its exec overlaps discovery; awaited before the first SIGSTOP.
+  const watchdogStarting = request.watchdog
+    ? startWatchdog((error) => {
+        watchdogLost = error;
+      })
+    : undefined;
+  watchdogStarting?.catch(() => {}); // awaited below; never an unhandled rejection
+  let watchdog: Watchdog | undefined;
+  const restorePriority = raisePriority();
 
-  const discover = (): ProcessNode[] =>
-    listTree(request.root, {
-      includeRoot: request.includeRoot,
-      exclude: request.exclude,
-      method: request.discovery,
-    });
+  const exclude = new Set(request.exclude);
   const stop = (process: TrackedProcess): void => {
     if (sendSignal(process, 'SIGSTOP') === 'sent') stoppedByUs.add(process);
+  };
+  const release = () => {
+    for (const process of everTracked) releasePidfd(process);
   };
 
   try {
@@ -47,8 +60,12 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     let exited = 0;
     for (;;) {
       if (request.signal?.aborted) throw abortError(request.signal);
-      const nodes = discover();
-      const newcomers = nodes.filter((node) => tracked.get(node.pid)?.startTime !== node.startTime);
+      const nodes = listTree(request.root, {
+        includeRoot: request.includeRoot,
+        exclude,
+        method: request.discovery,
+      });
+      let newcomers = nodes.filter((node) => tracked.get(node.pid)?.startTime !== node.startTime);
       if (rounds > 0 && newcomers.length === 0) break;
       if (rounds >= MAX_ROUNDS) {
         throw new FreezeError(
@@ -58,12 +75,26 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
         );
       }
       if (rounds === 0) refuseUnsignallable(nodes);
-      rounds++;
-      for (const node of newcomers) {
-        const process = track(node);
-        tracked.set(node.pid, process);
-        stop(process);
+      request.afterDiscovery?.(newcomers.map((node) => node.pid));
+      if (watchdogStarting && !watchdog) {
+        const started = await watchdogStarting;
+        watchdog = started;
+        // The watchdog is our child: when we freeze our own descendants it must stay out.
+        exclude.add(started.pid);
+        newcomers = newcomers.filter(
+          (node) => node.pid !== started.pid && !isUnder(node, started.pid, nodes),
+        );
       }
+      if (watchdogLost) throw watchdogLost;
+      rounds++;
+      const batch = bindNewcomers(newcomers, request.identity);
+      for (const process of batch) {
+        tracked.set(process.pid, process);
+        everTracked.push(process);
+      }
+      // The watchdog learns each process before it is stopped, so no window leaves one unguarded.
+      watchdog?.guard(batch.filter((process) => !process.wasStopped));
+      for (const process of stopOrder(batch)) stop(process);
       await waitUntilStopped({
         tracked,
         deadline,
@@ -72,34 +103,75 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
         onExit: () => exited++,
       });
     }
+    if (watchdogLost) throw watchdogLost;
+    if (request.maxHoldMs !== undefined) watchdog?.lease(request.maxHoldMs);
     const processes = [...tracked.values()];
+    const exact = everTracked.length > 0 && everTracked.every((process) => process.pidfd !== undefined);
     return new FrozenTreeHandle({
       backend: 'signal',
-      identity: 'starttime',
+      identity: exact ? 'pidfd' : 'starttime',
       processes,
       durationMs: performance.now() - started,
       rounds,
       exited,
-      resume: () => resume(stoppedByUs),
+      resume: () => {
+        resume(stoppedByUs);
+        watchdog?.release();
+        release();
+      },
     });
   } catch (error) {
     resume(stoppedByUs); // guarantee 2: a rejected freeze leaves nothing stopped
+    watchdog ??= await watchdogStarting?.catch(() => undefined);
+    watchdog?.release();
+    release();
     throw error;
+  } finally {
+    restorePriority();
   }
 }
 
-/** Records what a process looked like before the freeze touched it. */
-function track(node: ProcessNode): TrackedProcess {
-  const tasks = readTaskStates(node.pid) ?? [];
-  return {
-    pid: node.pid,
-    ppid: node.ppid,
-    comm: node.comm,
-    startTime: node.startTime,
-    threads: tasks.length || node.threads,
-    wasStopped: tasks.length > 0 && tasks.every((task) => task.state === 'T'),
-    traced: tasks.some((task) => task.state === 't'),
-  };
+/** Whether `node` lies in the subtree of `ancestor` within this listing. */
+function isUnder(node: ProcessNode, ancestor: number, nodes: ProcessNode[]): boolean {
+  const parentOf = new Map(nodes.map((n) => [n.pid, n.ppid]));
+  for (let pid: number | undefined = node.ppid; pid !== undefined && pid > 1; pid = parentOf.get(pid)) {
+    if (pid === ancestor) return true;
+  }
+  return false;
+}
+
+/** Records each newcomer's state before the freeze touches it and binds its identity. */
+function bindNewcomers(nodes: ProcessNode[], identity: 'pidfd' | 'starttime'): TrackedProcess[] {
+  const batch: TrackedProcess[] = [];
+  for (const node of nodes) {
+    const process: TrackedProcess = {
+      pid: node.pid,
+      ppid: node.ppid,
+      comm: node.comm,
+      startTime: node.startTime,
+      threads: node.threads,
+      wasStopped: false,
+      traced: false,
+      runningAtDiscovery: node.state === 'R',
+    };
+    const bound = identity === 'pidfd' ? bindPidfd(process) : isSameProcess(process);
+    if (!bound) continue; // exited (or its pid was recycled) since discovery
+    const tasks = readTaskStates(node.pid) ?? [];
+    process.threads = tasks.length || node.threads;
+    process.wasStopped = tasks.length > 0 && tasks.every((task) => task.state === 'T');
+    process.traced = tasks.some((task) => task.state === 't');
+    batch.push(process);
+  }
+  return batch;
+}
+
+/**
+ * Running processes first (they hold the CPU the freezer needs), then the rest;
+ * each group keeps discovery order, parents before children. A child forked in
+ * the gap is caught by the rescan.
+ */
+function stopOrder(batch: TrackedProcess[]): TrackedProcess[] {
+  return [...batch.filter((p) => p.runningAtDiscovery), ...batch.filter((p) => !p.runningAtDiscovery)];
 }
 
 /** Checks permission for the whole first scan before stopping anything, so EPERM stops nothing. */

@@ -29,7 +29,15 @@ async function attempt(freeze, pidsToWatch) {
   }
 }
 
-if (mode === 'tree') {
+if (mode === 'hold') {
+  // Freeze, report, then hold forever (or hang the event loop with "hang"): the test kills us.
+  const options = JSON.parse(process.argv[4] ?? '{}');
+  process.stdout.write('go\n');
+  const frozen = await freezeTree(Number(arg), options);
+  report({ frozen: true, pids: frozen.processes.map((p) => p.pid), identity: frozen.identity });
+  if (options.hang) for (const until = Date.now() + 20_000; Date.now() < until; );
+  setInterval(() => {}, 1 << 30);
+} else if (mode === 'tree') {
   await attempt(
     () => freezeTree(Number(arg)),
     () => [],

@@ -1,0 +1,133 @@
+/**
+ * Optional native calls through koffi (an optional dependency): pidfd_open and
+ * pidfd_send_signal for exact process identity, and posix_spawn for a cheap
+ * watchdog start. Everything here degrades to `null` when koffi or a call is
+ * unavailable; callers fall back to portable code.
+ */
+import { closeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const SYS_PIDFD_SEND_SIGNAL = 424; // the same number on every architecture since Linux 5.1
+const SYS_PIDFD_OPEN = 434;
+const O_CLOEXEC = 0o2000000;
+const O_NONBLOCK = 0o4000;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const WNOHANG = 1;
+const POSIX_SPAWN_SETSID = 0x80;
+
+export interface Native {
+  /** A pidfd for `pid`, or -errno. */
+  pidfdOpen(pid: number): number;
+  /** 0, or -errno (ESRCH = 3 when the process has exited). */
+  pidfdSendSignal(pidfd: number, signal: number): number;
+  /** [read, write], both close-on-exec; the write end is non-blocking. */
+  pipe(): [number, number];
+  /** Starts `argv` in a new session with `stdinFd` as its stdin and stdout/stderr on /dev/null. */
+  spawnDetached(path: string, argv: string[], stdinFd: number): Promise<number>;
+  /** Reaps a child without blocking: its pid when it has exited, 0 while it runs, -1 if not ours. */
+  reap(pid: number): number;
+}
+
+let loaded: Native | null | undefined;
+let disabled = false;
+
+/** For tests: behave as if koffi were missing (forces the start-time identity fallback). */
+export function disableNative(value: boolean): void {
+  disabled = value;
+}
+
+export function native(): Native | null {
+  if (disabled) return null;
+  if (loaded === undefined) loaded = load();
+  return loaded;
+}
+
+function load(): Native | null {
+  if (process.platform !== 'linux') return null;
+  try {
+    // A synchronous require keeps freezeTree free of a first-call await; koffi is CommonJS.
+    const koffi = createRequire(import.meta.url)('koffi');
+    const libc = koffi.load('libc.so.6');
+    const syscall2 = libc.func('long syscall(long nr, int a, unsigned int b)');
+    const syscall4 = libc.func('long syscall(long nr, int a, int b, void *c, unsigned int d)');
+    const pipe2 = libc.func('int pipe2(_Out_ int *fds, int flags)');
+    const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
+    const waitpid = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
+    const faInit = libc.func('int posix_spawn_file_actions_init(void *fa)');
+    const faDup2 = libc.func('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)');
+    const faOpen = libc.func(
+      'int posix_spawn_file_actions_addopen(void *fa, int fd, const char *path, int oflag, int mode)',
+    );
+    const faDestroy = libc.func('int posix_spawn_file_actions_destroy(void *fa)');
+    const attrInit = libc.func('int posix_spawnattr_init(void *attr)');
+    const attrSetFlags = libc.func('int posix_spawnattr_setflags(void *attr, short flags)');
+    const attrDestroy = libc.func('int posix_spawnattr_destroy(void *attr)');
+    const posixSpawn = libc.func(
+      'int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)',
+    );
+    const errno = (): number => koffi.errno();
+    const result = (rc: number): number => (rc < 0 ? -errno() : rc);
+
+    const probe = result(syscall2(SYS_PIDFD_OPEN, process.pid, 0));
+    if (probe < 0) return null; // kernel older than 5.3, or seccomp forbids it
+    closeFd(probe);
+
+    return {
+      pidfdOpen: (pid) => result(syscall2(SYS_PIDFD_OPEN, pid, 0)),
+      pidfdSendSignal: (pidfd, signal) => result(syscall4(SYS_PIDFD_SEND_SIGNAL, pidfd, signal, null, 0)),
+      pipe() {
+        const fds = new Int32Array(2);
+        if (pipe2(fds, O_CLOEXEC) !== 0) throw new Error(`pipe2 failed: errno ${errno()}`);
+        const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
+        fcntl(writeEnd, F_SETFL, fcntl(writeEnd, F_GETFL, 0) | O_NONBLOCK);
+        return [readEnd, writeEnd];
+      },
+      spawnDetached(path, argv, stdinFd) {
+        const actions = Buffer.alloc(256); // posix_spawn_file_actions_t is 80 bytes on glibc
+        const attributes = Buffer.alloc(512); // posix_spawnattr_t is 336
+        faInit(actions);
+        attrInit(attributes);
+        attrSetFlags(attributes, POSIX_SPAWN_SETSID);
+        faDup2(actions, stdinFd, 0);
+        faOpen(actions, 1, '/dev/null', 1, 0);
+        faDup2(actions, 1, 2);
+        const pid = new Int32Array(1);
+        const env = Object.entries(process.env).map(([key, value]) => `${key}=${value}`);
+        // Runs on libuv's thread pool: posix_spawn blocks its caller until exec, and
+        // exec is slow (milliseconds); the freezing thread goes on meanwhile.
+        return new Promise((resolve, reject) => {
+          posixSpawn.async(
+            pid,
+            path,
+            actions,
+            attributes,
+            [...argv, null],
+            [...env, null],
+            (error: unknown, rc: number) => {
+              faDestroy(actions);
+              attrDestroy(attributes);
+              if (error) reject(error);
+              else if (rc !== 0) reject(new Error(`posix_spawn ${path} failed: errno ${rc}`));
+              else resolve(pid[0] as number);
+            },
+          );
+        });
+      },
+      reap(pid) {
+        const status = new Int32Array(1);
+        return waitpid(pid, status, WNOHANG);
+      },
+    };
+  } catch {
+    return null; // koffi not installed or cannot load here
+  }
+}
+
+function closeFd(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}

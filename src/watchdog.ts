@@ -1,0 +1,237 @@
+/**
+ * The watchdog: a dead-man switch for a freeze. A tiny /bin/sh process, in its own
+ * session, reads what to resume from a pipe whose write end only the freezing
+ * process holds. When that process dies — by any means, SIGKILL included — the
+ * kernel closes the write end, `read` sees EOF, and the watchdog resumes exactly
+ * what it was told, checking each process's start time right before SIGCONT. The
+ * lease (maxHoldMs) fires through the same code. After a normal thaw it is told
+ * "done" and exits without touching anything.
+ *
+ * Why sh and not a second Node: starting Node costs ~40 ms here, dash ~1 ms, and
+ * the watchdog must exist before the first SIGSTOP. With koffi, posix_spawn runs
+ * on libuv's thread pool and the freeze only waits until the child process exists
+ * (well under a millisecond), not for its exec: if the freezer dies meanwhile, the
+ * child still finishes exec, reads EOF and resumes. Backend-neutral: "W" lines
+ * name a file and a value to write (a cgroup's cgroup.freeze or freezer.state).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, readdirSync, writeSync } from 'node:fs';
+import { FreezeError } from './errors.js';
+import { native } from './native.js';
+import { readProcFile } from './procfs.js';
+
+// Protocol, one line each: "P <pid> <starttime>" resume this process;
+// "W <value> <path>" write value to path; "L <seconds>" lease; "D" done, exit quietly.
+// EOF without "D" means the freezer died: resume everything and exit.
+const WATCHDOG_SCRIPT = `
+trap '' INT HUP
+ids=''
+writes=''
+lease=''
+resume() {
+  for id in $ids; do
+    pid=\${id%:*}
+    want=\${id#*:}
+    stat=''
+    { while IFS= read -r line || [ -n "$line" ]; do stat="$stat$line "; done; } < /proc/$pid/stat || continue
+    set -- \${stat##*\\) }
+    [ "\${20}" = "$want" ] && kill -CONT "$pid"
+  done
+  printf '%s' "$writes" | while IFS=' ' read -r value path; do
+    [ -n "$path" ] && printf '%s\\n' "$value" > "$path"
+  done
+  [ -n "$lease" ] && kill "$lease"
+}
+trap 'resume; exit 0' USR1 TERM
+while IFS=' ' read -r op a b; do
+  case $op in
+    P) ids="$ids $a:$b" ;;
+    W) writes="$writes$a $b
+" ;;
+    L) (trap 'kill $s; exit 0' TERM; sleep "$a" & s=$!; wait $s && kill -USR1 $$) & lease=$! ;;
+    D) [ -n "$lease" ] && kill "$lease"; exit 0 ;;
+  esac
+done
+resume
+`;
+
+export interface Watchdog {
+  /** The watchdog's pid: keep it (and its lease timer child) out of any tree being frozen. */
+  readonly pid: number;
+  /** Tell it about processes to resume (before stopping them). */
+  guard(processes: readonly { pid: number; startTime: number }[]): void;
+  /** Tell it about a file to write on resume (cgroup backends). */
+  guardWrite(path: string, value: string): void;
+  /** Resume on its own after `ms`, even if this process hangs. */
+  lease(ms: number): void;
+  /** The freeze is over (thawed or rolled back): exit quietly. */
+  release(): void;
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Writes all of `text` to a non-blocking pipe, waiting briefly when it is full. */
+function writeAll(fd: number, text: string): void {
+  let data = Buffer.from(text);
+  const until = performance.now() + 5000;
+  while (data.length > 0) {
+    try {
+      data = data.subarray(writeSync(fd, data));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EAGAIN' || performance.now() > until) {
+        throw new FreezeError(
+          'WATCHDOG_FAILED',
+          `the watchdog stopped listening (${code}); the freeze is unprotected`,
+          [],
+        );
+      }
+      Atomics.wait(sleepCell, 0, 0, 1); // the pipe is full: let the watchdog read
+    }
+  }
+}
+
+/** Children of this process's non-main threads: where a thread-pool posix_spawn child appears. */
+function poolThreadChildren(): Set<number> {
+  const children = new Set<number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    if (Number(tid) === process.pid) continue;
+    for (const pid of (readProcFile(`/proc/self/task/${tid}/children`) ?? '').split(' ')) {
+      if (pid.trim() !== '') children.add(Number(pid));
+    }
+  }
+  return children;
+}
+
+function secondsText(ms: number): string {
+  return (ms / 1000).toFixed(3);
+}
+
+function makeWatchdog(pid: number, writeFd: number, close: () => void): Watchdog {
+  let open = true;
+  const send = (text: string) => {
+    if (open) writeAll(writeFd, text);
+  };
+  return {
+    pid,
+    guard(processes) {
+      if (processes.length > 0) send(processes.map((p) => `P ${p.pid} ${p.startTime}\n`).join(''));
+    },
+    guardWrite(path, value) {
+      send(`W ${value} ${path}\n`);
+    },
+    lease(ms) {
+      send(`L ${secondsText(ms)}\n`);
+    },
+    release() {
+      if (!open) return;
+      try {
+        writeAll(writeFd, 'D\n');
+      } catch {
+        // it is gone already: nothing to tell
+      }
+      open = false;
+      close();
+    },
+  };
+}
+
+/**
+ * Starts a watchdog; resolves once its process exists. `onLost` is called if it
+ * turns out it could not run (then the freeze is unprotected and should fail).
+ */
+export async function startWatchdog(onLost: (error: FreezeError) => void): Promise<Watchdog> {
+  const calls = native();
+  if (!calls) return startWithChildProcess(onLost);
+  const [readFd, writeFd] = calls.pipe();
+  const before = poolThreadChildren();
+  let spawnedPid: number | undefined;
+  let failed: unknown;
+  const spawned = calls
+    .spawnDetached('/bin/sh', ['sh', '-c', WATCHDOG_SCRIPT, 'treefreeze-watchdog'], readFd)
+    .then(
+      (pid) => {
+        spawnedPid = pid;
+        closeQuietly(readFd);
+        return pid;
+      },
+      (error: unknown) => {
+        failed = error;
+        closeQuietly(readFd);
+        const lost = new FreezeError(
+          'WATCHDOG_FAILED',
+          `could not start the watchdog: ${(error as Error).message}`,
+        );
+        onLost(lost);
+        throw lost;
+      },
+    );
+  // Wait until the child exists (not until its exec is done), bounded.
+  const until = performance.now() + 2000;
+  let pid: number | undefined;
+  while (pid === undefined) {
+    if (failed) throw failed instanceof FreezeError ? failed : await spawned;
+    if (spawnedPid !== undefined) pid = spawnedPid;
+    else {
+      for (const child of poolThreadChildren()) if (!before.has(child)) pid = child;
+    }
+    if (pid === undefined) {
+      if (performance.now() > until)
+        pid = await spawned; // the pool is busy: wait for the exec
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+  const watchdogPid = pid;
+  return makeWatchdog(watchdogPid, writeFd, () => {
+    closeQuietly(writeFd);
+    void spawned.then(
+      (exactPid) => reapLater(exactPid),
+      () => {},
+    );
+  });
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+/** The watchdog exits right after "D"; collect its exit status without blocking or holding the event loop. */
+function reapLater(pid: number): void {
+  const calls = native();
+  if (!calls) return;
+  const delays = [1, 5, 20, 100, 500, 2000];
+  const attempt = (index: number) => {
+    if (calls.reap(pid) !== 0) return; // reaped, or not ours any more
+    const delay = delays[index];
+    if (delay !== undefined) setTimeout(() => attempt(index + 1), delay).unref();
+  };
+  setTimeout(() => attempt(0), 0).unref();
+}
+
+/** Portable start (no koffi): child_process.spawn, which returns after the exec. */
+function startWithChildProcess(onLost: (error: FreezeError) => void): Watchdog {
+  let child: ChildProcess;
+  try {
+    child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'treefreeze-watchdog'], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+  } catch (error) {
+    throw new FreezeError('WATCHDOG_FAILED', `could not start the watchdog: ${(error as Error).message}`);
+  }
+  const fd = (child.stdin as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (child.pid === undefined || fd === undefined || fd < 0) {
+    child.kill('SIGKILL');
+    throw new FreezeError('WATCHDOG_FAILED', 'could not start the watchdog (/bin/sh did not start)');
+  }
+  child.once('error', (error) =>
+    onLost(new FreezeError('WATCHDOG_FAILED', `watchdog error: ${error.message}`)),
+  );
+  child.unref();
+  (child.stdin as unknown as { unref?: () => void }).unref?.();
+  return makeWatchdog(child.pid, fd, () => child.stdin?.destroy());
+}

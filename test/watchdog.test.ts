@@ -1,0 +1,316 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { FreezeError } from '../src/errors.js';
+import { freezeTree } from '../src/freeze.js';
+import { disableNative } from '../src/native.js';
+import {
+  cleanupTrees,
+  descendantsByScan,
+  eventually,
+  hasStopped,
+  inCI,
+  isRoot,
+  killGroup,
+  repoRoot,
+  sleep,
+  startTree,
+  taskStates,
+} from './helpers.js';
+
+const freezeChild = join(repoRoot, 'test/scripts/freeze-child.mjs');
+const T = { timeout: 60_000 };
+const freezers = new Set<ChildProcess>();
+
+after(async () => {
+  for (const child of freezers) child.kill('SIGKILL');
+  assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
+  assert.deepEqual(watchdogProcesses(), [], 'no watchdog left behind');
+});
+
+/** Every watchdog process on the system (they name themselves in their argv). */
+function watchdogProcesses(): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('treefreeze-watchdog'))
+        found.push(Number(name));
+    } catch {
+      // exited
+    }
+  }
+  return found;
+}
+
+const noneStopped = (pids: number[]) => () => pids.every((pid) => !hasStopped(taskStates(pid)));
+
+/** Starts a separate Node freezer; resolves with it and a reader of its JSON lines. */
+function startFreezer(root: number, options: object = {}) {
+  const child = spawn(process.execPath, [freezeChild, 'hold', String(root), JSON.stringify(options)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  freezers.add(child);
+  let buffered = '';
+  const lines: string[] = [];
+  child.stdout.on('data', (data) => {
+    buffered += data;
+    let end = buffered.indexOf('\n');
+    while (end >= 0) {
+      lines.push(buffered.slice(0, end));
+      buffered = buffered.slice(end + 1);
+      end = buffered.indexOf('\n');
+    }
+  });
+  return { child, lines };
+}
+
+describe('watchdog', () => {
+  test('the freezer SIGKILLed while holding: the watchdog resumes the tree', T, async () => {
+    const tree = await startTree('tree', 10, 4);
+    const { child, lines } = startFreezer(tree.root);
+    assert.ok(await eventually(() => lines.length >= 2, 15_000), 'the freezer froze the tree');
+    const report = JSON.parse(lines[1] as string);
+    assert.equal(report.pids.length, 10);
+    for (const pid of tree.pids) assert.equal(taskStates(pid), 'TTTT');
+    const killedAt = performance.now();
+    child.kill('SIGKILL');
+    // Poll tightly: the figure is the point of this test.
+    while (!noneStopped(tree.pids)() && performance.now() - killedAt < 5000) await new Promise(setImmediate);
+    const resumedAfter = performance.now() - killedAt;
+    console.log(`# watchdog resumed 10 processes x 4 threads ${resumedAfter.toFixed(1)} ms after SIGKILL`);
+    assert.ok(noneStopped(tree.pids)(), 'every process runs again');
+    assert.ok(resumedAfter < 1000, `resumed after ${resumedAfter} ms`);
+    assert.ok(await eventually(() => watchdogProcesses().length === 0, 2000), 'the watchdog exited');
+    tree.kill();
+  });
+
+  test(
+    'the freezer SIGKILLed in the middle of a freeze (large tree, growing tree): nothing left stopped',
+    T,
+    async () => {
+      // Kill the freezer as soon as the root reads stopped (the freeze is then under way),
+      // or a little later. The control run without a watchdog shows the kill strands processes.
+      const runs = [
+        { shape: ['tree', 200, 2], extraMs: 0, watchdog: true },
+        { shape: ['tree', 200, 2], extraMs: 2, watchdog: true },
+        { shape: ['forkstorm', 3000, 10_000], extraMs: 0, watchdog: true },
+        { shape: ['forkstorm', 3000, 10_000], extraMs: 2, watchdog: true },
+        { shape: ['tree', 200, 2], extraMs: 0, watchdog: false },
+      ] as const;
+      for (const { shape, extraMs, watchdog } of runs) {
+        const tree = await startTree(...shape);
+        const { child, lines } = startFreezer(tree.root, { watchdog });
+        assert.ok(await eventually(() => lines.length >= 1, 15_000), 'the freezer started');
+        const until = performance.now() + 10_000;
+        while (!hasStopped(taskStates(tree.root)) && performance.now() < until) {
+          // tight poll: the freeze is fast
+        }
+        if (extraMs) await sleep(extraMs);
+        child.kill('SIGKILL');
+        await new Promise((resolve) => child.once('close', resolve));
+        const when = lines.length >= 2 ? 'after the freeze completed' : 'mid-freeze';
+        const stoppedNow = () => descendantsByScan(tree.root).filter((pid) => hasStopped(taskStates(pid)));
+        const settled = await eventually(() => stoppedNow().length === 0, watchdog ? 3000 : 300);
+        const left = stoppedNow().length;
+        console.log(
+          `# ${shape[0]} ${watchdog ? 'with' : 'WITHOUT'} watchdog, freezer killed ${extraMs} ms after the root stopped (${when}): ${left} left stopped`,
+        );
+        if (watchdog) assert.ok(settled, 'nothing of the tree is left stopped');
+        else {
+          assert.ok(left > 0, 'control: without the watchdog the kill leaves processes stopped');
+          for (const pid of descendantsByScan(tree.root)) process.kill(pid, 'SIGCONT');
+        }
+        tree.kill();
+      }
+      assert.ok(await eventually(() => watchdogProcesses().length === 0, 2000), 'no watchdog left');
+    },
+  );
+
+  test('maxHoldMs: 300 with a caller that never thaws: the lease resumes the tree', T, async () => {
+    const tree = await startTree('tree', 4, 2);
+    const frozen = await freezeTree(tree.root, { maxHoldMs: 300 });
+    const frozenAt = performance.now();
+    for (const pid of tree.pids) assert.equal(taskStates(pid), 'TT');
+    assert.equal(await frozen.thawed, 'lease');
+    const heldMs = performance.now() - frozenAt;
+    console.log(`# lease thawed after ${heldMs.toFixed(0)} ms (maxHoldMs 300)`);
+    assert.ok(heldMs >= 290 && heldMs < 2000, `held ${heldMs} ms`);
+    assert.ok(await eventually(noneStopped(tree.pids), 1000));
+    assert.equal(frozen.frozen, false);
+    await frozen.thaw(); // harmless
+    assert.ok(noneStopped(tree.pids)());
+    tree.kill();
+  });
+
+  test('maxHoldMs with a hung caller: the watchdog’s lease resumes the tree', T, async () => {
+    const tree = await startTree('tree', 4, 2);
+    const { child, lines } = startFreezer(tree.root, { maxHoldMs: 300, hang: true });
+    assert.ok(await eventually(() => lines.length >= 2, 15_000), 'frozen');
+    const frozenAt = performance.now();
+    assert.ok(await eventually(noneStopped(tree.pids), 5000), 'resumed while the caller hangs');
+    const heldMs = performance.now() - frozenAt;
+    console.log(
+      `# watchdog lease resumed a hung caller's tree after ${heldMs.toFixed(0)} ms (maxHoldMs 300)`,
+    );
+    assert.ok(heldMs < 2000);
+    child.kill('SIGKILL');
+    tree.kill();
+  });
+
+  test('a normal freeze and thaw leaves no watchdog process and no open descriptor', T, async () => {
+    const tree = await startTree('tree', 10, 2);
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    for (let i = 0; i < 5; i++) {
+      const frozen = await freezeTree(tree.root);
+      assert.ok(watchdogProcesses().length === 1, 'a watchdog guards the freeze');
+      await frozen.thaw();
+    }
+    assert.ok(await eventually(() => watchdogProcesses().length === 0, 3000), 'every watchdog exited');
+    assert.ok(
+      await eventually(() => !childPids().some((pid) => taskStates(pid).includes('Z')), 3000),
+      'all reaped',
+    );
+    assert.equal(readdirSync('/proc/self/fd').length, fdsBefore, 'no pidfd or pipe left open');
+    tree.kill();
+  });
+
+  test('a rejected freeze leaves nothing stopped and no watchdog', T, async () => {
+    const tree = await startTree('tracer');
+    const [root, tracee, tracer] = tree.pids as [number, number, number];
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    await assert.rejects(freezeTree(root, { exclude: [tracer], timeoutMs: 500 }), (error: unknown) => {
+      assert.ok(error instanceof FreezeError && error.code === 'TIMED_OUT');
+      return true;
+    });
+    assert.ok(noneStopped([root, tracee, tracer])());
+    assert.ok(await eventually(() => watchdogProcesses().length === 0, 3000), 'no watchdog');
+    assert.equal(readdirSync('/proc/self/fd').length, fdsBefore);
+    tree.kill();
+  });
+
+  test('watchdog: false starts none', T, async () => {
+    const tree = await startTree('tree', 2, 1);
+    const frozen = await freezeTree(tree.root, { watchdog: false });
+    assert.equal(watchdogProcesses().length, 0);
+    await frozen.thaw();
+    tree.kill();
+  });
+});
+
+function childPids(): number[] {
+  return readdirSync('/proc/self/task').flatMap((tid) =>
+    readFileSync(`/proc/self/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+  );
+}
+
+describe('exact identity', () => {
+  test('pidfd is in force where available, and the fallback can be forced', T, async () => {
+    const tree = await startTree('tree', 3, 1);
+    const exact = await freezeTree(tree.root);
+    assert.equal(exact.identity, 'pidfd');
+    await exact.thaw();
+    const fallback = await freezeTree(tree.root, { identity: 'starttime' });
+    assert.equal(fallback.identity, 'starttime');
+    await fallback.thaw();
+    disableNative(true);
+    try {
+      const withoutKoffi = await freezeTree(tree.root);
+      assert.equal(
+        withoutKoffi.identity,
+        'starttime',
+        'no koffi: start-time identity, child_process watchdog',
+      );
+      assert.equal(watchdogProcesses().length, 1);
+      await withoutKoffi.thaw();
+    } finally {
+      disableNative(false);
+    }
+    assert.ok(noneStopped(tree.pids)());
+    tree.kill();
+  });
+
+  for (const identity of ['pidfd', 'starttime'] as const) {
+    test(
+      `pid reuse (${identity}): a recycled pid is never stopped, and thaw never signals it`,
+      T,
+      async (t) => {
+        if (!isRoot) {
+          assert.ok(!inCI, 'CI runs as root');
+          t.skip('needs root to write /proc/sys/kernel/ns_last_pid');
+          return;
+        }
+        const tree = await startTree('reaper', 3);
+        const [root, victim] = tree.pids as [number, number];
+        let impostor: ChildProcess | undefined;
+        const frozen = await freezeTree(root, {
+          identity,
+          afterDiscovery: (pids) => {
+            if (impostor || !pids.includes(victim)) return;
+            impostor = recyclePid(victim);
+          },
+        });
+        assert.ok(impostor, 'the pid was recycled between discovery and signal');
+        const impostorPid = impostor.pid as number;
+        assert.equal(impostorPid, victim);
+        const victimGone = !frozen.processes.some((p) => p.pid === victim);
+        console.log(
+          `# ${identity}: victim ${victim} dropped: ${victimGone}; impostor state ${taskStates(impostorPid)}`,
+        );
+        assert.ok(victimGone, 'the exited victim is not in the result');
+        assert.doesNotMatch(taskStates(impostorPid), /T/, 'the impostor was never stopped');
+        // Now the impostor is stopped by someone else: thaw must not resume it.
+        process.kill(impostorPid, 'SIGSTOP');
+        assert.ok(await eventually(() => taskStates(impostorPid) === 'T'));
+        await frozen.thaw();
+        await sleep(20);
+        assert.equal(taskStates(impostorPid), 'T', 'thaw did not signal the impostor');
+        impostor.kill('SIGKILL');
+        killGroup(impostorPid);
+        tree.kill();
+      },
+    );
+  }
+
+  test('thaw never signals a pid recycled while the tree was frozen (both identities)', T, async (t) => {
+    if (!isRoot) {
+      assert.ok(!inCI, 'CI runs as root');
+      t.skip('needs root to write /proc/sys/kernel/ns_last_pid');
+      return;
+    }
+    for (const identity of ['pidfd', 'starttime'] as const) {
+      const tree = await startTree('reaper', 3);
+      const [root, victim] = tree.pids as [number, number];
+      const frozen = await freezeTree(root, { identity });
+      // The victim dies while frozen; its stopped parent must run to reap it.
+      process.kill(root, 'SIGCONT');
+      const impostor = recyclePid(victim);
+      assert.equal(impostor.pid, victim);
+      process.kill(victim, 'SIGSTOP');
+      assert.ok(await eventually(() => taskStates(victim) === 'T'));
+      await frozen.thaw();
+      await sleep(20);
+      assert.equal(taskStates(victim), 'T', `${identity}: thaw left the impostor alone`);
+      impostor.kill('SIGKILL');
+      tree.kill();
+    }
+  });
+});
+
+/** Kills `pid`, waits until it is reaped, then starts an unrelated process that gets the same pid. */
+function recyclePid(pid: number): ChildProcess {
+  process.kill(pid, 'SIGKILL');
+  const until = Date.now() + 3000;
+  while (taskStates(pid) !== '' && Date.now() < until) {
+    // busy-wait: this runs inside a synchronous hook
+  }
+  for (let attempt = 0; attempt < 20; attempt++) {
+    writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+    const child = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    if (child.pid === pid) return child;
+    child.kill('SIGKILL');
+  }
+  throw new Error(`could not recycle pid ${pid}`);
+}
