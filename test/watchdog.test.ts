@@ -101,7 +101,8 @@ describe('watchdog', () => {
         { shape: ['tree', 200, 2], extraMs: 0, watchdog: false },
       ] as const;
       for (const { shape, extraMs, watchdog } of runs) {
-        const tree = await startTree(...shape);
+        const [mode, ...args] = shape;
+        const tree = await startTree(mode, ...args);
         const { child, lines } = startFreezer(tree.root, { watchdog });
         assert.ok(await eventually(() => lines.length >= 1, 15_000), 'the freezer started');
         const until = performance.now() + 10_000;
