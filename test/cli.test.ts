@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
   cleanupTrees,
   eventually,
   hasStopped,
+  inCI,
   isStoppedOrDead,
   repoRoot,
   startTree,
@@ -148,6 +149,42 @@ describe('treefreeze freeze', () => {
     const report = JSON.parse(stdout);
     const comms = report.processes.map((p: { comm: string }) => p.comm).sort();
     assert.deepEqual(comms, ['sh', 'sleep'], 'the shell and its sleeper; not the CLI (node)');
+  });
+
+  test('--max-hold thaws by itself (the lease) and says so', T, async () => {
+    const tree = await startTree('tree', 3, 1);
+    const started = Date.now();
+    const result = await runCli(['freeze', String(tree.root), '--max-hold', '300ms', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(JSON.parse(result.stdout).thawReason, 'lease');
+    assert.ok(Date.now() - started >= 300);
+    assertRunning(tree.pids);
+    tree.kill();
+  });
+
+  test('in a terminal, freeze shows a live status line, then what it thawed', T, async (t) => {
+    if (!existsSync('/usr/bin/script')) {
+      assert.ok(!inCI, 'CI has util-linux script');
+      t.skip('needs script(1) for a pseudo-terminal');
+      return;
+    }
+    const tree = await startTree('tree', 2, 1);
+    const command = `${process.execPath} ${cli} freeze ${tree.root} --for 700ms`;
+    const child = spawn('script', ['-qfec', command, '/dev/null'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    let output = '';
+    child.stdout.on('data', (data) => {
+      output += data;
+    });
+    const code = await new Promise((resolve) => child.once('close', resolve));
+    assert.equal(code, 0, output);
+    assert.match(output, /❄ frozen 2 processes, 2 threads of \d+ · held .* · .* left · Ctrl-C to thaw/);
+    assert.match(output, /thawed 2 processes after [\d.]+ (ms|s)/);
+    assert.ok(!output.includes('\u001b[36m'), 'NO_COLOR: no colour codes');
+    assertRunning(tree.pids);
+    tree.kill();
   });
 
   test('--children-only leaves the root running', T, async () => {
