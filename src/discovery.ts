@@ -1,6 +1,12 @@
 /** Discovering a process tree from /proc. Never relies on pid order: pids wrap. */
 import { FreezeError } from './errors.js';
-import { childrenFilesSupported, readChildren, readProcessStat, scanAllProcesses } from './procfs.js';
+import {
+  childrenFilesSupported,
+  listProcessIds,
+  readChildren,
+  readProcessStat,
+  scanAllProcesses,
+} from './procfs.js';
 import type { ProcStat } from './stat.js';
 
 export interface ProcessNode {
@@ -22,10 +28,11 @@ export interface ListTreeOptions {
   exclude?: Iterable<number>;
   /**
    * How to find children: 'children-files' reads every thread's task/<tid>/children,
-   * 'scan' reads every /proc/<pid>/stat once and groups by ppid. Default: children
-   * files when the kernel has them. Internal: exists so both paths can be tested.
+   * 'scan' reads every /proc/<pid>/stat once and groups by ppid (a child's ppid is its
+   * parent's tgid, whichever thread forked it). Default 'auto': children files, switching
+   * to a scan once the tree is large. Internal: exists so both paths can be tested.
    */
-  method?: 'children-files' | 'scan';
+  method?: 'children-files' | 'scan' | 'auto';
 }
 
 function toNode(stat: ProcStat): ProcessNode {
@@ -48,15 +55,29 @@ export function listTree(root: number, options: ListTreeOptions = {}): ProcessNo
   const rootStat = readProcessStat(root);
   if (rootStat === null) throw new FreezeError('NO_SUCH_PROCESS', `no process with pid ${root}`, [root]);
   const exclude = new Set(options.exclude ?? []);
-  const method = options.method ?? (childrenFilesSupported() ? 'children-files' : 'scan');
-  const childrenOf = method === 'scan' ? childrenFromScan() : childrenFromFiles;
+  const method = options.method ?? (childrenFilesSupported() ? 'auto' : 'scan');
+  let childrenOf = method === 'scan' ? childrenFromScan() : childrenFromFiles;
 
   const nodes: ProcessNode[] = [];
   const seen = new Set<number>([root]);
   const queue: ProcessNode[] = [toNode(rootStat)];
+  let nextCheck = FIRST_SWITCH_CHECK;
   for (let i = 0; i < queue.length; i++) {
     const node = queue[i] as ProcessNode;
-    for (const child of childrenOf(node.pid)) {
+    // A large tree is cheaper to finish with one ppid scan of all of /proc (one stat
+    // read per process on the system) than with children files (a task listing, a
+    // children file per thread and a stat per child): switch once the tree proves large.
+    if (method === 'auto' && i >= nextCheck) {
+      nextCheck *= 2;
+      // Breadth first, the unvisited part of a growing tree is at least as large again as the queue.
+      const pending = 2 * (queue.length - i);
+      const filesCost = pending * (2 + Math.max(0, node.threads)); // per process: stat, listing, children files
+      if (filesCost > listProcessIds().length) {
+        childrenOf = childrenFromScan();
+        nextCheck = Number.POSITIVE_INFINITY;
+      }
+    }
+    for (const child of childrenOf(node.pid, node.threads)) {
       // A pid can be listed under a parent and reused before we read it: check the ppid.
       if (seen.has(child.pid) || exclude.has(child.pid) || child.ppid !== node.pid) continue;
       seen.add(child.pid);
@@ -68,16 +89,18 @@ export function listTree(root: number, options: ListTreeOptions = {}): ProcessNo
   return options.includeRoot === false ? nodes.slice(1) : nodes;
 }
 
-function childrenFromFiles(pid: number): ProcStat[] {
+const FIRST_SWITCH_CHECK = 16;
+
+function childrenFromFiles(pid: number, threads: number): ProcStat[] {
   const stats: ProcStat[] = [];
-  for (const child of readChildren(pid) ?? []) {
+  for (const child of readChildren(pid, threads) ?? []) {
     const stat = readProcessStat(child);
     if (stat !== null) stats.push(stat);
   }
   return stats;
 }
 
-function childrenFromScan(): (pid: number) => ProcStat[] {
+function childrenFromScan(): (pid: number, threads: number) => ProcStat[] {
   const byParent = new Map<number, ProcStat[]>();
   for (const stat of scanAllProcesses()) {
     const siblings = byParent.get(stat.ppid);

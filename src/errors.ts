@@ -19,6 +19,14 @@ export const FreezeErrorCode = {
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
   /** The watchdog could not be started or stopped listening: the freeze would be unprotected. */
   WATCHDOG_FAILED: 'WATCHDOG_FAILED',
+  /** freezeCgroup: nothing at that path. */
+  NO_SUCH_CGROUP: 'NO_SUCH_CGROUP',
+  /** freezeCgroup: the path exists but is not a cgroup. */
+  NOT_A_CGROUP: 'NOT_A_CGROUP',
+  /** freezeCgroup: the cgroup cannot be frozen (a hierarchy root, or no freezer controller). */
+  NO_FREEZER: 'NO_FREEZER',
+  /** backend 'cgroup': the root's cgroup does not hold exactly the root's tree. */
+  CGROUP_MISMATCH: 'CGROUP_MISMATCH',
   /** /proc could not be read for a reason other than the process being gone. */
   PROC_UNREADABLE: 'PROC_UNREADABLE',
 } as const;

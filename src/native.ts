@@ -13,6 +13,7 @@ const O_CLOEXEC = 0o2000000;
 const O_NONBLOCK = 0o4000;
 const F_GETFL = 3;
 const F_SETFL = 4;
+const F_SETPIPE_SZ = 1031;
 const WNOHANG = 1;
 const POSIX_SPAWN_SETSID = 0x80;
 
@@ -21,10 +22,10 @@ export interface Native {
   pidfdOpen(pid: number): number;
   /** 0, or -errno (ESRCH = 3 when the process has exited). */
   pidfdSendSignal(pidfd: number, signal: number): number;
-  /** [read, write], both close-on-exec; the write end is non-blocking. */
-  pipe(): [number, number];
-  /** Starts `argv` in a new session with `stdinFd` as its stdin and stdout/stderr on /dev/null. */
-  spawnDetached(path: string, argv: string[], stdinFd: number): Promise<number>;
+  /** [read, write], both close-on-exec; the write end is non-blocking; capacity `bytes` where allowed. */
+  pipe(bytes?: number): [number, number];
+  /** Starts `argv` in a new session with `fds[i]` as its descriptor i (stdout/stderr on /dev/null). */
+  spawnDetached(path: string, argv: string[], fds: { [target: number]: number }): Promise<number>;
   /** Reaps a child without blocking: its pid when it has exited, 0 while it runs, -1 if not ours. */
   reap(pid: number): number;
 }
@@ -76,24 +77,26 @@ function load(): Native | null {
     return {
       pidfdOpen: (pid) => result(syscall2(SYS_PIDFD_OPEN, pid, 0)),
       pidfdSendSignal: (pidfd, signal) => result(syscall4(SYS_PIDFD_SEND_SIGNAL, pidfd, signal, null, 0)),
-      pipe() {
+      pipe(bytes) {
         const fds = new Int32Array(2);
         if (pipe2(fds, O_CLOEXEC) !== 0) throw new Error(`pipe2 failed: errno ${errno()}`);
         const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
         fcntl(writeEnd, F_SETFL, fcntl(writeEnd, F_GETFL, 0) | O_NONBLOCK);
+        if (bytes) fcntl(writeEnd, F_SETPIPE_SZ, bytes); // best effort: capped by fs.pipe-max-size
         return [readEnd, writeEnd];
       },
-      spawnDetached(path, argv, stdinFd) {
+      spawnDetached(path, argv, fds) {
         const actions = Buffer.alloc(256); // posix_spawn_file_actions_t is 80 bytes on glibc
         const attributes = Buffer.alloc(512); // posix_spawnattr_t is 336
         faInit(actions);
         attrInit(attributes);
         attrSetFlags(attributes, POSIX_SPAWN_SETSID);
-        faDup2(actions, stdinFd, 0);
         faOpen(actions, 1, '/dev/null', 1, 0);
         faDup2(actions, 1, 2);
+        for (const [target, source] of Object.entries(fds)) faDup2(actions, source, Number(target));
         const pid = new Int32Array(1);
-        const env = Object.entries(process.env).map(([key, value]) => `${key}=${value}`);
+        // A minimal environment: converting all of process.env costs more than the rest of the call.
+        const env = [`PATH=${process.env.PATH ?? '/usr/bin:/bin'}`];
         // Runs on libuv's thread pool: posix_spawn blocks its caller until exec, and
         // exec is slow (milliseconds); the freezing thread goes on meanwhile.
         return new Promise((resolve, reject) => {

@@ -5,7 +5,7 @@
  */
 import { getPriority, setPriority } from 'node:os';
 
-const FREEZING_NICE = -10;
+const FREEZING_NICE = -20;
 
 /** Raises the calling thread's priority; returns a function that restores it. */
 export function raisePriority(): () => void {

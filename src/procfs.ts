@@ -10,8 +10,13 @@ import { type ProcStat, parseStat } from './stat.js';
 // buffer with open/read/close is the cheapest way Node offers to read a /proc file.
 let buffer = Buffer.allocUnsafe(16384);
 
-/** Reads a whole /proc file, to EOF (a single read() may return less than the file). */
-export function readProcFile(path: string): string | null {
+/**
+ * Reads a whole /proc file, to EOF (a single read() may return less than the file).
+ * `singleRecord`: the file is one newline-terminated record produced whole by the
+ * kernel (a stat file), so a short read ending in a newline is all of it and the
+ * extra read() that would return 0 is skipped — /proc reads dominate a freeze.
+ */
+export function readProcFile(path: string, singleRecord = false): string | null {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -27,9 +32,11 @@ export function readProcFile(path: string): string | null {
         buffer.copy(bigger, 0, 0, length);
         buffer = bigger;
       }
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      const space = buffer.length - length;
+      const n = readSync(fd, buffer, length, space, null);
       if (n === 0) break;
       length += n;
+      if (singleRecord && n < space && buffer[length - 1] === 10) break;
     }
     return buffer.toString('utf8', 0, length);
   } catch (error) {
@@ -55,12 +62,12 @@ function listDirectory(path: string): string[] | null {
 }
 
 export function readProcessStat(pid: number): ProcStat | null {
-  const text = readProcFile(`/proc/${pid}/stat`);
+  const text = readProcFile(`/proc/${pid}/stat`, true);
   return text === null ? null : parseStat(text);
 }
 
 export function readTaskStat(pid: number, tid: number): ProcStat | null {
-  const text = readProcFile(`/proc/${pid}/task/${tid}/stat`);
+  const text = readProcFile(`/proc/${pid}/task/${tid}/stat`, true);
   return text === null ? null : parseStat(text);
 }
 
@@ -110,8 +117,9 @@ export function childrenFilesSupported(): boolean {
  * The children of a process, from the children file of EVERY thread: a child forked
  * by a non-main thread is listed only under that thread. Null if the process is gone.
  */
-export function readChildren(pid: number): number[] | null {
-  const tids = listTaskIds(pid);
+export function readChildren(pid: number, threads = 0): number[] | null {
+  // A single-threaded process has one children file: skip listing its task directory.
+  const tids = threads === 1 ? [pid] : listTaskIds(pid);
   if (tids === null) return null;
   const children: number[] = [];
   for (const tid of tids) {
@@ -121,13 +129,21 @@ export function readChildren(pid: number): number[] | null {
   return children;
 }
 
+/** The pids in /proc right now (one readdir). */
+export function listProcessIds(): number[] {
+  const pids: number[] = [];
+  for (const name of listDirectory('/proc') ?? []) {
+    const code = name.charCodeAt(0);
+    if (code >= 48 && code <= 57) pids.push(Number(name)); // only numeric entries are processes
+  }
+  return pids;
+}
+
 /** All processes on the system with their stat, from one /proc scan. */
 export function scanAllProcesses(): ProcStat[] {
   const stats: ProcStat[] = [];
-  for (const name of listDirectory('/proc') ?? []) {
-    const code = name.charCodeAt(0);
-    if (code < 48 || code > 57) continue; // only numeric entries are processes
-    const stat = readProcessStat(Number(name));
+  for (const pid of listProcessIds()) {
+    const stat = readProcessStat(pid);
     if (stat !== null) stats.push(stat);
   }
   return stats;

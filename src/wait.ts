@@ -5,7 +5,14 @@
  * are read again.
  */
 import { FreezeError } from './errors.js';
-import { readProcessStat, readTaskStates, readTaskSyscall, readTracerPid, type TaskState } from './procfs.js';
+import {
+  listTaskIds,
+  readProcessStat,
+  readTaskStat,
+  readTaskSyscall,
+  readTracerPid,
+  type TaskState,
+} from './procfs.js';
 
 export interface TrackedProcess {
   pid: number;
@@ -21,6 +28,8 @@ export interface TrackedProcess {
   runningAtDiscovery?: boolean;
   /** Open pidfd when identity is bound by pidfd. */
   pidfd?: number | undefined;
+  /** Cached thread ids (see readTasks). */
+  tids?: number[] | undefined;
 }
 
 type Verdict = 'stopped' | 'pending' | 'gone';
@@ -131,12 +140,39 @@ function classify(process: TrackedProcess): { verdict: Verdict; tasks: TaskState
   const stat = readProcessStat(process.pid);
   // Gone, or the pid now names another process: the one we knew has exited.
   if (stat === null || stat.startTime !== process.startTime) return { verdict: 'gone', tasks: [] };
-  const tasks = readTaskStates(process.pid);
+  process.threads = stat.numThreads;
+  const main = { tid: process.pid, state: stat.state };
+  // The main thread still running: pending, no need to read the other tasks yet.
+  // Single-threaded: the process line is the only task.
+  if (stat.numThreads <= 1 || !(isStoppedLetter(main.state) || main.state === 'D')) {
+    process.traced = main.state === 't';
+    return { verdict: isStoppedLetter(main.state) ? 'stopped' : 'pending', tasks: [main] };
+  }
+  const tasks = readTasks(process, stat.numThreads);
   if (tasks === null) return { verdict: 'gone', tasks: [] };
-  process.threads = tasks.length;
   process.traced = tasks.some((task) => task.state === 't');
   const stopped = tasks.every((task) => isStoppedLetter(task.state));
   return { verdict: stopped ? 'stopped' : 'pending', tasks };
+}
+
+/**
+ * Every task's state, listing the task directory again only when the thread count
+ * changed. (A stopped process cannot create threads, and a thread cloned while a
+ * group stop is pending joins the stop.)
+ */
+function readTasks(process: TrackedProcess, numThreads: number): TaskState[] | null {
+  if (process.tids?.length !== numThreads) process.tids = listTaskIds(process.pid) ?? undefined;
+  if (process.tids === undefined) return null;
+  const tasks: TaskState[] = [];
+  for (const tid of process.tids) {
+    const stat = readTaskStat(process.pid, tid);
+    if (stat === null) {
+      process.tids = undefined; // a thread exited: list again next time
+      continue;
+    }
+    tasks.push({ tid, state: stat.state });
+  }
+  return tasks.length === 0 ? null : tasks;
 }
 
 function isFrozenVforkParent(

@@ -20,40 +20,41 @@ import { FreezeError } from './errors.js';
 import { native } from './native.js';
 import { readProcFile } from './procfs.js';
 
-// Protocol, one line each: "P <pid> <starttime>" resume this process;
-// "W <value> <path>" write value to path; "L <seconds>" lease; "D" done, exit quietly.
-// EOF without "D" means the freezer died: resume everything and exit.
+// Two channels. fd 3 carries what to resume, one line each: "P <pid> <starttime>"
+// (resume this process), "W <value> <path>" (write value to path), and "E" once the
+// freeze is complete. The watchdog does not read it until it must act: the kernel's
+// pipe buffer holds it, and the freeze does not compete with a shell parsing it
+// (dash reads a pipe one byte per system call). stdin carries control lines:
+// "L <seconds>" starts the lease, "D" means thawed normally (exit quietly).
+// EOF on stdin without "D" means the freezer died: resume everything and exit.
 const WATCHDOG_SCRIPT = `
 trap '' INT HUP
-ids=''
-writes=''
 lease=''
 resume() {
-  for id in $ids; do
-    pid=\${id%:*}
-    want=\${id#*:}
-    stat=''
-    { while IFS= read -r line || [ -n "$line" ]; do stat="$stat$line "; done; } < /proc/$pid/stat || continue
-    set -- \${stat##*\\) }
-    [ "\${20}" = "$want" ] && kill -CONT "$pid"
-  done
-  printf '%s' "$writes" | while IFS=' ' read -r value path; do
-    [ -n "$path" ] && printf '%s\\n' "$value" > "$path"
+  sed '/^E$/q' <&3 | while IFS=' ' read -r op a b; do
+    case $op in
+      P)
+        stat=''
+        { while IFS= read -r line || [ -n "$line" ]; do stat="$stat$line "; done; } < /proc/$a/stat || continue
+        set -- \${stat##*\\) }
+        [ "\${20}" = "$b" ] && kill -CONT "$a" ;;
+      W) [ -n "$b" ] && printf '%s\\n' "$a" > "$b" ;;
+    esac
   done
   [ -n "$lease" ] && kill "$lease"
 }
 trap 'resume; exit 0' USR1 TERM
-while IFS=' ' read -r op a b; do
+while IFS=' ' read -r op a; do
   case $op in
-    P) ids="$ids $a:$b" ;;
-    W) writes="$writes$a $b
-" ;;
     L) (trap 'kill $s; exit 0' TERM; sleep "$a" & s=$!; wait $s && kill -USR1 $$) & lease=$! ;;
     D) [ -n "$lease" ] && kill "$lease"; exit 0 ;;
   esac
 done
 resume
 `;
+
+/** fs.pipe-max-size's default: room for ~70,000 identities before a reader is needed. */
+const IDENTITY_PIPE_BYTES = 1 << 20;
 
 export interface Watchdog {
   /** The watchdog's pid: keep it (and its lease timer child) out of any tree being frozen. */
@@ -62,6 +63,8 @@ export interface Watchdog {
   guard(processes: readonly { pid: number; startTime: number }[]): void;
   /** Tell it about a file to write on resume (cgroup backends). */
   guardWrite(path: string, value: string): void;
+  /** The freeze is complete: nothing more to guard (lets a triggered watchdog stop reading). */
+  complete(): void;
   /** Resume on its own after `ms`, even if this process hangs. */
   lease(ms: number): void;
   /** The freeze is over (thawed or rolled back): exit quietly. */
@@ -107,26 +110,29 @@ function secondsText(ms: number): string {
   return (ms / 1000).toFixed(3);
 }
 
-function makeWatchdog(pid: number, writeFd: number, close: () => void): Watchdog {
+function makeWatchdog(pid: number, controlFd: number, dataFd: number, close: () => void): Watchdog {
   let open = true;
-  const send = (text: string) => {
-    if (open) writeAll(writeFd, text);
+  const send = (fd: number, text: string) => {
+    if (open) writeAll(fd, text);
   };
   return {
     pid,
     guard(processes) {
-      if (processes.length > 0) send(processes.map((p) => `P ${p.pid} ${p.startTime}\n`).join(''));
+      if (processes.length > 0) send(dataFd, processes.map((p) => `P ${p.pid} ${p.startTime}\n`).join(''));
     },
     guardWrite(path, value) {
-      send(`W ${value} ${path}\n`);
+      send(dataFd, `W ${value} ${path}\n`);
+    },
+    complete() {
+      send(dataFd, 'E\n');
     },
     lease(ms) {
-      send(`L ${secondsText(ms)}\n`);
+      send(controlFd, `L ${secondsText(ms)}\n`);
     },
     release() {
       if (!open) return;
       try {
-        writeAll(writeFd, 'D\n');
+        writeAll(controlFd, 'D\n');
       } catch {
         // it is gone already: nothing to tell
       }
@@ -143,29 +149,33 @@ function makeWatchdog(pid: number, writeFd: number, close: () => void): Watchdog
 export async function startWatchdog(onLost: (error: FreezeError) => void): Promise<Watchdog> {
   const calls = native();
   if (!calls) return startWithChildProcess(onLost);
-  const [readFd, writeFd] = calls.pipe();
+  const [controlRead, controlWrite] = calls.pipe();
+  const [dataRead, dataWrite] = calls.pipe(IDENTITY_PIPE_BYTES);
+  const closeReadEnds = () => {
+    closeQuietly(controlRead);
+    closeQuietly(dataRead);
+  };
   const before = poolThreadChildren();
   let spawnedPid: number | undefined;
   let failed: unknown;
-  const spawned = calls
-    .spawnDetached('/bin/sh', ['sh', '-c', WATCHDOG_SCRIPT, 'treefreeze-watchdog'], readFd)
-    .then(
-      (pid) => {
-        spawnedPid = pid;
-        closeQuietly(readFd);
-        return pid;
-      },
-      (error: unknown) => {
-        failed = error;
-        closeQuietly(readFd);
-        const lost = new FreezeError(
-          'WATCHDOG_FAILED',
-          `could not start the watchdog: ${(error as Error).message}`,
-        );
-        onLost(lost);
-        throw lost;
-      },
-    );
+  const argv = ['sh', '-c', WATCHDOG_SCRIPT, 'treefreeze-watchdog'];
+  const spawned = calls.spawnDetached('/bin/sh', argv, { 0: controlRead, 3: dataRead }).then(
+    (pid) => {
+      spawnedPid = pid;
+      closeReadEnds();
+      return pid;
+    },
+    (error: unknown) => {
+      failed = error;
+      closeReadEnds();
+      const lost = new FreezeError(
+        'WATCHDOG_FAILED',
+        `could not start the watchdog: ${(error as Error).message}`,
+      );
+      onLost(lost);
+      throw lost;
+    },
+  );
   // Wait until the child exists (not until its exec is done), bounded.
   const until = performance.now() + 2000;
   let pid: number | undefined;
@@ -181,9 +191,9 @@ export async function startWatchdog(onLost: (error: FreezeError) => void): Promi
       else await new Promise((resolve) => setImmediate(resolve));
     }
   }
-  const watchdogPid = pid;
-  return makeWatchdog(watchdogPid, writeFd, () => {
-    closeQuietly(writeFd);
+  return makeWatchdog(pid, controlWrite, dataWrite, () => {
+    closeQuietly(controlWrite);
+    closeQuietly(dataWrite);
     void spawned.then(
       (exactPid) => reapLater(exactPid),
       () => {},
@@ -218,13 +228,21 @@ function startWithChildProcess(onLost: (error: FreezeError) => void): Watchdog {
   try {
     child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'treefreeze-watchdog'], {
       detached: true,
-      stdio: ['pipe', 'ignore', 'ignore'],
+      stdio: ['pipe', 'ignore', 'ignore', 'pipe'],
     });
   } catch (error) {
     throw new FreezeError('WATCHDOG_FAILED', `could not start the watchdog: ${(error as Error).message}`);
   }
-  const fd = (child.stdin as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (child.pid === undefined || fd === undefined || fd < 0) {
+  const fdOf = (stream: unknown) => (stream as { _handle?: { fd?: number } } | null)?._handle?.fd;
+  const controlFd = fdOf(child.stdin);
+  const dataFd = fdOf(child.stdio[3]);
+  if (
+    child.pid === undefined ||
+    controlFd === undefined ||
+    dataFd === undefined ||
+    controlFd < 0 ||
+    dataFd < 0
+  ) {
     child.kill('SIGKILL');
     throw new FreezeError('WATCHDOG_FAILED', 'could not start the watchdog (/bin/sh did not start)');
   }
@@ -232,6 +250,9 @@ function startWithChildProcess(onLost: (error: FreezeError) => void): Watchdog {
     onLost(new FreezeError('WATCHDOG_FAILED', `watchdog error: ${error.message}`)),
   );
   child.unref();
-  (child.stdin as unknown as { unref?: () => void }).unref?.();
-  return makeWatchdog(child.pid, fd, () => child.stdin?.destroy());
+  for (const stream of [child.stdin, child.stdio[3]]) (stream as unknown as { unref?: () => void }).unref?.();
+  return makeWatchdog(child.pid, controlFd, dataFd, () => {
+    child.stdin?.destroy();
+    (child.stdio[3] as unknown as { destroy?: () => void }).destroy?.();
+  });
 }

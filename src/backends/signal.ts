@@ -6,7 +6,7 @@ import { listTree, type ProcessNode } from '../discovery.js';
 import { FreezeError } from '../errors.js';
 import { FrozenTreeHandle } from '../frozen-tree.js';
 import { raisePriority } from '../priority.js';
-import { readTaskStates } from '../procfs.js';
+import { childrenFilesSupported, listProcessIds, readTaskStates } from '../procfs.js';
 import { bindPidfd, findUnsignallable, isSameProcess, releasePidfd, sendSignal } from '../signals.js';
 import { abortError, type TrackedProcess, waitUntilStopped } from '../wait.js';
 import { startWatchdog, type Watchdog } from '../watchdog.js';
@@ -27,6 +27,7 @@ export interface SignalFreezeRequest {
   /** Internal: force the discovery method (tests). */
   discovery?: 'children-files' | 'scan' | undefined;
   afterDiscovery?: ((pids: number[]) => void) | undefined;
+  raisePriority: boolean;
 }
 
 export async function freezeWithSignals(request: SignalFreezeRequest): Promise<FrozenTreeHandle> {
@@ -45,7 +46,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     : undefined;
   watchdogStarting?.catch(() => {}); // awaited below; never an unhandled rejection
   let watchdog: Watchdog | undefined;
-  const restorePriority = raisePriority();
+  const restorePriority = request.raisePriority ? raisePriority() : () => {};
 
   const exclude = new Set(request.exclude);
   const stop = (process: TrackedProcess): void => {
@@ -63,7 +64,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       const nodes = listTree(request.root, {
         includeRoot: request.includeRoot,
         exclude,
-        method: request.discovery,
+        method: request.discovery ?? discoveryMethodFor(tracked.size),
       });
       let newcomers = nodes.filter((node) => tracked.get(node.pid)?.startTime !== node.startTime);
       if (rounds > 0 && newcomers.length === 0) break;
@@ -104,6 +105,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       });
     }
     if (watchdogLost) throw watchdogLost;
+    watchdog?.complete();
     if (request.maxHoldMs !== undefined) watchdog?.lease(request.maxHoldMs);
     const processes = [...tracked.values()];
     const exact = everTracked.length > 0 && everTracked.every((process) => process.pidfd !== undefined);
@@ -131,6 +133,13 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
   }
 }
 
+/** Rescans of a tree known to be large go straight to one ppid scan of /proc. */
+function discoveryMethodFor(knownSize: number): 'auto' | 'scan' {
+  return knownSize > 256 && childrenFilesSupported() && listProcessIds().length < knownSize * 4
+    ? 'scan'
+    : 'auto';
+}
+
 /** Whether `node` lies in the subtree of `ancestor` within this listing. */
 function isUnder(node: ProcessNode, ancestor: number, nodes: ProcessNode[]): boolean {
   const parentOf = new Map(nodes.map((n) => [n.pid, n.ppid]));
@@ -156,10 +165,14 @@ function bindNewcomers(nodes: ProcessNode[], identity: 'pidfd' | 'starttime'): T
     };
     const bound = identity === 'pidfd' ? bindPidfd(process) : isSameProcess(process);
     if (!bound) continue; // exited (or its pid was recycled) since discovery
-    const tasks = readTaskStates(node.pid) ?? [];
-    process.threads = tasks.length || node.threads;
-    process.wasStopped = tasks.length > 0 && tasks.every((task) => task.state === 'T');
-    process.traced = tasks.some((task) => task.state === 't');
+    // Stopped before the freeze only if every task is T; the main thread's state from
+    // discovery settles the common case without reading the other tasks.
+    if (node.state === 'T' || node.state === 't') {
+      const tasks = readTaskStates(node.pid) ?? [];
+      process.threads = tasks.length || node.threads;
+      process.wasStopped = tasks.length > 0 && tasks.every((task) => task.state === 'T');
+      process.traced = tasks.some((task) => task.state === 't');
+    }
     batch.push(process);
   }
   return batch;

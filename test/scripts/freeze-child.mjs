@@ -3,7 +3,7 @@
 // Prints one JSON line on stdout and exits.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { freezeDescendants, freezeTree, readTaskStates } from '../../dist/index.js';
+import { freezeCgroup, freezeDescendants, freezeTree, readTaskStates } from '../../dist/index.js';
 
 const [mode, arg] = process.argv.slice(2);
 const statesOf = (pids) =>
@@ -29,7 +29,12 @@ async function attempt(freeze, pidsToWatch) {
   }
 }
 
-if (mode === 'hold') {
+if (mode === 'hold-cgroup') {
+  // Freeze a cgroup, report, then hold until killed.
+  await freezeCgroup(arg);
+  report({ frozen: true });
+  setInterval(() => {}, 1 << 30);
+} else if (mode === 'hold') {
   // Freeze, report, then hold forever (or hang the event loop with "hang"): the test kills us.
   const options = JSON.parse(process.argv[4] ?? '{}');
   process.stdout.write('go\n');

@@ -1,0 +1,353 @@
+/**
+ * `npm run bench`: treefreeze against the kernel's cgroup v2 freezer and the
+ * reference (crosvm vmm-swap) algorithm, side by side on the same trees,
+ * interleaved. Prints a ratio table and writes docs/bench.md and docs/bench-freeze.svg.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import pidtree from 'pidtree';
+import { listTree } from '../src/discovery.js';
+import { freezeTree } from '../src/freeze.js';
+import { readTaskStates } from '../src/procfs.js';
+import { fixturePath, repoRoot } from '../test/helpers.js';
+import { BenchCgroup, cgroupV2Mount } from './cgroup-v2.js';
+import { renderChart } from './chart.js';
+import { referenceFreeze } from './reference.js';
+
+interface Shape {
+  name: string;
+  processes: number;
+  threads: number;
+  spin: boolean;
+  reps: number;
+}
+
+const QUICK = process.argv.includes('--quick');
+const SHAPES: Shape[] = [
+  { name: '10x1', processes: 10, threads: 1, spin: false, reps: 60 },
+  { name: '100x4', processes: 100, threads: 4, spin: false, reps: 20 },
+  { name: '1000x4', processes: 1000, threads: 4, spin: false, reps: 9 },
+  { name: '2000x1', processes: 2000, threads: 1, spin: false, reps: 9 },
+  { name: '10x1 cpu', processes: 10, threads: 1, spin: true, reps: 30 },
+  { name: '100x4 cpu', processes: 100, threads: 4, spin: true, reps: 9 },
+].map((shape) => (QUICK ? { ...shape, reps: Math.max(3, Math.ceil(shape.reps / 4)) } : shape));
+
+type Contender = 'treefreeze' | 'cgroup v2' | 'reference';
+
+interface Sample {
+  freezeMs: number[];
+  thawMs: number[];
+}
+
+const isRoot = process.getuid?.() === 0;
+const cgroupMount = isRoot ? cgroupV2Mount() : null;
+const started: ChildProcess[] = [];
+const cgroups: BenchCgroup[] = [];
+
+function cleanup(): void {
+  for (const cgroup of cgroups) cgroup.remove();
+  for (const child of started) {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        stopTree(child.pid as number);
+      } catch {
+        // gone
+      }
+    }
+  }
+}
+process.on('exit', cleanup);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    cleanup();
+    process.exit(130);
+  });
+}
+
+async function startTree(shape: Shape, ownSession = true): Promise<{ root: number; pids: number[] }> {
+  const args = ['tree', String(shape.processes), String(shape.threads), ...(shape.spin ? ['spin'] : [])];
+  // CPU-bound trees in their own session (autogroup), or they starve everything else.
+  const child = spawn(fixturePath(), args, { detached: ownSession, stdio: ['ignore', 'pipe', 'inherit'] });
+  started.push(child);
+  const line = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    child.stdout?.on('data', (data) => {
+      text += data;
+      if (text.includes('\n')) resolve(text.split('\n')[0] as string);
+    });
+    child.once('exit', () => reject(new Error('fixture exited')));
+  });
+  const pids = line.split(' ').slice(1).map(Number);
+  return { root: pids[0] as number, pids };
+}
+
+function stopTree(root: number): void {
+  // A tree in its own session is a process group; one in ours is killed pid by pid.
+  const pids = listTree(root).map((node) => node.pid);
+  try {
+    process.kill(-root, 'SIGKILL');
+  } catch {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  }
+  for (const child of started) if (child.pid === root) child.stdout?.destroy();
+}
+
+function allStopped(pids: number[]): boolean {
+  return pids.every((pid) => (readTaskStates(pid) ?? []).every((task) => task.state === 'T'));
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
+}
+const median = (values: number[]) => percentile(values, 0.5);
+const p90 = (values: number[]) => percentile(values, 0.9);
+
+async function measure(contender: Contender, root: number, pids: number[], cgroup?: BenchCgroup) {
+  let thaw: () => Promise<void> | void;
+  const t0 = performance.now();
+  if (contender === 'treefreeze') {
+    const frozen = await freezeTree(root);
+    thaw = () => frozen.thaw();
+  } else if (contender === 'reference') {
+    const frozen = await referenceFreeze(root);
+    thaw = () => frozen.thaw();
+  } else {
+    await cgroup?.freeze();
+    thaw = () => cgroup?.thaw();
+  }
+  const freezeMs = performance.now() - t0;
+  if (contender !== 'cgroup v2' && !allStopped(pids))
+    throw new Error(`${contender} resolved before every task stopped`);
+  const t1 = performance.now();
+  await thaw();
+  return { freezeMs, thawMs: performance.now() - t1 };
+}
+
+async function benchShape(shape: Shape) {
+  const { root, pids } = await startTree(shape);
+  const contenders: Contender[] = ['treefreeze', 'reference'];
+  let cgroup: BenchCgroup | undefined;
+  if (cgroupMount) {
+    cgroup = new BenchCgroup(cgroupMount, `treefreeze-bench-${process.pid}`);
+    cgroups.push(cgroup);
+    cgroup.adopt(pids);
+    contenders.push('cgroup v2');
+  }
+  const samples = new Map<Contender, Sample>(contenders.map((c) => [c, { freezeMs: [], thawMs: [] }]));
+  for (let rep = 0; rep < shape.reps; rep++) {
+    // Interleave, rotating who goes first.
+    for (let i = 0; i < contenders.length; i++) {
+      const contender = contenders[(rep + i) % contenders.length] as Contender;
+      const { freezeMs, thawMs } = await measure(contender, root, pids, cgroup);
+      samples.get(contender)?.freezeMs.push(freezeMs);
+      samples.get(contender)?.thawMs.push(thawMs);
+      await pause(shape.processes >= 1000 ? 60 : 15); // let the tree settle back to sleep
+    }
+  }
+  cgroup?.remove();
+  cgroups.splice(cgroups.indexOf(cgroup as BenchCgroup), 1);
+  stopTree(root);
+  return samples;
+}
+
+async function benchListing() {
+  const shape: Shape = { name: '1000x4', processes: 1000, threads: 4, spin: false, reps: 0 };
+  const { root } = await startTree(shape);
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  for (let rep = 0; rep < (QUICK ? 3 : 10); rep++) {
+    let t = performance.now();
+    const nodes = listTree(root);
+    ours.push(performance.now() - t);
+    t = performance.now();
+    const found = await pidtree(root, { root: true });
+    theirs.push(performance.now() - t);
+    if (nodes.length !== found.length)
+      throw new Error(`listTree found ${nodes.length}, pidtree ${found.length}`);
+  }
+  stopTree(root);
+  return { ours, theirs };
+}
+
+async function benchRunTrue() {
+  const shape: Shape = { name: '1000x4', processes: 1000, threads: 4, spin: false, reps: 0 };
+  const { root, pids } = await startTree(shape);
+  const wall: number[] = [];
+  const rssKb: number[] = [];
+  const cli = join(repoRoot, 'dist/cli.js');
+  for (let rep = 0; rep < (QUICK ? 2 : 7); rep++) {
+    const t = performance.now();
+    const result = spawnSync(
+      '/usr/bin/time',
+      ['-f', '%M', process.execPath, cli, 'run', String(root), '--', 'true'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    wall.push(performance.now() - t);
+    if (result.status !== 0) throw new Error(`run -- true failed: ${result.stderr}`);
+    rssKb.push(Number(result.stderr.trim().split('\n').at(-1)));
+    if (pids.some((pid) => (readTaskStates(pid) ?? []).some((task) => task.state === 'T'))) {
+      throw new Error('run left the tree stopped');
+    }
+  }
+  const nodeAlone: number[] = [];
+  for (let rep = 0; rep < (QUICK ? 2 : 7); rep++) {
+    const t = performance.now();
+    spawnSync(process.execPath, ['-e', '0']);
+    nodeAlone.push(performance.now() - t);
+  }
+  stopTree(root);
+  return { wall, rssKb, nodeAlone };
+}
+
+/** A spinning tree in the freezer's own session: the priority raise against none. */
+async function benchPriority() {
+  const shape: Shape = { name: '20x2 cpu, same session', processes: 20, threads: 2, spin: true, reps: 0 };
+  const { root, pids } = await startTree(shape, false);
+  const raised: number[] = [];
+  const plain: number[] = [];
+  for (let rep = 0; rep < (QUICK ? 3 : 12); rep++) {
+    for (const raise of rep % 2 ? [true, false] : [false, true]) {
+      const t = performance.now();
+      const frozen = await freezeTree(root, { raisePriority: raise });
+      (raise ? raised : plain).push(performance.now() - t);
+      if (!allStopped(pids)) throw new Error('not stopped');
+      await frozen.thaw();
+      await pause(20);
+    }
+  }
+  stopTree(root);
+  return { raised, plain };
+}
+
+const fmt = (ms: number) => (Number.isNaN(ms) ? '—' : ms < 10 ? ms.toFixed(2) : ms.toFixed(1));
+const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : '—');
+
+async function main() {
+  const benchStarted = performance.now();
+  console.error(
+    `treefreeze bench${QUICK ? ' (quick)' : ''}: ${cgroupMount ? `cgroup v2 at ${cgroupMount}` : 'no cgroup v2 (needs root and a cgroup2 mount)'}`,
+  );
+  const results: { shape: Shape; samples: Map<Contender, Sample> }[] = [];
+  for (const shape of SHAPES) {
+    console.error(`  ${shape.name} (${shape.reps} reps) ...`);
+    results.push({ shape, samples: await benchShape(shape) });
+  }
+  console.error('  listing 1000x4: listTree vs pidtree ...');
+  const listing = await benchListing();
+  console.error('  treefreeze run <root> -- true on 1000x4 ...');
+  const runTrue = await benchRunTrue();
+  console.error('  priority: a spinning 20x2 tree in the freezer’s own session ...');
+  const priority = await benchPriority();
+
+  const rows: string[][] = [
+    [
+      'tree',
+      'treefreeze freeze p50 / p90',
+      'cgroup v2 p50 / p90',
+      'reference p50 / p90',
+      'tf / cgroup (p50)',
+      'tf / reference (p90)',
+      'thaw p50: tf / cgroup / ref',
+    ],
+  ];
+  for (const { shape, samples } of results) {
+    const tf = samples.get('treefreeze') as Sample;
+    const cg = samples.get('cgroup v2');
+    const ref = samples.get('reference') as Sample;
+    rows.push([
+      shape.name,
+      `${fmt(median(tf.freezeMs))} / ${fmt(p90(tf.freezeMs))}`,
+      cg ? `${fmt(median(cg.freezeMs))} / ${fmt(p90(cg.freezeMs))}` : '—',
+      `${fmt(median(ref.freezeMs))} / ${fmt(p90(ref.freezeMs))}`,
+      cg ? ratio(median(tf.freezeMs), median(cg.freezeMs)) : '—',
+      ratio(p90(tf.freezeMs), p90(ref.freezeMs)),
+      `${fmt(median(tf.thawMs))} / ${cg ? fmt(median(cg.thawMs)) : '—'} / ${fmt(median(ref.thawMs))}`,
+    ]);
+  }
+  const table = rows.map((row) => `| ${row.join(' | ')} |`);
+  table.splice(1, 0, `|${rows[0]?.map(() => ' --- |').join('')}`);
+
+  const extras = [
+    `| listing 1000x4: listTree p50 | ${fmt(median(listing.ours))} ms |`,
+    `| listing 1000x4: pidtree p50 | ${fmt(median(listing.theirs))} ms (pidtree / listTree = ${ratio(median(listing.theirs), median(listing.ours))}) |`,
+    `| \`treefreeze run <root> -- true\`, 1000x4: wall p50 / p90 | ${fmt(median(runTrue.wall))} / ${fmt(p90(runTrue.wall))} ms |`,
+    `| the same: peak RSS p50 | ${(median(runTrue.rssKb) / 1024).toFixed(1)} MiB |`,
+    `| \`node -e 0\` alone: wall p50 | ${fmt(median(runTrue.nodeAlone))} ms |`,
+    `| spinning 20x2 in the freezer's session: freeze p50 / p90, priority raised | ${fmt(median(priority.raised))} / ${fmt(p90(priority.raised))} ms |`,
+    `| the same, priority not raised | ${fmt(median(priority.plain))} / ${fmt(p90(priority.plain))} ms |`,
+  ];
+  const tf10 = results[0]?.samples.get('treefreeze') as Sample;
+  const tf1000 = results[2]?.samples.get('treefreeze') as Sample;
+  const cg1000 = results[2]?.samples.get('cgroup v2');
+  const targets = [
+    `| 1000x4 within 1.5x of cgroup v2 (p50) | ${cg1000 ? ratio(median(tf1000.freezeMs), median(cg1000.freezeMs)) : 'no cgroup v2'} | ${cg1000 ? (median(tf1000.freezeMs) <= 1.5 * median(cg1000.freezeMs) ? 'met' : 'not met') : '—'} |`,
+    `| 10 processes under 2 ms at p90 | ${fmt(p90(tf10.freezeMs))} ms | ${p90(tf10.freezeMs) < 2 ? 'met' : 'not met'} |`,
+    `| listing at least 3x faster than pidtree | ${ratio(median(listing.theirs), median(listing.ours))} | ${median(listing.theirs) >= 3 * median(listing.ours) ? 'met' : 'not met'} |`,
+    `| \`run -- true\` on 1000 processes under 150 ms wall | ${fmt(median(runTrue.wall))} ms | ${median(runTrue.wall) < 150 ? 'met' : 'not met'} |`,
+  ];
+  const seconds = ((performance.now() - benchStarted) / 1000).toFixed(0);
+  const machine = `${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU'}, ${
+    (await import('node:os')).cpus().length
+  } cores; Linux ${release()}; Node ${process.version}; ${isRoot ? 'root' : 'not root'}`;
+
+  const output = [
+    '## Freeze latency (ms): call to every task confirmed stopped; thaw: call to return (cgroup: to `frozen 0`)',
+    '',
+    ...table,
+    '',
+    '| other measurements | |',
+    '| --- | --- |',
+    ...extras,
+    '',
+    '| target | measured | |',
+    '| --- | --- | --- |',
+    ...targets,
+  ].join('\n');
+  console.log(output);
+  console.error(`bench finished in ${seconds} s`);
+
+  if (!QUICK) {
+    const chart = renderChart(
+      results
+        .filter((r) => !r.shape.spin)
+        .map((r) => ({
+          processes: r.shape.processes,
+          threads: r.shape.threads,
+          medians: Object.fromEntries([...r.samples].map(([name, s]) => [name, median(s.freezeMs)])),
+        })),
+    );
+    writeFileSync(join(repoRoot, 'docs/bench-freeze.svg'), chart);
+    const doc = `# Benchmark
+
+Produced by \`npm run bench\` (as root, so the cgroup v2 contender runs) on ${new Date().toISOString().slice(0, 10)}, in ${seconds} s.
+Machine: ${machine}.
+
+Every contender freezes the same tree (built by \`test/fixture/treefix.c\`), interleaved, rotating who goes first.
+treefreeze runs with its defaults (watchdog on, pidfd identity). "reference" is a TypeScript rendition of
+crosvm vmm-swap's freezer (\`bench/reference.ts\`). "cgroup v2" moves the tree into a fresh cgroup, writes
+\`cgroup.freeze\` and polls \`cgroup.events\`. "cpu" trees spin on every thread, in their own session.
+
+${output}
+
+![freeze latency against tree size](bench-freeze.svg)
+`;
+    writeFileSync(join(repoRoot, 'docs/bench.md'), doc);
+    console.error('wrote docs/bench.md and docs/bench-freeze.svg');
+  }
+  cleanup();
+}
+
+await main();

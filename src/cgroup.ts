@@ -1,0 +1,117 @@
+/** Finding cgroup hierarchies and reading cgroups: mounts, paths, membership. */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { FreezeError } from './errors.js';
+import { readProcFile } from './procfs.js';
+
+export interface CgroupMounts {
+  /** The cgroup v2 mount: /sys/fs/cgroup (pure v2) or /sys/fs/cgroup/unified (hybrid). */
+  v2?: string;
+  /** The cgroup v1 hierarchy with the freezer controller. */
+  v1Freezer?: string;
+}
+
+/** Reads the cgroup mounts from /proc/self/mountinfo. */
+export function findCgroupMounts(): CgroupMounts {
+  const mounts: CgroupMounts = {};
+  for (const line of (readProcFile('/proc/self/mountinfo') ?? '').split('\n')) {
+    const fields = line.split(' ');
+    const dash = fields.indexOf('-');
+    if (dash < 0) continue;
+    const mountPoint = unescapeMount(fields[4] ?? '');
+    const type = fields[dash + 1];
+    const superOptions = (fields[dash + 3] ?? '').split(',');
+    if (type === 'cgroup2' && mounts.v2 === undefined) mounts.v2 = mountPoint;
+    if (type === 'cgroup' && superOptions.includes('freezer') && mounts.v1Freezer === undefined) {
+      mounts.v1Freezer = mountPoint;
+    }
+  }
+  return mounts;
+}
+
+/** mountinfo escapes space, tab, newline and backslash as octal. */
+function unescapeMount(text: string): string {
+  return text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+}
+
+export type CgroupVersion = 'cgroup-v2' | 'cgroup-v1';
+
+export interface ResolvedCgroup {
+  path: string;
+  version: CgroupVersion;
+  /** The file written to freeze and thaw: cgroup.freeze (v2) or freezer.state (v1). */
+  control: string;
+}
+
+function isUnder(path: string, mount: string | undefined): boolean {
+  if (mount === undefined) return false;
+  const rel = relative(mount, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/**
+ * Resolves `path` (absolute, or relative to the cgroup v2 mount) to a cgroup that can
+ * be frozen: v2 when it has cgroup.freeze, else the v1 freezer when it has freezer.state.
+ */
+export function resolveCgroup(path: string, mounts: CgroupMounts = findCgroupMounts()): ResolvedCgroup {
+  if (typeof path !== 'string' || path.trim() === '') {
+    throw new FreezeError('INVALID_ARGUMENT', `a cgroup path is required, got ${JSON.stringify(path)}`);
+  }
+  const base = mounts.v2 ?? mounts.v1Freezer;
+  const full = isAbsolute(path) ? resolve(path) : base ? resolve(base, path) : resolve(path);
+  if (!existsSync(full)) {
+    throw new FreezeError('NO_SUCH_CGROUP', `no cgroup at ${full}`);
+  }
+  if (!statSync(full).isDirectory() || !existsSync(join(full, 'cgroup.procs'))) {
+    throw new FreezeError('NOT_A_CGROUP', `${full} is not a cgroup (no cgroup.procs there)`);
+  }
+  if (existsSync(join(full, 'cgroup.freeze'))) {
+    return { path: full, version: 'cgroup-v2', control: join(full, 'cgroup.freeze') };
+  }
+  if (existsSync(join(full, 'freezer.state'))) {
+    return { path: full, version: 'cgroup-v1', control: join(full, 'freezer.state') };
+  }
+  const where = isUnder(full, mounts.v2)
+    ? 'the root of the cgroup v2 hierarchy cannot be frozen'
+    : isUnder(full, mounts.v1Freezer)
+      ? 'the root of the v1 freezer hierarchy cannot be frozen'
+      : 'it is in no hierarchy with a freezer (cgroup v2, or v1 with the freezer controller)';
+  throw new FreezeError('NO_FREEZER', `cgroup ${full} has no freezer: ${where}`);
+}
+
+/** The pids in a cgroup and, recursively, its descendants. */
+export function cgroupPids(path: string): number[] {
+  const pids: number[] = [];
+  const visit = (dir: string) => {
+    for (const line of (readProcFile(join(dir, 'cgroup.procs')) ?? '').split('\n')) {
+      if (line.trim() !== '') pids.push(Number(line));
+    }
+    let entries: string[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true })
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => entry.name);
+    } catch {
+      return; // removed while we looked
+    }
+    for (const name of entries) visit(join(dir, name));
+  };
+  visit(path);
+  return pids;
+}
+
+/** The cgroups (absolute paths) of `pid`: in the v2 hierarchy and in the v1 freezer one. */
+export function cgroupsOf(
+  pid: number,
+  mounts: CgroupMounts = findCgroupMounts(),
+): { v2?: string; v1?: string } {
+  const found: { v2?: string; v1?: string } = {};
+  for (const line of (readProcFile(`/proc/${pid}/cgroup`) ?? '').split('\n')) {
+    const [id, controllers, ...rest] = line.split(':');
+    const path = rest.join(':');
+    if (id === '0' && controllers === '' && mounts.v2) found.v2 = join(mounts.v2, path);
+    if (controllers?.split(',').includes('freezer') && mounts.v1Freezer)
+      found.v1 = join(mounts.v1Freezer, path);
+  }
+  return found;
+}

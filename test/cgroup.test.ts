@@ -1,0 +1,328 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { findCgroupMounts } from '../src/cgroup.js';
+import { FreezeError } from '../src/errors.js';
+import { freezeCgroup, freezeTree } from '../src/freeze.js';
+import {
+  cleanupTrees,
+  eventually,
+  fixturePath,
+  inCI,
+  isRoot,
+  repoRoot,
+  sleep,
+  startTree,
+  taskStates,
+} from './helpers.js';
+
+const T = { timeout: 60_000 };
+const mounts = findCgroupMounts();
+const scratch = mkdtempSync(join(tmpdir(), 'treefreeze-cgroup-'));
+const made: TestCgroup[] = [];
+const spawned: ChildProcess[] = [];
+
+/** Skips (with the reason) only outside CI: CI runs as root on a machine with both hierarchies. */
+function requireHierarchy(t: { skip: (reason: string) => void }, which: 'v2' | 'v1Freezer'): boolean {
+  const reason = !isRoot
+    ? 'needs root to create cgroups'
+    : mounts[which]
+      ? ''
+      : `no ${which} hierarchy mounted`;
+  if (reason === '') return true;
+  // Skipping is allowed where the hierarchy is absent; CI itself always runs as root.
+  assert.ok(!(inCI && !isRoot), `CI must run this test as root: ${reason}`);
+  t.skip(reason);
+  return false;
+}
+
+class TestCgroup {
+  readonly path: string;
+  readonly v1: boolean;
+
+  constructor(mount: string, v1: boolean) {
+    this.path = join(mount, `treefreeze-test-${process.pid}-${made.length}`);
+    this.v1 = v1;
+    mkdirSync(this.path);
+    made.push(this);
+  }
+
+  pids(): number[] {
+    return readFileSync(join(this.path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  }
+
+  frozen(): boolean {
+    if (this.v1) return readFileSync(join(this.path, 'freezer.state'), 'utf8').trim() === 'FROZEN';
+    return readFileSync(join(this.path, 'cgroup.events'), 'utf8').includes('frozen 1');
+  }
+
+  /** Starts the fixture already inside this cgroup (so every descendant is born in it). */
+  async start(...args: (string | number)[]): Promise<{ root: number; pids: number[] }> {
+    const script = `echo $$ > ${JSON.stringify(join(this.path, 'cgroup.procs'))} && exec "$0" "$@"`;
+    const child = spawn('sh', ['-c', script, fixturePath(), ...args.map(String)], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    spawned.push(child);
+    const line = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      child.stdout?.on('data', (data) => {
+        text += data;
+        if (text.includes('\n')) resolve(text.split('\n')[0] as string);
+      });
+      child.once('exit', (code) => reject(new Error(`fixture exited ${code}`)));
+    });
+    const pids = line.split(' ').slice(1).map(Number);
+    return { root: pids[0] as number, pids };
+  }
+
+  /** Thaws, kills everything inside, and removes the cgroup. */
+  async remove(): Promise<void> {
+    try {
+      writeFileSync(join(this.path, this.v1 ? 'freezer.state' : 'cgroup.freeze'), this.v1 ? 'THAWED' : '0');
+    } catch {
+      // gone
+    }
+    for (const pid of this.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await eventually(() => this.pids().length === 0, 5000);
+    for (let attempt = 0; attempt < 50 && existsSync(this.path); attempt++) {
+      try {
+        rmdirSync(this.path);
+      } catch {
+        await sleep(20);
+      }
+    }
+  }
+}
+
+after(async () => {
+  for (const cgroup of made) await cgroup.remove();
+  for (const child of spawned) if (child.pid) child.kill('SIGKILL');
+  rmSync(scratch, { recursive: true, force: true });
+  assert.deepEqual(
+    made.filter((cgroup) => existsSync(cgroup.path)).map((cgroup) => cgroup.path),
+    [],
+    'no cgroup left behind',
+  );
+  assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
+});
+
+/** utime + stime of every process (fields 14 and 15 of stat). */
+function cpuTicks(pids: number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      total += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited
+    }
+  }
+  return total;
+}
+
+function isFreezeError(code: string) {
+  return (error: unknown) => {
+    assert.ok(error instanceof FreezeError, String(error));
+    assert.equal(error.code, code, error.message);
+    return true;
+  };
+}
+
+describe('freezeCgroup (cgroup v2)', () => {
+  test(
+    'freezes a worker invisibly: no appends while held, no SIGCHLD stop notice; signals by contrast',
+    T,
+    async (t) => {
+      if (!requireHierarchy(t, 'v2')) return;
+      const file = join(scratch, 'ticks');
+      const tree = await startTree('stopwatch', file);
+      const worker = tree.pids[1] as number;
+      const notices: string[] = [];
+      tree.child.stdout?.on('data', (data: Buffer) =>
+        notices.push(...data.toString().split('\n').filter(Boolean)),
+      );
+      const cgroup = new TestCgroup(mounts.v2 as string, false);
+      writeFileSync(join(cgroup.path, 'cgroup.procs'), String(worker));
+      assert.ok(await eventually(() => existsSync(file) && statSync(file).size > 0));
+
+      const frozen = await freezeCgroup(cgroup.path);
+      assert.equal(frozen.backend, 'cgroup-v2');
+      assert.deepEqual(
+        frozen.processes.map((p) => p.pid),
+        [worker],
+      );
+      assert.ok(cgroup.frozen());
+      const sizeAtFreeze = statSync(file).size;
+      await sleep(300);
+      assert.equal(statSync(file).size, sizeAtFreeze, 'no append while frozen');
+      assert.match(taskStates(worker), /^[SD]$/, 'a cgroup-frozen task reads S or D, not T');
+      await frozen.thaw();
+      assert.ok(await eventually(() => statSync(file).size > sizeAtFreeze, 2000), 'appends resume');
+      await sleep(50);
+      assert.equal(notices.length, 0, `the parent saw no stop notice: ${notices.join()}`);
+
+      // The signal backend on the same worker: its parent is told.
+      const stopped = await freezeTree(worker);
+      await stopped.thaw();
+      assert.ok(
+        await eventually(() => notices.includes('stopped') && notices.includes('continued'), 2000),
+        notices.join(),
+      );
+      tree.kill();
+    },
+  );
+
+  test('a tree that keeps forking inside the cgroup is frozen completely', T, async (t) => {
+    if (!requireHierarchy(t, 'v2')) return;
+    const cgroup = new TestCgroup(mounts.v2 as string, false);
+    await cgroup.start('forkstorm', 4000, 15_000);
+    await sleep(100);
+    const frozen = await freezeCgroup(cgroup.path, { timeoutMs: 10_000 });
+    const members = cgroup.pids();
+    const ticks = cpuTicks(members);
+    await sleep(300);
+    assert.deepEqual(cgroup.pids(), members, 'no process was born or died while frozen');
+    assert.equal(cpuTicks(members), ticks, 'no task used CPU while frozen');
+    console.log(
+      `# forkstorm cgroup: ${members.length} processes frozen in ${frozen.durationMs.toFixed(1)} ms`,
+    );
+    await frozen.thaw();
+    assert.ok(await eventually(() => !cgroup.frozen()));
+  });
+
+  test('the freezer SIGKILLed while holding a cgroup: the watchdog thaws it', T, async (t) => {
+    if (!requireHierarchy(t, 'v2')) return;
+    const cgroup = new TestCgroup(mounts.v2 as string, false);
+    await cgroup.start('tree', 3, 2);
+    const freezer = spawn(
+      process.execPath,
+      [join(repoRoot, 'test/scripts/freeze-child.mjs'), 'hold-cgroup', cgroup.path],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    spawned.push(freezer);
+    let out = '';
+    freezer.stdout.on('data', (data) => {
+      out += data;
+    });
+    assert.ok(await eventually(() => out.includes('"frozen":true'), 15_000), 'frozen by the child');
+    assert.ok(cgroup.frozen());
+    const killedAt = performance.now();
+    freezer.kill('SIGKILL');
+    assert.ok(await eventually(() => !cgroup.frozen(), 3000), 'thawed by the watchdog');
+    console.log(
+      `# cgroup thawed ${(performance.now() - killedAt).toFixed(1)} ms after the freezer was SIGKILLed`,
+    );
+  });
+
+  test('maxHoldMs thaws a cgroup by itself', T, async (t) => {
+    if (!requireHierarchy(t, 'v2')) return;
+    const cgroup = new TestCgroup(mounts.v2 as string, false);
+    await cgroup.start('tree', 2, 1);
+    const frozen = await freezeCgroup(cgroup.path, { maxHoldMs: 200 });
+    assert.ok(cgroup.frozen());
+    assert.equal(await frozen.thawed, 'lease');
+    assert.ok(await eventually(() => !cgroup.frozen(), 2000));
+  });
+
+  test('a cgroup frozen before the call stays frozen after thaw', T, async (t) => {
+    if (!requireHierarchy(t, 'v2')) return;
+    const cgroup = new TestCgroup(mounts.v2 as string, false);
+    await cgroup.start('tree', 2, 1);
+    writeFileSync(join(cgroup.path, 'cgroup.freeze'), '1');
+    assert.ok(await eventually(() => cgroup.frozen()));
+    const frozen = await freezeCgroup(cgroup.path);
+    assert.ok(frozen.processes.every((p) => p.wasStopped));
+    await frozen.thaw();
+    await sleep(50);
+    assert.ok(cgroup.frozen(), 'still frozen');
+    assert.equal(readFileSync(join(cgroup.path, 'cgroup.freeze'), 'utf8').trim(), '1');
+  });
+
+  test('bad paths give clear errors', async (t) => {
+    if (!requireHierarchy(t, 'v2')) return;
+    await assert.rejects(
+      freezeCgroup('/sys/fs/cgroup/unified/no-such-treefreeze-cgroup'),
+      isFreezeError('NO_SUCH_CGROUP'),
+    );
+    await assert.rejects(freezeCgroup('no-such-treefreeze-cgroup'), isFreezeError('NO_SUCH_CGROUP'));
+    await assert.rejects(freezeCgroup(scratch), isFreezeError('NOT_A_CGROUP'));
+    await assert.rejects(freezeCgroup(mounts.v2 as string), (error: unknown) => {
+      isFreezeError('NO_FREEZER')(error);
+      assert.match((error as Error).message, /root of the cgroup v2 hierarchy/);
+      return true;
+    });
+    await assert.rejects(freezeCgroup(''), isFreezeError('INVALID_ARGUMENT'));
+  });
+});
+
+describe('freezeCgroup (cgroup v1 freezer)', () => {
+  test('freezes and thaws a v1 freezer cgroup', T, async (t) => {
+    if (!requireHierarchy(t, 'v1Freezer')) return;
+    const cgroup = new TestCgroup(mounts.v1Freezer as string, true);
+    const { pids } = await cgroup.start('tree', 4, 2);
+    const frozen = await freezeCgroup(cgroup.path);
+    assert.equal(frozen.backend, 'cgroup-v1');
+    assert.equal(frozen.processes.length, 4);
+    assert.ok(cgroup.frozen());
+    const ticks = cpuTicks(pids);
+    await sleep(100);
+    assert.equal(cpuTicks(pids), ticks);
+    await frozen.thaw();
+    assert.equal(readFileSync(join(cgroup.path, 'freezer.state'), 'utf8').trim(), 'THAWED');
+  });
+
+  test('freezes a v1 cgroup holding a vfork parent and child', T, async (t) => {
+    if (!requireHierarchy(t, 'v1Freezer')) return;
+    const cgroup = new TestCgroup(mounts.v1Freezer as string, true);
+    const { pids } = await cgroup.start('vfork');
+    assert.ok(await eventually(() => cgroup.pids().length === 3), 'root, vfork parent and child');
+    assert.equal(taskStates(pids[1] as number), 'D');
+    const frozen = await freezeCgroup(cgroup.path, { timeoutMs: 5000 });
+    assert.ok(cgroup.frozen());
+    console.log(`# v1 vfork cgroup frozen in ${frozen.durationMs.toFixed(1)} ms`);
+    await frozen.thaw();
+    assert.ok(!cgroup.frozen());
+  });
+});
+
+describe("freezeTree's backend option", () => {
+  test("'auto' uses the cgroup for a root alone in it, signals for a root sharing it", T, async (t) => {
+    if (!requireHierarchy(t, 'v2')) return;
+    const cgroup = new TestCgroup(mounts.v2 as string, false);
+    const alone = await cgroup.start('tree', 3, 1);
+    const viaCgroup = await freezeTree(alone.root, { backend: 'auto' });
+    assert.equal(viaCgroup.backend, 'cgroup-v2');
+    assert.ok(cgroup.frozen());
+    await viaCgroup.thaw();
+    assert.ok(await eventually(() => !cgroup.frozen()));
+
+    const sharing = await startTree('tree', 3, 1); // in the test runner's cgroup, with everything else
+    const viaSignals = await freezeTree(sharing.root, { backend: 'auto' });
+    assert.equal(viaSignals.backend, 'signal');
+    await viaSignals.thaw();
+    await assert.rejects(freezeTree(sharing.root, { backend: 'cgroup' }), isFreezeError('CGROUP_MISMATCH'));
+    sharing.kill();
+  });
+});
