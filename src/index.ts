@@ -12,4 +12,10 @@ export {
 export type { FreezeBackend, FrozenProcess, FrozenTree, IdentityMethod, ThawReason } from './frozen-tree.js';
 export { readTaskStates, type TaskState } from './procfs.js';
 export { type ProcStat, parseStat } from './stat.js';
-export { type ResumedProcess, type ThawTreeOptions, thawTree } from './thaw.js';
+export {
+  type ResumedProcess,
+  type ThawedCgroup,
+  type ThawTreeOptions,
+  thawCgroup,
+  thawTree,
+} from './thaw.js';

@@ -1,4 +1,6 @@
 /** Recovery: resume every stopped process of a tree that something else left stopped. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolveCgroup } from './cgroup.js';
 import { listTree } from './discovery.js';
 import { validatePid } from './freeze.js';
 import { readTaskStates } from './procfs.js';
@@ -29,4 +31,19 @@ export function thawTree(root: number, options: ThawTreeOptions = {}): ResumedPr
     if (sendSignal(node, 'SIGCONT') === 'sent') resumed.push({ pid: node.pid, comm: node.comm });
   }
   return resumed;
+}
+
+export interface ThawedCgroup {
+  path: string;
+  backend: 'cgroup-v2' | 'cgroup-v1';
+  /** Whether it read frozen (or freezing) before this call. */
+  wasFrozen: boolean;
+}
+
+/** Recovery for a cgroup something left frozen: writes the thawed value (0, or THAWED for v1). */
+export function thawCgroup(path: string): ThawedCgroup {
+  const cgroup = resolveCgroup(path);
+  const before = readFileSync(cgroup.control, 'utf8').trim();
+  writeFileSync(cgroup.control, cgroup.version === 'cgroup-v2' ? '0' : 'THAWED');
+  return { path: cgroup.path, backend: cgroup.version, wasFrozen: before !== '0' && before !== 'THAWED' };
 }

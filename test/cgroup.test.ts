@@ -326,3 +326,76 @@ describe("freezeTree's backend option", () => {
     sharing.kill();
   });
 });
+
+describe('the CLI with cgroups', () => {
+  const cli = join(repoRoot, 'dist/cli.js');
+  const runCli = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (data) => {
+        stdout += data;
+      });
+      child.stderr.on('data', (data) => {
+        stderr += data;
+      });
+      child.once('close', (code) => resolve({ code, stdout, stderr }));
+    });
+
+  test('freeze --cgroup, run --cgroup, thaw --cgroup and tree --cgroups', T, async (t) => {
+    if (!requireHierarchy(t, 'v2')) return;
+    const cgroup = new TestCgroup(mounts.v2 as string, false);
+    const { root } = await cgroup.start('tree', 3, 1);
+    const relativePath = cgroup.path.slice((mounts.v2 as string).length + 1);
+
+    const held = await runCli(['freeze', '--cgroup', relativePath, '--for', '200ms', '--json']);
+    assert.equal(held.code, 0, held.stderr);
+    const report = JSON.parse(held.stdout);
+    assert.equal(report.backend, 'cgroup-v2');
+    assert.equal(report.cgroup, relativePath);
+    assert.equal(report.root, null);
+    assert.equal(report.processes.length, 3);
+    assert.ok(!cgroup.frozen());
+
+    const check = `grep -qx 'frozen 1' ${join(cgroup.path, 'cgroup.events')} && exit 5`;
+    const ran = await runCli(['run', '--cgroup', cgroup.path, '--', 'sh', '-c', check]);
+    assert.equal(ran.code, 5, `the command saw the cgroup frozen: ${ran.stderr}`);
+    assert.ok(!cgroup.frozen());
+
+    writeFileSync(join(cgroup.path, 'cgroup.freeze'), '1');
+    const thawed = await runCli(['thaw', '--cgroup', cgroup.path, '--json']);
+    assert.equal(thawed.code, 0, thawed.stderr);
+    assert.deepEqual(JSON.parse(thawed.stdout), {
+      command: 'thaw',
+      path: cgroup.path,
+      backend: 'cgroup-v2',
+      wasFrozen: true,
+    });
+    assert.ok(await eventually(() => !cgroup.frozen()));
+
+    const shown = await runCli(['tree', String(root), '--cgroups']);
+    assert.equal(shown.code, 0);
+    assert.ok(
+      shown.stdout
+        .trimEnd()
+        .split('\n')
+        .every((line) => line.endsWith(`/${relativePath}`)),
+      shown.stdout,
+    );
+
+    const viaBackend = await runCli([
+      'freeze',
+      String(root),
+      '--backend',
+      'cgroup',
+      '--for',
+      '100ms',
+      '--json',
+    ]);
+    assert.equal(JSON.parse(viaBackend.stdout).backend, 'cgroup-v2');
+    const missing = await runCli(['freeze', '--cgroup', 'treefreeze-no-such-cgroup']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^treefreeze: no cgroup at /);
+  });
+});

@@ -317,6 +317,7 @@ describe('README', () => {
 const FREEZE_KEYS = [
   'command',
   'root',
+  'cgroup',
   'childrenOnly',
   'backend',
   'identity',

@@ -2,12 +2,15 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { formatDuration } from '../duration.js';
-import { freezeDescendants, freezeTree } from '../freeze.js';
+import { freezeCgroup, freezeDescendants, freezeTree } from '../freeze.js';
 import type { FrozenTree } from '../frozen-tree.js';
 import { count, paint, useColor } from './style.js';
 
 export interface HoldOptions {
-  root: number;
+  /** The tree's root, or undefined when a cgroup is given. */
+  root: number | undefined;
+  cgroup?: string | undefined;
+  backend: 'signal' | 'cgroup' | 'auto';
   childrenOnly: boolean;
   exclude: number[];
   timeoutMs: number;
@@ -35,15 +38,16 @@ function onStopSignals(handler: (signal: StopSignal) => void): () => void {
 
 function freeze(options: HoldOptions, signal: AbortSignal): Promise<FrozenTree> {
   const freezeOptions = {
+    backend: options.backend,
     exclude: options.exclude,
     timeoutMs: options.timeoutMs,
     watchdog: options.watchdog,
     signal,
     ...(options.maxHoldMs === undefined ? {} : { maxHoldMs: options.maxHoldMs }),
   };
-  return options.childrenOnly
-    ? freezeDescendants(options.root, freezeOptions)
-    : freezeTree(options.root, freezeOptions);
+  if (options.cgroup !== undefined) return freezeCgroup(options.cgroup, freezeOptions);
+  const root = options.root as number;
+  return options.childrenOnly ? freezeDescendants(root, freezeOptions) : freezeTree(root, freezeOptions);
 }
 
 function threadTotal(frozen: FrozenTree): number {
@@ -61,7 +65,8 @@ function jsonReport(
   extra: Record<string, unknown>,
 ) {
   return {
-    root: options.root,
+    root: options.root ?? null,
+    cgroup: options.cgroup ?? null,
     childrenOnly: options.childrenOnly,
     backend: frozen.backend,
     identity: frozen.identity,
@@ -94,7 +99,7 @@ function startStatusLine(frozen: FrozenTree, options: HoldOptions): () => void {
     const held = performance.now() - started;
     const left = deadline === undefined ? '' : ` · ${formatDuration(Math.max(0, deadline - held))} left`;
     const what = `${count(frozen.processes.length, 'process', 'processes')}, ${count(threadTotal(frozen), 'thread')}`;
-    const text = `${paint(color, 'cyan', '❄ frozen')} ${what} of ${options.root} · held ${formatDuration(held)}${left} · ${paint(color, 'bold', 'Ctrl-C to thaw')}`;
+    const text = `${paint(color, 'cyan', '❄ frozen')} ${what} of ${options.cgroup ?? options.root} · held ${formatDuration(held)}${left} · ${paint(color, 'bold', 'Ctrl-C to thaw')}`;
     stream.write(`\r\x1b[2K${text}`);
   };
   draw();

@@ -3,7 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { listTree } from '../discovery.js';
 import { parseDuration } from '../duration.js';
 import { FreezeError } from '../errors.js';
-import { thawTree } from '../thaw.js';
+import { thawCgroup, thawTree } from '../thaw.js';
 import { runDemo } from './demo.js';
 import { type HoldOptions, holdFreeze, runFrozen } from './hold.js';
 import { count, paint, useColor } from './style.js';
@@ -28,6 +28,30 @@ function parsePid(value: string): number {
     throw new InvalidArgumentError(`"${value}" is not a process id (a positive integer)`);
   }
   return pid;
+}
+
+class UsageError extends CommanderError {
+  constructor(message: string) {
+    super(EXIT.USAGE, 'treefreeze.usage', message);
+  }
+}
+
+/** The target: a pid operand, or --cgroup (not both, not neither). */
+function target(
+  pidText: string | undefined,
+  cgroup: string | undefined,
+  allowCgroup = true,
+): number | undefined {
+  if (cgroup !== undefined && allowCgroup) {
+    if (pidText !== undefined) throw new UsageError('give a pid or --cgroup, not both');
+    return undefined;
+  }
+  if (pidText === undefined) throw new UsageError("missing required argument 'pid'");
+  try {
+    return parsePid(pidText);
+  } catch (error) {
+    throw new UsageError(`pid: ${(error as Error).message}`);
+  }
 }
 
 function parseDurationOption(value: string): number {
@@ -57,10 +81,21 @@ function addFreezeOptions(command: Command): Command {
       ).argParser(parseDurationOption),
     )
     .option('--no-watchdog', 'do not start the watchdog that thaws the tree if treefreeze dies')
+    .option('--cgroup <path>', 'freeze this cgroup with the kernel freezer instead of a pid tree')
+    .addOption(
+      new Option(
+        '--backend <name>',
+        'how to freeze a pid tree: signals, its own cgroup, or cgroup if possible',
+      )
+        .choices(['signal', 'cgroup', 'auto'])
+        .default('signal'),
+    )
     .option('--json', 'print one JSON document on stdout instead of human output');
 }
 
 interface FreezeCliOptions {
+  cgroup?: string;
+  backend: 'signal' | 'cgroup' | 'auto';
   childrenOnly?: boolean;
   exclude?: number[];
   timeout: number;
@@ -70,9 +105,11 @@ interface FreezeCliOptions {
   for?: number;
 }
 
-function holdOptions(pid: number, options: FreezeCliOptions): HoldOptions {
+function holdOptions(pid: number | undefined, options: FreezeCliOptions): HoldOptions {
   return {
     root: pid,
+    cgroup: options.cgroup,
+    backend: options.backend,
     childrenOnly: Boolean(options.childrenOnly),
     exclude: options.exclude ?? [],
     timeoutMs: options.timeout,
@@ -101,8 +138,8 @@ run: the command's exit code (128+n if killed by signal n, 126/127 if it cannot 
   addFreezeOptions(
     program
       .command('freeze')
-      .description('freeze the tree of <pid>, hold it, then thaw it')
-      .argument('<pid>', 'root of the tree', parsePid)
+      .description('freeze the tree of <pid> (or a cgroup), hold it, then thaw it')
+      .argument('[pid]', 'root of the tree')
       .addOption(
         new Option('--for <duration>', 'hold this long, then thaw (default: until a signal)').argParser(
           parseDurationOption,
@@ -117,17 +154,22 @@ Holds until --for elapses or treefreeze gets SIGINT (Ctrl-C), SIGTERM or SIGHUP,
 Examples:
   treefreeze freeze 1234 --for 30s            freeze 1234 and its descendants for 30 seconds
   treefreeze freeze 1234 --exclude 1240       ... but keep 1240 and its subtree running
-  treefreeze freeze 1234 --children-only      freeze the workers, not the supervisor`,
+  treefreeze freeze 1234 --children-only      freeze the workers, not the supervisor
+  treefreeze freeze --cgroup system.slice/db.service --for 10s
+                                              freeze a cgroup with the kernel freezer`,
     )
-    .action(async (pid: number, options: FreezeCliOptions) =>
-      setExitCode(await holdFreeze(holdOptions(pid, options))),
-    );
+    .action(async (pidText: string | undefined, options: FreezeCliOptions) => {
+      const pid = target(pidText, options.cgroup);
+      setExitCode(await holdFreeze(holdOptions(pid, options)));
+    });
 
   addFreezeOptions(
     program
       .command('run')
-      .description('freeze the tree of <pid>, run <command>, thaw when it exits; exit with its code')
-      .argument('<pid>', 'root of the tree', parsePid)
+      .description(
+        'freeze the tree of <pid> (or a cgroup), run <command>, thaw when it exits; exit with its code',
+      )
+      .argument('[pid]', 'root of the tree (omit with --cgroup)')
       .argument('[command...]', 'the command to run while the tree is frozen (after --)'),
   )
     .addHelpText(
@@ -138,20 +180,23 @@ treefreeze gets (SIGINT, SIGTERM, SIGHUP) are passed on to the command.
 
 Examples:
   treefreeze run 1234 -- tar czf /backup/db.tgz /var/lib/db
-  treefreeze run 1234 --timeout 2s -- cp -a /srv/state /srv/state.snapshot`,
+  treefreeze run 1234 --timeout 2s -- cp -a /srv/state /srv/state.snapshot
+  treefreeze run --cgroup system.slice/db.service -- pg_basebackup -D /backup`,
     )
-    .action(async (pid: number, commandLine: string[], options: FreezeCliOptions) => {
-      if (commandLine.length === 0) {
-        throw new CommanderError(EXIT.USAGE, 'treefreeze.missingCommand', 'run needs a command after --');
-      }
+    .action(async (pidText: string | undefined, rest: string[], options: FreezeCliOptions) => {
+      // With --cgroup there is no pid: the first word after -- is the command.
+      const commandLine = options.cgroup !== undefined && pidText !== undefined ? [pidText, ...rest] : rest;
+      const pid = target(options.cgroup !== undefined ? undefined : pidText, options.cgroup);
+      if (commandLine.length === 0) throw new UsageError('run needs a command after --');
       setExitCode(await runFrozen(holdOptions(pid, options), commandLine));
     });
 
   program
     .command('thaw')
-    .description('resume every stopped process in the tree of <pid> (recovery)')
-    .argument('<pid>', 'root of the tree', parsePid)
+    .description('resume every stopped process in the tree of <pid>, or thaw a cgroup (recovery)')
+    .argument('[pid]', 'root of the tree')
     .option('--children-only', 'leave the root as it is')
+    .option('--cgroup <path>', 'thaw this cgroup instead')
     .option('--json', 'print one JSON document on stdout')
     .addHelpText(
       'after',
@@ -159,25 +204,39 @@ Examples:
 For a tree that something else left stopped (a killed script, kill -STOP). Resumes
 every process with a stopped task, including ones stopped on purpose.
 
-Example:
-  treefreeze thaw 1234`,
+Examples:
+  treefreeze thaw 1234
+  treefreeze thaw --cgroup system.slice/db.service`,
     )
-    .action((pid: number, options: { childrenOnly?: boolean; json?: boolean }) => {
-      const resumed = thawTree(pid, { includeRoot: !options.childrenOnly });
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify({ command: 'thaw', root: pid, resumed })}\n`);
-      } else if (resumed.length === 0) {
-        process.stderr.write(`nothing to resume: no process in the tree of ${pid} is stopped\n`);
-      } else {
-        const list = resumed.map((p) => `${p.pid} (${p.comm})`).join(', ');
-        process.stderr.write(`resumed ${count(resumed.length, 'process', 'processes')}: ${list}\n`);
-      }
-    });
+    .action(
+      (pidText: string | undefined, options: { childrenOnly?: boolean; cgroup?: string; json?: boolean }) => {
+        const pid = target(pidText, options.cgroup);
+        if (pid === undefined) {
+          const thawed = thawCgroup(options.cgroup as string);
+          if (options.json) process.stdout.write(`${JSON.stringify({ command: 'thaw', ...thawed })}\n`);
+          else
+            process.stderr.write(
+              `${thawed.wasFrozen ? 'thawed' : 'was not frozen:'} cgroup ${thawed.path}\n`,
+            );
+          return;
+        }
+        const resumed = thawTree(pid, { includeRoot: !options.childrenOnly });
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify({ command: 'thaw', root: pid, resumed })}\n`);
+        } else if (resumed.length === 0) {
+          process.stderr.write(`nothing to resume: no process in the tree of ${pid} is stopped\n`);
+        } else {
+          const list = resumed.map((p) => `${p.pid} (${p.comm})`).join(', ');
+          process.stderr.write(`resumed ${count(resumed.length, 'process', 'processes')}: ${list}\n`);
+        }
+      },
+    );
 
   program
     .command('tree')
     .description('show the tree of <pid> with states and thread counts')
     .argument('<pid>', 'root of the tree', parsePid)
+    .option('--cgroups', "show each process's cgroup (v2, or the v1 freezer hierarchy)")
     .option('--json', 'print one JSON document on stdout')
     .addHelpText(
       'after',
@@ -188,8 +247,8 @@ thread count, command name.
 Example:
   treefreeze tree $$`,
     )
-    .action((pid: number, options: { json?: boolean }) => {
-      const entries = describeTree(listTree(pid));
+    .action((pid: number, options: { json?: boolean; cgroups?: boolean }) => {
+      const entries = describeTree(listTree(pid), Boolean(options.cgroups));
       if (options.json) {
         process.stdout.write(`${JSON.stringify({ command: 'tree', root: pid, processes: entries })}\n`);
         return;

@@ -1,4 +1,6 @@
 /** Rendering a process tree for people (indented) and machines (JSON). */
+import { relative } from 'node:path';
+import { cgroupsOf, findCgroupMounts } from '../cgroup.js';
 import type { ProcessNode } from '../discovery.js';
 import { readTaskStates } from '../procfs.js';
 import { paint, stateStyle } from './style.js';
@@ -7,16 +9,26 @@ export interface TreeEntry extends ProcessNode {
   /** Every task's state letter, e.g. "TTTS". */
   taskStates: string;
   depth: number;
+  /** With --cgroups: the cgroup path (relative to its hierarchy's mount). */
+  cgroup?: string | null;
 }
 
-export function describeTree(nodes: ProcessNode[]): TreeEntry[] {
+export function describeTree(nodes: ProcessNode[], withCgroups = false): TreeEntry[] {
+  const mounts = withCgroups ? findCgroupMounts() : {};
   const byPid = new Map(nodes.map((node) => [node.pid, node]));
   const depth = new Map<number, number>();
   return nodes.map((node) => {
     const parentDepth = byPid.has(node.ppid) ? (depth.get(node.ppid) ?? 0) : -1;
     depth.set(node.pid, parentDepth + 1);
     const taskStates = (readTaskStates(node.pid) ?? []).map((task) => task.state).join('');
-    return { ...node, taskStates, depth: parentDepth + 1 };
+    const entry: TreeEntry = { ...node, taskStates, depth: parentDepth + 1 };
+    if (withCgroups) {
+      const { v2, v1 } = cgroupsOf(node.pid, mounts);
+      const path = v2 && v2 !== mounts.v2 ? v2 : (v1 ?? v2);
+      const mount = path === v2 ? mounts.v2 : mounts.v1Freezer;
+      entry.cgroup = path ? `/${relative(mount ?? '/', path)}` : null;
+    }
+    return entry;
   });
 }
 
@@ -30,7 +42,8 @@ export function renderTree(entries: TreeEntry[], color: boolean): string {
     const pid = String(entry.pid).padStart(pidWidth);
     // JSON.stringify shows a hostile comm (newlines, control characters) safely.
     const comm = /^[\x20-\x7e]*$/.test(entry.comm) ? entry.comm : JSON.stringify(entry.comm);
-    return `${indent}${pid}  ${paint(color, stateStyle(state[0] ?? '?'), state.padEnd(3))} ${threads}  ${comm}`;
+    const cgroup = entry.cgroup === undefined ? '' : `  ${paint(color, 'dim', entry.cgroup ?? '?')}`;
+    return `${indent}${pid}  ${paint(color, stateStyle(state[0] ?? '?'), state.padEnd(3))} ${threads}  ${comm}${cgroup}`;
   });
   return lines.join('\n');
 }
