@@ -4,7 +4,7 @@
  */
 import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
 import { FreezeError, isGoneError } from './errors.js';
-import { type ProcStat, parseStat } from './stat.js';
+import { type ProcStat, parseStatBytes } from './stat.js';
 
 // One buffer for all reads: stat lines are short, and reading into a reused
 // buffer with open/read/close is the cheapest way Node offers to read a /proc file.
@@ -61,14 +61,42 @@ function listDirectory(path: string): string[] | null {
   }
 }
 
+/** Reads a stat file into the shared buffer and parses it there; null if gone. */
+function readStatFile(path: string): ProcStat | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    if (isGoneError(error)) return null;
+    throw procError(path, error);
+  }
+  try {
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+      // One record produced whole by the kernel: a short read ending in a newline is all of it.
+      if (buffer[length - 1] === 10 || length === buffer.length) break;
+    }
+    if (length === 0) return null;
+    const stat = parseStatBytes(buffer, length);
+    if (stat === null) throw procError(path, new Error('unexpected format'));
+    return stat;
+  } catch (error) {
+    if (isGoneError(error)) return null;
+    throw error instanceof FreezeError ? error : procError(path, error);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function readProcessStat(pid: number): ProcStat | null {
-  const text = readProcFile(`/proc/${pid}/stat`, true);
-  return text === null ? null : parseStat(text);
+  return readStatFile(`/proc/${pid}/stat`);
 }
 
 export function readTaskStat(pid: number, tid: number): ProcStat | null {
-  const text = readProcFile(`/proc/${pid}/task/${tid}/stat`, true);
-  return text === null ? null : parseStat(text);
+  return readStatFile(`/proc/${pid}/task/${tid}/stat`);
 }
 
 /** The thread ids of a process, or null if it is gone. */

@@ -50,6 +50,59 @@ export function parseStat(text: string): ProcStat {
   };
 }
 
+/**
+ * The same parse, straight from the bytes of a read buffer: no decoding of the whole
+ * line, no split. Returns null if the bytes are not a stat line. Only the comm is
+ * decoded. This is the hot path of discovery and of waiting.
+ */
+export function parseStatBytes(bytes: Uint8Array, length: number): ProcStat | null {
+  let close = length - 1;
+  while (close >= 0 && bytes[close] !== 41) close--; // the LAST ')'
+  let open = 0;
+  while (open < length && bytes[open] !== 40) open++; // the first '('
+  if (close < open || close + 2 >= length) return null;
+  let pid = 0;
+  for (let i = 0; i < open; i++) {
+    const digit = (bytes[i] as number) - 48;
+    if (digit >= 0 && digit <= 9) pid = pid * 10 + digit;
+  }
+  const state = String.fromCharCode(bytes[close + 2] as number);
+  // Fields 4..22, each a (possibly negative) integer separated by one space.
+  const numbers: number[] = [];
+  let i = close + 4;
+  while (numbers.length < 19 && i < length) {
+    let value = 0;
+    let negative = false;
+    if (bytes[i] === 45) {
+      negative = true;
+      i++;
+    }
+    let digits = 0;
+    while (i < length) {
+      const digit = (bytes[i] as number) - 48;
+      if (digit < 0 || digit > 9) break;
+      value = value * 10 + digit;
+      digits++;
+      i++;
+    }
+    if (digits === 0) return null;
+    numbers.push(negative ? -value : value);
+    i++; // the space
+  }
+  if (numbers.length < 19) return null;
+  return {
+    pid,
+    comm: Buffer.from(bytes.buffer, bytes.byteOffset + open + 1, close - open - 1).toString('utf8'),
+    state,
+    ppid: numbers[0] as number,
+    pgrp: numbers[1] as number,
+    session: numbers[2] as number,
+    flags: numbers[5] as number,
+    numThreads: numbers[16] as number,
+    startTime: numbers[18] as number,
+  };
+}
+
 export function isKernelThreadStat(stat: ProcStat): boolean {
   return (stat.flags & PF_KTHREAD) !== 0;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseStat } from '../src/stat.js';
+import { parseStat, parseStatBytes } from '../src/stat.js';
 
 // A real line from this kernel, with the comm swapped for each case.
 const TAIL =
@@ -29,6 +29,9 @@ describe('parseStat', () => {
       assert.equal(stat.flags, 4194560);
       assert.equal(stat.numThreads, 3);
       assert.equal(stat.startTime, 123456);
+      // The byte parser of the hot path agrees field for field.
+      const bytes = Buffer.from(`4242 (${comm}) ${TAIL}\n`);
+      assert.deepEqual(parseStatBytes(bytes, bytes.length), stat);
     });
   }
 
@@ -45,6 +48,8 @@ describe('parseStat', () => {
   for (const text of malformed) {
     test(`rejects malformed ${JSON.stringify(text.slice(0, 20))}`, () => {
       assert.throws(() => parseStat(text), SyntaxError);
+      const bytes = Buffer.from(text);
+      if (text !== `abc (x) ${TAIL}`) assert.equal(parseStatBytes(bytes, bytes.length), null);
     });
   }
 });

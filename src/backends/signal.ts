@@ -82,9 +82,9 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
         watchdog = started;
         // The watchdog is our child: when we freeze our own descendants it must stay out.
         exclude.add(started.pid);
-        newcomers = newcomers.filter(
-          (node) => node.pid !== started.pid && !isUnder(node, started.pid, nodes),
-        );
+        // It can only be in the tree when we freeze our own descendants: every other tree
+        // that holds this process excludes our whole subtree already. It has no children yet.
+        newcomers = newcomers.filter((node) => node.pid !== started.pid);
       }
       if (watchdogLost) throw watchdogLost;
       rounds++;
@@ -138,15 +138,6 @@ function discoveryMethodFor(knownSize: number): 'auto' | 'scan' {
   return knownSize > 256 && childrenFilesSupported() && listProcessIds().length < knownSize * 4
     ? 'scan'
     : 'auto';
-}
-
-/** Whether `node` lies in the subtree of `ancestor` within this listing. */
-function isUnder(node: ProcessNode, ancestor: number, nodes: ProcessNode[]): boolean {
-  const parentOf = new Map(nodes.map((n) => [n.pid, n.ppid]));
-  for (let pid: number | undefined = node.ppid; pid !== undefined && pid > 1; pid = parentOf.get(pid)) {
-    if (pid === ancestor) return true;
-  }
-  return false;
 }
 
 /** Records each newcomer's state before the freeze touches it and binds its identity. */
