@@ -94,6 +94,9 @@ function writeAll(fd: number, text: string): void {
   }
 }
 
+/** Watchdogs this process started that may still be its children (until reaped). */
+const earlierWatchdogs = new Set<number>();
+
 /** Children of this process's non-main threads: where a thread-pool posix_spawn child appears. */
 function poolThreadChildren(): Set<number> {
   const children = new Set<number>();
@@ -155,7 +158,6 @@ export async function startWatchdog(onLost: (error: FreezeError) => void): Promi
     closeQuietly(controlRead);
     closeQuietly(dataRead);
   };
-  const before = poolThreadChildren();
   let spawnedPid: number | undefined;
   let failed: unknown;
   const argv = ['sh', '-c', WATCHDOG_SCRIPT, 'treefreeze-watchdog'];
@@ -183,7 +185,8 @@ export async function startWatchdog(onLost: (error: FreezeError) => void): Promi
     if (failed) throw failed instanceof FreezeError ? failed : await spawned;
     if (spawnedPid !== undefined) pid = spawnedPid;
     else {
-      for (const child of poolThreadChildren()) if (!before.has(child)) pid = child;
+      // Pool threads have no children but our watchdogs: the one not seen before is this one.
+      for (const child of poolThreadChildren()) if (!earlierWatchdogs.has(child)) pid = child;
     }
     if (pid === undefined) {
       if (performance.now() > until)
@@ -191,7 +194,13 @@ export async function startWatchdog(onLost: (error: FreezeError) => void): Promi
       else await new Promise((resolve) => setImmediate(resolve));
     }
   }
-  return makeWatchdog(pid, controlWrite, dataWrite, () => {
+  const watchdogPid = pid;
+  earlierWatchdogs.add(watchdogPid);
+  void spawned.then(
+    (exactPid) => earlierWatchdogs.add(exactPid),
+    () => {},
+  );
+  return makeWatchdog(watchdogPid, controlWrite, dataWrite, () => {
     closeQuietly(controlWrite);
     closeQuietly(dataWrite);
     void spawned.then(
@@ -215,7 +224,10 @@ function reapLater(pid: number): void {
   if (!calls) return;
   const delays = [1, 5, 20, 100, 500, 2000];
   const attempt = (index: number) => {
-    if (calls.reap(pid) !== 0) return; // reaped, or not ours any more
+    if (calls.reap(pid) !== 0) {
+      earlierWatchdogs.delete(pid); // reaped (or not ours any more): its pid may be reused
+      return;
+    }
     const delay = delays[index];
     if (delay !== undefined) setTimeout(() => attempt(index + 1), delay).unref();
   };

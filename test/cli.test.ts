@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
@@ -187,6 +187,32 @@ describe('treefreeze freeze', () => {
     tree.kill();
   });
 
+  test('--no-watchdog holds without a watchdog process; the default has one', T, async () => {
+    const tree = await startTree('tree', 2, 1);
+    const watchdogs = () =>
+      readdirSync('/proc').filter((name) => {
+        try {
+          return (
+            /^\d+$/.test(name) &&
+            readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('treefreeze-watchdog')
+          );
+        } catch {
+          return false;
+        }
+      }).length;
+    for (const [flags, expected] of [
+      [['--no-watchdog'], 0],
+      [[], 1],
+    ] as const) {
+      const { done } = startCli(['freeze', String(tree.root), '--for', '600ms', ...flags]);
+      assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
+      assert.equal(watchdogs(), expected, `watchdogs with ${flags.join(' ') || 'defaults'}`);
+      assert.equal((await done).code, 0);
+    }
+    assertRunning(tree.pids);
+    tree.kill();
+  });
+
   test('--children-only leaves the root running', T, async () => {
     const tree = await startTree('tree', 4, 1);
     const { done } = startCli(['freeze', String(tree.root), '--children-only', '--for', '5s']);
@@ -224,6 +250,9 @@ describe('usage and errors', () => {
     const none = await runCli(['freeze', String(missing)]);
     assert.equal(none.code, 1);
     assert.equal(none.stderr, `treefreeze: no process with pid ${missing}\n`);
+    const literal = await runCli(['freeze', '999999']); // above any pid_max: never a process
+    assert.equal(literal.code, 1);
+    assert.equal(literal.stderr, 'treefreeze: no process with pid 999999\n');
     const init = await runCli(['freeze', '1', '--json']);
     assert.equal(init.code, 1);
     assert.match(init.stderr, /^treefreeze: refusing to freeze pid 1/);

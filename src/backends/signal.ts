@@ -30,8 +30,19 @@ export interface SignalFreezeRequest {
   raisePriority: boolean;
 }
 
+/** TREEFREEZE_PROFILE=1: print where a freeze spends its time, phase by phase, on stderr. */
+const PROFILE = process.env.TREEFREEZE_PROFILE === '1';
+
 export async function freezeWithSignals(request: SignalFreezeRequest): Promise<FrozenTreeHandle> {
   const started = performance.now();
+  const phases: Record<string, number> = {};
+  let mark = started;
+  const phase = (name: string) => {
+    if (!PROFILE) return;
+    const now = performance.now();
+    phases[name] = (phases[name] ?? 0) + (now - mark);
+    mark = now;
+  };
   const deadline = started + request.timeoutMs;
   // Insertion order is stop order; resume walks it backwards.
   const tracked = new Map<number, TrackedProcess>();
@@ -61,12 +72,14 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     let exited = 0;
     for (;;) {
       if (request.signal?.aborted) throw abortError(request.signal);
+      phase('other');
       const nodes = listTree(request.root, {
         includeRoot: request.includeRoot,
         exclude,
         method: request.discovery ?? discoveryMethodFor(tracked.size),
       });
       let newcomers = nodes.filter((node) => tracked.get(node.pid)?.startTime !== node.startTime);
+      phase('discover');
       if (rounds > 0 && newcomers.length === 0) break;
       if (rounds >= MAX_ROUNDS) {
         throw new FreezeError(
@@ -77,6 +90,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       }
       if (rounds === 0) refuseUnsignallable(nodes);
       request.afterDiscovery?.(newcomers.map((node) => node.pid));
+      phase('other');
       if (watchdogStarting && !watchdog) {
         const started = await watchdogStarting;
         watchdog = started;
@@ -86,16 +100,20 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
         // that holds this process excludes our whole subtree already. It has no children yet.
         newcomers = newcomers.filter((node) => node.pid !== started.pid);
       }
+      phase('watchdog wait');
       if (watchdogLost) throw watchdogLost;
       rounds++;
       const batch = bindNewcomers(newcomers, request.identity);
+      phase('bind');
       for (const process of batch) {
         tracked.set(process.pid, process);
         everTracked.push(process);
       }
       // The watchdog learns each process before it is stopped, so no window leaves one unguarded.
       watchdog?.guard(batch.filter((process) => !process.wasStopped));
+      phase('watchdog write');
       for (const process of stopOrder(batch)) stop(process);
+      phase('SIGSTOP');
       await waitUntilStopped({
         tracked,
         deadline,
@@ -103,10 +121,20 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
         restop: stop,
         onExit: () => exited++,
       });
+      phase('wait');
     }
     if (watchdogLost) throw watchdogLost;
     watchdog?.complete();
     if (request.maxHoldMs !== undefined) watchdog?.lease(request.maxHoldMs);
+    phase('other');
+    if (PROFILE) {
+      const text = Object.entries(phases)
+        .map(([name, ms]) => `${name} ${ms.toFixed(2)}`)
+        .join(', ');
+      process.stderr.write(
+        `treefreeze: ${tracked.size} processes in ${(performance.now() - started).toFixed(2)} ms: ${text}\n`,
+      );
+    }
     const processes = [...tracked.values()];
     const exact = everTracked.length > 0 && everTracked.every((process) => process.pidfd !== undefined);
     return new FrozenTreeHandle({
