@@ -343,6 +343,8 @@ crosvm vmm-swap's freezer (\`bench/reference.ts\`). "cgroup v2" moves the tree i
 ${output}
 
 ![freeze latency against tree size](bench-freeze.svg)
+
+Where the time goes and what stands between treefreeze and each target: [performance.md](performance.md).
 `;
     writeFileSync(join(repoRoot, 'docs/bench.md'), doc);
     console.error('wrote docs/bench.md and docs/bench-freeze.svg');
