@@ -89,7 +89,6 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
         );
       }
       if (rounds === 0) refuseUnsignallable(nodes);
-      request.afterDiscovery?.(newcomers.map((node) => node.pid));
       phase('other');
       if (watchdogStarting && !watchdog) {
         const started = await watchdogStarting;
@@ -101,6 +100,8 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
         newcomers = newcomers.filter((node) => node.pid !== started.pid);
       }
       phase('watchdog wait');
+      // After the watchdog exists (its spawn allocates a pid), before anything found is signalled.
+      request.afterDiscovery?.(newcomers.map((node) => node.pid));
       if (watchdogLost) throw watchdogLost;
       rounds++;
       const batch = bindNewcomers(newcomers, request.identity);
