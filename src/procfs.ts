@@ -17,6 +17,12 @@ let buffer = Buffer.allocUnsafe(16384);
  * extra read() that would return 0 is skipped — /proc reads dominate a freeze.
  */
 export function readProcFile(path: string, singleRecord = false): string | null {
+  const length = readIntoBuffer(path, singleRecord);
+  return length === null ? null : buffer.toString('utf8', 0, length);
+}
+
+/** Reads a whole file into the shared buffer (growing it if needed); its length, or null if gone. */
+function readIntoBuffer(path: string, singleRecord: boolean): number | null {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -38,7 +44,7 @@ export function readProcFile(path: string, singleRecord = false): string | null 
       length += n;
       if (singleRecord && n < space && buffer[length - 1] === 10) break;
     }
-    return buffer.toString('utf8', 0, length);
+    return length;
   } catch (error) {
     if (isGoneError(error)) return null;
     throw procError(path, error);
@@ -63,32 +69,11 @@ function listDirectory(path: string): string[] | null {
 
 /** Reads a stat file into the shared buffer and parses it there; null if gone. */
 function readStatFile(path: string): ProcStat | null {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (error) {
-    if (isGoneError(error)) return null;
-    throw procError(path, error);
-  }
-  try {
-    let length = 0;
-    for (;;) {
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
-      if (n === 0) break;
-      length += n;
-      // One record produced whole by the kernel: a short read ending in a newline is all of it.
-      if (buffer[length - 1] === 10 || length === buffer.length) break;
-    }
-    if (length === 0) return null;
-    const stat = parseStatBytes(buffer, length);
-    if (stat === null) throw procError(path, new Error('unexpected format'));
-    return stat;
-  } catch (error) {
-    if (isGoneError(error)) return null;
-    throw error instanceof FreezeError ? error : procError(path, error);
-  } finally {
-    closeSync(fd);
-  }
+  const length = readIntoBuffer(path, true);
+  if (length === null || length === 0) return null;
+  const stat = parseStatBytes(buffer, length);
+  if (stat === null) throw procError(path, new Error('unexpected format'));
+  return stat;
 }
 
 export function readProcessStat(pid: number): ProcStat | null {

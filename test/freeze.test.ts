@@ -12,10 +12,9 @@ import {
   descendantsByScan,
   eventually,
   hasStopped,
-  inCI,
-  isRoot,
   isStoppedOrDead,
   repoRoot,
+  requireRoot,
   sleep,
   startTree,
   taskStates,
@@ -362,11 +361,7 @@ describe('safety and errors', () => {
   });
 
   test('a root-owned tree frozen by nobody is NOT_PERMITTED and nothing is stopped', T, async (t) => {
-    if (!isRoot) {
-      assert.ok(!inCI, 'CI runs as root');
-      t.skip('needs root to run the freezer as nobody');
-      return;
-    }
+    if (!requireRoot(t, 'needs root to run the freezer as nobody')) return;
     const tree = await startTree('tree', 4, 2);
     const { stdout } = await run(process.execPath, [freezeChild, 'tree', String(tree.root)], {
       uid: 65534,

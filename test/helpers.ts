@@ -15,6 +15,14 @@ const fixtureBinary = join(repoRoot, 'test/fixture/build/treefix');
 export const isRoot = process.getuid?.() === 0;
 export const inCI = process.env.CI === 'true';
 
+/** For root-only tests: skips with the reason when not root, but fails under CI=true (CI runs as root). */
+export function requireRoot(t: { skip: (message: string) => void }, why: string): boolean {
+  if (isRoot) return true;
+  if (inCI) throw new Error(`CI runs as root, but this is not root: ${why}`);
+  t.skip(why);
+  return false;
+}
+
 /** Compiles the fixture when it is missing or older than its source. */
 export function fixturePath(): string {
   if (!existsSync(fixtureBinary) || statSync(fixtureBinary).mtimeMs < statSync(fixtureSource).mtimeMs) {

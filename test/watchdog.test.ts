@@ -11,10 +11,9 @@ import {
   descendantsByScan,
   eventually,
   hasStopped,
-  inCI,
-  isRoot,
   killGroup,
   repoRoot,
+  requireRoot,
   sleep,
   startTree,
   taskStates,
@@ -238,11 +237,7 @@ describe('exact identity', () => {
       `pid reuse (${identity}): a recycled pid is never stopped, and thaw never signals it`,
       T,
       async (t) => {
-        if (!isRoot) {
-          assert.ok(!inCI, 'CI runs as root');
-          t.skip('needs root to write /proc/sys/kernel/ns_last_pid');
-          return;
-        }
+        if (!requireRoot(t, 'needs root to write /proc/sys/kernel/ns_last_pid')) return;
         const tree = await startTree('reaper', 3);
         const [root, victim] = tree.pids as [number, number];
         let impostor: ChildProcess | undefined;
@@ -276,11 +271,7 @@ describe('exact identity', () => {
   }
 
   test('thaw never signals a pid recycled while the tree was frozen (both identities)', T, async (t) => {
-    if (!isRoot) {
-      assert.ok(!inCI, 'CI runs as root');
-      t.skip('needs root to write /proc/sys/kernel/ns_last_pid');
-      return;
-    }
+    if (!requireRoot(t, 'needs root to write /proc/sys/kernel/ns_last_pid')) return;
     for (const identity of ['pidfd', 'starttime'] as const) {
       const tree = await startTree('reaper', 3);
       const [root, victim] = tree.pids as [number, number];

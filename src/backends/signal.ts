@@ -91,13 +91,13 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       if (rounds === 0) refuseUnsignallable(nodes);
       phase('other');
       if (watchdogStarting && !watchdog) {
-        const started = await watchdogStarting;
-        watchdog = started;
+        const ready = await watchdogStarting;
+        watchdog = ready;
         // The watchdog is our child: when we freeze our own descendants it must stay out.
-        exclude.add(started.pid);
+        exclude.add(ready.pid);
         // It can only be in the tree when we freeze our own descendants: every other tree
         // that holds this process excludes our whole subtree already. It has no children yet.
-        newcomers = newcomers.filter((node) => node.pid !== started.pid);
+        newcomers = newcomers.filter((node) => node.pid !== ready.pid);
       }
       phase('watchdog wait');
       // After the watchdog exists (its spawn allocates a pid), before anything found is signalled.
