@@ -94,11 +94,16 @@ function writeAll(fd: number, text: string): void {
   }
 }
 
-/** Watchdogs this process started that may still be its children (until reaped). */
-const earlierWatchdogs = new Set<number>();
+/** Exact pids of this process's watchdogs that may still be its children (until reaped or exited). */
+const ownWatchdogs = new Set<number>();
+
+/** Pids of this process's watchdogs that may still run: never part of a tree being frozen. */
+export function ownWatchdogPids(): number[] {
+  return [...ownWatchdogs];
+}
 
 /** Children of this process's non-main threads: where a thread-pool posix_spawn child appears. */
-function poolThreadChildren(): Set<number> {
+function nonMainThreadChildren(): Set<number> {
   const children = new Set<number>();
   for (const tid of readdirSync('/proc/self/task')) {
     if (Number(tid) === process.pid) continue;
@@ -149,7 +154,10 @@ function makeWatchdog(pid: number, controlFd: number, dataFd: number, close: () 
  * Starts a watchdog; resolves once its process exists. `onLost` is called if it
  * turns out it could not run (then the freeze is unprotected and should fail).
  */
-export async function startWatchdog(onLost: (error: FreezeError) => void): Promise<Watchdog> {
+export async function startWatchdog(
+  onLost: (error: FreezeError) => void,
+  exactPid = false,
+): Promise<Watchdog> {
   const calls = native();
   if (!calls) return startWithChildProcess(onLost);
   const [controlRead, controlWrite] = calls.pipe();
@@ -158,12 +166,15 @@ export async function startWatchdog(onLost: (error: FreezeError) => void): Promi
     closeQuietly(controlRead);
     closeQuietly(dataRead);
   };
+  // Children that other threads (a worker thread, a module loader) already have: not ours.
+  const before = exactPid ? new Set<number>() : nonMainThreadChildren();
   let spawnedPid: number | undefined;
   let failed: unknown;
   const argv = ['sh', '-c', WATCHDOG_SCRIPT, 'treefreeze-watchdog'];
   const spawned = calls.spawnDetached('/bin/sh', argv, { 0: controlRead, 3: dataRead }).then(
     (pid) => {
       spawnedPid = pid;
+      ownWatchdogs.add(pid);
       closeReadEnds();
       return pid;
     },
@@ -178,15 +189,17 @@ export async function startWatchdog(onLost: (error: FreezeError) => void): Promi
       throw lost;
     },
   );
-  // Wait until the child exists (not until its exec is done), bounded.
+  // Wait until the child exists (not until its exec is done), bounded. The pid seen this
+  // way is a good guess, not a proof (another thread may spawn at the same moment): when
+  // the exact pid matters — we are freezing our own descendants — wait for the exec.
   const until = performance.now() + 2000;
-  let pid: number | undefined;
+  let pid: number | undefined = exactPid ? await spawned : undefined;
   while (pid === undefined) {
     if (failed) throw failed instanceof FreezeError ? failed : await spawned;
     if (spawnedPid !== undefined) pid = spawnedPid;
     else {
-      // Pool threads have no children but our watchdogs: the one not seen before is this one.
-      for (const child of poolThreadChildren()) if (!earlierWatchdogs.has(child)) pid = child;
+      for (const child of nonMainThreadChildren())
+        if (!before.has(child) && !ownWatchdogs.has(child)) pid = child;
     }
     if (pid === undefined) {
       if (performance.now() > until)
@@ -194,13 +207,7 @@ export async function startWatchdog(onLost: (error: FreezeError) => void): Promi
       else await new Promise((resolve) => setImmediate(resolve));
     }
   }
-  const watchdogPid = pid;
-  earlierWatchdogs.add(watchdogPid);
-  void spawned.then(
-    (exactPid) => earlierWatchdogs.add(exactPid),
-    () => {},
-  );
-  return makeWatchdog(watchdogPid, controlWrite, dataWrite, () => {
+  return makeWatchdog(pid, controlWrite, dataWrite, () => {
     closeQuietly(controlWrite);
     closeQuietly(dataWrite);
     void spawned.then(
@@ -225,7 +232,7 @@ function reapLater(pid: number): void {
   const delays = [1, 5, 20, 100, 500, 2000];
   const attempt = (index: number) => {
     if (calls.reap(pid) !== 0) {
-      earlierWatchdogs.delete(pid); // reaped (or not ours any more): its pid may be reused
+      ownWatchdogs.delete(pid); // reaped (or not ours any more): its pid may be reused
       return;
     }
     const delay = delays[index];
@@ -261,6 +268,8 @@ function startWithChildProcess(onLost: (error: FreezeError) => void): Watchdog {
   child.once('error', (error) =>
     onLost(new FreezeError('WATCHDOG_FAILED', `watchdog error: ${error.message}`)),
   );
+  ownWatchdogs.add(child.pid);
+  child.once('exit', () => ownWatchdogs.delete(child.pid as number));
   child.unref();
   for (const stream of [child.stdin, child.stdio[3]]) (stream as unknown as { unref?: () => void }).unref?.();
   return makeWatchdog(child.pid, controlFd, dataFd, () => {

@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { FreezeError } from '../src/errors.js';
-import { freezeTree } from '../src/freeze.js';
+import { freezeDescendants, freezeTree } from '../src/freeze.js';
 import { disableNative } from '../src/native.js';
 import {
   cleanupTrees,
@@ -188,6 +188,28 @@ describe('watchdog', () => {
     assert.ok(noneStopped([root, tracee, tracer])());
     assert.ok(await eventually(() => watchdogProcesses().length === 0, 3000), 'no watchdog');
     assert.equal(readdirSync('/proc/self/fd').length, fdsBefore);
+    tree.kill();
+  });
+
+  test('nested freezes of our own descendants never stop an earlier freeze’s watchdog', T, async () => {
+    const tree = await startTree('tree', 2, 1); // a child of this test process
+    const outer = await freezeDescendants();
+    const inner = await freezeDescendants();
+    const watchdogs = watchdogProcesses();
+    assert.equal(watchdogs.length, 2);
+    for (const pid of watchdogs) assert.doesNotMatch(taskStates(pid), /T/, `watchdog ${pid} runs`);
+    assert.ok(!inner.processes.some((p) => watchdogs.includes(p.pid)));
+    assert.ok(
+      inner.processes.every((p) => p.wasStopped),
+      'the inner freeze found the tree already stopped',
+    );
+    await inner.thaw();
+    assert.ok(
+      tree.pids.every((pid) => hasStopped(taskStates(pid))),
+      'still held by the outer freeze',
+    );
+    await outer.thaw();
+    assert.ok(await eventually(noneStopped(tree.pids), 1000));
     tree.kill();
   });
 

@@ -9,7 +9,7 @@ import { raisePriority } from '../priority.js';
 import { childrenFilesSupported, listProcessIds, readTaskStates } from '../procfs.js';
 import { bindPidfd, findUnsignallable, isSameProcess, releasePidfd, sendSignal } from '../signals.js';
 import { abortError, type TrackedProcess, waitUntilStopped } from '../wait.js';
-import { startWatchdog, type Watchdog } from '../watchdog.js';
+import { ownWatchdogPids, startWatchdog, type Watchdog } from '../watchdog.js';
 
 /** A tree that still shows newcomers after this many rounds is "keeps changing". */
 export const MAX_ROUNDS = 32;
@@ -51,15 +51,20 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
   let watchdogLost: FreezeError | undefined;
   // Started first so that its exec overlaps discovery; awaited before the first SIGSTOP.
   const watchdogStarting = request.watchdog
-    ? startWatchdog((error) => {
-        watchdogLost = error;
-      })
+    ? startWatchdog(
+        (error) => {
+          watchdogLost = error;
+        },
+        // Only a tree of our own descendants can contain the watchdog: then its exact pid is needed.
+        request.root === process.pid,
+      )
     : undefined;
   watchdogStarting?.catch(() => {}); // awaited below; never an unhandled rejection
   let watchdog: Watchdog | undefined;
   const restorePriority = request.raisePriority ? raisePriority() : () => {};
 
-  const exclude = new Set(request.exclude);
+  // Other freezes' watchdogs (our children too) must keep running whatever is frozen.
+  const exclude = new Set([...request.exclude, ...ownWatchdogPids()]);
   const stop = (process: TrackedProcess): void => {
     if (sendSignal(process, 'SIGSTOP') === 'sent') stoppedByUs.add(process);
   };
