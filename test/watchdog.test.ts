@@ -213,6 +213,41 @@ describe('watchdog', () => {
     tree.kill();
   });
 
+  test(
+    'the watchdog and the lease do not keep the caller alive; exiting without thaw resumes the tree',
+    T,
+    async () => {
+      const tree = await startTree('tree', 3, 2);
+      const started = performance.now();
+      const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          [freezeChild, 'forget', String(tree.root), JSON.stringify({ maxHoldMs: 60_000 })],
+          { stdio: ['ignore', 'pipe', 'inherit'] },
+        );
+        let out = '';
+        child.stdout.on('data', (data) => {
+          out += data;
+        });
+        const killer = setTimeout(() => {
+          child.kill('SIGKILL');
+          reject(new Error('the caller was kept alive'));
+        }, 10_000);
+        child.once('close', () => {
+          clearTimeout(killer);
+          resolve({ stdout: out });
+        });
+      });
+      assert.equal(JSON.parse(stdout).frozen, true);
+      console.log(
+        `# a caller that froze and returned exited after ${(performance.now() - started).toFixed(0)} ms`,
+      );
+      assert.ok(await eventually(noneStopped(tree.pids), 2000), 'its watchdog resumed the tree');
+      assert.ok(await eventually(() => watchdogProcesses().length === 0, 2000));
+      tree.kill();
+    },
+  );
+
   test('watchdog: false starts none', T, async () => {
     const tree = await startTree('tree', 2, 1);
     const frozen = await freezeTree(tree.root, { watchdog: false });

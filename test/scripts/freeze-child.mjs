@@ -29,7 +29,11 @@ async function attempt(freeze, pidsToWatch) {
   }
 }
 
-if (mode === 'hold-cgroup') {
+if (mode === 'forget') {
+  // Freeze and simply return: nothing may keep this process alive, and its watchdog thaws.
+  const frozen = await freezeTree(Number(arg), JSON.parse(process.argv[4] ?? '{}'));
+  report({ frozen: true, pids: frozen.processes.map((p) => p.pid) });
+} else if (mode === 'hold-cgroup') {
   // Freeze a cgroup, report, then hold until killed.
   await freezeCgroup(arg);
   report({ frozen: true });
