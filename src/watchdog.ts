@@ -181,6 +181,8 @@ export async function startWatchdog(
     (error: unknown) => {
       failed = error;
       closeReadEnds();
+      closeQuietly(controlWrite); // nobody will ever read them
+      closeQuietly(dataWrite);
       const lost = new FreezeError(
         'WATCHDOG_FAILED',
         `could not start the watchdog: ${(error as Error).message}`,
