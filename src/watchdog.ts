@@ -53,6 +53,13 @@ done
 resume
 `;
 
+let shellPath = '/bin/sh';
+
+/** Internal, for tests: the shell the watchdog runs in (a missing one exercises WATCHDOG_FAILED). */
+export function setWatchdogShell(path: string): void {
+  shellPath = path;
+}
+
 /** fs.pipe-max-size's default: room for ~70,000 identities before a reader is needed. */
 const IDENTITY_PIPE_BYTES = 1 << 20;
 
@@ -69,6 +76,8 @@ export interface Watchdog {
   lease(ms: number): void;
   /** The freeze is over (thawed or rolled back): exit quietly. */
   release(): void;
+  /** Resolves once the watchdog really runs (its exec succeeded); rejects with WATCHDOG_FAILED. */
+  ready(): Promise<void>;
 }
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
@@ -118,13 +127,20 @@ function secondsText(ms: number): string {
   return (ms / 1000).toFixed(3);
 }
 
-function makeWatchdog(pid: number, controlFd: number, dataFd: number, close: () => void): Watchdog {
+function makeWatchdog(
+  pid: number,
+  controlFd: number,
+  dataFd: number,
+  close: () => void,
+  ready: () => Promise<void>,
+): Watchdog {
   let open = true;
   const send = (fd: number, text: string) => {
     if (open) writeAll(fd, text);
   };
   return {
     pid,
+    ready,
     guard(processes) {
       if (processes.length > 0) send(dataFd, processes.map((p) => `P ${p.pid} ${p.startTime}\n`).join(''));
     },
@@ -171,7 +187,7 @@ export async function startWatchdog(
   let spawnedPid: number | undefined;
   let failed: unknown;
   const argv = ['sh', '-c', WATCHDOG_SCRIPT, 'treefreeze-watchdog'];
-  const spawned = calls.spawnDetached('/bin/sh', argv, { 0: controlRead, 3: dataRead }).then(
+  const spawned = calls.spawnDetached(shellPath, argv, { 0: controlRead, 3: dataRead }).then(
     (pid) => {
       spawnedPid = pid;
       ownWatchdogs.add(pid);
@@ -191,6 +207,7 @@ export async function startWatchdog(
       throw lost;
     },
   );
+  spawned.catch(() => {}); // observed through onLost and ready(); never an unhandled rejection
   // Wait until the child exists (not until its exec is done), bounded. The pid seen this
   // way is a good guess, not a proof (another thread may spawn at the same moment): when
   // the exact pid matters — we are freezing our own descendants — wait for the exec.
@@ -209,14 +226,22 @@ export async function startWatchdog(
       else await new Promise((resolve) => setImmediate(resolve));
     }
   }
-  return makeWatchdog(pid, controlWrite, dataWrite, () => {
-    closeQuietly(controlWrite);
-    closeQuietly(dataWrite);
-    void spawned.then(
-      (exactPid) => reapLater(exactPid),
-      () => {},
-    );
-  });
+  return makeWatchdog(
+    pid,
+    controlWrite,
+    dataWrite,
+    () => {
+      closeQuietly(controlWrite);
+      closeQuietly(dataWrite);
+      void spawned.then(
+        (exactPid) => reapLater(exactPid),
+        () => {},
+      );
+    },
+    async () => {
+      await spawned;
+    },
+  );
 }
 
 function closeQuietly(fd: number): void {
@@ -247,13 +272,17 @@ function reapLater(pid: number): void {
 function startWithChildProcess(onLost: (error: FreezeError) => void): Watchdog {
   let child: ChildProcess;
   try {
-    child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'treefreeze-watchdog'], {
+    child = spawn(shellPath, ['-c', WATCHDOG_SCRIPT, 'treefreeze-watchdog'], {
       detached: true,
       stdio: ['pipe', 'ignore', 'ignore', 'pipe'],
     });
   } catch (error) {
     throw new FreezeError('WATCHDOG_FAILED', `could not start the watchdog: ${(error as Error).message}`);
   }
+  // Before any check: spawn reports a missing shell by an 'error' event, later.
+  child.once('error', (error) =>
+    onLost(new FreezeError('WATCHDOG_FAILED', `watchdog error: ${error.message}`)),
+  );
   const fdOf = (stream: unknown) => (stream as { _handle?: { fd?: number } } | null)?._handle?.fd;
   const controlFd = fdOf(child.stdin);
   const dataFd = fdOf(child.stdio[3]);
@@ -265,17 +294,20 @@ function startWithChildProcess(onLost: (error: FreezeError) => void): Watchdog {
     dataFd < 0
   ) {
     child.kill('SIGKILL');
-    throw new FreezeError('WATCHDOG_FAILED', 'could not start the watchdog (/bin/sh did not start)');
+    throw new FreezeError('WATCHDOG_FAILED', `could not start the watchdog (${shellPath} did not start)`);
   }
-  child.once('error', (error) =>
-    onLost(new FreezeError('WATCHDOG_FAILED', `watchdog error: ${error.message}`)),
-  );
   ownWatchdogs.add(child.pid);
   child.once('exit', () => ownWatchdogs.delete(child.pid as number));
   child.unref();
   for (const stream of [child.stdin, child.stdio[3]]) (stream as unknown as { unref?: () => void }).unref?.();
-  return makeWatchdog(child.pid, controlFd, dataFd, () => {
-    child.stdin?.destroy();
-    (child.stdio[3] as unknown as { destroy?: () => void }).destroy?.();
-  });
+  return makeWatchdog(
+    child.pid,
+    controlFd,
+    dataFd,
+    () => {
+      child.stdin?.destroy();
+      (child.stdio[3] as unknown as { destroy?: () => void }).destroy?.();
+    },
+    async () => {}, // child_process.spawn returns after the exec
+  );
 }

@@ -6,6 +6,7 @@ import { after, describe, test } from 'node:test';
 import { FreezeError } from '../src/errors.js';
 import { freezeDescendants, freezeTree } from '../src/freeze.js';
 import { disableNative } from '../src/native.js';
+import { setWatchdogShell } from '../src/watchdog.js';
 import {
   cleanupTrees,
   descendantsByScan,
@@ -244,6 +245,32 @@ describe('watchdog', () => {
       );
       assert.ok(await eventually(noneStopped(tree.pids), 2000), 'its watchdog resumed the tree');
       assert.ok(await eventually(() => watchdogProcesses().length === 0, 2000));
+      tree.kill();
+    },
+  );
+
+  test(
+    'a watchdog that cannot start fails the freeze with WATCHDOG_FAILED, nothing left stopped',
+    T,
+    async () => {
+      const tree = await startTree('tree', 4, 1);
+      setWatchdogShell('/nonexistent/treefreeze-sh');
+      try {
+        for (const withKoffi of [true, false]) {
+          disableNative(!withKoffi);
+          await assert.rejects(freezeTree(tree.root), (error: unknown) => {
+            assert.ok(error instanceof FreezeError && error.code === 'WATCHDOG_FAILED', String(error));
+            return true;
+          });
+          await sleep(20);
+          assert.ok(noneStopped(tree.pids)(), `nothing stopped (koffi ${withKoffi})`);
+        }
+      } finally {
+        setWatchdogShell('/bin/sh');
+        disableNative(false);
+      }
+      const fine = await freezeTree(tree.root);
+      await fine.thaw();
       tree.kill();
     },
   );

@@ -170,6 +170,7 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
     wrote = true;
     write(cgroup.control, FROZEN_VALUE[cgroup.version]);
     await waitFrozen(request, deadline);
+    await watchdog?.ready(); // never resolve unprotected
     watchdog?.complete();
     if (request.maxHoldMs !== undefined) watchdog?.lease(request.maxHoldMs);
     return new FrozenTreeHandle({

@@ -129,6 +129,8 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       });
       phase('wait');
     }
+    // Never resolve unprotected: the watchdog's exec must have succeeded (usually long done).
+    await watchdog?.ready();
     if (watchdogLost) throw watchdogLost;
     watchdog?.complete();
     if (request.maxHoldMs !== undefined) watchdog?.lease(request.maxHoldMs);
