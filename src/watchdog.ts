@@ -166,12 +166,33 @@ function makeWatchdog(
   };
 }
 
+/** Rejects with WATCHDOG_FAILED if `promise` has not settled by `deadline` (a performance.now() time). */
+function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new FreezeError(
+            'WATCHDOG_FAILED',
+            'the watchdog did not start before the deadline (is the thread pool busy, e.g. with blocked file reads?)',
+          ),
+        ),
+      Math.max(0, deadline - performance.now()),
+    );
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /**
- * Starts a watchdog; resolves once its process exists. `onLost` is called if it
- * turns out it could not run (then the freeze is unprotected and should fail).
+ * Starts a watchdog; resolves once its process exists, never later than `deadline`.
+ * `onLost` is called if it turns out it could not run (the freeze must then fail).
+ * `exactPid`: wait for the exec, so the pid is exact (needed when the watchdog could be
+ * inside the tree being frozen: our own descendants).
  */
 export async function startWatchdog(
   onLost: (error: FreezeError) => void,
+  deadline: number,
   exactPid = false,
 ): Promise<Watchdog> {
   const calls = native();
@@ -182,12 +203,19 @@ export async function startWatchdog(
     closeQuietly(controlRead);
     closeQuietly(dataRead);
   };
+  // Closing our ends makes a watchdog that is (or will be) running see EOF with nothing
+  // to resume, so it exits; it is reaped once its exec is done.
+  const abandon = () => {
+    closeQuietly(controlWrite);
+    closeQuietly(dataWrite);
+    void spawned.then(reapLater, () => {});
+  };
   // Children that other threads (a worker thread, a module loader) already have: not ours.
   const before = exactPid ? new Set<number>() : nonMainThreadChildren();
   let spawnedPid: number | undefined;
-  let failed: unknown;
+  let failed: FreezeError | undefined;
   const argv = ['sh', '-c', WATCHDOG_SCRIPT, 'treefreeze-watchdog'];
-  const spawned = calls.spawnDetached(shellPath, argv, { 0: controlRead, 3: dataRead }).then(
+  const spawned: Promise<number> = calls.spawnDetached(shellPath, argv, { 0: controlRead, 3: dataRead }).then(
     (pid) => {
       spawnedPid = pid;
       ownWatchdogs.add(pid);
@@ -195,53 +223,45 @@ export async function startWatchdog(
       return pid;
     },
     (error: unknown) => {
-      failed = error;
       closeReadEnds();
       closeQuietly(controlWrite); // nobody will ever read them
       closeQuietly(dataWrite);
-      const lost = new FreezeError(
+      failed = new FreezeError(
         'WATCHDOG_FAILED',
         `could not start the watchdog: ${(error as Error).message}`,
       );
-      onLost(lost);
-      throw lost;
+      onLost(failed);
+      throw failed;
     },
   );
   spawned.catch(() => {}); // observed through onLost and ready(); never an unhandled rejection
-  // Wait until the child exists (not until its exec is done), bounded. The pid seen this
-  // way is a good guess, not a proof (another thread may spawn at the same moment): when
-  // the exact pid matters — we are freezing our own descendants — wait for the exec.
-  const until = performance.now() + 2000;
-  let pid: number | undefined = exactPid ? await spawned : undefined;
-  while (pid === undefined) {
-    if (failed) throw failed instanceof FreezeError ? failed : await spawned;
-    if (spawnedPid !== undefined) pid = spawnedPid;
-    else {
-      for (const child of nonMainThreadChildren())
-        if (!before.has(child) && !ownWatchdogs.has(child)) pid = child;
+  // Wait until the child exists (not until its exec is done). The pid seen this way is a
+  // good guess, not a proof (another thread may spawn at the same moment).
+  let pid: number | undefined;
+  const spinUntil = performance.now() + 2; // then back off: a stuck thread pool must not cost a CPU
+  try {
+    if (exactPid) pid = await beforeDeadline(spawned, deadline);
+    while (pid === undefined) {
+      if (failed) throw failed;
+      if (spawnedPid !== undefined) pid = spawnedPid;
+      else {
+        for (const child of nonMainThreadChildren())
+          if (!before.has(child) && !ownWatchdogs.has(child)) pid = child;
+      }
+      if (pid === undefined) {
+        if (performance.now() >= deadline) await beforeDeadline(spawned, deadline); // rejects
+        await new Promise((resolve) =>
+          performance.now() < spinUntil ? setImmediate(resolve) : setTimeout(resolve, 1),
+        );
+      }
     }
-    if (pid === undefined) {
-      if (performance.now() > until)
-        pid = await spawned; // the pool is busy: wait for the exec
-      else await new Promise((resolve) => setImmediate(resolve));
-    }
+  } catch (error) {
+    abandon();
+    throw error;
   }
-  return makeWatchdog(
-    pid,
-    controlWrite,
-    dataWrite,
-    () => {
-      closeQuietly(controlWrite);
-      closeQuietly(dataWrite);
-      void spawned.then(
-        (exactPid) => reapLater(exactPid),
-        () => {},
-      );
-    },
-    async () => {
-      await spawned;
-    },
-  );
+  return makeWatchdog(pid, controlWrite, dataWrite, abandon, async () => {
+    await beforeDeadline(spawned, deadline);
+  });
 }
 
 function closeQuietly(fd: number): void {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { FreezeError } from '../src/errors.js';
 import { freezeDescendants, freezeTree } from '../src/freeze.js';
@@ -271,6 +272,41 @@ describe('watchdog', () => {
       }
       const fine = await freezeTree(tree.root);
       await fine.thaw();
+      tree.kill();
+    },
+  );
+
+  test(
+    'a watchdog that cannot start in time (thread pool busy) ends the freeze by its deadline',
+    T,
+    async () => {
+      const tree = await startTree('tree', 3, 1);
+      const fifo = join(mkdtempSync(join(tmpdir(), 'treefreeze-pool-')), 'never-written');
+      execFileSync('mkfifo', [fifo]);
+      const child = spawn(process.execPath, [freezeChild, 'busy-pool', String(tree.root), fifo], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, UV_THREADPOOL_SIZE: '1' },
+      });
+      freezers.add(child);
+      let out = '';
+      child.stdout.on('data', (data) => {
+        out += data;
+      });
+      const finished = await eventually(() => out.includes('elapsedMs'), 10_000);
+      writeFileSync(fifo, 'x'); // release the pool thread so the child can exit
+      rmSync(dirname(fifo), { recursive: true, force: true });
+      assert.ok(finished, 'the freeze ended');
+      const [result, timing] = out
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      console.log(
+        `# busy thread pool: ${result.code} after ${timing.elapsedMs.toFixed(0)} ms (timeoutMs 500)`,
+      );
+      assert.equal(result.ok, false);
+      assert.equal(result.code, 'WATCHDOG_FAILED');
+      assert.ok(timing.elapsedMs < 2000, `bounded by the deadline: ${timing.elapsedMs} ms`);
+      assert.ok(noneStopped(tree.pids)(), 'nothing left stopped');
       tree.kill();
     },
   );

@@ -161,7 +161,7 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
   };
   try {
     if (request.watchdog) {
-      watchdog = await startWatchdog(() => {});
+      watchdog = await startWatchdog(() => {}, deadline);
       // Before the first write, so no moment leaves the cgroup frozen without a guard.
       if (!wasFrozen) watchdog.guardWrite(cgroup.control, THAWED_VALUE[cgroup.version]);
     }

@@ -55,6 +55,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
         (error) => {
           watchdogLost = error;
         },
+        deadline,
         // Only a tree of our own descendants can contain the watchdog: then its exact pid is needed.
         request.root === process.pid,
       )

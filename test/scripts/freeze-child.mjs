@@ -2,7 +2,7 @@
 // descendant of the tree's root, or as a supervisor of its own workers.
 // Prints one JSON line on stdout and exits.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFile, readFileSync } from 'node:fs';
 import { freezeCgroup, freezeDescendants, freezeTree, readTaskStates } from '../../dist/index.js';
 
 const [mode, arg] = process.argv.slice(2);
@@ -29,7 +29,17 @@ async function attempt(freeze, pidsToWatch) {
   }
 }
 
-if (mode === 'forget') {
+if (mode === 'busy-pool') {
+  // Run with UV_THREADPOOL_SIZE=1: a read of a FIFO nobody writes occupies the only pool
+  // thread, where the watchdog's posix_spawn would run. The freeze must still end by its deadline.
+  readFile(process.argv[4], () => {});
+  const started = performance.now();
+  await attempt(
+    () => freezeTree(Number(arg), { timeoutMs: 500 }),
+    () => [],
+  );
+  report({ elapsedMs: performance.now() - started });
+} else if (mode === 'forget') {
   // Freeze and simply return: nothing may keep this process alive, and its watchdog thaws.
   const frozen = await freezeTree(Number(arg), JSON.parse(process.argv[4] ?? '{}'));
   report({ frozen: true, pids: frozen.processes.map((p) => p.pid) });
