@@ -59,15 +59,7 @@ export function freezeDescendants(
 /** Freezes a cgroup (absolute path, or relative to the cgroup v2 mount) with the kernel's freezer. */
 export async function freezeCgroup(path: string, options: FreezeOptions = {}): Promise<FrozenTree> {
   const { timeoutMs, maxHoldMs } = validateCommonOptions(options);
-  const cgroup = resolveCgroup(path);
-  if (cgroupPids(cgroup.path).includes(process.pid)) {
-    throw new FreezeError(
-      'UNSAFE_TARGET',
-      `cgroup ${cgroup.path} holds this process: it cannot freeze itself`,
-      [process.pid],
-    );
-  }
-  return freezeThisCgroup(cgroup, options, timeoutMs, maxHoldMs);
+  return freezeThisCgroup(resolveCgroup(path), options, timeoutMs, maxHoldMs);
 }
 
 async function freezeThisCgroup(
@@ -76,6 +68,15 @@ async function freezeThisCgroup(
   timeoutMs: number,
   maxHoldMs: number | undefined,
 ): Promise<FrozenTree> {
+  // Every way to a cgroup freeze passes here: this process (and so its watchdog and the
+  // command of `run`, which start in its cgroup) must never be inside.
+  if (cgroupPids(cgroup.path).includes(process.pid)) {
+    throw new FreezeError(
+      'UNSAFE_TARGET',
+      `cgroup ${cgroup.path} holds this process: it cannot freeze itself`,
+      [process.pid],
+    );
+  }
   if (options.signal?.aborted)
     throw new FreezeError('ABORTED', 'freeze aborted before it started; nothing was frozen');
   const frozen = await freezeWithCgroup({
@@ -193,6 +194,10 @@ function cgroupHoldingExactly(root: number): { cgroup: ResolvedCgroup } | { reas
       continue;
     }
     const members = cgroupPids(cgroup.path);
+    if (members.includes(process.pid)) {
+      reasons.push(`cgroup ${cgroup.path} holds this process, which is never frozen`);
+      continue;
+    }
     const outsiders = members.filter((pid) => !tree.has(pid));
     const missing = [...tree].filter((pid) => !members.includes(pid));
     if (outsiders.length === 0 && missing.length === 0) return { cgroup };

@@ -308,6 +308,47 @@ describe('freezeCgroup (cgroup v1 freezer)', () => {
 });
 
 describe("freezeTree's backend option", () => {
+  test('a cgroup that holds the freezer itself is never frozen by the cgroup backend', T, async (t) => {
+    if (!requireHierarchy(t, 'v2')) return;
+    const cgroup = new TestCgroup(mounts.v2 as string, false);
+    const freezer = `${JSON.stringify(process.execPath)} ${JSON.stringify(join(repoRoot, 'test/scripts/freeze-child.mjs'))}`;
+    const results: Record<
+      string,
+      { ok: boolean; backend?: string; code?: string; pids?: number[]; self?: number }
+    > = {};
+    for (const backend of ['auto', 'cgroup']) {
+      // sh (the root) -> a sleeper and a freezer that freezes its parent's tree: all in the cgroup.
+      const inner = `sleep 30 & a=$!; ${freezer} ancestor '{"backend":"${backend}","timeoutMs":2000}'; kill $a`;
+      const script = `echo $$ > ${JSON.stringify(join(cgroup.path, 'cgroup.procs'))} && exec sh -c "$0"`;
+      const stdout = await new Promise<string>((resolve) => {
+        const child = spawn('setsid', ['sh', '-c', script, inner], { stdio: ['ignore', 'pipe', 'inherit'] });
+        spawned.push(child);
+        let out = '';
+        child.stdout.on('data', (data) => {
+          out += data;
+        });
+        const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        child.once('close', () => {
+          clearTimeout(killer);
+          resolve(out);
+        });
+      });
+      assert.ok(!cgroup.frozen(), `${backend}: the cgroup is not left frozen`);
+      results[backend] = JSON.parse(stdout || '{"ok":false,"code":"no output: the freezer froze itself?"}');
+    }
+    const auto = results.auto as {
+      ok: boolean;
+      backend?: string;
+      pids?: number[];
+      self?: number;
+      code?: string;
+    };
+    assert.equal(auto.ok, true, auto.code);
+    assert.equal(auto.backend, 'signal', "'auto' falls back to signals");
+    assert.ok(!auto.pids?.includes(auto.self as number));
+    assert.equal(results.cgroup?.code, 'CGROUP_MISMATCH');
+  });
+
   test("'auto' uses the cgroup for a root alone in it, signals for a root sharing it", T, async (t) => {
     if (!requireHierarchy(t, 'v2')) return;
     const cgroup = new TestCgroup(mounts.v2 as string, false);

@@ -23,7 +23,8 @@ async function attempt(freeze, pidsToWatch) {
     const pids = frozen.processes.map((p) => p.pid);
     const during = statesOf([...pids, ...pidsToWatch()]);
     await frozen.thaw();
-    report({ ok: true, pids, self: process.pid, during, after: statesOf([...pids, ...pidsToWatch()]) });
+    const after = statesOf([...pids, ...pidsToWatch()]);
+    report({ ok: true, backend: frozen.backend, pids, self: process.pid, during, after });
   } catch (error) {
     report({ ok: false, code: error.code, pids: error.pids, message: error.message });
   }
@@ -63,8 +64,9 @@ if (mode === 'busy-pool') {
   );
 } else if (mode === 'ancestor') {
   // Freeze the tree rooted at this process's parent: this process must be left out.
+  const options = JSON.parse(process.argv[3] ?? '{}');
   await attempt(
-    () => freezeTree(process.ppid),
+    () => freezeTree(process.ppid, options),
     () => [process.pid],
   );
 } else if (mode === 'supervisor') {
