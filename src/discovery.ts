@@ -33,6 +33,8 @@ export interface ListTreeOptions {
    * to a scan once the tree is large. Internal: exists so both paths can be tested.
    */
   method?: 'children-files' | 'scan' | 'auto';
+  /** Internal: the tree's size when known (a rescan): lets 'auto' choose the scan at once. */
+  sizeHint?: number;
 }
 
 function toNode(stat: ProcStat): ProcessNode {
@@ -56,7 +58,19 @@ export function listTree(root: number, options: ListTreeOptions = {}): ProcessNo
   if (rootStat === null) throw new FreezeError('NO_SUCH_PROCESS', `no process with pid ${root}`, [root]);
   const exclude = new Set(options.exclude ?? []);
   const method = options.method ?? (childrenFilesSupported() ? 'auto' : 'scan');
-  let childrenOf = method === 'scan' ? childrenFromScan() : childrenFromFiles;
+  // A large tree is cheaper to list with one ppid scan of all of /proc (one stat read per
+  // process on the system) than with children files (a task listing, a children file per
+  // thread and a stat per child, per process of the tree).
+  let systemSize: number | undefined;
+  const scanIsCheaper = (processes: number, threads: number) => {
+    systemSize ??= listProcessIds().length; // one /proc listing per call, only when it matters
+    return processes * (2 + Math.max(0, threads)) > systemSize;
+  };
+  const hinted =
+    method === 'auto' &&
+    (options.sizeHint ?? 0) > FIRST_SWITCH_CHECK &&
+    scanIsCheaper(options.sizeHint ?? 0, rootStat.numThreads);
+  let childrenOf = method === 'scan' || hinted ? childrenFromScan() : childrenFromFiles;
 
   const nodes: ProcessNode[] = [];
   const seen = new Set<number>([root]);
@@ -64,15 +78,11 @@ export function listTree(root: number, options: ListTreeOptions = {}): ProcessNo
   let nextCheck = FIRST_SWITCH_CHECK;
   for (let i = 0; i < queue.length; i++) {
     const node = queue[i] as ProcessNode;
-    // A large tree is cheaper to finish with one ppid scan of all of /proc (one stat
-    // read per process on the system) than with children files (a task listing, a
-    // children file per thread and a stat per child): switch once the tree proves large.
-    if (method === 'auto' && i >= nextCheck) {
+    // Switch once the tree proves large. Breadth first, the unvisited part of a growing
+    // tree is at least as large again as the queue.
+    if (method === 'auto' && !hinted && i >= nextCheck) {
       nextCheck *= 2;
-      // Breadth first, the unvisited part of a growing tree is at least as large again as the queue.
-      const pending = 2 * (queue.length - i);
-      const filesCost = pending * (2 + Math.max(0, node.threads)); // per process: stat, listing, children files
-      if (filesCost > listProcessIds().length) {
+      if (scanIsCheaper(2 * (queue.length - i), node.threads)) {
         childrenOf = childrenFromScan();
         nextCheck = Number.POSITIVE_INFINITY;
       }

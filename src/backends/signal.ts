@@ -6,8 +6,8 @@ import { listTree, type ProcessNode } from '../discovery.js';
 import { FreezeError } from '../errors.js';
 import { FrozenTreeHandle } from '../frozen-tree.js';
 import { raisePriority } from '../priority.js';
-import { childrenFilesSupported, listProcessIds, readTaskStates } from '../procfs.js';
-import { bindPidfd, findUnsignallable, isSameProcess, releasePidfd, sendSignal } from '../signals.js';
+import { readTaskStates } from '../procfs.js';
+import { bindPidfd, findUnsignallable, releasePidfd, sendSignal } from '../signals.js';
 import { abortError, type TrackedProcess, waitUntilStopped } from '../wait.js';
 import { ownWatchdogPids, startWatchdog, type Watchdog } from '../watchdog.js';
 
@@ -82,7 +82,8 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       const nodes = listTree(request.root, {
         includeRoot: request.includeRoot,
         exclude,
-        method: request.discovery ?? discoveryMethodFor(tracked.size),
+        method: request.discovery,
+        sizeHint: tracked.size,
       });
       let newcomers = nodes.filter((node) => tracked.get(node.pid)?.startTime !== node.startTime);
       phase('discover');
@@ -170,13 +171,6 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
   }
 }
 
-/** Rescans of a tree known to be large go straight to one ppid scan of /proc. */
-function discoveryMethodFor(knownSize: number): 'auto' | 'scan' {
-  return knownSize > 256 && childrenFilesSupported() && listProcessIds().length < knownSize * 4
-    ? 'scan'
-    : 'auto';
-}
-
 /** Records each newcomer's state before the freeze touches it and binds its identity. */
 function bindNewcomers(nodes: ProcessNode[], identity: 'pidfd' | 'starttime'): TrackedProcess[] {
   const batch: TrackedProcess[] = [];
@@ -191,8 +185,9 @@ function bindNewcomers(nodes: ProcessNode[], identity: 'pidfd' | 'starttime'): T
       traced: false,
       runningAtDiscovery: node.state === 'R',
     };
-    const bound = identity === 'pidfd' ? bindPidfd(process) : isSameProcess(process);
-    if (!bound) continue; // exited (or its pid was recycled) since discovery
+    // With start-time identity, discovery has just read the identity and sendSignal checks it
+    // again right before each signal: nothing to bind. A pidfd is confirmed after opening.
+    if (identity === 'pidfd' && !bindPidfd(process)) continue; // exited (or its pid was recycled)
     // Stopped before the freeze only if every task is T; the main thread's state from
     // discovery settles the common case without reading the other tasks.
     if (node.state === 'T' || node.state === 't') {
