@@ -11,7 +11,7 @@ import pidtree from 'pidtree';
 import { listTree } from '../src/discovery.js';
 import { freezeTree } from '../src/freeze.js';
 import { readTaskStates } from '../src/procfs.js';
-import { fixturePath, repoRoot } from '../test/helpers.js';
+import { fixturePath, readyLine, repoRoot } from '../test/helpers.js';
 import { BenchCgroup, cgroupV2Mount } from './cgroup-v2.js';
 import { renderChart } from './chart.js';
 import { referenceFreeze } from './reference.js';
@@ -71,14 +71,7 @@ async function startTree(shape: Shape, ownSession = true): Promise<{ root: numbe
   // CPU-bound trees in their own session (autogroup), or they starve everything else.
   const child = spawn(fixturePath(), args, { detached: ownSession, stdio: ['ignore', 'pipe', 'inherit'] });
   started.push(child);
-  const line = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    child.stdout?.on('data', (data) => {
-      text += data;
-      if (text.includes('\n')) resolve(text.split('\n')[0] as string);
-    });
-    child.once('exit', () => reject(new Error('fixture exited')));
-  });
+  const line = await readyLine(child, `treefix ${args.join(' ')}`);
   const pids = line.split(' ').slice(1).map(Number);
   return { root: pids[0] as number, pids };
 }

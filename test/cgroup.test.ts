@@ -22,7 +22,9 @@ import {
   fixturePath,
   inCI,
   isRoot,
+  readyLine,
   repoRoot,
+  runCli,
   sleep,
   startTree,
   taskStates,
@@ -76,14 +78,7 @@ class TestCgroup {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     spawned.push(child);
-    const line = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      child.stdout?.on('data', (data) => {
-        text += data;
-        if (text.includes('\n')) resolve(text.split('\n')[0] as string);
-      });
-      child.once('exit', (code) => reject(new Error(`fixture exited ${code}`)));
-    });
+    const line = await readyLine(child, `treefix ${args[0]} in ${this.path}`);
     const pids = line.split(' ').slice(1).map(Number);
     return { root: pids[0] as number, pids };
   }
@@ -369,21 +364,6 @@ describe("freezeTree's backend option", () => {
 });
 
 describe('the CLI with cgroups', () => {
-  const cli = join(repoRoot, 'dist/cli.js');
-  const runCli = (args: string[]) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (data) => {
-        stdout += data;
-      });
-      child.stderr.on('data', (data) => {
-        stderr += data;
-      });
-      child.once('close', (code) => resolve({ code, stdout, stderr }));
-    });
-
   test('freeze --cgroup, run --cgroup, thaw --cgroup and tree --cgroups', T, async (t) => {
     if (!requireHierarchy(t, 'v2')) return;
     const cgroup = new TestCgroup(mounts.v2 as string, false);

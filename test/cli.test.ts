@@ -1,64 +1,30 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
   cleanupTrees,
+  cliPath,
   eventually,
   hasStopped,
   inCI,
   isStoppedOrDead,
   repoRoot,
+  runCli,
+  startCli,
   startTree,
   taskStates,
   unusedPid,
+  watchdogProcesses,
 } from './helpers.js';
 
-const cli = join(repoRoot, 'dist/cli.js');
+const cli = cliPath;
 const T = { timeout: 60_000 };
 
 after(async () => {
   assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
 });
-
-interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function startCli(
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv } = {},
-): {
-  child: ChildProcess;
-  done: Promise<CliResult>;
-} {
-  const child = spawn(process.execPath, [cli, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1', ...options.env },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (data) => {
-    stdout += data;
-  });
-  child.stderr?.on('data', (data) => {
-    stderr += data;
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  const done = new Promise<CliResult>((resolve) => {
-    child.once('close', (code, signal) => {
-      clearTimeout(killer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-  return { child, done };
-}
-
-const runCli = (args: string[]) => startCli(args).done;
 
 function assertRunning(pids: number[]) {
   for (const pid of pids)
@@ -189,24 +155,13 @@ describe('treefreeze freeze', () => {
 
   test('--no-watchdog holds without a watchdog process; the default has one', T, async () => {
     const tree = await startTree('tree', 2, 1);
-    const watchdogs = () =>
-      readdirSync('/proc').filter((name) => {
-        try {
-          return (
-            /^\d+$/.test(name) &&
-            readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('treefreeze-watchdog')
-          );
-        } catch {
-          return false;
-        }
-      }).length;
     for (const [flags, expected] of [
       [['--no-watchdog'], 0],
       [[], 1],
     ] as const) {
       const { done } = startCli(['freeze', String(tree.root), '--for', '600ms', ...flags]);
       assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
-      assert.equal(watchdogs(), expected, `watchdogs with ${flags.join(' ') || 'defaults'}`);
+      assert.equal(watchdogProcesses().length, expected, `watchdogs with ${flags.join(' ') || 'defaults'}`);
       assert.equal((await done).code, 0);
     }
     assertRunning(tree.pids);

@@ -61,9 +61,16 @@ export async function startTree(mode: string, ...args: (string | number)[]): Pro
     },
   };
   started.add(tree);
-  const line = await new Promise<string>((resolve, reject) => {
+  const line = await readyLine(child, `treefix ${mode}`);
+  tree.pids = line.split(' ').slice(1).map(Number);
+  return tree;
+}
+
+/** The first line a child prints on stdout (the fixture's "ready ..." line), within 10 s. */
+export function readyLine(child: ChildProcess, what: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`treefix ${mode} not ready after 10 s`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${what} not ready after 10 s`)), 10_000);
     child.stdout?.on('data', (data: Buffer) => {
       buffered += data.toString();
       const end = buffered.indexOf('\n');
@@ -74,11 +81,62 @@ export async function startTree(mode: string, ...args: (string | number)[]): Pro
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`treefix ${mode} exited with ${code} before it was ready`));
+      reject(new Error(`${what} exited with ${code} before it was ready`));
     });
   });
-  tree.pids = line.split(' ').slice(1).map(Number);
-  return tree;
+}
+
+export const cliPath = join(repoRoot, 'dist/cli.js');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts the built CLI as a separate process (NO_COLOR set); `done` settles when it exits (killed after 30 s). */
+export function startCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv } = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [cliPath, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (data) => {
+    stdout += data;
+  });
+  child.stderr?.on('data', (data) => {
+    stderr += data;
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const done = new Promise<CliResult>((resolve) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, done };
+}
+
+export const runCli = (args: string[]) => startCli(args).done;
+
+/** Every watchdog process on the system (they name themselves in their argv). */
+export function watchdogProcesses(): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('treefreeze-watchdog'))
+        found.push(Number(name));
+    } catch {
+      // exited
+    }
+  }
+  return found;
 }
 
 /** SIGKILL a whole process group (works on stopped processes too). */

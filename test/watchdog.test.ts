@@ -19,6 +19,7 @@ import {
   sleep,
   startTree,
   taskStates,
+  watchdogProcesses,
 } from './helpers.js';
 
 const freezeChild = join(repoRoot, 'test/scripts/freeze-child.mjs');
@@ -30,21 +31,6 @@ after(async () => {
   assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
   assert.deepEqual(watchdogProcesses(), [], 'no watchdog left behind');
 });
-
-/** Every watchdog process on the system (they name themselves in their argv). */
-function watchdogProcesses(): number[] {
-  const found: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('treefreeze-watchdog'))
-        found.push(Number(name));
-    } catch {
-      // exited
-    }
-  }
-  return found;
-}
 
 const noneStopped = (pids: number[]) => () => pids.every((pid) => !hasStopped(taskStates(pid)));
 
