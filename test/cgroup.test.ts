@@ -85,6 +85,7 @@ class TestCgroup {
 
   /** Thaws, kills everything inside, and removes the cgroup. */
   async remove(): Promise<void> {
+    if (!existsSync(this.path)) return; // a test removed it already
     try {
       writeFileSync(join(this.path, this.v1 ? 'freezer.state' : 'cgroup.freeze'), this.v1 ? 'THAWED' : '0');
     } catch {
@@ -253,6 +254,18 @@ describe('freezeCgroup (cgroup v2)', () => {
     await sleep(50);
     assert.ok(cgroup.frozen(), 'still frozen');
     assert.equal(readFileSync(join(cgroup.path, 'cgroup.freeze'), 'utf8').trim(), '1');
+  });
+
+  test('thaw of a cgroup removed while frozen resolves (nothing is left to thaw)', T, async (t) => {
+    if (!requireHierarchy(t, 'v2')) return;
+    const cgroup = new TestCgroup(mounts.v2 as string, false);
+    await cgroup.start('tree', 2, 1);
+    const frozen = await freezeCgroup(cgroup.path);
+    for (const pid of cgroup.pids()) process.kill(pid, 'SIGKILL'); // frozen v2 tasks still die
+    assert.ok(await eventually(() => cgroup.pids().length === 0, 5000));
+    rmdirSync(cgroup.path);
+    await frozen.thaw();
+    assert.equal(frozen.frozen, false);
   });
 
   test('bad paths give clear errors', async (t) => {

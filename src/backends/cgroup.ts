@@ -42,6 +42,7 @@ function write(path: string, value: string): void {
         `not permitted to write ${path}: run as root or as the cgroup's owner`,
       );
     }
+    if (code === 'ENOENT') throw new FreezeError('NO_SUCH_CGROUP', `the cgroup of ${path} no longer exists`);
     throw error;
   }
 }
@@ -157,7 +158,13 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
   let watchdog: Watchdog | undefined;
   let wrote = false;
   const thaw = () => {
-    if (wrote && !wasFrozen) write(cgroup.control, THAWED_VALUE[cgroup.version]);
+    if (!wrote || wasFrozen) return;
+    try {
+      write(cgroup.control, THAWED_VALUE[cgroup.version]);
+    } catch (error) {
+      // Removed while frozen (its processes gone): nothing is left frozen.
+      if (!(error instanceof FreezeError && error.code === 'NO_SUCH_CGROUP')) throw error;
+    }
   };
   try {
     if (request.watchdog) {

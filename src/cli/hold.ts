@@ -104,7 +104,10 @@ function startStatusLine(frozen: FrozenTree, options: HoldOptions): () => void {
   };
   draw();
   const timer = setInterval(draw, 200);
+  let stopped = false;
   return () => {
+    if (stopped) return;
+    stopped = true;
     clearInterval(timer);
     stream.write('\r\x1b[2K');
   };
@@ -119,6 +122,8 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     abort.abort(new Error(`received ${signal}`));
     wake();
   });
+  let stopStatus = () => {};
+  let keepAlive: NodeJS.Timeout | undefined;
   try {
     const frozen = await freeze(options, abort.signal);
     const holdStarted = performance.now();
@@ -129,8 +134,8 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
           : `for ${formatDuration(options.forMs)}`;
       process.stderr.write(`${summary(frozen)}; holding ${until}\n`);
     }
-    const stopStatus = startStatusLine(frozen, options);
-    const keepAlive = setInterval(() => {}, 1 << 30); // a pending promise alone does not keep Node running
+    stopStatus = startStatusLine(frozen, options);
+    keepAlive = setInterval(() => {}, 1 << 30); // a pending promise alone does not keep Node running
     const reason = await new Promise<string>((resolve) => {
       wake = () => resolve('signal');
       if (received) resolve('signal');
@@ -152,6 +157,9 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     }
     return 0;
   } finally {
+    // Also when thaw throws: a live interval would keep the CLI running after its error.
+    clearInterval(keepAlive);
+    stopStatus();
     removeHandlers();
   }
 }
