@@ -110,9 +110,12 @@ class TestCgroup {
 }
 
 after(async () => {
-  for (const cgroup of made) await cgroup.remove();
-  for (const child of spawned) if (child.pid) child.kill('SIGKILL');
-  rmSync(scratch, { recursive: true, force: true });
+  try {
+    for (const cgroup of made) await cgroup.remove();
+    for (const child of spawned) if (child.pid) child.kill('SIGKILL');
+  } finally {
+    rmSync(scratch, { recursive: true, force: true }); // even when a cleanup step throws
+  }
   assert.deepEqual(
     made.filter((cgroup) => existsSync(cgroup.path)).map((cgroup) => cgroup.path),
     [],
