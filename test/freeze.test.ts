@@ -16,6 +16,7 @@ import {
   repoRoot,
   requireRoot,
   sleep,
+  stageForOtherUser,
   startTree,
   taskStates,
   unusedPid,
@@ -363,9 +364,13 @@ describe('safety and errors', () => {
   test('a root-owned tree frozen by nobody is NOT_PERMITTED and nothing is stopped', T, async (t) => {
     if (!requireRoot(t, 'needs root to run the freezer as nobody')) return;
     const tree = await startTree('tree', 4, 2);
-    const { stdout } = await run(process.execPath, [freezeChild, 'tree', String(tree.root)], {
+    // nobody runs a copy it can read, wherever (however privately) this checkout lives.
+    const staged = stageForOtherUser();
+    t.after(staged.remove);
+    const { stdout } = await run(process.execPath, [staged.script, 'tree', String(tree.root)], {
       uid: 65534,
       gid: 65534,
+      cwd: '/',
       timeout: 20_000,
     });
     const result = JSON.parse(stdout);
