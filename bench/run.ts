@@ -6,15 +6,19 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pidtree from 'pidtree';
-import { listTree } from '../src/discovery.js';
 import { freezeTree } from '../src/freeze.js';
-import { readTaskStates } from '../src/procfs.js';
-import { fixturePath, readyLine, repoRoot } from '../test/helpers.js';
+import { readTaskStates } from '../src/kernel/procfs.js';
+import type { InternalFreezeOptions } from '../src/options.js';
+import { listTree } from '../src/tree/discovery.js';
+import { fixturePath, readyLine } from '../test/fixture/fixture.js';
 import { BenchCgroup, cgroupV2Mount } from './cgroup-v2.js';
 import { renderChart } from './chart.js';
 import { referenceFreeze } from './reference.js';
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 interface Shape {
   name: string;
@@ -214,7 +218,8 @@ async function benchPriority() {
   for (let rep = 0; rep < (QUICK ? 3 : 12); rep++) {
     for (const raise of rep % 2 ? [true, false] : [false, true]) {
       const t = performance.now();
-      const frozen = await freezeTree(root, { raisePriority: raise });
+      const options: InternalFreezeOptions = { raisePriority: raise };
+      const frozen = await freezeTree(root, options);
       (raise ? raised : plain).push(performance.now() - t);
       if (!allStopped(pids)) throw new Error('not stopped');
       await frozen.thaw();

@@ -1,11 +1,12 @@
 /**
- * Every failure of treefreeze is a FreezeError with a stable `code`.
+ * Every failure of treefreeze is a FreezeError with a stable `code`, and every message
+ * is built here, so the same situation reads the same wherever it is detected.
  * Codes are part of the public interface: never rename one, only add.
  */
 export const FreezeErrorCode = {
   /** The root pid (or a pid the caller named) does not exist. */
   NO_SUCH_PROCESS: 'NO_SUCH_PROCESS',
-  /** The caller may not signal a process of the tree (EPERM). */
+  /** The caller may not signal a process of the tree, or write a cgroup's files (EPERM/EACCES). */
   NOT_PERMITTED: 'NOT_PERMITTED',
   /** pid 1, a kernel thread, or the calling process itself. */
   UNSAFE_TARGET: 'UNSAFE_TARGET',
@@ -15,7 +16,7 @@ export const FreezeErrorCode = {
   TREE_KEEPS_CHANGING: 'TREE_KEEPS_CHANGING',
   /** The caller's AbortSignal fired. */
   ABORTED: 'ABORTED',
-  /** An argument is not valid (not a positive integer pid, bad option value). */
+  /** An argument is not valid (not a positive integer pid, bad option value, not a stat line). */
   INVALID_ARGUMENT: 'INVALID_ARGUMENT',
   /** The watchdog could not be started or stopped listening: the freeze would be unprotected. */
   WATCHDOG_FAILED: 'WATCHDOG_FAILED',
@@ -29,6 +30,12 @@ export const FreezeErrorCode = {
   CGROUP_MISMATCH: 'CGROUP_MISMATCH',
   /** /proc could not be read for a reason other than the process being gone. */
   PROC_UNREADABLE: 'PROC_UNREADABLE',
+  /** A cgroup's files could not be read or written for a reason other than permission. */
+  CGROUP_IO_ERROR: 'CGROUP_IO_ERROR',
+  /** The kernel refused a signal for a reason other than permission or the process being gone. */
+  SIGNAL_FAILED: 'SIGNAL_FAILED',
+  /** A thaw could not resume everything; `pids` names what may still be stopped. */
+  THAW_FAILED: 'THAW_FAILED',
 } as const;
 
 export type FreezeErrorCode = (typeof FreezeErrorCode)[keyof typeof FreezeErrorCode];
@@ -47,6 +54,97 @@ export class FreezeError extends Error {
 
 /** errno codes that mean "the process or task is gone": not an error while freezing. */
 export function isGoneError(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const code = errnoCode(error);
   return code === 'ENOENT' || code === 'ESRCH';
+}
+
+export function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** "1 process", "1,204 processes": plural forms and thousands separators for every message. */
+export function count(n: number, singular: string, pluralForm = `${singular}s`): string {
+  // Not toLocaleString: its first call loads ICU data, ~20 ms of a CLI's start.
+  const digits = String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return `${digits} ${n === 1 ? singular : pluralForm}`;
+}
+
+/** The first few pids of a list, for a message: "12, 13, 14 and 5 more". */
+export function listPids(pids: readonly number[], shown = 8): string {
+  const more = pids.length > shown ? ` and ${pids.length - shown} more` : '';
+  return `${pids.slice(0, shown).join(', ')}${more}`;
+}
+
+// The messages. Each says what happened and what state things were left in.
+
+export const invalidArgument = (message: string): FreezeError => new FreezeError('INVALID_ARGUMENT', message);
+
+export const noSuchProcess = (pid: number): FreezeError =>
+  new FreezeError('NO_SUCH_PROCESS', `no process with pid ${pid}`, [pid]);
+
+export const abortedBeforeStart = (): FreezeError =>
+  new FreezeError('ABORTED', 'freeze aborted before it started; nothing was frozen');
+
+export function aborted(reason: unknown, pids: readonly number[] = []): FreezeError {
+  const why = reason instanceof Error ? `: ${reason.message}` : '';
+  return new FreezeError('ABORTED', `freeze aborted${why}; everything it froze was thawed`, pids, {
+    cause: reason,
+  });
+}
+
+export function notPermittedToSignal(pids: readonly number[], cause?: unknown): FreezeError {
+  const which =
+    pids.length === 1
+      ? `process ${pids[0]}`
+      : `${count(pids.length, 'process', 'processes')} of the tree (${listPids(pids)})`;
+  return new FreezeError(
+    'NOT_PERMITTED',
+    `not permitted to signal ${which}: ${pids.length === 1 ? 'it belongs' : 'they belong'} to another user; run as ${pids.length === 1 ? 'its' : 'their'} owner or as root`,
+    pids,
+    { cause },
+  );
+}
+
+export const notPermittedCgroup = (path: string, cause?: unknown): FreezeError =>
+  new FreezeError(
+    'NOT_PERMITTED',
+    `not permitted to write ${path}: run as root or as the cgroup's owner`,
+    [],
+    {
+      cause,
+    },
+  );
+
+export const cgroupIoError = (path: string, cause: unknown): FreezeError =>
+  new FreezeError('CGROUP_IO_ERROR', `cannot access ${path}: ${(cause as Error).message}`, [], { cause });
+
+export const procUnreadable = (path: string, cause: unknown): FreezeError =>
+  new FreezeError('PROC_UNREADABLE', `cannot read ${path}: ${(cause as Error).message}`, [], { cause });
+
+export const watchdogFailed = (what: string, cause?: unknown): FreezeError =>
+  new FreezeError('WATCHDOG_FAILED', `${what}: the freeze would be unprotected, so it was not done`, [], {
+    cause,
+  });
+
+export const signalFailed = (pid: number, signal: string, detail: string, cause?: unknown): FreezeError =>
+  new FreezeError('SIGNAL_FAILED', `could not send ${signal} to process ${pid}: ${detail}`, [pid], { cause });
+
+export const thawFailed = (what: string, pids: readonly number[], cause: unknown): FreezeError =>
+  new FreezeError(
+    'THAW_FAILED',
+    `could not thaw ${what}: ${(cause as Error)?.message ?? String(cause)}; run \`treefreeze thaw\` to resume it`,
+    pids,
+    { cause },
+  );
+
+/** Wraps anything thrown into a FreezeError (a FreezeError passes unchanged). */
+export function asFreezeError(error: unknown, wrap: (cause: unknown) => FreezeError): FreezeError {
+  return error instanceof FreezeError ? error : wrap(error);
+}
+
+/** Throws INVALID_ARGUMENT unless `pid` is a positive integer. */
+export function assertPid(pid: unknown, what = 'pid'): asserts pid is number {
+  if (typeof pid !== 'number' || !Number.isSafeInteger(pid) || pid <= 0) {
+    throw invalidArgument(`${what} must be a positive integer, got ${String(pid)}`);
+  }
 }

@@ -1,17 +1,15 @@
-export { cgroupPids, findCgroupMounts, resolveCgroup } from './cgroup.js';
-export { type ListTreeOptions, listTree, type ProcessNode } from './discovery.js';
+export type {
+  FreezeBackend,
+  FrozenProcess,
+  FrozenTree,
+  IdentityMethod,
+  ThawReason,
+} from './backends/frozen-tree.js';
 export { FreezeError, FreezeErrorCode } from './errors.js';
-export {
-  type BackendChoice,
-  DEFAULT_TIMEOUT_MS,
-  type FreezeOptions,
-  freezeCgroup,
-  freezeDescendants,
-  freezeTree,
-} from './freeze.js';
-export type { FreezeBackend, FrozenProcess, FrozenTree, IdentityMethod, ThawReason } from './frozen-tree.js';
-export { readTaskStates, type TaskState } from './procfs.js';
-export { type ProcStat, parseStat } from './stat.js';
+export { freezeCgroup, freezeDescendants, freezeTree } from './freeze.js';
+export { readTaskStates, type TaskState } from './kernel/procfs.js';
+export { type ProcStat, parseStat } from './kernel/stat.js';
+export { type BackendChoice, DEFAULT_TIMEOUT_MS, type FreezeOptions } from './options.js';
 export {
   type ResumedProcess,
   type ThawedCgroup,
@@ -19,3 +17,4 @@ export {
   thawCgroup,
   thawTree,
 } from './thaw.js';
+export { type ListTreeOptions, listTree, type ProcessNode } from './tree/discovery.js';

@@ -1,15 +1,15 @@
 /** Recovery: resume every stopped process of a tree that something else left stopped. */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { resolveCgroup } from './cgroup.js';
-import { listTree } from './discovery.js';
-import { validatePid } from './freeze.js';
-import { readTaskStates } from './procfs.js';
-import { sendSignal } from './signals.js';
+import { assertPid } from './errors.js';
+import { readCgroupFile, resolveCgroup, writeCgroupFile } from './kernel/cgroupfs.js';
+import { defaultPlatform } from './kernel/platform.js';
+import { readTaskStates } from './kernel/procfs.js';
+import { listTree } from './tree/discovery.js';
+import { sendSignal } from './tree/identity.js';
 
 export interface ThawTreeOptions {
   /** Include the root itself (default true). */
-  includeRoot?: boolean;
-  exclude?: Iterable<number>;
+  includeRoot?: boolean | undefined;
+  exclude?: Iterable<number> | undefined;
 }
 
 export interface ResumedProcess {
@@ -23,12 +23,13 @@ export interface ResumedProcess {
  * does not know what was stopped before: it resumes everything stopped.
  */
 export function thawTree(root: number, options: ThawTreeOptions = {}): ResumedProcess[] {
-  validatePid(root);
+  assertPid(root);
+  const calls = defaultPlatform.native();
   const resumed: ResumedProcess[] = [];
   for (const node of listTree(root, { includeRoot: options.includeRoot ?? true, exclude: options.exclude })) {
     const states = readTaskStates(node.pid) ?? [];
     if (!states.some((task) => task.state === 'T')) continue;
-    if (sendSignal(node, 'SIGCONT') === 'sent') resumed.push({ pid: node.pid, comm: node.comm });
+    if (sendSignal(node, 'SIGCONT', calls) === 'sent') resumed.push({ pid: node.pid, comm: node.comm });
   }
   return resumed;
 }
@@ -43,7 +44,7 @@ export interface ThawedCgroup {
 /** Recovery for a cgroup something left frozen: writes the thawed value (0, or THAWED for v1). */
 export function thawCgroup(path: string): ThawedCgroup {
   const cgroup = resolveCgroup(path);
-  const before = readFileSync(cgroup.control, 'utf8').trim();
-  writeFileSync(cgroup.control, cgroup.version === 'cgroup-v2' ? '0' : 'THAWED');
+  const before = (readCgroupFile(cgroup.control) ?? '').trim();
+  writeCgroupFile(cgroup.control, cgroup.version === 'cgroup-v2' ? '0' : 'THAWED');
   return { path: cgroup.path, backend: cgroup.version, wasFrozen: before !== '0' && before !== 'THAWED' };
 }

@@ -1,29 +1,29 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { listTree } from '../src/discovery.js';
 import { FreezeError } from '../src/errors.js';
 import { freezeDescendants, freezeTree } from '../src/freeze.js';
-import { readProcessStat } from '../src/procfs.js';
+import { readProcessStat } from '../src/kernel/procfs.js';
+import type { InternalFreezeOptions } from '../src/options.js';
+import { listTree } from '../src/tree/discovery.js';
 import {
   cleanupTrees,
   descendantsByScan,
   eventually,
+  freezeChildScript,
   hasStopped,
   isStoppedOrDead,
-  repoRoot,
   requireRoot,
   sleep,
   stageForOtherUser,
   startTree,
   taskStates,
   unusedPid,
-} from './helpers.js';
+} from './helpers/index.js';
 
 const run = promisify(execFile);
-const freezeChild = join(repoRoot, 'test/scripts/freeze-child.mjs');
+const freezeChild = freezeChildScript();
 const T = { timeout: 60_000 };
 
 after(async () => {
@@ -217,7 +217,8 @@ describe('freezeTree on real trees', () => {
 
   test('the scan discovery path freezes a tree too', T, async () => {
     const tree = await startTree('threadfork');
-    const frozen = await freezeTree(tree.root, { discovery: 'scan' });
+    const scan: InternalFreezeOptions = { discovery: 'scan' };
+    const frozen = await freezeTree(tree.root, scan);
     assert.equal(frozen.processes.length, 2);
     assertAllStopped(tree.pids);
     await frozen.thaw();

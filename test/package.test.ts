@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { repoRoot } from './helpers.js';
+import { repoRoot } from './helpers/index.js';
 
 // A consumer package that depends on treefreeze the way `npm install ../treefreeze`
 // would link it: node_modules/treefreeze -> this repository (built by `npm test`'s pretest).

@@ -7,14 +7,17 @@
  * Same guarantees as the signal backend: one deadline, abort, rollback before
  * rejecting, a watchdog that thaws if the freezer dies, the lease.
  */
-import { type FSWatcher, readFileSync, watch, writeFileSync } from 'node:fs';
+import { type FSWatcher, watch } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupPids, type ResolvedCgroup } from '../cgroup.js';
-import { FreezeError } from '../errors.js';
-import { FrozenTreeHandle } from '../frozen-tree.js';
-import { readProcessStat } from '../procfs.js';
-import type { TrackedProcess } from '../wait.js';
-import { startWatchdog, type Watchdog } from '../watchdog.js';
+import { abortedBeforeStart, FreezeError } from '../errors.js';
+import { cgroupPids, type ResolvedCgroup, readCgroupFile, writeCgroupFile } from '../kernel/cgroupfs.js';
+import type { Platform } from '../kernel/platform.js';
+import { readProcessStat } from '../kernel/procfs.js';
+import { type ProcessRecord, processInfo, processRecord } from '../tree/process.js';
+import type { Watchdog } from '../watchdog/channel.js';
+import { sealProtection } from '../watchdog/lease.js';
+import { startWatchdog } from '../watchdog/spawn.js';
+import { FrozenTreeHandle } from './frozen-tree.js';
 
 export interface CgroupFreezeRequest {
   cgroup: ResolvedCgroup;
@@ -22,56 +25,39 @@ export interface CgroupFreezeRequest {
   signal?: AbortSignal | undefined;
   watchdog: boolean;
   maxHoldMs?: number | undefined;
+  platform: Platform;
 }
 
 const FROZEN_VALUE = { 'cgroup-v2': '1', 'cgroup-v1': 'FROZEN' } as const;
 const THAWED_VALUE = { 'cgroup-v2': '0', 'cgroup-v1': 'THAWED' } as const;
 
+/** A cgroup file's trimmed text; '' once the cgroup is gone. */
 function readTrimmed(path: string): string {
-  return readFileSync(path, 'utf8').trim();
-}
-
-function write(path: string, value: string): void {
-  try {
-    writeFileSync(path, value);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM') {
-      throw new FreezeError(
-        'NOT_PERMITTED',
-        `not permitted to write ${path}: run as root or as the cgroup's owner`,
-      );
-    }
-    if (code === 'ENOENT') throw new FreezeError('NO_SUCH_CGROUP', `the cgroup of ${path} no longer exists`);
-    throw error;
-  }
+  return (readCgroupFile(path) ?? '').trim();
 }
 
 /** Whether the cgroup itself asked to be frozen before we came (it then stays frozen after thaw). */
 function frozenBefore(cgroup: ResolvedCgroup): boolean {
   if (cgroup.version === 'cgroup-v2') return readTrimmed(cgroup.control) === '1';
   // v1: self_freezing says this cgroup was asked to freeze (not merely inherited from a parent).
-  try {
-    return readTrimmed(join(cgroup.path, 'freezer.self_freezing')) === '1';
-  } catch {
-    return readTrimmed(cgroup.control) !== 'THAWED';
-  }
+  const self = readCgroupFile(join(cgroup.path, 'freezer.self_freezing'));
+  if (self !== null) return self.trim() === '1';
+  return readTrimmed(cgroup.control) !== 'THAWED';
 }
 
 function isFrozen(cgroup: ResolvedCgroup): boolean {
   if (cgroup.version === 'cgroup-v2')
-    return /^frozen 1$/m.test(readFileSync(join(cgroup.path, 'cgroup.events'), 'utf8'));
+    return /^frozen 1$/m.test(readCgroupFile(join(cgroup.path, 'cgroup.events')) ?? '');
   return readTrimmed(cgroup.control) === 'FROZEN';
 }
 
 function describeProcesses(pids: number[]): string {
-  const shown = pids.slice(0, 8).map((pid) => `${pid} (${readProcessStat(pid)?.comm ?? '?'})`);
-  return pids.length === 0
-    ? 'no processes'
-    : `${shown.join(', ')}${pids.length > 8 ? ` and ${pids.length - 8} more` : ''}`;
+  if (pids.length === 0) return 'no processes';
+  const named = pids.slice(0, 8).map((pid) => `${pid} (${readProcessStat(pid)?.comm ?? '?'})`);
+  return `${named.join(', ')}${pids.length > 8 ? ` and ${pids.length - 8} more` : ''}`;
 }
 
-/** Resolves when the cgroup reads frozen; rejects at the deadline or on abort. */
+/** Resolves when the cgroup reads frozen; rejects at the deadline or on abort (the caller rolls back). */
 async function waitFrozen(request: CgroupFreezeRequest, deadline: number): Promise<void> {
   const { cgroup, signal } = request;
   let wake: (() => void) | undefined;
@@ -93,10 +79,12 @@ async function waitFrozen(request: CgroupFreezeRequest, deadline: number): Promi
     for (;;) {
       if (isFrozen(cgroup)) return;
       if (signal?.aborted) {
+        const why = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
         throw new FreezeError(
           'ABORTED',
-          `freeze of cgroup ${cgroup.path} aborted; it was thawed`,
+          `freeze of cgroup ${cgroup.path} aborted${why}`,
           cgroupPids(cgroup.path),
+          { cause: signal.reason },
         );
       }
       const now = performance.now();
@@ -104,15 +92,15 @@ async function waitFrozen(request: CgroupFreezeRequest, deadline: number): Promi
         const pids = cgroupPids(cgroup.path);
         throw new FreezeError(
           'TIMED_OUT',
-          `timed out waiting for cgroup ${cgroup.path} to freeze (${describeProcesses(pids)}); it was thawed`,
+          `timed out waiting for cgroup ${cgroup.path} to freeze (${describeProcesses(pids)})`,
           pids,
         );
       }
       // v1 can stick in FREEZING (a task the freezer cannot catch, e.g. a vfork parent):
       // thaw and freeze again, a bounded number of times within the deadline.
       if (cgroup.version === 'cgroup-v1' && now >= refreezeAt && readTrimmed(cgroup.control) === 'FREEZING') {
-        write(cgroup.control, 'THAWED');
-        write(cgroup.control, 'FROZEN');
+        writeCgroupFile(cgroup.control, 'THAWED');
+        writeCgroupFile(cgroup.control, 'FROZEN');
         refreezeAt = now + 20;
       }
       const delay = [0, 0, 1, 1, 2, 5][attempt++] ?? 10;
@@ -132,20 +120,11 @@ async function waitFrozen(request: CgroupFreezeRequest, deadline: number): Promi
   }
 }
 
-function snapshotProcesses(pids: number[], wasStopped: boolean): TrackedProcess[] {
-  const processes: TrackedProcess[] = [];
+function snapshotProcesses(pids: number[], wasStopped: boolean): ProcessRecord[] {
+  const processes: ProcessRecord[] = [];
   for (const pid of pids) {
     const stat = readProcessStat(pid);
-    if (stat === null) continue;
-    processes.push({
-      pid,
-      ppid: stat.ppid,
-      comm: stat.comm,
-      startTime: stat.startTime,
-      threads: stat.numThreads,
-      wasStopped,
-      traced: false,
-    });
+    if (stat !== null) processes.push(processRecord(processInfo(stat), { wasStopped, traced: false }));
   }
   return processes;
 }
@@ -160,7 +139,7 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
   const thaw = () => {
     if (!wrote || wasFrozen) return;
     try {
-      write(cgroup.control, THAWED_VALUE[cgroup.version]);
+      writeCgroupFile(cgroup.control, THAWED_VALUE[cgroup.version]);
     } catch (error) {
       // Removed while frozen (its processes gone): nothing is left frozen.
       if (!(error instanceof FreezeError && error.code === 'NO_SUCH_CGROUP')) throw error;
@@ -168,18 +147,16 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
   };
   try {
     if (request.watchdog) {
-      watchdog = await startWatchdog(() => {}, deadline);
+      watchdog = await startWatchdog(request.platform, deadline);
       // Before the first write, so no moment leaves the cgroup frozen without a guard.
-      if (!wasFrozen) watchdog.guardWrite(cgroup.control, THAWED_VALUE[cgroup.version]);
+      if (!wasFrozen) watchdog.guardFileWrite(cgroup.control, THAWED_VALUE[cgroup.version]);
     }
-    if (request.signal?.aborted)
-      throw new FreezeError('ABORTED', 'freeze aborted before it started; nothing was frozen');
+    if (request.signal?.aborted) throw abortedBeforeStart();
     wrote = true;
-    write(cgroup.control, FROZEN_VALUE[cgroup.version]);
+    writeCgroupFile(cgroup.control, FROZEN_VALUE[cgroup.version]);
     await waitFrozen(request, deadline);
-    await watchdog?.ready(); // never resolve unprotected
-    watchdog?.complete();
-    if (request.maxHoldMs !== undefined) watchdog?.lease(request.maxHoldMs);
+    if (watchdog?.failure) throw watchdog.failure;
+    await sealProtection(watchdog, request.maxHoldMs);
     return new FrozenTreeHandle({
       backend: cgroup.version,
       identity: 'starttime',
@@ -187,17 +164,27 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
       durationMs: performance.now() - started,
       rounds: 1,
       exited: 0,
+      maxHoldMs: request.maxHoldMs,
       resume: () => {
-        thaw();
-        watchdog?.release();
+        try {
+          thaw();
+        } finally {
+          watchdog?.dismiss();
+        }
       },
     });
   } catch (error) {
+    // guarantee 2: nothing left frozen by a rejected freeze. The freeze's own error is
+    // kept (it says why it failed), and says what the rollback did, once it has run.
+    let outcome = wasFrozen ? 'it was frozen before this freeze and stays frozen' : 'it was thawed';
     try {
-      thaw(); // guarantee 2: nothing left frozen by a rejected freeze
+      thaw();
+    } catch (rollbackError) {
+      outcome = `the thaw failed too (${(rollbackError as Error).message}): run \`treefreeze thaw --cgroup ${cgroup.path}\``;
     } finally {
-      watchdog?.release();
+      watchdog?.dismiss();
     }
+    if (wrote && error instanceof FreezeError) error.message += `; ${outcome}`;
     throw error;
   }
 }

@@ -5,9 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { listTree } from '../discovery.js';
-import { formatDuration } from '../duration.js';
 import { freezeTree } from '../freeze.js';
+import { listTree } from '../tree/discovery.js';
+import { formatDuration } from './duration.js';
 import { count, paint, useColor } from './style.js';
 import { describeTree, renderTree } from './tree-view.js';
 

@@ -1,9 +1,9 @@
 /** `freeze` and `run`: freeze, hold (for a time, a signal, or a command), always thaw. */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { formatDuration } from '../duration.js';
+import type { FrozenTree } from '../backends/frozen-tree.js';
 import { freezeCgroup, freezeDescendants, freezeTree } from '../freeze.js';
-import type { FrozenTree } from '../frozen-tree.js';
+import { formatDuration } from './duration.js';
 import { count, paint, useColor } from './style.js';
 
 export interface HoldOptions {
@@ -140,7 +140,11 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
       wake = () => resolve('signal');
       if (received) resolve('signal');
       if (options.forMs !== undefined) setTimeout(() => resolve('timer'), options.forMs).unref();
-      void frozen.thawed.then((why) => resolve(why === 'lease' ? 'lease' : 'caller'));
+      // A failed thaw (the lease's included) is reported by the thaw() below.
+      frozen.thawed.then(
+        (why) => resolve(why === 'lease' ? 'lease' : 'caller'),
+        () => resolve('lease'),
+      );
     });
     await frozen.thaw();
     clearInterval(keepAlive);
@@ -173,10 +177,13 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
     const frozen = await freeze(options, abort.signal);
     const holdStarted = performance.now();
     if (!options.json) process.stderr.write(`${summary(frozen)}; running ${file}\n`);
-    void frozen.thawed.then((why) => {
-      if (why === 'lease' && !options.json)
-        process.stderr.write('treefreeze: --max-hold ran out: tree thawed\n');
-    });
+    frozen.thawed.then(
+      (why) => {
+        if (why === 'lease' && !options.json)
+          process.stderr.write('treefreeze: --max-hold ran out: tree thawed\n');
+      },
+      (error: Error) => process.stderr.write(`treefreeze: ${error.message}\n`),
+    );
     const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
       (resolve) => {
         const child = spawn(file, args, { stdio: 'inherit' });

@@ -1,26 +1,17 @@
 /** The command line: a thin layer over the library (argument parsing, output, exit codes). */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { listTree } from '../discovery.js';
-import { parseDuration } from '../duration.js';
-import { FreezeError } from '../errors.js';
+import { count, FreezeError } from '../errors.js';
 import { thawCgroup, thawTree } from '../thaw.js';
+import { listTree } from '../tree/discovery.js';
 import { runDemo } from './demo.js';
+import { parseDuration } from './duration.js';
+import { EXIT } from './exit-codes.js';
 import { type HoldOptions, holdFreeze, runFrozen } from './hold.js';
-import { count, paint, useColor } from './style.js';
+import { paint, useColor } from './style.js';
 import { describeTree, renderTree } from './tree-view.js';
+import { packageVersion } from './version.js';
 
-/** Documented exit codes (README "Exit codes"). */
-export const EXIT = {
-  OK: 0,
-  /** The freeze (or thaw) failed; nothing was left frozen. */
-  FAILED: 1,
-  /** Bad command line. */
-  USAGE: 2,
-  /** run: the command could not be executed. */
-  NOT_EXECUTABLE: 126,
-  /** run: the command was not found. */
-  NOT_FOUND: 127,
-} as const;
+export { EXIT };
 
 function parsePid(value: string): number {
   const pid = Number(value);
@@ -125,7 +116,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .description(
       'Freeze a Linux process tree (every thread of every descendant, provably stopped) and thaw it again.',
     )
-    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .version(packageVersion(), '-V, --version')
     .showSuggestionAfterError(true)
     .configureHelp({ sortSubcommands: false })
     .addHelpText(

@@ -19,9 +19,5 @@ export function stateStyle(state: string): Style {
   return 'dim';
 }
 
-/** "1 process", "1,204 processes". */
-export function count(n: number, singular: string, pluralForm = `${singular}s`): string {
-  // Not toLocaleString: its first call loads ICU data, ~20 ms of a CLI's start.
-  const digits = String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  return `${digits} ${n === 1 ? singular : pluralForm}`;
-}
+/** Plural forms and thousands separators: one implementation for messages and output. */
+export { count } from '../errors.js';

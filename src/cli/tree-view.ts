@@ -1,8 +1,8 @@
 /** Rendering a process tree for people (indented) and machines (JSON). */
 import { relative } from 'node:path';
-import { cgroupsOf, findCgroupMounts } from '../cgroup.js';
-import type { ProcessNode } from '../discovery.js';
-import { readTaskStates } from '../procfs.js';
+import { cgroupsOf, findCgroupMounts } from '../kernel/cgroupfs.js';
+import { readTaskStates } from '../kernel/procfs.js';
+import type { ProcessNode } from '../tree/discovery.js';
 import { paint, stateStyle } from './style.js';
 
 export interface TreeEntry extends ProcessNode {

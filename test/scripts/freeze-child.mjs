@@ -2,7 +2,7 @@
 // descendant of the tree's root, or as a supervisor of its own workers.
 // Prints one JSON line on stdout and exits.
 import { spawn } from 'node:child_process';
-import { readFile, readFileSync } from 'node:fs';
+import { readdirSync, readFile, readFileSync } from 'node:fs';
 import { freezeCgroup, freezeDescendants, freezeTree, readTaskStates } from '../../dist/index.js';
 
 const [mode, arg] = process.argv.slice(2);
@@ -15,6 +15,18 @@ const readComm = (pid) => {
     return '';
   }
 };
+// This process's watchdogs: its children that name themselves so.
+const ownWatchdogs = () =>
+  readdirSync('/proc/self/task')
+    .flatMap((tid) => readFileSync(`/proc/self/task/${tid}/children`, 'utf8').split(' ').filter(Boolean))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('treefreeze-watchdog');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 const report = (value) => process.stdout.write(`${JSON.stringify(value)}\n`);
 
 async function attempt(freeze, pidsToWatch) {
@@ -43,7 +55,7 @@ if (mode === 'busy-pool') {
 } else if (mode === 'forget') {
   // Freeze and simply return: nothing may keep this process alive, and its watchdog thaws.
   const frozen = await freezeTree(Number(arg), JSON.parse(process.argv[4] ?? '{}'));
-  report({ frozen: true, pids: frozen.processes.map((p) => p.pid) });
+  report({ frozen: true, pids: frozen.processes.map((p) => p.pid), watchdogs: ownWatchdogs() });
 } else if (mode === 'hold-cgroup') {
   // Freeze a cgroup, report, then hold until killed.
   await freezeCgroup(arg);

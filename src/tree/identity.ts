@@ -9,10 +9,12 @@
  */
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
-import { FreezeError, isGoneError } from './errors.js';
-import type { IdentityMethod } from './frozen-tree.js';
-import { native } from './native.js';
-import { readProcessStat } from './procfs.js';
+import { errnoCode, isGoneError, notPermittedToSignal, signalFailed } from '../errors.js';
+import type { Native } from '../kernel/native.js';
+import { readProcessStat } from '../kernel/procfs.js';
+
+/** How signals are bound to the right process. */
+export type IdentityMethod = 'pidfd' | 'starttime';
 
 export interface ProcessIdentity {
   pid: number;
@@ -27,11 +29,6 @@ export type SignalOutcome = 'sent' | 'gone';
 const ESRCH = 3;
 const EPERM = 1;
 
-/** 'pidfd' when this kernel and runtime can bind identity exactly, else 'starttime'. */
-export function bestIdentityMethod(): IdentityMethod {
-  return native() ? 'pidfd' : 'starttime';
-}
-
 /** Whether `identity` still names a live (or zombie) process, by pid and start time. */
 export function isSameProcess(identity: ProcessIdentity): boolean {
   const stat = readProcessStat(identity.pid);
@@ -43,8 +40,7 @@ export function isSameProcess(identity: ProcessIdentity): boolean {
  * have been recycled between discovery and open). Returns false when the process
  * is gone. Keeps the start-time fallback for this process if no pidfd can be opened.
  */
-export function bindPidfd(identity: ProcessIdentity): boolean {
-  const calls = native();
+export function bindPidfd(identity: ProcessIdentity, calls: Native | null): boolean {
   if (!calls) return isSameProcess(identity);
   const fd = calls.pidfdOpen(identity.pid);
   if (fd === -ESRCH) return false;
@@ -67,23 +63,18 @@ export function releasePidfd(identity: ProcessIdentity): void {
   identity.pidfd = undefined;
 }
 
-function notPermitted(pid: number, cause?: unknown): FreezeError {
-  return new FreezeError(
-    'NOT_PERMITTED',
-    `not permitted to signal process ${pid} (it belongs to another user; run as its owner or as root)`,
-    [pid],
-    { cause },
-  );
-}
-
-export function sendSignal(identity: ProcessIdentity, signal: SignalName): SignalOutcome {
-  const calls = native();
+/** Sends `signal` to exactly this process: through its pidfd, else after a start-time check. */
+export function sendSignal(
+  identity: ProcessIdentity,
+  signal: SignalName,
+  calls: Native | null,
+): SignalOutcome {
   if (identity.pidfd !== undefined && calls) {
     const rc = calls.pidfdSendSignal(identity.pidfd, constants.signals[signal]);
     if (rc === 0) return 'sent';
     if (rc === -ESRCH) return 'gone';
-    if (rc === -EPERM) throw notPermitted(identity.pid);
-    throw new Error(`pidfd_send_signal(${identity.pid}, ${signal}) failed: errno ${-rc}`);
+    if (rc === -EPERM) throw notPermittedToSignal([identity.pid]);
+    throw signalFailed(identity.pid, signal, `pidfd_send_signal failed with errno ${-rc}`);
   }
   if (!isSameProcess(identity)) return 'gone';
   try {
@@ -91,8 +82,8 @@ export function sendSignal(identity: ProcessIdentity, signal: SignalName): Signa
     return 'sent';
   } catch (error) {
     if (isGoneError(error)) return 'gone';
-    if ((error as NodeJS.ErrnoException).code === 'EPERM') throw notPermitted(identity.pid, error);
-    throw error;
+    if (errnoCode(error) === 'EPERM') throw notPermittedToSignal([identity.pid], error);
+    throw signalFailed(identity.pid, signal, (error as Error).message, error);
   }
 }
 
@@ -103,7 +94,7 @@ export function findUnsignallable(pids: Iterable<number>): number[] {
     try {
       process.kill(pid, 0);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EPERM') denied.push(pid);
+      if (errnoCode(error) === 'EPERM') denied.push(pid);
     }
   }
   return denied;

@@ -3,7 +3,7 @@
  * (ENOENT/ESRCH): a process that exits while we look at it is normal, not an error.
  */
 import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
-import { FreezeError, isGoneError } from './errors.js';
+import { isGoneError, procUnreadable } from '../errors.js';
 import { type ProcStat, parseStatBytes } from './stat.js';
 
 // One buffer for all reads: stat lines are short, and reading into a reused
@@ -28,7 +28,7 @@ function readIntoBuffer(path: string, singleRecord: boolean): number | null {
     fd = openSync(path, 'r');
   } catch (error) {
     if (isGoneError(error)) return null;
-    throw procError(path, error);
+    throw procUnreadable(path, error);
   }
   try {
     let length = 0;
@@ -47,15 +47,10 @@ function readIntoBuffer(path: string, singleRecord: boolean): number | null {
     return length;
   } catch (error) {
     if (isGoneError(error)) return null;
-    throw procError(path, error);
+    throw procUnreadable(path, error);
   } finally {
     closeSync(fd);
   }
-}
-
-function procError(path: string, error: unknown): FreezeError {
-  const message = (error as Error).message;
-  return new FreezeError('PROC_UNREADABLE', `cannot read ${path}: ${message}`, [], { cause: error });
 }
 
 function listDirectory(path: string): string[] | null {
@@ -63,7 +58,7 @@ function listDirectory(path: string): string[] | null {
     return readdirSync(path);
   } catch (error) {
     if (isGoneError(error)) return null;
-    throw procError(path, error);
+    throw procUnreadable(path, error);
   }
 }
 
@@ -72,7 +67,7 @@ function readStatFile(path: string): ProcStat | null {
   const length = readIntoBuffer(path, true);
   if (length === null || length === 0) return null;
   const stat = parseStatBytes(buffer, length);
-  if (stat === null) throw procError(path, new Error('unexpected format'));
+  if (stat === null) throw procUnreadable(path, new Error('unexpected format'));
   return stat;
 }
 

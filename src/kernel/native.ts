@@ -6,6 +6,7 @@
  */
 import { closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { FreezeError } from '../errors.js';
 
 const SYS_PIDFD_SEND_SIGNAL = 424; // the same number on every architecture since Linux 5.1
 const SYS_PIDFD_OPEN = 434;
@@ -13,8 +14,8 @@ const O_CLOEXEC = 0o2000000;
 const O_NONBLOCK = 0o4000;
 const F_GETFL = 3;
 const F_SETFL = 4;
-const F_SETPIPE_SZ = 1031;
 const WNOHANG = 1;
+const MFD_CLOEXEC = 1;
 const POSIX_SPAWN_SETSID = 0x80;
 
 export interface Native {
@@ -22,8 +23,10 @@ export interface Native {
   pidfdOpen(pid: number): number;
   /** 0, or -errno (ESRCH = 3 when the process has exited). */
   pidfdSendSignal(pidfd: number, signal: number): number;
-  /** [read, write], both close-on-exec; the write end is non-blocking; capacity `bytes` where allowed. */
-  pipe(bytes?: number): [number, number];
+  /** [read, write], both close-on-exec; the write end is non-blocking. */
+  pipe(): [number, number];
+  /** An anonymous in-memory file (close-on-exec), or -errno. */
+  memfd(name: string): number;
   /** Starts `argv` in a new session with `fds[i]` as its descriptor i (stdout/stderr on /dev/null). */
   spawnDetached(path: string, argv: string[], fds: { [target: number]: number }): Promise<number>;
   /** Reaps a child without blocking: its pid when it has exited, 0 while it runs, -1 if not ours. */
@@ -31,15 +34,9 @@ export interface Native {
 }
 
 let loaded: Native | null | undefined;
-let disabled = false;
 
-/** For tests: behave as if koffi were missing (forces the start-time identity fallback). */
-export function disableNative(value: boolean): void {
-  disabled = value;
-}
-
+/** The native calls, loaded once; null where koffi or the kernel cannot provide them. */
 export function native(): Native | null {
-  if (disabled) return null;
   if (loaded === undefined) loaded = load();
   return loaded;
 }
@@ -54,6 +51,7 @@ function load(): Native | null {
     const syscall4 = libc.func('long syscall(long nr, int a, int b, void *c, unsigned int d)');
     const pipe2 = libc.func('int pipe2(_Out_ int *fds, int flags)');
     const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
+    const memfdCreate = libc.func('int memfd_create(const char *name, unsigned int flags)');
     const waitpid = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
     const faInit = libc.func('int posix_spawn_file_actions_init(void *fa)');
     const faDup2 = libc.func('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)');
@@ -77,14 +75,16 @@ function load(): Native | null {
     return {
       pidfdOpen: (pid) => result(syscall2(SYS_PIDFD_OPEN, pid, 0)),
       pidfdSendSignal: (pidfd, signal) => result(syscall4(SYS_PIDFD_SEND_SIGNAL, pidfd, signal, null, 0)),
-      pipe(bytes) {
+      pipe() {
         const fds = new Int32Array(2);
-        if (pipe2(fds, O_CLOEXEC) !== 0) throw new Error(`pipe2 failed: errno ${errno()}`);
+        if (pipe2(fds, O_CLOEXEC) !== 0) {
+          throw new FreezeError('WATCHDOG_FAILED', `cannot create the watchdog's pipe: errno ${errno()}`);
+        }
         const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
         fcntl(writeEnd, F_SETFL, fcntl(writeEnd, F_GETFL, 0) | O_NONBLOCK);
-        if (bytes) fcntl(writeEnd, F_SETPIPE_SZ, bytes); // best effort: capped by fs.pipe-max-size
         return [readEnd, writeEnd];
       },
+      memfd: (name) => result(memfdCreate(name, MFD_CLOEXEC)),
       spawnDetached(path, argv, fds) {
         const actions = Buffer.alloc(256); // posix_spawn_file_actions_t is 80 bytes on glibc
         const attributes = Buffer.alloc(512); // posix_spawnattr_t is 336
@@ -111,7 +111,8 @@ function load(): Native | null {
               faDestroy(actions);
               attrDestroy(attributes);
               if (error) reject(error);
-              else if (rc !== 0) reject(new Error(`posix_spawn ${path} failed: errno ${rc}`));
+              else if (rc !== 0)
+                reject(new FreezeError('WATCHDOG_FAILED', `posix_spawn ${path} failed: errno ${rc}`));
               else resolve(pid[0] as number);
             },
           );

@@ -1,52 +1,44 @@
 /** Discovering a process tree from /proc. Never relies on pid order: pids wrap. */
-import { FreezeError } from './errors.js';
+import { assertPid, noSuchProcess } from '../errors.js';
 import {
   childrenFilesSupported,
   listProcessIds,
   readChildren,
   readProcessStat,
   scanAllProcesses,
-} from './procfs.js';
-import type { ProcStat } from './stat.js';
+} from '../kernel/procfs.js';
+import type { ProcStat } from '../kernel/stat.js';
+import { type ProcessInfo, processInfo } from './process.js';
 
-export interface ProcessNode {
-  pid: number;
-  ppid: number;
-  comm: string;
+export interface ProcessNode extends ProcessInfo {
   /** The state letter of /proc/<pid>/stat (the main thread's: see readTaskStates for all). */
   state: string;
-  threads: number;
-  startTime: number;
   /** Pids of the children that are part of this listing. */
   children: number[];
 }
 
 export interface ListTreeOptions {
   /** Include the root itself (default true). */
-  includeRoot?: boolean;
+  includeRoot?: boolean | undefined;
   /** Pids whose whole subtree is left out. */
-  exclude?: Iterable<number>;
+  exclude?: Iterable<number> | undefined;
+}
+
+/** How discovery finds children; internal (tests force each path, rescans give a size hint). */
+export interface DiscoveryOptions extends ListTreeOptions {
   /**
-   * How to find children: 'children-files' reads every thread's task/<tid>/children,
-   * 'scan' reads every /proc/<pid>/stat once and groups by ppid (a child's ppid is its
-   * parent's tgid, whichever thread forked it). Default 'auto': children files, switching
-   * to a scan once the tree is large. Internal: exists so both paths can be tested.
+   * 'children-files' reads every thread's task/<tid>/children; 'scan' reads every
+   * /proc/<pid>/stat once and groups by ppid (a child's ppid is its parent's tgid,
+   * whichever thread forked it). 'auto': children files, switching to a scan once the
+   * tree proves large.
    */
-  method?: 'children-files' | 'scan' | 'auto';
-  /** Internal: the tree's size when known (a rescan): lets 'auto' choose the scan at once. */
-  sizeHint?: number;
+  method?: 'children-files' | 'scan' | 'auto' | undefined;
+  /** The tree's size when known (a rescan): lets 'auto' choose the scan at once. */
+  sizeHint?: number | undefined;
 }
 
 function toNode(stat: ProcStat): ProcessNode {
-  return {
-    pid: stat.pid,
-    ppid: stat.ppid,
-    comm: stat.comm,
-    state: stat.state,
-    threads: stat.numThreads,
-    startTime: stat.startTime,
-    children: [],
-  };
+  return { ...processInfo(stat), state: stat.state, children: [] };
 }
 
 /**
@@ -54,8 +46,14 @@ function toNode(stat: ProcStat): ProcessNode {
  * Throws NO_SUCH_PROCESS when the root does not exist.
  */
 export function listTree(root: number, options: ListTreeOptions = {}): ProcessNode[] {
+  assertPid(root);
+  return discoverTree(root, { includeRoot: options.includeRoot, exclude: options.exclude });
+}
+
+/** listTree with the internal choices of how to discover. */
+export function discoverTree(root: number, options: DiscoveryOptions = {}): ProcessNode[] {
   const rootStat = readProcessStat(root);
-  if (rootStat === null) throw new FreezeError('NO_SUCH_PROCESS', `no process with pid ${root}`, [root]);
+  if (rootStat === null) throw noSuchProcess(root);
   const exclude = new Set(options.exclude ?? []);
   const method = options.method ?? (childrenFilesSupported() ? 'auto' : 'scan');
   // A large tree is cheaper to list with one ppid scan of all of /proc (one stat read per

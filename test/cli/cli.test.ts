@@ -16,8 +16,8 @@ import {
   startTree,
   taskStates,
   unusedPid,
-  watchdogProcesses,
-} from './helpers.js';
+  watchdogsOf,
+} from '../helpers/index.js';
 
 const cli = cliPath;
 const T = { timeout: 60_000 };
@@ -159,9 +159,14 @@ describe('treefreeze freeze', () => {
       [['--no-watchdog'], 0],
       [[], 1],
     ] as const) {
-      const { done } = startCli(['freeze', String(tree.root), '--for', '600ms', ...flags]);
+      const startedCli = startCli(['freeze', String(tree.root), '--for', '600ms', ...flags]);
+      const { done } = startedCli;
       assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
-      assert.equal(watchdogProcesses().length, expected, `watchdogs with ${flags.join(' ') || 'defaults'}`);
+      assert.equal(
+        watchdogsOf(startedCli.child.pid as number).length,
+        expected,
+        `watchdogs with ${flags.join(' ') || 'defaults'}`,
+      );
       assert.equal((await done).code, 0);
     }
     assertRunning(tree.pids);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { listTree } from '../src/discovery.js';
-import { FreezeError } from '../src/errors.js';
-import { readChildren, readProcFile, readTaskStates } from '../src/procfs.js';
-import { cleanupTrees, descendantsByScan, startTree, unusedPid } from './helpers.js';
+import { FreezeError } from '../../src/errors.js';
+import { readChildren, readProcFile, readTaskStates } from '../../src/kernel/procfs.js';
+import { discoverTree, listTree } from '../../src/tree/discovery.js';
+import { cleanupTrees, descendantsByScan, startTree, unusedPid } from '../helpers/index.js';
 
 after(async () => {
   assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
@@ -15,7 +15,7 @@ describe('listTree', () => {
   for (const method of methods) {
     test(`finds every process of a 13 x 3 tree (${method})`, async () => {
       const tree = await startTree('tree', 13, 3);
-      const nodes = listTree(tree.root, { method });
+      const nodes = discoverTree(tree.root, { method });
       assert.deepEqual(nodes.map((n) => n.pid).sort(), [...tree.pids].sort());
       assert.deepEqual(nodes.map((n) => n.pid).sort(), descendantsByScan(tree.root).sort());
       assert.equal(nodes[0]?.pid, tree.root, 'root first');
@@ -36,7 +36,7 @@ describe('listTree', () => {
       assert.equal(readProcFile(`/proc/${root}/task/${root}/children`)?.trim(), '');
       assert.deepEqual(readChildren(root), [child]);
       assert.deepEqual(
-        listTree(root, { method }).map((n) => n.pid),
+        discoverTree(root, { method }).map((n) => n.pid),
         [root, child],
       );
       tree.kill();
@@ -45,7 +45,7 @@ describe('listTree', () => {
     test(`finds the children of a process whose main thread exited (${method})`, async () => {
       const tree = await startTree('leaderexit');
       const [root, ...children] = tree.pids as [number, number, number];
-      const nodes = listTree(root, { method });
+      const nodes = discoverTree(root, { method });
       assert.equal(nodes[0]?.state, 'Z', '/proc/P/stat reads Z while the process lives');
       assert.match(
         readTaskStates(root)

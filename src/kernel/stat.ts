@@ -1,3 +1,5 @@
+import { FreezeError } from '../errors.js';
+
 /** One parsed line of /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat (see proc(5)). */
 export interface ProcStat {
   pid: number;
@@ -24,16 +26,16 @@ const PF_KTHREAD = 0x00200000;
 export function parseStat(text: string): ProcStat {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
-  if (open < 0 || close < open)
-    throw new SyntaxError(`not a /proc stat line: ${JSON.stringify(text.slice(0, 80))}`);
-  const pid = Number(text.slice(0, open).trim());
+  if (open < 0 || close < open) throw notAStatLine(text);
+  const pidText = text.slice(0, open).trim();
+  const pid = /^\d+$/.test(pidText) ? Number(pidText) : Number.NaN;
   // After ") " come the fields from 3 (state) on.
   const rest = text
     .slice(close + 2)
     .trimEnd()
     .split(' ');
   if (!Number.isInteger(pid) || rest.length < 20) {
-    throw new SyntaxError(`not a /proc stat line: ${JSON.stringify(text.slice(0, 80))}`);
+    throw notAStatLine(text);
   }
   // rest[i] is field (i + 3) in proc(5)'s 1-based numbering.
   const field = (n: number): number => Number(rest[n - 3]);
@@ -61,10 +63,13 @@ export function parseStatBytes(bytes: Uint8Array, length: number): ProcStat | nu
   let open = 0;
   while (open < length && bytes[open] !== 40) open++; // the first '('
   if (close < open || close + 2 >= length) return null;
+  // The pid: digits, then the one space before '(' — anything else is not a stat line.
   let pid = 0;
-  for (let i = 0; i < open; i++) {
+  if (open < 2 || bytes[open - 1] !== 32) return null;
+  for (let i = 0; i < open - 1; i++) {
     const digit = (bytes[i] as number) - 48;
-    if (digit >= 0 && digit <= 9) pid = pid * 10 + digit;
+    if (digit < 0 || digit > 9) return null;
+    pid = pid * 10 + digit;
   }
   const state = String.fromCharCode(bytes[close + 2] as number);
   // Fields 4..22, each a (possibly negative) integer separated by one space.
@@ -101,6 +106,10 @@ export function parseStatBytes(bytes: Uint8Array, length: number): ProcStat | nu
     numThreads: numbers[16] as number,
     startTime: numbers[18] as number,
   };
+}
+
+function notAStatLine(text: string): FreezeError {
+  return new FreezeError('INVALID_ARGUMENT', `not a /proc stat line: ${JSON.stringify(text.slice(0, 80))}`);
 }
 
 export function isKernelThreadStat(stat: ProcStat): boolean {

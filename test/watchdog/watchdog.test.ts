@@ -4,32 +4,34 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { FreezeError } from '../src/errors.js';
-import { freezeDescendants, freezeTree } from '../src/freeze.js';
-import { disableNative } from '../src/native.js';
-import { setWatchdogShell } from '../src/watchdog.js';
+import { FreezeError } from '../../src/errors.js';
+import { freezeDescendants, freezeTree } from '../../src/freeze.js';
+import { defaultPlatform } from '../../src/kernel/platform.js';
+import type { InternalFreezeOptions } from '../../src/options.js';
 import {
   cleanupTrees,
   descendantsByScan,
   eventually,
+  freezeChildScript,
   hasStopped,
   killGroup,
-  repoRoot,
+  leftoverWatchdogs,
   requireRoot,
+  runningWatchdogs,
   sleep,
   startTree,
   taskStates,
-  watchdogProcesses,
-} from './helpers.js';
+  watchdogsOf,
+} from '../helpers/index.js';
 
-const freezeChild = join(repoRoot, 'test/scripts/freeze-child.mjs');
+const freezeChild = freezeChildScript();
 const T = { timeout: 60_000 };
 const freezers = new Set<ChildProcess>();
 
 after(async () => {
   for (const child of freezers) child.kill('SIGKILL');
   assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
-  assert.deepEqual(watchdogProcesses(), [], 'no watchdog left behind');
+  assert.deepEqual(leftoverWatchdogs(), [], 'no watchdog left behind');
 });
 
 const noneStopped = (pids: number[]) => () => pids.every((pid) => !hasStopped(taskStates(pid)));
@@ -62,6 +64,8 @@ describe('watchdog', () => {
     const report = JSON.parse(lines[1] as string);
     assert.equal(report.pids.length, 10);
     for (const pid of tree.pids) assert.equal(taskStates(pid), 'TTTT');
+    const watchdogs = watchdogsOf(child.pid as number);
+    assert.equal(watchdogs.length, 1, 'the freezer has its watchdog');
     const killedAt = performance.now();
     child.kill('SIGKILL');
     // Poll tightly: the figure is the point of this test.
@@ -70,7 +74,7 @@ describe('watchdog', () => {
     console.log(`# watchdog resumed 10 processes x 4 threads ${resumedAfter.toFixed(1)} ms after SIGKILL`);
     assert.ok(noneStopped(tree.pids)(), 'every process runs again');
     assert.ok(resumedAfter < 1000, `resumed after ${resumedAfter} ms`);
-    assert.ok(await eventually(() => watchdogProcesses().length === 0, 2000), 'the watchdog exited');
+    assert.ok(await eventually(() => runningWatchdogs(watchdogs).length === 0, 2000), 'the watchdog exited');
     tree.kill();
   });
 
@@ -87,6 +91,7 @@ describe('watchdog', () => {
         { shape: ['forkstorm', 3000, 10_000], extraMs: 2, watchdog: true },
         { shape: ['tree', 200, 2], extraMs: 0, watchdog: false },
       ] as const;
+      const watchdogs: number[] = [];
       for (const { shape, extraMs, watchdog } of runs) {
         const [mode, ...args] = shape;
         const tree = await startTree(mode, ...args);
@@ -97,6 +102,7 @@ describe('watchdog', () => {
           // tight poll: the freeze is fast
         }
         if (extraMs) await sleep(extraMs);
+        watchdogs.push(...watchdogsOf(child.pid as number));
         child.kill('SIGKILL');
         await new Promise((resolve) => child.once('close', resolve));
         const when = lines.length >= 2 ? 'after the freeze completed' : 'mid-freeze';
@@ -113,7 +119,7 @@ describe('watchdog', () => {
         }
         tree.kill();
       }
-      assert.ok(await eventually(() => watchdogProcesses().length === 0, 2000), 'no watchdog left');
+      assert.ok(await eventually(() => runningWatchdogs(watchdogs).length === 0, 2000), 'no watchdog left');
     },
   );
 
@@ -153,10 +159,10 @@ describe('watchdog', () => {
     const fdsBefore = readdirSync('/proc/self/fd').length;
     for (let i = 0; i < 5; i++) {
       const frozen = await freezeTree(tree.root);
-      assert.ok(watchdogProcesses().length === 1, 'a watchdog guards the freeze');
+      assert.ok(watchdogsOf().length === 1, 'a watchdog guards the freeze');
       await frozen.thaw();
     }
-    assert.ok(await eventually(() => watchdogProcesses().length === 0, 3000), 'every watchdog exited');
+    assert.ok(await eventually(() => watchdogsOf().length === 0, 3000), 'every watchdog exited');
     assert.ok(
       await eventually(() => !childPids().some((pid) => taskStates(pid).includes('Z')), 3000),
       'all reaped',
@@ -174,7 +180,7 @@ describe('watchdog', () => {
       return true;
     });
     assert.ok(noneStopped([root, tracee, tracer])());
-    assert.ok(await eventually(() => watchdogProcesses().length === 0, 3000), 'no watchdog');
+    assert.ok(await eventually(() => watchdogsOf().length === 0, 3000), 'no watchdog');
     assert.equal(readdirSync('/proc/self/fd').length, fdsBefore);
     tree.kill();
   });
@@ -183,7 +189,7 @@ describe('watchdog', () => {
     const tree = await startTree('tree', 2, 1); // a child of this test process
     const outer = await freezeDescendants();
     const inner = await freezeDescendants();
-    const watchdogs = watchdogProcesses();
+    const watchdogs = watchdogsOf();
     assert.equal(watchdogs.length, 2);
     for (const pid of watchdogs) assert.doesNotMatch(taskStates(pid), /T/, `watchdog ${pid} runs`);
     assert.ok(!inner.processes.some((p) => watchdogs.includes(p.pid)));
@@ -226,12 +232,14 @@ describe('watchdog', () => {
           resolve({ stdout: out });
         });
       });
-      assert.equal(JSON.parse(stdout).frozen, true);
+      const report = JSON.parse(stdout);
+      assert.equal(report.frozen, true);
+      assert.equal(report.watchdogs.length, 1, 'it had a watchdog');
       console.log(
         `# a caller that froze and returned exited after ${(performance.now() - started).toFixed(0)} ms`,
       );
       assert.ok(await eventually(noneStopped(tree.pids), 2000), 'its watchdog resumed the tree');
-      assert.ok(await eventually(() => watchdogProcesses().length === 0, 2000));
+      assert.ok(await eventually(() => runningWatchdogs(report.watchdogs).length === 0, 2000));
       tree.kill();
     },
   );
@@ -241,20 +249,19 @@ describe('watchdog', () => {
     T,
     async () => {
       const tree = await startTree('tree', 4, 1);
-      setWatchdogShell('/nonexistent/treefreeze-sh');
-      try {
-        for (const withKoffi of [true, false]) {
-          disableNative(!withKoffi);
-          await assert.rejects(freezeTree(tree.root), (error: unknown) => {
-            assert.ok(error instanceof FreezeError && error.code === 'WATCHDOG_FAILED', String(error));
-            return true;
-          });
-          await sleep(20);
-          assert.ok(noneStopped(tree.pids)(), `nothing stopped (koffi ${withKoffi})`);
-        }
-      } finally {
-        setWatchdogShell('/bin/sh');
-        disableNative(false);
+      for (const withKoffi of [true, false]) {
+        const options: InternalFreezeOptions = {
+          platform: {
+            native: withKoffi ? defaultPlatform.native : () => null,
+            watchdogShell: '/nonexistent/treefreeze-sh',
+          },
+        };
+        await assert.rejects(freezeTree(tree.root, options), (error: unknown) => {
+          assert.ok(error instanceof FreezeError && error.code === 'WATCHDOG_FAILED', String(error));
+          return true;
+        });
+        await sleep(20);
+        assert.ok(noneStopped(tree.pids)(), `nothing stopped (koffi ${withKoffi})`);
       }
       const fine = await freezeTree(tree.root);
       await fine.thaw();
@@ -300,7 +307,7 @@ describe('watchdog', () => {
   test('watchdog: false starts none', T, async () => {
     const tree = await startTree('tree', 2, 1);
     const frozen = await freezeTree(tree.root, { watchdog: false });
-    assert.equal(watchdogProcesses().length, 0);
+    assert.equal(watchdogsOf().length, 0);
     await frozen.thaw();
     tree.kill();
   });
@@ -321,18 +328,17 @@ describe('exact identity', () => {
     const fallback = await freezeTree(tree.root, { identity: 'starttime' });
     assert.equal(fallback.identity, 'starttime');
     await fallback.thaw();
-    disableNative(true);
-    try {
-      const withoutKoffi = await freezeTree(tree.root);
+    {
+      const withoutKoffi = await freezeTree(tree.root, {
+        platform: { ...defaultPlatform, native: () => null },
+      } as InternalFreezeOptions);
       assert.equal(
         withoutKoffi.identity,
         'starttime',
         'no koffi: start-time identity, child_process watchdog',
       );
-      assert.equal(watchdogProcesses().length, 1);
+      assert.equal(watchdogsOf().length, 1);
       await withoutKoffi.thaw();
-    } finally {
-      disableNative(false);
     }
     assert.ok(noneStopped(tree.pids)());
     tree.kill();
@@ -347,13 +353,14 @@ describe('exact identity', () => {
         const tree = await startTree('reaper', 3);
         const [root, victim] = tree.pids as [number, number];
         let impostor: ChildProcess | undefined;
-        const frozen = await freezeTree(root, {
+        const options: InternalFreezeOptions = {
           identity,
           afterDiscovery: (pids) => {
             if (impostor || !pids.includes(victim)) return;
             impostor = recyclePid(victim);
           },
-        });
+        };
+        const frozen = await freezeTree(root, options);
         assert.ok(impostor, 'the pid was recycled between discovery and signal');
         const impostorPid = impostor.pid as number;
         assert.equal(impostorPid, victim);

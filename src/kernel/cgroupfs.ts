@@ -1,7 +1,18 @@
-/** Finding cgroup hierarchies and reading cgroups: mounts, paths, membership. */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+/**
+ * The cgroup filesystems: finding the hierarchies, resolving paths, reading membership,
+ * and reading or writing a cgroup's freezer files. Errors of these files are cgroup
+ * errors (NOT_PERMITTED, NO_SUCH_CGROUP, CGROUP_IO_ERROR), never /proc ones.
+ */
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { FreezeError } from './errors.js';
+import {
+  cgroupIoError,
+  errnoCode,
+  FreezeError,
+  invalidArgument,
+  isGoneError,
+  notPermittedCgroup,
+} from '../errors.js';
 import { readProcFile } from './procfs.js';
 
 export interface CgroupMounts {
@@ -55,7 +66,7 @@ function isUnder(path: string, mount: string | undefined): boolean {
  */
 export function resolveCgroup(path: string, mounts: CgroupMounts = findCgroupMounts()): ResolvedCgroup {
   if (typeof path !== 'string' || path.trim() === '') {
-    throw new FreezeError('INVALID_ARGUMENT', `a cgroup path is required, got ${JSON.stringify(path)}`);
+    throw invalidArgument(`a cgroup path is required, got ${JSON.stringify(path)}`);
   }
   const base = mounts.v2 ?? mounts.v1Freezer;
   const full = isAbsolute(path) ? resolve(path) : base ? resolve(base, path) : resolve(path);
@@ -79,11 +90,11 @@ export function resolveCgroup(path: string, mounts: CgroupMounts = findCgroupMou
   throw new FreezeError('NO_FREEZER', `cgroup ${full} has no freezer: ${where}`);
 }
 
-/** The pids in a cgroup and, recursively, its descendants. */
+/** The pids in a cgroup and, recursively, its descendants; [] once it has been removed. */
 export function cgroupPids(path: string): number[] {
   const pids: number[] = [];
   const visit = (dir: string) => {
-    for (const line of (readProcFile(join(dir, 'cgroup.procs')) ?? '').split('\n')) {
+    for (const line of (readCgroupFile(join(dir, 'cgroup.procs')) ?? '').split('\n')) {
       if (line.trim() !== '') pids.push(Number(line));
     }
     let entries: string[];
@@ -98,6 +109,34 @@ export function cgroupPids(path: string): number[] {
   };
   visit(path);
   return pids;
+}
+
+function cgroupError(path: string, error: unknown): FreezeError {
+  const code = errnoCode(error);
+  if (code === 'EACCES' || code === 'EPERM') return notPermittedCgroup(path, error);
+  return cgroupIoError(path, error);
+}
+
+/** A cgroup file's text, or null when it (and so its cgroup) no longer exists. */
+export function readCgroupFile(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    if (isGoneError(error) || errnoCode(error) === 'ENODEV') return null;
+    throw cgroupError(path, error);
+  }
+}
+
+/** Writes a cgroup file (a freezer's control file). A removed cgroup is NO_SUCH_CGROUP. */
+export function writeCgroupFile(path: string, value: string): void {
+  try {
+    writeFileSync(path, value);
+  } catch (error) {
+    if (isGoneError(error) || errnoCode(error) === 'ENODEV') {
+      throw new FreezeError('NO_SUCH_CGROUP', `the cgroup of ${path} no longer exists`, [], { cause: error });
+    }
+    throw cgroupError(path, error);
+  }
 }
 
 /** The cgroups (absolute paths) of `pid`: in the v2 hierarchy and in the v1 freezer one. */

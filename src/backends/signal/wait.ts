@@ -4,53 +4,29 @@
  * "next turn of the event loop" to at most 10 ms; only tasks not yet seen stopped
  * are read again.
  */
-import { FreezeError } from './errors.js';
+import { aborted, count, FreezeError } from '../../errors.js';
 import {
   listTaskIds,
   readProcessStat,
   readTaskStat,
-  readTaskSyscall,
   readTracerPid,
   type TaskState,
-} from './procfs.js';
+} from '../../kernel/procfs.js';
+import { isVforkWait } from '../../kernel/vfork.js';
+import type { ProcessIdentity } from '../../tree/identity.js';
+import type { ProcessRecord } from '../../tree/process.js';
 
-export interface TrackedProcess {
-  pid: number;
-  ppid: number;
-  comm: string;
-  startTime: number;
-  threads: number;
-  /** Every task was already stopped before the freeze touched it: thaw leaves it stopped. */
-  wasStopped: boolean;
-  /** Some task is in ptrace stop ('t'): stopped now, but its tracer may resume it. */
-  traced: boolean;
-  /** State R when discovered: stopped first, to free the CPU early. */
-  runningAtDiscovery?: boolean;
-  /** Open pidfd when identity is bound by pidfd. */
-  pidfd?: number | undefined;
-  /** Cached thread ids (see readTasks). */
-  tids?: number[] | undefined;
-}
+/** A process the signal backend froze: its record, and how to signal it. */
+export type TrackedProcess = ProcessRecord & ProcessIdentity;
 
 type Verdict = 'stopped' | 'pending' | 'gone';
 
-// System calls in which a task waits for its vfork child (x86_64 and arm64 numbers).
-const VFORK_SYSCALLS: Record<string, { vfork?: number; clone: number; clone3: number }> = {
-  x64: { vfork: 58, clone: 56, clone3: 435 },
-  arm64: { clone: 220, clone3: 435 },
-};
-const CLONE_VFORK = 0x4000;
-
-/** Whether task `tid` of `pid` is a parent blocked in vfork (state D until its child execs or exits). */
-export function isVforkWait(pid: number, tid: number): boolean {
-  const numbers = VFORK_SYSCALLS[process.arch];
-  const line = numbers ? readTaskSyscall(pid, tid) : null;
-  if (!numbers || line === null) return false;
-  const [nr, flags] = line.trim().split(' ');
-  const syscall = Number(nr);
-  if (syscall === numbers.vfork || syscall === numbers.clone3) return true;
-  return syscall === numbers.clone && (Number(flags) & CLONE_VFORK) !== 0;
-}
+/**
+ * Thread ids per process, listed again only when the thread count changes. (A stopped
+ * process cannot create threads, and a thread cloned while a group stop is pending
+ * joins the stop.) Kept here: nobody else needs it.
+ */
+const taskIds = new WeakMap<TrackedProcess, number[]>();
 
 export interface WaitContext {
   tracked: Map<number, TrackedProcess>;
@@ -109,7 +85,11 @@ export async function waitUntilStopped(context: WaitContext): Promise<void> {
     if (laggards.length === 0) return;
     pending = laggards.map((laggard) => laggard.process);
 
-    if (context.signal?.aborted) throw abortError(context.signal, pending);
+    if (context.signal?.aborted)
+      throw aborted(
+        context.signal.reason,
+        pending.map((p) => p.pid),
+      );
     const now = performance.now();
     if (now >= context.deadline) throw timeoutError(laggards);
     if (now - lastRestop >= 100) {
@@ -155,19 +135,19 @@ function classify(process: TrackedProcess): { verdict: Verdict; tasks: TaskState
   return { verdict: stopped ? 'stopped' : 'pending', tasks };
 }
 
-/**
- * Every task's state, listing the task directory again only when the thread count
- * changed. (A stopped process cannot create threads, and a thread cloned while a
- * group stop is pending joins the stop.)
- */
+/** Every task's state (see taskIds). */
 function readTasks(process: TrackedProcess, numThreads: number): TaskState[] | null {
-  if (process.tids?.length !== numThreads) process.tids = listTaskIds(process.pid) ?? undefined;
-  if (process.tids === undefined) return null;
+  let tids = taskIds.get(process);
+  if (tids?.length !== numThreads) {
+    tids = listTaskIds(process.pid) ?? undefined;
+    if (tids === undefined) return null;
+    taskIds.set(process, tids);
+  }
   const tasks: TaskState[] = [];
-  for (const tid of process.tids) {
+  for (const tid of tids) {
     const stat = readTaskStat(process.pid, tid);
     if (stat === null) {
-      process.tids = undefined; // a thread exited: list again next time
+      taskIds.delete(process); // a thread exited: list again next time
       continue;
     }
     tasks.push({ tid, state: stat.state });
@@ -217,16 +197,6 @@ function pause(ms: number, remaining: number, signal?: AbortSignal): Promise<voi
   });
 }
 
-export function abortError(signal: AbortSignal, pending: TrackedProcess[] = []): FreezeError {
-  const reason = signal.reason instanceof Error ? `: ${signal.reason.message}` : '';
-  return new FreezeError(
-    'ABORTED',
-    `freeze aborted${reason}; everything it stopped was resumed`,
-    pending.map((p) => p.pid),
-    { cause: signal.reason },
-  );
-}
-
 function timeoutError(laggards: Laggard[]): FreezeError {
   const described = laggards.slice(0, 8).map(({ process, tasks }) => {
     const running = tasks.filter((task) => !isStoppedLetter(task.state));
@@ -236,9 +206,10 @@ function timeoutError(laggards: Laggard[]): FreezeError {
     return `${process.pid} (${process.comm}) tasks ${states}${traced}`;
   });
   const more = laggards.length > 8 ? ` and ${laggards.length - 8} more` : '';
+  const pids = laggards.map((laggard) => laggard.process.pid);
   return new FreezeError(
     'TIMED_OUT',
-    `timed out waiting for ${laggards.length} process(es) to stop: ${described.join('; ')}${more}; everything stopped was resumed`,
-    laggards.map((laggard) => laggard.process.pid),
+    `timed out waiting for ${count(pids.length, 'process', 'processes')} to stop: ${described.join('; ')}${more}; everything it froze was thawed`,
+    pids,
   );
 }

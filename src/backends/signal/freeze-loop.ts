@@ -2,14 +2,25 @@
  * The signal backend: SIGSTOP every process of the tree, confirm every task stopped,
  * rescan until a rescan finds nothing new; SIGCONT on thaw. See docs/design.md.
  */
-import { listTree, type ProcessNode } from '../discovery.js';
-import { FreezeError } from '../errors.js';
+import { aborted, count, FreezeError, notPermittedToSignal, thawFailed } from '../../errors.js';
+import type { Platform } from '../../kernel/platform.js';
+import { raisePriority } from '../../kernel/priority.js';
+import { readTaskStates } from '../../kernel/procfs.js';
+import { discoverTree, type ProcessNode } from '../../tree/discovery.js';
+import {
+  bindPidfd,
+  findUnsignallable,
+  type IdentityMethod,
+  releasePidfd,
+  sendSignal,
+} from '../../tree/identity.js';
+import { processRecord } from '../../tree/process.js';
+import type { Watchdog } from '../../watchdog/channel.js';
+import { sealProtection } from '../../watchdog/lease.js';
+import { ownWatchdogPids } from '../../watchdog/registry.js';
+import { startWatchdog } from '../../watchdog/spawn.js';
 import { FrozenTreeHandle } from '../frozen-tree.js';
-import { raisePriority } from '../priority.js';
-import { readTaskStates } from '../procfs.js';
-import { bindPidfd, findUnsignallable, releasePidfd, sendSignal } from '../signals.js';
-import { abortError, type TrackedProcess, waitUntilStopped } from '../wait.js';
-import { ownWatchdogPids, startWatchdog, type Watchdog } from '../watchdog.js';
+import { type TrackedProcess, waitUntilStopped } from './wait.js';
 
 /** A tree that still shows newcomers after this many rounds is "keeps changing". */
 export const MAX_ROUNDS = 32;
@@ -23,9 +34,11 @@ export interface SignalFreezeRequest {
   signal?: AbortSignal | undefined;
   watchdog: boolean;
   maxHoldMs?: number | undefined;
-  identity: 'pidfd' | 'starttime';
-  /** Internal: force the discovery method (tests). */
+  identity: IdentityMethod;
+  platform: Platform;
+  /** Force the discovery method (tests). */
   discovery?: 'children-files' | 'scan' | undefined;
+  /** Called after each discovery, before anything found is signalled (tests). */
   afterDiscovery?: ((pids: number[]) => void) | undefined;
   raisePriority: boolean;
 }
@@ -35,6 +48,9 @@ const PROFILE = process.env.TREEFREEZE_PROFILE === '1';
 
 export async function freezeWithSignals(request: SignalFreezeRequest): Promise<FrozenTreeHandle> {
   const started = performance.now();
+  // First, before anything slow (loading the native library included): a CPU-bound tree
+  // in this session would otherwise slow every step that follows.
+  const restorePriority = request.raisePriority ? raisePriority() : () => {};
   const phases: Record<string, number> = {};
   let mark = started;
   const phase = (name: string) => {
@@ -44,17 +60,15 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     mark = now;
   };
   const deadline = started + request.timeoutMs;
+  const calls = request.identity === 'pidfd' ? request.platform.native() : null;
   // Insertion order is stop order; resume walks it backwards.
   const tracked = new Map<number, TrackedProcess>();
   const stoppedByUs = new Set<TrackedProcess>();
   const everTracked: TrackedProcess[] = [];
-  let watchdogLost: FreezeError | undefined;
   // Started first so that its exec overlaps discovery; awaited before the first SIGSTOP.
   const watchdogStarting = request.watchdog
     ? startWatchdog(
-        (error) => {
-          watchdogLost = error;
-        },
+        request.platform,
         deadline,
         // Only a tree of our own descendants can contain the watchdog: then its exact pid is needed.
         request.root === process.pid,
@@ -62,14 +76,13 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     : undefined;
   watchdogStarting?.catch(() => {}); // awaited below; never an unhandled rejection
   let watchdog: Watchdog | undefined;
-  const restorePriority = request.raisePriority ? raisePriority() : () => {};
 
   // Other freezes' watchdogs (our children too) must keep running whatever is frozen.
   const exclude = new Set([...request.exclude, ...ownWatchdogPids()]);
   const stop = (process: TrackedProcess): void => {
-    if (sendSignal(process, 'SIGSTOP') === 'sent') stoppedByUs.add(process);
+    if (sendSignal(process, 'SIGSTOP', calls) === 'sent') stoppedByUs.add(process);
   };
-  const release = () => {
+  const releasePidfds = () => {
     for (const process of everTracked) releasePidfd(process);
   };
 
@@ -77,9 +90,9 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     let rounds = 0;
     let exited = 0;
     for (;;) {
-      if (request.signal?.aborted) throw abortError(request.signal);
+      if (request.signal?.aborted) throw aborted(request.signal.reason);
       phase('other');
-      const nodes = listTree(request.root, {
+      const nodes = discoverTree(request.root, {
         includeRoot: request.includeRoot,
         exclude,
         method: request.discovery,
@@ -91,7 +104,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       if (rounds >= MAX_ROUNDS) {
         throw new FreezeError(
           'TREE_KEEPS_CHANGING',
-          `the tree kept changing: ${newcomers.length} new process(es) still appeared after ${MAX_ROUNDS} rescans; everything stopped was resumed`,
+          `the tree kept changing: ${count(newcomers.length, 'new process', 'new processes')} still appeared after ${MAX_ROUNDS} rescans; everything it froze was thawed`,
           newcomers.map((node) => node.pid),
         );
       }
@@ -109,18 +122,18 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       phase('watchdog wait');
       // After the watchdog exists (its spawn allocates a pid), before anything found is signalled.
       request.afterDiscovery?.(newcomers.map((node) => node.pid));
-      if (watchdogLost) throw watchdogLost;
+      if (watchdog?.failure) throw watchdog.failure;
       rounds++;
-      const batch = bindNewcomers(newcomers, request.identity);
+      const batch = bindNewcomers(newcomers, request.identity, calls);
       phase('bind');
       for (const process of batch) {
         tracked.set(process.pid, process);
         everTracked.push(process);
       }
       // The watchdog learns each process before it is stopped, so no window leaves one unguarded.
-      watchdog?.guard(batch.filter((process) => !process.wasStopped));
+      watchdog?.guardProcesses(batch.filter((process) => !process.wasStopped));
       phase('watchdog write');
-      for (const process of stopOrder(batch)) stop(process);
+      for (const process of stopOrder(batch, newcomers)) stop(process);
       phase('SIGSTOP');
       await waitUntilStopped({
         tracked,
@@ -131,11 +144,8 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       });
       phase('wait');
     }
-    // Never resolve unprotected: the watchdog's exec must have succeeded (usually long done).
-    await watchdog?.ready();
-    if (watchdogLost) throw watchdogLost;
-    watchdog?.complete();
-    if (request.maxHoldMs !== undefined) watchdog?.lease(request.maxHoldMs);
+    // Never resolve unprotected: the watchdog must really run (usually long done).
+    await sealProtection(watchdog, request.maxHoldMs);
     phase('other');
     if (PROFILE) {
       const text = Object.entries(phases)
@@ -145,26 +155,33 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
         `treefreeze: ${tracked.size} processes in ${(performance.now() - started).toFixed(2)} ms: ${text}\n`,
       );
     }
-    const processes = [...tracked.values()];
     const exact = everTracked.length > 0 && everTracked.every((process) => process.pidfd !== undefined);
     return new FrozenTreeHandle({
       backend: 'signal',
       identity: exact ? 'pidfd' : 'starttime',
-      processes,
+      processes: [...tracked.values()],
       durationMs: performance.now() - started,
       rounds,
       exited,
+      maxHoldMs: request.maxHoldMs,
       resume: () => {
-        resume(stoppedByUs);
-        watchdog?.release();
-        release();
+        try {
+          resume(stoppedByUs, calls);
+        } finally {
+          watchdog?.dismiss();
+          releasePidfds();
+        }
       },
     });
   } catch (error) {
-    resume(stoppedByUs); // guarantee 2: a rejected freeze leaves nothing stopped
+    try {
+      resume(stoppedByUs, calls); // guarantee 2: a rejected freeze leaves nothing stopped
+    } catch {
+      // resume() already tried every process; the freeze's own error says what went wrong first
+    }
     watchdog ??= await watchdogStarting?.catch(() => undefined);
-    watchdog?.release();
-    release();
+    watchdog?.dismiss();
+    releasePidfds();
     throw error;
   } finally {
     restorePriority();
@@ -172,22 +189,17 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
 }
 
 /** Records each newcomer's state before the freeze touches it and binds its identity. */
-function bindNewcomers(nodes: ProcessNode[], identity: 'pidfd' | 'starttime'): TrackedProcess[] {
+function bindNewcomers(
+  nodes: ProcessNode[],
+  identity: IdentityMethod,
+  calls: ReturnType<Platform['native']>,
+): TrackedProcess[] {
   const batch: TrackedProcess[] = [];
   for (const node of nodes) {
-    const process: TrackedProcess = {
-      pid: node.pid,
-      ppid: node.ppid,
-      comm: node.comm,
-      startTime: node.startTime,
-      threads: node.threads,
-      wasStopped: false,
-      traced: false,
-      runningAtDiscovery: node.state === 'R',
-    };
+    const process: TrackedProcess = processRecord(node, { wasStopped: false, traced: false });
     // With start-time identity, discovery has just read the identity and sendSignal checks it
     // again right before each signal: nothing to bind. A pidfd is confirmed after opening.
-    if (identity === 'pidfd' && !bindPidfd(process)) continue; // exited (or its pid was recycled)
+    if (identity === 'pidfd' && !bindPidfd(process, calls)) continue; // exited (or its pid was recycled)
     // Stopped before the freeze only if every task is T; the main thread's state from
     // discovery settles the common case without reading the other tasks.
     if (node.state === 'T' || node.state === 't') {
@@ -206,30 +218,33 @@ function bindNewcomers(nodes: ProcessNode[], identity: 'pidfd' | 'starttime'): T
  * each group keeps discovery order, parents before children. A child forked in
  * the gap is caught by the rescan.
  */
-function stopOrder(batch: TrackedProcess[]): TrackedProcess[] {
-  return [...batch.filter((p) => p.runningAtDiscovery), ...batch.filter((p) => !p.runningAtDiscovery)];
+function stopOrder(batch: TrackedProcess[], nodes: ProcessNode[]): TrackedProcess[] {
+  const running = new Set(nodes.filter((node) => node.state === 'R').map((node) => node.pid));
+  return [...batch.filter((p) => running.has(p.pid)), ...batch.filter((p) => !running.has(p.pid))];
 }
 
 /** Checks permission for the whole first scan before stopping anything, so EPERM stops nothing. */
 function refuseUnsignallable(nodes: ProcessNode[]): void {
   const denied = findUnsignallable(nodes.map((node) => node.pid));
-  if (denied.length > 0) {
-    throw new FreezeError(
-      'NOT_PERMITTED',
-      `not permitted to signal ${denied.length} process(es) of the tree (${denied.slice(0, 8).join(', ')}): they belong to another user; run as their owner or as root`,
-      denied,
-    );
-  }
+  if (denied.length > 0) throw notPermittedToSignal(denied);
 }
 
-/** SIGCONT, children first, to exactly the processes this freeze stopped and that were running before. */
-function resume(stoppedByUs: Set<TrackedProcess>): void {
+/**
+ * SIGCONT, children first, to exactly the processes this freeze stopped and that were
+ * running before. Tries every process whatever fails; throws THAW_FAILED naming the
+ * ones it could not resume.
+ */
+function resume(stoppedByUs: Set<TrackedProcess>, calls: ReturnType<Platform['native']>): void {
+  const failed: number[] = [];
+  let firstError: unknown;
   for (const process of [...stoppedByUs].reverse()) {
     if (process.wasStopped) continue;
     try {
-      sendSignal(process, 'SIGCONT');
-    } catch {
-      // Cannot happen for a process we could stop; never let one failure strand the rest.
+      sendSignal(process, 'SIGCONT', calls);
+    } catch (error) {
+      failed.push(process.pid);
+      firstError ??= error;
     }
   }
+  if (failed.length > 0) throw thawFailed(count(failed.length, 'process', 'processes'), failed, firstError);
 }

@@ -13,22 +13,22 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { findCgroupMounts } from '../src/cgroup.js';
-import { FreezeError } from '../src/errors.js';
-import { freezeCgroup, freezeTree } from '../src/freeze.js';
+import { FreezeError } from '../../src/errors.js';
+import { freezeCgroup, freezeTree } from '../../src/freeze.js';
+import { findCgroupMounts } from '../../src/kernel/cgroupfs.js';
 import {
   cleanupTrees,
   eventually,
   fixturePath,
+  freezeChildScript,
   inCI,
   isRoot,
   readyLine,
-  repoRoot,
   runCli,
   sleep,
   startTree,
   taskStates,
-} from './helpers.js';
+} from '../helpers/index.js';
 
 const T = { timeout: 60_000 };
 const mounts = findCgroupMounts();
@@ -213,13 +213,9 @@ describe('freezeCgroup (cgroup v2)', () => {
     if (!requireHierarchy(t, 'v2')) return;
     const cgroup = new TestCgroup(mounts.v2 as string, false);
     await cgroup.start('tree', 3, 2);
-    const freezer = spawn(
-      process.execPath,
-      [join(repoRoot, 'test/scripts/freeze-child.mjs'), 'hold-cgroup', cgroup.path],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
+    const freezer = spawn(process.execPath, [freezeChildScript(), 'hold-cgroup', cgroup.path], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     spawned.push(freezer);
     let out = '';
     freezer.stdout.on('data', (data) => {
@@ -322,7 +318,7 @@ describe("freezeTree's backend option", () => {
   test('a cgroup that holds the freezer itself is never frozen by the cgroup backend', T, async (t) => {
     if (!requireHierarchy(t, 'v2')) return;
     const cgroup = new TestCgroup(mounts.v2 as string, false);
-    const freezer = `${JSON.stringify(process.execPath)} ${JSON.stringify(join(repoRoot, 'test/scripts/freeze-child.mjs'))}`;
+    const freezer = `${JSON.stringify(process.execPath)} ${JSON.stringify(freezeChildScript())}`;
     const results: Record<
       string,
       { ok: boolean; backend?: string; code?: string; pids?: number[]; self?: number }

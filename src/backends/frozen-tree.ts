@@ -1,0 +1,121 @@
+/** The handle a successful freeze returns: what was frozen, and the one way to thaw it. */
+import { type FreezeError, thawFailed } from '../errors.js';
+import type { LongTimer } from '../timers.js';
+import type { IdentityMethod } from '../tree/identity.js';
+import { type ProcessRecord, processRecord } from '../tree/process.js';
+import { startLeaseTimer } from '../watchdog/lease.js';
+
+export type FreezeBackend = 'signal' | 'cgroup-v2' | 'cgroup-v1';
+export type { IdentityMethod };
+
+/** One process of a frozen tree, as it was when the freeze confirmed it stopped. */
+export type FrozenProcess = Readonly<ProcessRecord>;
+
+export interface FrozenTree extends Disposable, AsyncDisposable {
+  readonly backend: FreezeBackend;
+  readonly identity: IdentityMethod;
+  readonly processes: readonly FrozenProcess[];
+  /** Milliseconds from the call to every task confirmed stopped. */
+  readonly durationMs: number;
+  /** Discovery rounds the freeze needed (1 + rescans that found newcomers). */
+  readonly rounds: number;
+  /** Processes that exited while being frozen: dropped from `processes`, not errors. */
+  readonly exited: number;
+  /** Whether the tree is still frozen (false once thawed, or once a thaw was attempted). */
+  readonly frozen: boolean;
+  /** Resumes exactly what the freeze stopped. Idempotent; rejects with THAW_FAILED if it could not. */
+  thaw(): Promise<void>;
+  /**
+   * Settles once the tree is thawed: by thaw()/dispose ('caller') or because maxHoldMs ran
+   * out ('lease'). Rejects with THAW_FAILED when that thaw failed.
+   */
+  readonly thawed: Promise<ThawReason>;
+}
+
+export type ThawReason = 'caller' | 'lease';
+
+export interface FrozenTreeParts {
+  backend: FreezeBackend;
+  identity: IdentityMethod;
+  processes: readonly ProcessRecord[];
+  durationMs: number;
+  rounds: number;
+  exited: number;
+  /** The lease: thaw by itself after this many ms. */
+  maxHoldMs?: number | undefined;
+  /** Resumes what was stopped, synchronously; called at most once; throws if it could not. */
+  resume: () => void;
+}
+
+export class FrozenTreeHandle implements FrozenTree {
+  readonly backend: FreezeBackend;
+  readonly identity: IdentityMethod;
+  readonly processes: readonly FrozenProcess[];
+  readonly durationMs: number;
+  readonly rounds: number;
+  readonly exited: number;
+  readonly thawed: Promise<ThawReason>;
+  #resume: () => void;
+  #lease: LongTimer | undefined;
+  /** Set by the first thaw: undefined while frozen, null when it succeeded, else its error. */
+  #outcome: FreezeError | null | undefined;
+  #settle!: (reason: ThawReason) => void;
+  #fail!: (error: FreezeError) => void;
+
+  constructor(parts: FrozenTreeParts) {
+    this.backend = parts.backend;
+    this.identity = parts.identity;
+    this.processes = Object.freeze(
+      parts.processes.map((record) => Object.freeze(processRecord(record, record))),
+    );
+    this.durationMs = parts.durationMs;
+    this.rounds = parts.rounds;
+    this.exited = parts.exited;
+    this.#resume = parts.resume;
+    this.thawed = new Promise((resolve, reject) => {
+      this.#settle = resolve;
+      this.#fail = reject;
+    });
+    // A failed thaw nobody awaits must not crash the caller as an unhandled rejection.
+    this.thawed.catch(() => {});
+    if (parts.maxHoldMs !== undefined) {
+      this.#lease = startLeaseTimer(parts.maxHoldMs, () => void this.#thawNow('lease'));
+    }
+  }
+
+  get frozen(): boolean {
+    return this.#outcome === undefined;
+  }
+
+  thaw(): Promise<void> {
+    const error = this.#thawNow('caller');
+    return error ? Promise.reject(error) : Promise.resolve();
+  }
+
+  /** Thaws once, synchronously, and records why; returns the thaw's error, if any. */
+  #thawNow(reason: ThawReason): FreezeError | undefined {
+    if (this.#outcome === undefined) {
+      this.#lease?.clear();
+      try {
+        this.#resume();
+        this.#outcome = null;
+        this.#settle(reason);
+      } catch (error) {
+        const pids = this.processes.map((p) => p.pid);
+        this.#outcome = thawFailed('the frozen tree', pids, error);
+        this.#fail(this.#outcome);
+      }
+    }
+    return this.#outcome ?? undefined;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.thaw();
+  }
+
+  /** Synchronous dispose: every backend resumes synchronously, so `using` thaws at once, and throws if it failed. */
+  [Symbol.dispose](): void {
+    const error = this.#thawNow('caller');
+    if (error) throw error;
+  }
+}

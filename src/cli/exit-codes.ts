@@ -1,0 +1,12 @@
+/** The command line's documented exit codes (README "Exit codes"). */
+export const EXIT = {
+  OK: 0,
+  /** The freeze (or thaw) failed; nothing was left frozen. */
+  FAILED: 1,
+  /** Bad command line. */
+  USAGE: 2,
+  /** run: the command could not be executed. */
+  NOT_EXECUTABLE: 126,
+  /** run: the command was not found. */
+  NOT_FOUND: 127,
+} as const;

@@ -1,0 +1,27 @@
+/**
+ * Protecting a freeze, the same way for every backend: the watchdog must really run
+ * before a freeze resolves, and a lease (maxHoldMs) is kept twice — by the watchdog,
+ * which thaws even if this process hangs, and by a timer here, which thaws through the
+ * handle so that the caller learns of it.
+ */
+import { type LongTimer, setLongTimeout } from '../timers.js';
+import type { Watchdog } from './channel.js';
+
+/**
+ * The last step of a successful freeze: waits until the watchdog's exec has succeeded
+ * (usually long done), fails with WATCHDOG_FAILED if it could not run, then starts its lease.
+ */
+export async function sealProtection(
+  watchdog: Watchdog | undefined,
+  maxHoldMs: number | undefined,
+): Promise<void> {
+  if (!watchdog) return;
+  await watchdog.confirmRunning();
+  if (watchdog.failure) throw watchdog.failure;
+  if (maxHoldMs !== undefined) watchdog.startLease(maxHoldMs);
+}
+
+/** The in-process side of the lease; does not keep the process alive. */
+export function startLeaseTimer(maxHoldMs: number, expire: () => void): LongTimer {
+  return setLongTimeout(expire, maxHoldMs, true);
+}

@@ -1,0 +1,54 @@
+/**
+ * This process's own watchdogs: they must never be part of a tree this process freezes
+ * (they are its children, and may sit inside a tree of its descendants), and their exit
+ * status must be collected so their pids are not left as zombies.
+ */
+import { readdirSync } from 'node:fs';
+import type { Native } from '../kernel/native.js';
+import { readProcFile } from '../kernel/procfs.js';
+
+/** Exact pids of this process's watchdogs that may still be its children (until reaped or exited). */
+const ownWatchdogs = new Set<number>();
+
+export function registerWatchdog(pid: number): void {
+  ownWatchdogs.add(pid);
+}
+
+export function forgetWatchdog(pid: number): void {
+  ownWatchdogs.delete(pid);
+}
+
+/** Pids of this process's watchdogs that may still run: never part of a tree being frozen. */
+export function ownWatchdogPids(): number[] {
+  return [...ownWatchdogs];
+}
+
+export function isOwnWatchdog(pid: number): boolean {
+  return ownWatchdogs.has(pid);
+}
+
+/** Children of this process's non-main threads: where a thread-pool posix_spawn child appears. */
+export function nonMainThreadChildren(): Set<number> {
+  const children = new Set<number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    if (Number(tid) === process.pid) continue;
+    for (const pid of (readProcFile(`/proc/self/task/${tid}/children`) ?? '').split(' ')) {
+      if (pid.trim() !== '') children.add(Number(pid));
+    }
+  }
+  return children;
+}
+
+/** A watchdog exits right after "D"; collect its exit status without blocking or holding the event loop. */
+export function reapLater(pid: number, calls: Native): void {
+  const delays = [1, 5, 20, 100, 500, 2000];
+  const attempt = (index: number) => {
+    if (calls.reap(pid) !== 0) {
+      forgetWatchdog(pid); // reaped (or not ours any more): its pid may be reused
+      return;
+    }
+    const delay = delays[index];
+    if (delay !== undefined) setTimeout(() => attempt(index + 1), delay).unref();
+  };
+  setTimeout(() => attempt(0), 0).unref();
+}

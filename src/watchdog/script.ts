@@ -1,0 +1,51 @@
+/**
+ * The watchdog's program and the lines it understands. A tiny /bin/sh process, in its
+ * own session, holding a dead-man switch for a freeze.
+ *
+ * Two channels. fd 3 is an anonymous file (a memfd, or an unlinked temporary file) to
+ * which the freezer appends what to resume, one line each: "P <pid> <starttime>"
+ * (resume this process) or "W <value> <path>" (write value to path). The watchdog reads
+ * it only when it must act, reopening it through /proc/self/fd/3 to start from the
+ * beginning; a file never fills up, so the freezer never waits on it (a pipe did, once
+ * its buffer was full, while the watchdog was not reading). stdin is the control pipe,
+ * read line by line: "L <seconds>" starts the lease, "D" means the freeze ended normally
+ * (exit without resuming anything). EOF on stdin without "D" means the freezer died:
+ * the kernel closed its end, whatever killed it. Then the watchdog resumes everything
+ * it was told, checking each process's start time right before SIGCONT, and exits.
+ */
+export const WATCHDOG_SCRIPT = `
+trap '' INT HUP
+lease=''
+resume() {
+  while IFS=' ' read -r op a b; do
+    case $op in
+      P)
+        stat=''
+        { while IFS= read -r line || [ -n "$line" ]; do stat="$stat$line "; done; } < /proc/$a/stat || continue
+        set -- \${stat##*\\) }
+        [ "\${20}" = "$b" ] && kill -CONT "$a" ;;
+      W) [ -n "$b" ] && printf '%s\\n' "$a" > "$b" ;;
+    esac
+  done < /proc/self/fd/3
+  [ -n "$lease" ] && kill "$lease"
+}
+trap 'resume; exit 0' USR1 TERM
+while IFS=' ' read -r op a; do
+  case $op in
+    L) (trap 'kill $s; exit 0' TERM; sleep "$a" & s=$!; wait $s && kill -USR1 $$) & lease=$! ;;
+    D) [ -n "$lease" ] && kill "$lease"; exit 0 ;;
+  esac
+done
+resume
+`;
+
+/** The watchdog's argv[0]-after-script: how it names itself in `ps`. */
+export const WATCHDOG_NAME = 'treefreeze-watchdog';
+
+/** The lines of the protocol above. */
+export const line = {
+  resumeProcess: (pid: number, startTime: number) => `P ${pid} ${startTime}\n`,
+  writeFile: (path: string, value: string) => `W ${value} ${path}\n`,
+  lease: (ms: number) => `L ${(ms / 1000).toFixed(3)}\n`,
+  done: 'D\n',
+} as const;

@@ -1,0 +1,192 @@
+/**
+ * Starting a watchdog (see script.ts for what it does).
+ *
+ * Why sh and not a second Node: starting Node costs ~40 ms here, dash ~1 ms, and the
+ * watchdog must exist before the first SIGSTOP. With koffi, posix_spawn runs on libuv's
+ * thread pool and the freeze only waits until the child process exists (well under a
+ * millisecond), not for its exec: if the freezer dies meanwhile, the child still
+ * finishes exec, reads EOF and resumes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { openSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { asFreezeError, type FreezeError, watchdogFailed } from '../errors.js';
+import type { Native } from '../kernel/native.js';
+import type { Platform } from '../kernel/platform.js';
+import { setLongTimeout } from '../timers.js';
+import { closeQuietly, type Watchdog, watchdogChannel } from './channel.js';
+import {
+  forgetWatchdog,
+  isOwnWatchdog,
+  nonMainThreadChildren,
+  reapLater,
+  registerWatchdog,
+} from './registry.js';
+import { WATCHDOG_NAME, WATCHDOG_SCRIPT } from './script.js';
+
+/** Rejects with WATCHDOG_FAILED if `promise` has not settled by `deadline` (a performance.now() time). */
+function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
+  let timer: { clear(): void } | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setLongTimeout(
+      () =>
+        reject(
+          watchdogFailed(
+            'the watchdog did not start before the deadline (is the thread pool busy, e.g. with blocked file reads?)',
+          ),
+        ),
+      deadline - performance.now(),
+    );
+  });
+  return Promise.race([promise, late]).finally(() => timer?.clear());
+}
+
+/** The identity file: anonymous, so nothing is left behind whatever happens to either process. */
+function openIdentityFile(calls: Native | null): number {
+  const fd = calls ? calls.memfd(WATCHDOG_NAME) : -1;
+  if (fd >= 0) return fd;
+  const path = join(tmpdir(), `${WATCHDOG_NAME}-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  try {
+    const file = openSync(path, 'wx+', 0o600); // Node opens it close-on-exec
+    unlinkSync(path);
+    return file;
+  } catch (error) {
+    throw watchdogFailed(`cannot create the watchdog's identity file in ${tmpdir()}`, error);
+  }
+}
+
+/**
+ * Starts a watchdog; resolves once its process exists, never later than `deadline`.
+ * `exactPid`: wait for the exec, so the pid is exact (needed when the watchdog could be
+ * inside the tree being frozen: our own descendants).
+ */
+export async function startWatchdog(
+  platform: Platform,
+  deadline: number,
+  exactPid = false,
+): Promise<Watchdog> {
+  const calls = platform.native();
+  const identityFd = openIdentityFile(calls);
+  try {
+    return calls
+      ? await startWithPosixSpawn(platform.watchdogShell, calls, identityFd, deadline, exactPid)
+      : startWithChildProcess(platform.watchdogShell, identityFd);
+  } catch (error) {
+    closeQuietly(identityFd);
+    throw error;
+  }
+}
+
+async function startWithPosixSpawn(
+  shell: string,
+  calls: Native,
+  identityFd: number,
+  deadline: number,
+  exactPid: boolean,
+): Promise<Watchdog> {
+  const [controlRead, controlWrite] = calls.pipe();
+  // Closing our end makes a watchdog that is (or will be) running see EOF; its identity
+  // file is empty or dismissed, so it exits; it is reaped once its exec is done.
+  const abandon = () => {
+    closeQuietly(controlWrite);
+    void spawned.then(
+      (pid) => reapLater(pid, calls),
+      () => {},
+    );
+  };
+  // Children that other threads (a worker thread, a module loader) already have: not ours.
+  const before = exactPid ? new Set<number>() : nonMainThreadChildren();
+  let spawnedPid: number | undefined;
+  let failure: FreezeError | undefined;
+  const argv = ['sh', '-c', WATCHDOG_SCRIPT, WATCHDOG_NAME];
+  const spawned: Promise<number> = calls.spawnDetached(shell, argv, { 0: controlRead, 3: identityFd }).then(
+    (pid) => {
+      spawnedPid = pid;
+      registerWatchdog(pid);
+      closeQuietly(controlRead);
+      return pid;
+    },
+    (error: unknown) => {
+      closeQuietly(controlRead);
+      closeQuietly(controlWrite); // nobody will ever read it
+      failure = asFreezeError(error, (cause) =>
+        watchdogFailed(`could not start the watchdog: ${(cause as Error).message}`, cause),
+      );
+      throw failure;
+    },
+  );
+  spawned.catch(() => {}); // observed through `failure` and confirmRunning(); never an unhandled rejection
+  // Wait until the child exists (not until its exec is done). The pid seen this way is a
+  // good guess, not a proof (another thread may spawn at the same moment).
+  let pid: number | undefined;
+  const spinUntil = performance.now() + 2; // then back off: a stuck thread pool must not cost a CPU
+  try {
+    if (exactPid) pid = await beforeDeadline(spawned, deadline);
+    while (pid === undefined) {
+      if (failure) throw failure;
+      if (spawnedPid !== undefined) pid = spawnedPid;
+      else {
+        for (const child of nonMainThreadChildren())
+          if (!before.has(child) && !isOwnWatchdog(child)) pid = child;
+      }
+      if (pid === undefined) {
+        if (performance.now() >= deadline) await beforeDeadline(spawned, deadline); // rejects
+        await new Promise((resolve) =>
+          performance.now() < spinUntil ? setImmediate(resolve) : setTimeout(resolve, 1),
+        );
+      }
+    }
+  } catch (error) {
+    abandon();
+    throw error;
+  }
+  return watchdogChannel({
+    pid,
+    controlFd: controlWrite,
+    identityFd,
+    close: abandon,
+    confirmRunning: async () => {
+      await beforeDeadline(spawned, deadline);
+    },
+    failure: () => failure,
+  });
+}
+
+/** Portable start (no koffi): child_process.spawn, which returns after the exec. */
+function startWithChildProcess(shell: string, identityFd: number): Watchdog {
+  let failure: FreezeError | undefined;
+  let child: ChildProcess;
+  try {
+    child = spawn(shell, ['-c', WATCHDOG_SCRIPT, WATCHDOG_NAME], {
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore', identityFd],
+    });
+  } catch (error) {
+    throw watchdogFailed(`could not start the watchdog: ${(error as Error).message}`, error);
+  }
+  // Before any check: spawn reports a missing shell by an 'error' event, later.
+  child.once('error', (error) => {
+    failure = watchdogFailed(`could not start the watchdog: ${error.message}`, error);
+  });
+  const controlFd = (child.stdin as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
+  if (child.pid === undefined || controlFd === undefined || controlFd < 0) {
+    child.kill('SIGKILL');
+    throw watchdogFailed(`could not start the watchdog (${shell} did not start)`);
+  }
+  const pid = child.pid;
+  registerWatchdog(pid);
+  child.once('exit', () => forgetWatchdog(pid));
+  child.unref();
+  (child.stdin as unknown as { unref?: () => void }).unref?.();
+  return watchdogChannel({
+    pid,
+    controlFd,
+    identityFd,
+    close: () => child.stdin?.destroy(),
+    confirmRunning: async () => {
+      if (failure) throw failure;
+    },
+    failure: () => failure,
+  });
+}

@@ -1,0 +1,44 @@
+/** Running the built command line as a separate process. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { freshBuild } from './build.js';
+import { repoRoot } from './env.js';
+
+export const cliPath = join(repoRoot, 'dist/cli.js');
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts the built CLI as a separate process (NO_COLOR set); `done` settles when it exits (killed after 30 s). */
+export function startCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv } = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
+  freshBuild();
+  const child = spawn(process.execPath, [cliPath, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (data) => {
+    stdout += data;
+  });
+  child.stderr?.on('data', (data) => {
+    stderr += data;
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const done = new Promise<CliResult>((resolve) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { child, done };
+}
+
+export const runCli = (args: string[]) => startCli(args).done;

@@ -1,0 +1,9 @@
+/** Test helpers, by concern. */
+export * from '../fixture/fixture.js';
+export * from './build.js';
+export * from './cli.js';
+export * from './env.js';
+export * from './proc.js';
+export * from './trees.js';
+export * from './users.js';
+export * from './watchdogs.js';

@@ -1,0 +1,49 @@
+/** Reading processes independently of treefreeze's own /proc code (to check its results). */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { parseStat } from '../../src/kernel/stat.js';
+
+/** The state letters of every task of `pid`, e.g. "TTTT"; "" when the process is gone. */
+export function taskStates(pid: number): string {
+  try {
+    return readdirSync(`/proc/${pid}/task`)
+      .map((tid) => {
+        try {
+          return parseStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')).state;
+        } catch {
+          return '';
+        }
+      })
+      .join('');
+  } catch {
+    return '';
+  }
+}
+
+/** Every pid in the process tree under root (root included), by a full ppid scan. */
+export function descendantsByScan(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = parseStat(readFileSync(`/proc/${name}/stat`, 'utf8'));
+      const list = children.get(stat.ppid) ?? [];
+      list.push(stat.pid);
+      children.set(stat.ppid, list);
+    } catch {
+      // exited
+    }
+  }
+  const result = [root];
+  for (let i = 0; i < result.length; i++) result.push(...(children.get(result[i] as number) ?? []));
+  return result;
+}
+
+export const isStoppedOrDead = (states: string) => /^[TtZX]*$/.test(states);
+export const hasStopped = (states: string) => states.includes('T');
+
+/** A pid that does not exist right now. */
+export function unusedPid(): number {
+  const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  for (let pid = pidMax - 1; pid > 1; pid--) if (!existsSync(`/proc/${pid}`)) return pid;
+  throw new Error('no free pid');
+}

@@ -1,0 +1,46 @@
+/**
+ * Finding the watchdogs this test started — never every watchdog on the machine: another
+ * treefreeze (another copy of the suite, a user's \`treefreeze freeze\`) may run meanwhile.
+ * A freezer's watchdog is its child; once found, a watchdog is remembered by pid, so it
+ * can still be checked after its freezer died and it was reparented.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { parseStat } from '../../src/kernel/stat.js';
+
+const seen = new Set<number>();
+
+function isWatchdog(pid: number): boolean {
+  try {
+    if (parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).state === 'Z') return false;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('treefreeze-watchdog');
+  } catch {
+    return false; // exited
+  }
+}
+
+/** The live watchdogs whose parent is \`parent\` (default: this test process). */
+export function watchdogsOf(parent = process.pid): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (parseStat(readFileSync(`/proc/${name}/stat`, 'utf8')).ppid !== parent) continue;
+    } catch {
+      continue;
+    }
+    if (isWatchdog(Number(name))) found.push(Number(name));
+  }
+  for (const pid of found) seen.add(pid);
+  return found;
+}
+
+/** Watchdogs of this test process, and every watchdog seen before, that still run. */
+export function leftoverWatchdogs(): number[] {
+  watchdogsOf();
+  return [...seen].filter(isWatchdog);
+}
+
+/** Those of `pids` that are still running watchdogs. */
+export function runningWatchdogs(pids: readonly number[]): number[] {
+  return pids.filter(isWatchdog);
+}
