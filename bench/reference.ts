@@ -1,6 +1,7 @@
 /**
- * A straightforward TypeScript rendition of crosvm vmm-swap's process freezer, the
- * reference treefreeze is measured against (see ../shared/SPEC.md): read the tree
+ * A straightforward TypeScript rendition of crosvm vmm-swap's process freezer (the
+ * freezer it uses before moving guest memory), the reference treefreeze is measured
+ * against because it is the hand-written approach treefreeze replaces: read the tree
  * from the main thread's `children` files, SIGSTOP every process, poll each task's
  * `stat` (parsed at the FIRST ')') until it reads T — 10 tries, 50 ms apart — and
  * re-read the tree up to 3 times if it changed. Faults included on purpose.

@@ -58,6 +58,7 @@ function checkDuration(name: string, value: unknown): number {
   return value;
 }
 
+/** @internal */
 export interface CommonOptions {
   timeoutMs: number;
   maxHoldMs: number | undefined;
@@ -67,6 +68,7 @@ export interface CommonOptions {
 }
 
 /** Checks the options every backend shares. */
+/** @internal */
 export function commonOptions(options: InternalFreezeOptions): CommonOptions {
   return {
     timeoutMs: checkDuration('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS),

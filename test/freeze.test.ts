@@ -303,6 +303,22 @@ describe('safety and errors', () => {
     );
   });
 
+  test('a timeout or lease longer than a Node timer holds (2^31 ms) freezes normally', T, async () => {
+    const tree = await startTree('tree', 3, 1);
+    for (let i = 0; i < 5; i++) {
+      // Before, the watchdog's start deadline overflowed to 1 ms: spurious WATCHDOG_FAILED.
+      const frozen = await freezeTree(tree.root, { timeoutMs: 3e9, maxHoldMs: 3e9 });
+      assertAllStopped(tree.pids);
+      await sleep(20);
+      assert.equal(frozen.frozen, true, 'the 35-day lease has not run out after 20 ms');
+      assertAllStopped(tree.pids);
+      await frozen.thaw();
+      assertNoneStopped(tree.pids);
+    }
+    await assert.rejects(freezeTree(tree.root, { maxHoldMs: 2 ** 60 }), isFreezeError('INVALID_ARGUMENT'));
+    tree.kill();
+  });
+
   test('unsafe and missing targets are refused, and nothing is stopped', async () => {
     const tree = await startTree('tree', 3, 1);
     const missing = unusedPid();

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -53,4 +61,21 @@ export async function hold(pid: number): Promise<number> {
     [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--target', 'es2022', '--skipLibCheck', 'main.ts'],
     { cwd: consumer, encoding: 'utf8' },
   );
+});
+
+test('the published declarations hold no internal option', () => {
+  const dist = join(repoRoot, 'dist');
+  const declarations = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+      entry.isDirectory()
+        ? declarations(join(dir, entry.name))
+        : entry.name.endsWith('.d.ts')
+          ? [join(dir, entry.name)]
+          : [],
+    );
+  const internal = /\b(afterDiscovery|raisePriority|sizeHint|discovery|platform|method)\??:/;
+  const found = declarations(dist)
+    .filter((file) => internal.test(readFileSync(file, 'utf8')))
+    .map((file) => file.slice(dist.length + 1));
+  assert.deepEqual(found, []);
 });

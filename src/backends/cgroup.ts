@@ -19,6 +19,7 @@ import { sealProtection } from '../watchdog/lease.js';
 import { startWatchdog } from '../watchdog/spawn.js';
 import { FrozenTreeHandle } from './frozen-tree.js';
 
+/** @internal */
 export interface CgroupFreezeRequest {
   cgroup: ResolvedCgroup;
   timeoutMs: number;
@@ -129,6 +130,7 @@ function snapshotProcesses(pids: number[], wasStopped: boolean): ProcessRecord[]
   return processes;
 }
 
+/** @internal */
 export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<FrozenTreeHandle> {
   const started = performance.now();
   const deadline = started + request.timeoutMs;

@@ -25,6 +25,7 @@ export interface ListTreeOptions {
 }
 
 /** How discovery finds children; internal (tests force each path, rescans give a size hint). */
+/** @internal */
 export interface DiscoveryOptions extends ListTreeOptions {
   /**
    * 'children-files' reads every thread's task/<tid>/children; 'scan' reads every
@@ -51,6 +52,7 @@ export function listTree(root: number, options: ListTreeOptions = {}): ProcessNo
 }
 
 /** listTree with the internal choices of how to discover. */
+/** @internal */
 export function discoverTree(root: number, options: DiscoveryOptions = {}): ProcessNode[] {
   const rootStat = readProcessStat(root);
   if (rootStat === null) throw noSuchProcess(root);

@@ -57,6 +57,7 @@ function openIdentityFile(calls: Native | null): number {
 }
 
 /**
+ * @internal
  * Starts a watchdog; resolves once its process exists, never later than `deadline`.
  * `exactPid`: wait for the exec, so the pid is exact (needed when the watchdog could be
  * inside the tree being frozen: our own descendants).

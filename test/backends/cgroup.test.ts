@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -13,6 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { FreezeError } from '../../src/errors.js';
 import { freezeCgroup, freezeTree } from '../../src/freeze.js';
 import { findCgroupMounts } from '../../src/kernel/cgroupfs.js';
@@ -26,11 +27,13 @@ import {
   readyLine,
   runCli,
   sleep,
+  stageForOtherUser,
   startTree,
   taskStates,
 } from '../helpers/index.js';
 
 const T = { timeout: 60_000 };
+const runAs = promisify(execFile);
 const mounts = findCgroupMounts();
 const scratch = mkdtempSync(join(tmpdir(), 'treefreeze-cgroup-'));
 const made: TestCgroup[] = [];
@@ -431,4 +434,37 @@ describe('the CLI with cgroups', () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^treefreeze: no cgroup at /);
   });
+
+  test(
+    'thaw --cgroup by a user who may not write it: NOT_PERMITTED in one line, no stack trace',
+    T,
+    async (t) => {
+      if (!requireHierarchy(t, 'v2')) return;
+      const cgroup = new TestCgroup(mounts.v2 as string, false);
+      await cgroup.start('tree', 2, 1);
+      writeFileSync(join(cgroup.path, 'cgroup.freeze'), '1');
+      assert.ok(await eventually(() => cgroup.frozen()), 'frozen by hand');
+      const staged = stageForOtherUser();
+      t.after(staged.remove);
+      const asNobody = { uid: 65534, gid: 65534, cwd: '/', timeout: 20_000, encoding: 'utf8' } as const;
+      const library = await runAs(process.execPath, [staged.script, 'thaw-cgroup', cgroup.path], asNobody);
+      const result = JSON.parse(library.stdout);
+      assert.equal(result.ok, false);
+      assert.equal(result.name, 'FreezeError');
+      assert.equal(result.code, 'NOT_PERMITTED');
+      const cli = await runAs(
+        process.execPath,
+        [staged.cli, 'thaw', '--cgroup', cgroup.path],
+        asNobody,
+      ).catch((error: { code: number; stderr: string }) => error);
+      assert.equal((cli as { code: number }).code, 1);
+      const stderr = (cli as { stderr: string }).stderr;
+      assert.match(
+        stderr,
+        /^treefreeze: not permitted to write .*cgroup\.freeze: run as root or as the cgroup's owner\n$/,
+      );
+      assert.doesNotMatch(stderr, /unexpected error|at /);
+      assert.ok(cgroup.frozen(), 'still frozen: nothing was changed');
+    },
+  );
 });

@@ -192,6 +192,13 @@ describe('usage and errors', () => {
     ['run 12 without a command', ['run', '12'], /run needs a command after --/],
     ['an unknown command', ['freez', '12'], /unknown command 'freez'/],
   ];
+  test('--version prints this package’s version, even inside another package’s npm script', async () => {
+    const ours = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version;
+    const { code, stdout } = await startCli(['--version'], { env: { npm_package_version: '9.9.9' } }).done;
+    assert.equal(code, 0);
+    assert.equal(stdout.trim(), ours);
+  });
+
   for (const [label, args, reason] of usageErrors) {
     test(`${label}: exit 2, one-line reason and the usage`, async () => {
       const result = await runCli(args);

@@ -11,7 +11,7 @@ import { repoRoot } from './env.js';
  * make it), where a process running as `nobody` could not even load the script.
  * Returns the script's path in the copy; `remove()` deletes the copy.
  */
-export function stageForOtherUser(): { script: string; remove: () => void } {
+export function stageForOtherUser(): { script: string; cli: string; remove: () => void } {
   freshBuild();
   const stage = mkdtempSync(join(worldTraversableTmp(), 'treefreeze-stage-'));
   try {
@@ -21,6 +21,10 @@ export function stageForOtherUser(): { script: string; remove: () => void } {
     // The optional native binding, so the other user takes the same (pidfd) path as the tests.
     const koffi = join(repoRoot, 'node_modules/koffi');
     if (existsSync(koffi)) cpSync(koffi, join(stage, 'node_modules/koffi'), { recursive: true });
+    // The command line's one runtime dependency, so the other user can run dist/cli.js too.
+    cpSync(join(repoRoot, 'node_modules/commander'), join(stage, 'node_modules/commander'), {
+      recursive: true,
+    });
     makeWorldReadable(stage);
   } catch (error) {
     rmSync(stage, { recursive: true, force: true });
@@ -28,6 +32,7 @@ export function stageForOtherUser(): { script: string; remove: () => void } {
   }
   return {
     script: join(stage, 'test/scripts/freeze-child.mjs'),
+    cli: join(stage, 'dist/cli.js'),
     remove: () => rmSync(stage, { recursive: true, force: true }),
   };
 }

@@ -3,7 +3,7 @@
 // Prints one JSON line on stdout and exits.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFile, readFileSync } from 'node:fs';
-import { freezeCgroup, freezeDescendants, freezeTree, readTaskStates } from '../../dist/index.js';
+import { freezeCgroup, freezeDescendants, freezeTree, readTaskStates, thawCgroup } from '../../dist/index.js';
 
 const [mode, arg] = process.argv.slice(2);
 const statesOf = (pids) =>
@@ -42,7 +42,38 @@ async function attempt(freeze, pidsToWatch) {
   }
 }
 
-if (mode === 'busy-pool') {
+if (mode === 'thaw-cgroup') {
+  // Thaw a cgroup (run as a user who may not): the error must be a FreezeError.
+  try {
+    report({ ok: true, ...thawCgroup(arg) });
+  } catch (error) {
+    report({ ok: false, name: error.name, code: error.code, message: error.message });
+  }
+} else if (mode === 'guard-many') {
+  // A watchdog told about many processes (more than any pipe holds), then this freezer
+  // stops the tree of process.argv[4] pids and hangs: the test SIGKILLs it.
+  const { startWatchdog } = await import('../../dist/watchdog/spawn.js');
+  const { defaultPlatform } = await import('../../dist/kernel/platform.js');
+  const { readProcessStat } = await import('../../dist/kernel/procfs.js');
+  const bogus = Number(arg);
+  const real = JSON.parse(process.argv[4]).map((pid) => ({ pid, startTime: readProcessStat(pid).startTime }));
+  const watchdog = await startWatchdog(defaultPlatform, performance.now() + 5000);
+  await watchdog.confirmRunning();
+  const started = performance.now();
+  // Pids above pid_max never exist: harmless lines that only make the list long.
+  const filler = Array.from({ length: bogus }, (_, i) => ({ pid: 5_000_000 + i, startTime: 1 }));
+  try {
+    watchdog.guardProcesses(filler);
+    watchdog.guardProcesses(real);
+  } catch (error) {
+    report({ ok: false, code: error.code, message: error.message, guardMs: performance.now() - started });
+    process.exit(0);
+  }
+  const guardMs = performance.now() - started;
+  for (const { pid } of real) process.kill(pid, 'SIGSTOP');
+  report({ ok: true, guardMs, watchdog: watchdog.pid });
+  setInterval(() => {}, 1 << 30);
+} else if (mode === 'busy-pool') {
   // Run with UV_THREADPOOL_SIZE=1: a read of a FIFO nobody writes occupies the only pool
   // thread, where the watchdog's posix_spawn would run. The freeze must still end by its deadline.
   readFile(process.argv[4], () => {});

@@ -304,6 +304,37 @@ describe('watchdog', () => {
     },
   );
 
+  test('a freeze with more identities than a pipe holds stays protected and never blocks', T, async () => {
+    const tree = await startTree('tree', 4, 1);
+    // 60,000 lines (1.1 MiB) is more than the largest pipe buffer (1 MiB): a watchdog fed
+    // through a pipe it does not read blocked the freezer for 5 s, then failed.
+    const child = spawn(process.execPath, [freezeChild, 'guard-many', '60000', JSON.stringify(tree.pids)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    freezers.add(child);
+    let out = '';
+    child.stdout.on('data', (data) => {
+      out += data;
+    });
+    assert.ok(await eventually(() => out.includes('\n'), 15_000), 'the freezer reported');
+    const report = JSON.parse(out);
+    console.log(`# 60,000 identities handed to the watchdog in ${report.guardMs?.toFixed(1)} ms`);
+    assert.equal(report.ok, true, report.message);
+    assert.ok(report.guardMs < 1000, `no blocking: ${report.guardMs} ms`);
+    assert.ok(await eventually(() => tree.pids.every((pid) => hasStopped(taskStates(pid))), 2000), 'stopped');
+    const killedAt = performance.now();
+    child.kill('SIGKILL');
+    assert.ok(
+      await eventually(noneStopped(tree.pids), 15_000),
+      'the watchdog read past the long list and resumed',
+    );
+    console.log(
+      `# resumed ${(performance.now() - killedAt).toFixed(0)} ms after SIGKILL, behind 60,000 lines`,
+    );
+    assert.ok(await eventually(() => runningWatchdogs([report.watchdog]).length === 0, 5000), 'it exited');
+    tree.kill();
+  });
+
   test('watchdog: false starts none', T, async () => {
     const tree = await startTree('tree', 2, 1);
     const frozen = await freezeTree(tree.root, { watchdog: false });

@@ -25,6 +25,7 @@ import { type TrackedProcess, waitUntilStopped } from './wait.js';
 /** A tree that still shows newcomers after this many rounds is "keeps changing". */
 export const MAX_ROUNDS = 32;
 
+/** @internal */
 export interface SignalFreezeRequest {
   root: number;
   includeRoot: boolean;
@@ -46,6 +47,7 @@ export interface SignalFreezeRequest {
 /** TREEFREEZE_PROFILE=1: print where a freeze spends its time, phase by phase, on stderr. */
 const PROFILE = process.env.TREEFREEZE_PROFILE === '1';
 
+/** @internal */
 export async function freezeWithSignals(request: SignalFreezeRequest): Promise<FrozenTreeHandle> {
   const started = performance.now();
   // First, before anything slow (loading the native library included): a CPU-bound tree

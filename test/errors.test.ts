@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { FreezeError, FreezeErrorCode } from '../src/errors.js';
+import {
+  freezeCgroup,
+  freezeDescendants,
+  freezeTree,
+  listTree,
+  parseStat,
+  thawCgroup,
+  thawTree,
+} from '../src/index.js';
+import { unusedPid } from './helpers/index.js';
+
+const codes = new Set<string>(Object.values(FreezeErrorCode));
+const aborted = AbortSignal.abort(new Error('not today'));
+// biome-ignore lint/suspicious/noExplicitAny: bad input on purpose, as an untyped caller would pass it
+const bad = (value: unknown): any => value;
+
+/** Every error path of the public API a caller can reach with bad input, and the code it must give. */
+const missing = unusedPid();
+const cases: [string, () => unknown, string][] = [
+  ['freezeTree("abc")', () => freezeTree(bad('abc')), 'INVALID_ARGUMENT'],
+  ['freezeTree(-1)', () => freezeTree(-1), 'INVALID_ARGUMENT'],
+  ['freezeTree(1.5)', () => freezeTree(1.5), 'INVALID_ARGUMENT'],
+  ['freezeTree(NaN)', () => freezeTree(Number.NaN), 'INVALID_ARGUMENT'],
+  ['freezeTree(1)', () => freezeTree(1), 'UNSAFE_TARGET'],
+  ['freezeTree(2)', () => freezeTree(2), 'UNSAFE_TARGET'],
+  ['freezeTree(self)', () => freezeTree(process.pid), 'UNSAFE_TARGET'],
+  ['freezeTree(missing)', () => freezeTree(missing), 'NO_SUCH_PROCESS'],
+  ['timeoutMs "5s"', () => freezeTree(process.ppid, { timeoutMs: bad('5s') }), 'INVALID_ARGUMENT'],
+  ['timeoutMs Infinity', () => freezeTree(process.ppid, { timeoutMs: Infinity }), 'INVALID_ARGUMENT'],
+  ['maxHoldMs 0', () => freezeTree(process.ppid, { maxHoldMs: 0 }), 'INVALID_ARGUMENT'],
+  ['backend "x"', () => freezeTree(process.ppid, { backend: bad('x') }), 'INVALID_ARGUMENT'],
+  ['identity "x"', () => freezeTree(process.ppid, { identity: bad('x') }), 'INVALID_ARGUMENT'],
+  ['exclude ["a"]', () => freezeTree(process.ppid, { exclude: bad(['a']) }), 'INVALID_ARGUMENT'],
+  ['an aborted signal', () => freezeTree(process.ppid, { signal: aborted }), 'ABORTED'],
+  ['freezeDescendants(0)', () => freezeDescendants(0), 'INVALID_ARGUMENT'],
+  ['freezeDescendants(missing)', () => freezeDescendants(missing), 'NO_SUCH_PROCESS'],
+  ['freezeCgroup("")', () => freezeCgroup(''), 'INVALID_ARGUMENT'],
+  ['freezeCgroup(42)', () => freezeCgroup(bad(42)), 'INVALID_ARGUMENT'],
+  ['freezeCgroup(no such path)', () => freezeCgroup('/treefreeze-no-such-cgroup'), 'NO_SUCH_CGROUP'],
+  ['freezeCgroup(not a cgroup)', () => freezeCgroup('/proc'), 'NOT_A_CGROUP'],
+  ['freezeCgroup bad timeout', () => freezeCgroup('/proc', { timeoutMs: -1 }), 'INVALID_ARGUMENT'],
+  ['listTree(-3)', () => listTree(-3), 'INVALID_ARGUMENT'],
+  ['listTree(missing)', () => listTree(missing), 'NO_SUCH_PROCESS'],
+  ['parseStat("garbage")', () => parseStat('garbage'), 'INVALID_ARGUMENT'],
+  ['parseStat(no pid)', () => parseStat(`(x) S ${'1 '.repeat(50)}`), 'INVALID_ARGUMENT'],
+  ['thawTree(0)', () => thawTree(0), 'INVALID_ARGUMENT'],
+  ['thawTree(missing)', () => thawTree(missing), 'NO_SUCH_PROCESS'],
+  ['thawCgroup("")', () => thawCgroup(''), 'INVALID_ARGUMENT'],
+  ['thawCgroup(no such path)', () => thawCgroup('/treefreeze-no-such-cgroup'), 'NO_SUCH_CGROUP'],
+];
+
+describe('every error of the public API is a FreezeError with a documented code', () => {
+  for (const [label, call, code] of cases) {
+    test(label, async () => {
+      let caught: unknown;
+      try {
+        await call();
+      } catch (error) {
+        caught = error;
+      }
+      assert.ok(caught instanceof FreezeError, `${label} threw ${String(caught)}`);
+      assert.ok(codes.has(caught.code), `documented code: ${caught.code}`);
+      assert.equal(caught.code, code, caught.message);
+      assert.ok(caught.message.length > 10 && !caught.message.includes('\n'), 'a one-line message');
+    });
+  }
+});

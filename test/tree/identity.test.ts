@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { native } from '../../src/kernel/native.js';
+import { readProcessStat } from '../../src/kernel/procfs.js';
+import {
+  bindPidfd,
+  isSameProcess,
+  type ProcessIdentity,
+  releasePidfd,
+  sendSignal,
+} from '../../src/tree/identity.js';
+import { cleanupTrees, eventually, startTree, taskStates } from '../helpers/index.js';
+
+after(async () => assert.deepEqual(await cleanupTrees(), []));
+
+function identityOf(pid: number): ProcessIdentity {
+  const stat = readProcessStat(pid);
+  assert.ok(stat);
+  return { pid, startTime: stat.startTime };
+}
+
+for (const [label, calls] of [
+  ['pidfd', native()],
+  ['start time', null],
+] as const) {
+  describe(`process identity by ${label}`, () => {
+    test('signals the process it names', async () => {
+      const tree = await startTree('tree', 1, 1);
+      const identity = identityOf(tree.root);
+      assert.equal(bindPidfd(identity, calls), true);
+      assert.equal(identity.pidfd !== undefined, calls !== null, 'a pidfd exactly when native calls exist');
+      assert.equal(sendSignal(identity, 'SIGSTOP', calls), 'sent');
+      assert.ok(await eventually(() => taskStates(tree.root) === 'T'));
+      assert.equal(sendSignal(identity, 'SIGCONT', calls), 'sent');
+      assert.ok(await eventually(() => taskStates(tree.root) === 'S'));
+      releasePidfd(identity);
+      assert.equal(identity.pidfd, undefined);
+      tree.kill();
+    });
+
+    test('a wrong start time (a recycled pid) is never signalled and never bound', async () => {
+      const tree = await startTree('tree', 1, 1);
+      const impostor: ProcessIdentity = { pid: tree.root, startTime: identityOf(tree.root).startTime + 1 };
+      assert.equal(isSameProcess(impostor), false);
+      assert.equal(bindPidfd(impostor, calls), false, 'not bound');
+      assert.equal(impostor.pidfd, undefined);
+      assert.equal(sendSignal(impostor, 'SIGSTOP', calls), 'gone');
+      assert.equal(taskStates(tree.root), 'S', 'never stopped');
+      tree.kill();
+    });
+
+    test('a process that exited after binding is "gone", not an error', async () => {
+      const tree = await startTree('reaper', 1); // the root reaps: the child really goes away
+      const child = tree.pids[1] as number;
+      const identity = identityOf(child);
+      assert.equal(bindPidfd(identity, calls), true);
+      process.kill(child, 'SIGKILL');
+      assert.ok(await eventually(() => readProcessStat(child) === null, 3000), 'reaped by the fixture');
+      assert.equal(sendSignal(identity, 'SIGCONT', calls), 'gone');
+      releasePidfd(identity);
+      tree.kill();
+    });
+  });
+}
