@@ -79,3 +79,23 @@ test('the published declarations hold no internal option', () => {
     .map((file) => file.slice(dist.length + 1));
   assert.deepEqual(found, []);
 });
+
+test("the README's API section names every export of index.ts, and nothing that is not exported", () => {
+  const index = readFileSync(join(repoRoot, 'src/index.ts'), 'utf8');
+  const exported = new Set(
+    [...index.matchAll(/export (?:type )?\{([^}]*)\}/g)].flatMap((match) =>
+      (match[1] as string)
+        .split(',')
+        .map((name) => name.replace(/^\s*type\s+/, '').trim())
+        .filter(Boolean),
+    ),
+  );
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const api = readme.slice(readme.indexOf('### API'), readme.indexOf('### Errors'));
+  const missing = [...exported].filter((name) => !api.includes(`\`${name}`));
+  assert.deepEqual(missing, [], 'exported but not documented');
+  const functionTable = api.slice(0, api.indexOf('`FreezeOptions`:'));
+  const functions = [...functionTable.matchAll(/^\| `([a-zA-Z]+)\(/gm)].map((match) => match[1] as string);
+  const stale = functions.filter((name) => !exported.has(name));
+  assert.deepEqual(stale, [], 'documented but not exported');
+});
