@@ -12,10 +12,15 @@
  * (exit without resuming anything). EOF on stdin without "D" means the freezer died:
  * the kernel closed its end, whatever killed it. Then the watchdog resumes everything
  * it was told, checking each process's start time right before SIGCONT, and exits.
+ *
+ * It always ends with SIGKILL to its own process group: it leads it (it runs in a new
+ * session), and the group holds only it and the lease's subshell and `sleep`. Signalling
+ * the lease subshell alone lost the race with its start (a TERM that arrives before the
+ * subshell has set its trap is dropped), leaving `sh` and `sleep` running for the whole
+ * lease after most freezes thawed right away.
  */
 export const WATCHDOG_SCRIPT = `
 trap '' INT HUP
-lease=''
 resume() {
   while IFS=' ' read -r op a b; do
     case $op in
@@ -27,16 +32,20 @@ resume() {
       W) [ -n "$b" ] && printf '%s\\n' "$a" > "$b" ;;
     esac
   done < /proc/self/fd/3
-  [ -n "$lease" ] && kill "$lease"
 }
-trap 'resume; exit 0' USR1 TERM
+finish() {
+  kill -KILL -$$ 2>/dev/null
+  exit 0
+}
+trap 'resume; finish' USR1 TERM
 while IFS=' ' read -r op a; do
   case $op in
-    L) (trap 'kill $s; exit 0' TERM; sleep "$a" & s=$!; wait $s && kill -USR1 $$) & lease=$! ;;
-    D) [ -n "$lease" ] && kill "$lease"; exit 0 ;;
+    L) (sleep "$a" && kill -USR1 $$) & ;;
+    D) finish ;;
   esac
 done
 resume
+finish
 `;
 
 /** The watchdog's argv[0]-after-script: how it names itself in `ps`. */

@@ -16,11 +16,13 @@ import {
   hasStopped,
   killGroup,
   leftoverWatchdogs,
+  processesInGroups,
   requireRoot,
   runningWatchdogs,
   sleep,
   startTree,
   taskStates,
+  waitForGroupsGone,
   watchdogsOf,
 } from '../helpers/index.js';
 
@@ -332,6 +334,31 @@ describe('watchdog', () => {
       `# resumed ${(performance.now() - killedAt).toFixed(0)} ms after SIGKILL, behind 60,000 lines`,
     );
     assert.ok(await eventually(() => runningWatchdogs([report.watchdog]).length === 0, 5000), 'it exited');
+    tree.kill();
+  });
+
+  test('a freeze with a lease, thawed at once, leaves no lease timer behind', T, async () => {
+    const tree = await startTree('tree', 2, 1);
+    const watchdogs: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const frozen = await freezeTree(tree.root, { maxHoldMs: 600_000 });
+      watchdogs.push(...watchdogsOf());
+      await frozen.thaw();
+    }
+    // The watchdog leads its own process group, with its lease subshell and `sleep`.
+    const leftovers = async () =>
+      (await waitForGroupsGone(watchdogs, 2000)).map(
+        (pid) => `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 30)}`,
+      );
+    const left = await leftovers().catch(() => ['(exited while listed)']);
+    for (const pid of processesInGroups(watchdogs).map((stat) => stat.pid)) {
+      try {
+        process.kill(pid, 'SIGKILL'); // ours: the groups of this test's own watchdogs
+      } catch {
+        // gone
+      }
+    }
+    assert.deepEqual(left, [], 'lease timers left running after 20 freezes thawed at once');
     tree.kill();
   });
 
