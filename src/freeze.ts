@@ -106,7 +106,7 @@ async function freeze(
     includeRoot,
     exclude,
     ...common,
-    identity: options.identity ?? (common.platform.native() ? 'pidfd' : 'starttime'),
+    identity: options.identity, // decided after the priority raise: loading koffi is slow on a busy CPU
     discovery: options.discovery,
     afterDiscovery: options.afterDiscovery,
     raisePriority: options.raisePriority ?? true,

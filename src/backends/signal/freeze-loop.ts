@@ -35,7 +35,8 @@ export interface SignalFreezeRequest {
   signal?: AbortSignal | undefined;
   watchdog: boolean;
   maxHoldMs?: number | undefined;
-  identity: IdentityMethod;
+  /** Forced identity; by default pidfd where the native calls load. */
+  identity?: IdentityMethod | undefined;
   platform: Platform;
   /** Force the discovery method (tests). */
   discovery?: 'children-files' | 'scan' | undefined;
@@ -62,7 +63,10 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     mark = now;
   };
   const deadline = started + request.timeoutMs;
-  const calls = request.identity === 'pidfd' ? request.platform.native() : null;
+  // Loads koffi on the first freeze (tens of ms on an idle machine, seconds under a spinning
+  // tree): after the priority raise, and inside durationMs.
+  const calls = request.identity === 'starttime' ? null : request.platform.native();
+  const identity: IdentityMethod = calls ? 'pidfd' : 'starttime';
   // Insertion order is stop order; resume walks it backwards.
   const tracked = new Map<number, TrackedProcess>();
   const stoppedByUs = new Set<TrackedProcess>();
@@ -126,7 +130,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       request.afterDiscovery?.(newcomers.map((node) => node.pid));
       if (watchdog?.failure) throw watchdog.failure;
       rounds++;
-      const batch = bindNewcomers(newcomers, request.identity, calls);
+      const batch = bindNewcomers(newcomers, identity, calls);
       phase('bind');
       for (const process of batch) {
         tracked.set(process.pid, process);
