@@ -4,6 +4,7 @@
  * showing that no heartbeat arrives, thaws it, shows the heartbeats resume, cleans up.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { freezeTree } from '../freeze.js';
 import { listTree } from '../tree/discovery.js';
@@ -54,6 +55,10 @@ export async function runDemo(): Promise<number> {
   });
   const root = service.pid as number;
   const cleanup = () => {
+    // The group id is pinned while the supervisor is our unreaped child or any worker lives;
+    // once someone else holds the supervisor's pid, the group is not ours to kill.
+    const unreaped = service.exitCode === null && service.signalCode === null;
+    if (!unreaped && existsSync(`/proc/${root}`)) return;
     try {
       process.kill(-root, 'SIGKILL');
     } catch {

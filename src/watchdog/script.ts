@@ -13,6 +13,11 @@
  * the kernel closed its end, whatever killed it. Then the watchdog resumes everything
  * it was told, checking each process's start time right before SIGCONT, and exits.
  *
+ * No signal but SIGKILL and SIGSTOP reaches it (it ignores the rest), so nothing can make
+ * it resume the tree behind the freezer's back; the freezer notices a watchdog that was
+ * killed or stopped (see keeper.ts). The lease's subshell resumes by itself when its
+ * `sleep` ends, rather than signalling the watchdog.
+ *
  * It always ends with SIGKILL to its own process group: it leads it (it runs in a new
  * session), and the group holds only it and the lease's subshell and `sleep`. Signalling
  * the lease subshell alone lost the race with its start (a TERM that arrives before the
@@ -20,7 +25,7 @@
  * lease after most freezes thawed right away.
  */
 export const WATCHDOG_SCRIPT = `
-trap '' INT HUP
+trap '' INT HUP TERM USR1 USR2 QUIT PIPE ALRM
 resume() {
   while IFS=' ' read -r op a b; do
     case $op in
@@ -37,10 +42,9 @@ finish() {
   kill -KILL -$$ 2>/dev/null
   exit 0
 }
-trap 'resume; finish' USR1 TERM
 while IFS=' ' read -r op a; do
   case $op in
-    L) (sleep "$a" && kill -USR1 $$) & ;;
+    L) (sleep "$a" && { resume; finish; }) & ;;
     D) finish ;;
   esac
 done

@@ -3,7 +3,7 @@
  * group, cleaned up by process group (never by name).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { parseStat } from '../../src/kernel/stat.js';
 import { fixturePath, readyLine } from '../fixture/fixture.js';
 import { sleep } from './env.js';
@@ -30,7 +30,7 @@ export async function startTree(mode: string, ...args: (string | number)[]): Pro
     pids: [],
     child,
     kill() {
-      killGroup(tree.root);
+      killGroupOf(child);
       started.delete(tree);
     },
   };
@@ -40,9 +40,19 @@ export async function startTree(mode: string, ...args: (string | number)[]): Pro
   return tree;
 }
 
-/** SIGKILL a whole process group (works on stopped processes too). */
-export function killGroup(pgid: number): void {
-  if (pgid <= 1) return;
+/**
+ * SIGKILL the process group `leader` leads (works on stopped processes too) — only while
+ * that group id cannot have been recycled. A group id stays pinned while its leader is
+ * our unreaped child, or while any member lives; once the leader is reaped and the group
+ * empty, another process (another test suite's tree or watchdog) may become the leader
+ * of a new group with the same id, and must never be hit. So: kill while the leader is
+ * ours and unreaped; after that, only if no process has taken the leader's pid.
+ */
+export function killGroupOf(leader: ChildProcess): void {
+  const pgid = leader.pid;
+  if (pgid === undefined || pgid <= 1) return;
+  const unreaped = leader.exitCode === null && leader.signalCode === null;
+  if (!unreaped && existsSync(`/proc/${pgid}`)) return; // the pid is someone else's now
   try {
     process.kill(-pgid, 'SIGKILL');
   } catch {

@@ -14,15 +14,13 @@ import {
   eventually,
   freezeChildScript,
   hasStopped,
-  killGroup,
+  killGroupOf,
   leftoverWatchdogs,
-  processesInGroups,
   requireRoot,
   runningWatchdogs,
   sleep,
   startTree,
   taskStates,
-  waitForGroupsGone,
   watchdogsOf,
 } from '../helpers/index.js';
 
@@ -339,25 +337,26 @@ describe('watchdog', () => {
 
   test('a freeze with a lease, thawed at once, leaves no lease timer behind', T, async () => {
     const tree = await startTree('tree', 2, 1);
-    const watchdogs: number[] = [];
-    for (let i = 0; i < 20; i++) {
-      const frozen = await freezeTree(tree.root, { maxHoldMs: 600_000 });
-      watchdogs.push(...watchdogsOf());
+    // Lease lengths no other test or suite uses (this process's pid is in them): a leaked
+    // timer is a \`sleep\` with one of these arguments, found and ended by pid, nothing else.
+    const leases = Array.from({ length: 20 }, (_, i) => 9_000_000 + (process.pid % 10_000) * 100 + i);
+    const ours = new Set(leases.map((ms) => (ms / 1000).toFixed(3)));
+    for (const maxHoldMs of leases) {
+      const frozen = await freezeTree(tree.root, { maxHoldMs });
       await frozen.thaw();
     }
-    // The watchdog leads its own process group, with its lease subshell and `sleep`.
-    const leftovers = async () =>
-      (await waitForGroupsGone(watchdogs, 2000)).map(
-        (pid) => `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 30)}`,
-      );
-    const left = await leftovers().catch(() => ['(exited while listed)']);
-    for (const pid of processesInGroups(watchdogs).map((stat) => stat.pid)) {
-      try {
-        process.kill(pid, 'SIGKILL'); // ours: the groups of this test's own watchdogs
-      } catch {
-        // gone
-      }
-    }
+    const leakedTimers = () =>
+      descendantsByScan(1).filter((pid) => {
+        try {
+          const [command, seconds] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+          return command === 'sleep' && ours.has(seconds as string);
+        } catch {
+          return false;
+        }
+      });
+    await eventually(() => leakedTimers().length === 0, 3000);
+    const left = leakedTimers();
+    for (const pid of left) process.kill(pid, 'SIGKILL'); // a sleep of ours, by its unique argument
     assert.deepEqual(left, [], 'lease timers left running after 20 freezes thawed at once');
     tree.kill();
   });
@@ -434,8 +433,7 @@ describe('exact identity', () => {
         await frozen.thaw();
         await sleep(20);
         assert.equal(taskStates(impostorPid), 'T', 'thaw did not signal the impostor');
-        impostor.kill('SIGKILL');
-        killGroup(impostorPid);
+        killGroupOf(impostor);
         tree.kill();
       },
     );
