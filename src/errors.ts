@@ -122,9 +122,7 @@ export const procUnreadable = (path: string, cause: unknown): FreezeError =>
   new FreezeError('PROC_UNREADABLE', `cannot read ${path}: ${(cause as Error).message}`, [], { cause });
 
 export const watchdogFailed = (what: string, cause?: unknown): FreezeError =>
-  new FreezeError('WATCHDOG_FAILED', `${what}: the freeze would be unprotected, so it was not done`, [], {
-    cause,
-  });
+  new FreezeError('WATCHDOG_FAILED', what, [], { cause });
 
 export const signalFailed = (pid: number, signal: string, detail: string, cause?: unknown): FreezeError =>
   new FreezeError('SIGNAL_FAILED', `could not send ${signal} to process ${pid}: ${detail}`, [pid], { cause });

@@ -167,12 +167,11 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
       rounds: 1,
       exited: 0,
       maxHoldMs: request.maxHoldMs,
-      resume: () => {
-        try {
-          thaw();
-        } finally {
-          watchdog?.dismiss();
-        }
+      resume: thaw,
+      watchdog,
+      platform: request.platform,
+      brief: (fresh) => {
+        if (!wasFrozen) fresh.guardFileWrite(cgroup.control, THAWED_VALUE[cgroup.version]);
       },
     });
   } catch (error) {

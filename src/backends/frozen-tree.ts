@@ -1,12 +1,15 @@
 /** The handle a successful freeze returns: what was frozen, and the one way to thaw it. */
 import { type FreezeError, thawFailed } from '../errors.js';
+import type { Platform } from '../kernel/platform.js';
 import type { LongTimer } from '../timers.js';
 import type { IdentityMethod } from '../tree/identity.js';
 import { type ProcessRecord, processRecord } from '../tree/process.js';
+import type { Watchdog } from '../watchdog/channel.js';
+import { keepWatchdog, type WatchdogEvent, type WatchdogKeeper } from '../watchdog/keeper.js';
 import { startLeaseTimer } from '../watchdog/lease.js';
 
 export type FreezeBackend = 'signal' | 'cgroup-v2' | 'cgroup-v1';
-export type { IdentityMethod };
+export type { IdentityMethod, WatchdogEvent };
 
 /** One process of a frozen tree, as it was when the freeze confirmed it stopped. */
 export type FrozenProcess = Readonly<ProcessRecord>;
@@ -23,17 +26,24 @@ export interface FrozenTree extends Disposable, AsyncDisposable {
   readonly exited: number;
   /** Whether the tree is still frozen (false once thawed, or once a thaw was attempted). */
   readonly frozen: boolean;
+  /**
+   * What happened to the watchdog while the tree was held: stopped and continued, died and
+   * replaced, or lost (then the tree was thawed and `thawed` rejects with WATCHDOG_FAILED).
+   */
+  readonly watchdogEvents: readonly WatchdogEvent[];
   /** Resumes exactly what the freeze stopped. Idempotent; rejects with THAW_FAILED if it could not. */
   thaw(): Promise<void>;
   /**
    * Settles once the tree is thawed: by thaw()/dispose ('caller') or because maxHoldMs ran
-   * out ('lease'). Rejects with THAW_FAILED when that thaw failed.
+   * out ('lease'). Rejects with THAW_FAILED when that thaw failed, and with WATCHDOG_FAILED
+   * when the hold ended because its watchdog died and could not be replaced.
    */
   readonly thawed: Promise<ThawReason>;
 }
 
 export type ThawReason = 'caller' | 'lease';
 
+/** @internal */
 export interface FrozenTreeParts {
   backend: FreezeBackend;
   identity: IdentityMethod;
@@ -45,8 +55,14 @@ export interface FrozenTreeParts {
   maxHoldMs?: number | undefined;
   /** Resumes what was stopped, synchronously; called at most once; throws if it could not. */
   resume: () => void;
+  /** The hold's watchdog, kept running (or replaced) until the thaw, then dismissed. */
+  watchdog?: Watchdog | undefined;
+  /** Tells a replacement watchdog what to resume or write. */
+  brief?: ((watchdog: Watchdog) => void) | undefined;
+  platform?: Platform | undefined;
 }
 
+/** @internal */
 export class FrozenTreeHandle implements FrozenTree {
   readonly backend: FreezeBackend;
   readonly identity: IdentityMethod;
@@ -55,7 +71,10 @@ export class FrozenTreeHandle implements FrozenTree {
   readonly rounds: number;
   readonly exited: number;
   readonly thawed: Promise<ThawReason>;
+  readonly watchdogEvents: WatchdogEvent[] = [];
   #resume: () => void;
+  #keeper: WatchdogKeeper | undefined;
+  #watchdog: Watchdog | undefined;
   #lease: LongTimer | undefined;
   /** Set by the first thaw: undefined while frozen, null when it succeeded, else its error. */
   #outcome: FreezeError | null | undefined;
@@ -81,6 +100,17 @@ export class FrozenTreeHandle implements FrozenTree {
     if (parts.maxHoldMs !== undefined) {
       this.#lease = startLeaseTimer(parts.maxHoldMs, () => void this.#thawNow('lease'));
     }
+    this.#watchdog = parts.watchdog;
+    if (parts.watchdog && parts.brief && parts.platform) {
+      this.#keeper = keepWatchdog({
+        watchdog: parts.watchdog,
+        platform: parts.platform,
+        brief: parts.brief,
+        leaseEndsAt: parts.maxHoldMs === undefined ? undefined : performance.now() + parts.maxHoldMs,
+        onEvent: (event) => this.watchdogEvents.push(event),
+        onLost: (error) => void this.#thawNow('caller', error),
+      });
+    }
   }
 
   get frozen(): boolean {
@@ -92,19 +122,26 @@ export class FrozenTreeHandle implements FrozenTree {
     return error ? Promise.reject(error) : Promise.resolve();
   }
 
-  /** Thaws once, synchronously, and records why; returns the thaw's error, if any. */
-  #thawNow(reason: ThawReason): FreezeError | undefined {
+  /**
+   * Thaws once, synchronously, and records why; returns the thaw's error, if any.
+   * `ended`: the hold ended for that reason (its watchdog was lost), even if the thaw succeeded.
+   */
+  #thawNow(reason: ThawReason, ended?: FreezeError): FreezeError | undefined {
     if (this.#outcome === undefined) {
       this.#lease?.clear();
+      this.#keeper?.stop();
+      const watchdog = this.#keeper?.current ?? this.#watchdog;
       try {
         this.#resume();
-        this.#outcome = null;
-        this.#settle(reason);
+        this.#outcome = ended ?? null;
       } catch (error) {
         const pids = this.processes.map((p) => p.pid);
         this.#outcome = thawFailed('the frozen tree', pids, error);
-        this.#fail(this.#outcome);
+      } finally {
+        watchdog?.dismiss();
       }
+      if (this.#outcome) this.#fail(this.#outcome);
+      else this.#settle(reason);
     }
     return this.#outcome ?? undefined;
   }

@@ -18,7 +18,13 @@ export interface Watchdog {
   dismiss(): void;
   /** Resolves once the watchdog really runs (its exec succeeded); rejects with WATCHDOG_FAILED. */
   confirmRunning(): Promise<void>;
+  /** Whether it runs, was stopped (SIGSTOP), or died. Its pid is ours until dismissed: never recycled. */
+  state(): WatchdogState;
+  /** SIGCONT to the watchdog (after someone stopped it). */
+  sendContinue(): void;
 }
+
+export type WatchdogState = 'running' | 'stopped' | 'dead';
 
 export interface WatchdogEnds {
   pid: number;
@@ -30,6 +36,9 @@ export interface WatchdogEnds {
   close: () => void;
   confirmRunning: () => Promise<void>;
   failure: () => FreezeError | undefined;
+  state: () => WatchdogState;
+  /** Sends a signal to the watchdog's whole process group (it, its lease subshell and sleep), while that is ours. */
+  signalGroup: (signal: 'SIGCONT' | 'SIGKILL') => void;
 }
 
 /** Writes all of `text`; a full or broken control pipe means the watchdog stopped listening. */
@@ -67,12 +76,23 @@ export function watchdogChannel(ends: WatchdogEnds): Watchdog {
     startLease(ms) {
       send(ends.controlFd, line.lease(ms));
     },
+    state: ends.state,
+    sendContinue: () => ends.signalGroup('SIGCONT'),
     dismiss() {
       if (!open) return;
-      try {
-        writeAll(ends.controlFd, line.done);
-      } catch {
-        // it is gone already: nothing to tell
+      const state = ends.state();
+      if (state === 'dead') {
+        // Killed: its lease timer may live on in its process group; end it too.
+        ends.signalGroup('SIGKILL');
+      } else {
+        try {
+          writeAll(ends.controlFd, line.done);
+        } catch {
+          // it stopped listening: it is ended below
+        }
+        // If someone stopped it (even a stop still on its way), it must go on to read "done"
+        // and exit: continue it whatever its state reads now.
+        ends.signalGroup('SIGCONT');
       }
       open = false;
       closeQuietly(ends.identityFd);

@@ -4,6 +4,7 @@
  * which thaws even if this process hangs, and by a timer here, which thaws through the
  * handle so that the caller learns of it.
  */
+import { watchdogFailed } from '../errors.js';
 import { type LongTimer, setLongTimeout } from '../timers.js';
 import type { Watchdog } from './channel.js';
 
@@ -18,6 +19,10 @@ export async function sealProtection(
   if (!watchdog) return;
   await watchdog.confirmRunning();
   if (watchdog.failure) throw watchdog.failure;
+  const state = watchdog.state();
+  // Stopped by someone during the freeze: continue it (from now on, the keeper does).
+  if (state === 'stopped') watchdog.sendContinue();
+  if (state === 'dead') throw watchdogFailed(`the watchdog (pid ${watchdog.pid}) died during the freeze`);
   if (maxHoldMs !== undefined) watchdog.startLease(maxHoldMs);
 }
 

@@ -6,6 +6,7 @@
 import { readdirSync } from 'node:fs';
 import type { Native } from '../kernel/native.js';
 import { readProcFile } from '../kernel/procfs.js';
+import { WATCHDOG_NAME, WATCHDOG_SCRIPT } from './script.js';
 
 /** Exact pids of this process's watchdogs that may still be its children (until reaped or exited). */
 const ownWatchdogs = new Set<number>();
@@ -51,4 +52,20 @@ export function reapLater(pid: number, calls: Native): void {
     if (delay !== undefined) setTimeout(() => attempt(index + 1), delay).unref();
   };
   setTimeout(() => attempt(0), 0).unref();
+}
+
+const WATCHDOG_COMMAND_TAIL = `\0-c\0${WATCHDOG_SCRIPT}\0${WATCHDOG_NAME}\0`;
+const SHELL_NAMES = new Set(['sh', 'dash', 'bash', 'ash', 'busybox']);
+
+/**
+ * Whether a process is a treefreeze watchdog (of this process or of any other freezer):
+ * a shell running exactly the watchdog's program. Only shells' command lines are read.
+ */
+export function isWatchdogProcess(pid: number, comm: string): boolean {
+  if (!SHELL_NAMES.has(comm)) return false;
+  try {
+    return readProcFile(`/proc/${pid}/cmdline`)?.endsWith(WATCHDOG_COMMAND_TAIL) === true;
+  } catch {
+    return false; // unreadable (hidepid): not known to be a watchdog
+  }
 }

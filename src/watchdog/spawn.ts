@@ -14,8 +14,9 @@ import { join } from 'node:path';
 import { asFreezeError, type FreezeError, watchdogFailed } from '../errors.js';
 import type { Native } from '../kernel/native.js';
 import type { Platform } from '../kernel/platform.js';
+import { readProcessStat } from '../kernel/procfs.js';
 import { setLongTimeout } from '../timers.js';
-import { closeQuietly, type Watchdog, watchdogChannel } from './channel.js';
+import { closeQuietly, type Watchdog, type WatchdogState, watchdogChannel } from './channel.js';
 import {
   forgetWatchdog,
   isOwnWatchdog,
@@ -142,6 +143,7 @@ async function startWithPosixSpawn(
     abandon();
     throw error;
   }
+  const watchdogPid = pid;
   return watchdogChannel({
     pid,
     controlFd: controlWrite,
@@ -151,7 +153,24 @@ async function startWithPosixSpawn(
       await beforeDeadline(spawned, deadline);
     },
     failure: () => failure,
+    // Never reaped before it is dismissed, so its pid (and its group id) stay ours.
+    state: () => stateFromStat(watchdogPid),
+    signalGroup: (signal) => signalQuietly(-watchdogPid, signal),
   });
+}
+
+function stateFromStat(pid: number): WatchdogState {
+  const stat = readProcessStat(pid);
+  if (stat === null || stat.state === 'Z' || stat.state === 'X') return 'dead';
+  return stat.state === 'T' || stat.state === 't' ? 'stopped' : 'running';
+}
+
+function signalQuietly(target: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(target, signal);
+  } catch {
+    // gone
+  }
 }
 
 /** Portable start (no koffi): child_process.spawn, which returns after the exec. */
@@ -180,6 +199,7 @@ function startWithChildProcess(shell: string, identityFd: number): Watchdog {
   child.once('exit', () => forgetWatchdog(pid));
   child.unref();
   (child.stdin as unknown as { unref?: () => void }).unref?.();
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
   return watchdogChannel({
     pid,
     controlFd,
@@ -189,5 +209,12 @@ function startWithChildProcess(shell: string, identityFd: number): Watchdog {
       if (failure) throw failure;
     },
     failure: () => failure,
+    // Node reaps it as soon as it exits: its pid is only ours until then.
+    state: () => (exited() ? 'dead' : stateFromStat(pid)),
+    signalGroup: (signal) => {
+      // Once reaped, its group id could be someone else's: then the lease timer is left
+      // to end by itself (it checks identities before resuming anything).
+      if (!exited()) signalQuietly(-pid, signal);
+    },
   });
 }

@@ -97,7 +97,12 @@ if (mode === 'thaw-cgroup') {
   const options = JSON.parse(process.argv[4] ?? '{}');
   process.stdout.write('go\n');
   const frozen = await freezeTree(Number(arg), options);
-  report({ frozen: true, pids: frozen.processes.map((p) => p.pid), identity: frozen.identity });
+  report({
+    frozen: true,
+    pids: frozen.processes.map((p) => p.pid),
+    identity: frozen.identity,
+    watchdogs: ownWatchdogs(),
+  });
   if (options.hang) for (const until = Date.now() + 20_000; Date.now() < until; );
   setInterval(() => {}, 1 << 30);
 } else if (mode === 'tree') {

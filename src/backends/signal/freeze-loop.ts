@@ -17,7 +17,7 @@ import {
 import { processRecord } from '../../tree/process.js';
 import type { Watchdog } from '../../watchdog/channel.js';
 import { sealProtection } from '../../watchdog/lease.js';
-import { ownWatchdogPids } from '../../watchdog/registry.js';
+import { isWatchdogProcess, ownWatchdogPids } from '../../watchdog/registry.js';
 import { startWatchdog } from '../../watchdog/spawn.js';
 import { FrozenTreeHandle } from '../frozen-tree.js';
 import { type TrackedProcess, waitUntilStopped } from './wait.js';
@@ -98,12 +98,23 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     for (;;) {
       if (request.signal?.aborted) throw aborted(request.signal.reason);
       phase('other');
-      const nodes = discoverTree(request.root, {
+      let nodes = discoverTree(request.root, {
         includeRoot: request.includeRoot,
         exclude,
         method: request.discovery,
         sizeHint: tracked.size,
       });
+      // Another freezer's watchdog inside this tree keeps running, with its lease timer:
+      // stopping it would disarm that freezer's safety net. (Its freezer may be frozen.)
+      const watchdogsInTree = nodes.filter((node) => isWatchdogProcess(node.pid, node.comm));
+      if (watchdogsInTree.length > 0) {
+        for (const node of watchdogsInTree) exclude.add(node.pid);
+        nodes = discoverTree(request.root, {
+          includeRoot: request.includeRoot,
+          exclude,
+          method: request.discovery,
+        });
+      }
       let newcomers = nodes.filter((node) => tracked.get(node.pid)?.startTime !== node.startTime);
       phase('discover');
       if (rounds > 0 && newcomers.length === 0) break;
@@ -174,10 +185,13 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
         try {
           resume(stoppedByUs, calls);
         } finally {
-          watchdog?.dismiss();
           releasePidfds();
         }
       },
+      watchdog,
+      platform: request.platform,
+      // A replacement watchdog learns what the first one learnt: what this freeze stopped.
+      brief: (fresh) => fresh.guardProcesses([...stoppedByUs].filter((process) => !process.wasStopped)),
     });
   } catch (error) {
     try {
