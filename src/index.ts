@@ -4,6 +4,7 @@ export type {
   FrozenTree,
   IdentityMethod,
   ThawReason,
+  WatchdogEvent,
 } from './backends/frozen-tree.js';
 export { FreezeError, FreezeErrorCode } from './errors.js';
 export { freezeCgroup, freezeDescendants, freezeTree } from './freeze.js';

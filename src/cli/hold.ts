@@ -73,6 +73,7 @@ function jsonReport(
     freezeMs: round(frozen.durationMs),
     rounds: frozen.rounds,
     heldMs: round(heldMs),
+    watchdogEvents: frozen.watchdogEvents,
     ...extra,
     processes: frozen.processes.map(({ pid, ppid, comm, threads, startTime, wasStopped, traced }) => ({
       pid,
@@ -87,6 +88,19 @@ function jsonReport(
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** One line per thing that happened to the watchdog during the hold (stderr, human output). */
+function reportWatchdogEvents(frozen: FrozenTree): void {
+  for (const { pid, event, replacement } of frozen.watchdogEvents) {
+    const what =
+      event === 'continued'
+        ? `the watchdog (pid ${pid}) was stopped by someone; continued it`
+        : event === 'replaced'
+          ? `the watchdog (pid ${pid}) was killed; replaced it with pid ${replacement}`
+          : `the watchdog (pid ${pid}) was killed and could not be replaced`;
+    process.stderr.write(`treefreeze: ${what}\n`);
+  }
+}
 
 /** A live status line on a terminal: what is frozen, held, left, how to thaw. */
 function startStatusLine(frozen: FrozenTree, options: HoldOptions): () => void {
@@ -146,9 +160,13 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
         () => resolve('lease'),
       );
     });
-    await frozen.thaw();
-    clearInterval(keepAlive);
-    stopStatus();
+    try {
+      await frozen.thaw();
+    } finally {
+      clearInterval(keepAlive);
+      stopStatus();
+      if (!options.json) reportWatchdogEvents(frozen);
+    }
     const heldMs = performance.now() - holdStarted;
     if (options.json) {
       const report = jsonReport(options, frozen, heldMs, { thawReason: reason, signal: received ?? null });
@@ -192,7 +210,11 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
         child.once('exit', (code, signal) => resolve({ code, signal }));
       },
     );
-    await frozen.thaw();
+    try {
+      await frozen.thaw();
+    } finally {
+      if (!options.json) reportWatchdogEvents(frozen);
+    }
     const heldMs = performance.now() - holdStarted;
     let exitCode: number;
     if (outcome.error) {

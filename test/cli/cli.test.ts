@@ -12,6 +12,7 @@ import {
   isStoppedOrDead,
   repoRoot,
   runCli,
+  sleep,
   startCli,
   startTree,
   taskStates,
@@ -168,6 +169,33 @@ describe('treefreeze freeze', () => {
         `watchdogs with ${flags.join(' ') || 'defaults'}`,
       );
       assert.equal((await done).code, 0);
+    }
+    assertRunning(tree.pids);
+    tree.kill();
+  });
+
+  test('a watchdog stopped during the hold is continued and reported (JSON and stderr)', T, async () => {
+    const tree = await startTree('tree', 2, 1);
+    for (const json of [true, false]) {
+      const cli = startCli(['freeze', String(tree.root), '--for', '1s', ...(json ? ['--json'] : [])]);
+      assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
+      const watchdogs = () => watchdogsOf(cli.child.pid as number);
+      assert.ok(await eventually(() => watchdogs().length === 1, 2000), 'the CLI has its watchdog');
+      const [watchdog] = watchdogs() as [number];
+      await sleep(50); // past its first milliseconds: its traps are set
+      process.kill(watchdog, 'SIGSTOP');
+      const result = await cli.done;
+      assert.equal(result.code, 0, result.stderr);
+      if (json) {
+        const events = JSON.parse(result.stdout).watchdogEvents;
+        assert.equal(events[0]?.event, 'continued');
+        assert.equal(events[0]?.pid, watchdog);
+      } else {
+        assert.match(
+          result.stderr,
+          new RegExp(`the watchdog \\(pid ${watchdog}\\) was stopped by someone; continued it`),
+        );
+      }
     }
     assertRunning(tree.pids);
     tree.kill();
