@@ -60,6 +60,7 @@ async function freeze(
   includeRoot: boolean,
   options: InternalFreezeOptions,
 ): Promise<FrozenTree> {
+  const started = performance.now(); // durationMs counts from the call, checks included
   assertPid(root);
   const common = commonOptions(options);
   const backend = options.backend ?? 'signal';
@@ -102,6 +103,7 @@ async function freeze(
   // of the caller, the caller's subtree is simply left out.
   exclude.add(process.pid);
   return freezeWithSignals({
+    started,
     root,
     includeRoot,
     exclude,

@@ -42,7 +42,31 @@ async function attempt(freeze, pidsToWatch) {
   }
 }
 
-if (mode === 'thaw-cgroup') {
+if (mode === 'spin-own-session') {
+  // Run in a session of its own (the caller's setsid): a spinning tree in THIS session, then
+  // the first freeze of this fresh process (nothing loaded yet), timed from outside.
+  const [fixture, processes, threads] = [arg, process.argv[4], process.argv[5]];
+  const tree = spawn(fixture, ['tree', processes, threads, 'spin'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ready = await new Promise((resolve) => {
+    let out = '';
+    tree.stdout.on('data', (data) => {
+      out += data;
+      if (out.includes('\n')) resolve(out.split('\n')[0].split(' ').slice(1).map(Number));
+    });
+  });
+  const started = performance.now();
+  const frozen = await freezeTree(ready[0]);
+  const wallMs = performance.now() - started;
+  const stopped = frozen.processes.length;
+  await frozen.thaw();
+  process.kill(tree.pid, 'SIGKILL');
+  for (const pid of ready) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+  }
+  report({ wallMs, durationMs: frozen.durationMs, stopped });
+} else if (mode === 'thaw-cgroup') {
   // Thaw a cgroup (run as a user who may not): the error must be a FreezeError.
   try {
     report({ ok: true, ...thawCgroup(arg) });

@@ -27,6 +27,8 @@ export const MAX_ROUNDS = 32;
 
 /** @internal */
 export interface SignalFreezeRequest {
+  /** performance.now() when the caller called: durationMs counts from there. */
+  started: number;
   root: number;
   includeRoot: boolean;
   /** Pids whose subtrees stay running (the caller, the user's exclusions). */
@@ -50,7 +52,7 @@ const PROFILE = process.env.TREEFREEZE_PROFILE === '1';
 
 /** @internal */
 export async function freezeWithSignals(request: SignalFreezeRequest): Promise<FrozenTreeHandle> {
-  const started = performance.now();
+  const { started } = request;
   // First, before anything slow (loading the native library included): a CPU-bound tree
   // in this session would otherwise slow every step that follows.
   const restorePriority = request.raisePriority ? raisePriority() : () => {};
