@@ -1,15 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -20,15 +11,14 @@ import { findCgroupMounts } from '../../src/kernel/cgroupfs.js';
 import {
   cleanupTrees,
   eventually,
-  fixturePath,
   freezeChildScript,
   inCI,
   isRoot,
-  readyLine,
   runCli,
   sleep,
   stageForOtherUser,
   startTree,
+  TestCgroup,
   taskStates,
 } from '../helpers/index.js';
 
@@ -36,7 +26,6 @@ const T = { timeout: 60_000 };
 const runAs = promisify(execFile);
 const mounts = findCgroupMounts();
 const scratch = mkdtempSync(join(tmpdir(), 'treefreeze-cgroup-'));
-const made: TestCgroup[] = [];
 const spawned: ChildProcess[] = [];
 
 /** Skips (with the reason) only outside CI: CI runs as root on a machine with both hierarchies. */
@@ -53,74 +42,15 @@ function requireHierarchy(t: { skip: (reason: string) => void }, which: 'v2' | '
   return false;
 }
 
-class TestCgroup {
-  readonly path: string;
-  readonly v1: boolean;
-
-  constructor(mount: string, v1: boolean) {
-    this.path = join(mount, `treefreeze-test-${process.pid}-${made.length}`);
-    this.v1 = v1;
-    mkdirSync(this.path);
-    made.push(this);
-  }
-
-  pids(): number[] {
-    return readFileSync(join(this.path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
-  }
-
-  frozen(): boolean {
-    if (this.v1) return readFileSync(join(this.path, 'freezer.state'), 'utf8').trim() === 'FROZEN';
-    return readFileSync(join(this.path, 'cgroup.events'), 'utf8').includes('frozen 1');
-  }
-
-  /** Starts the fixture already inside this cgroup (so every descendant is born in it). */
-  async start(...args: (string | number)[]): Promise<{ root: number; pids: number[] }> {
-    const script = `echo $$ > ${JSON.stringify(join(this.path, 'cgroup.procs'))} && exec "$0" "$@"`;
-    const child = spawn('sh', ['-c', script, fixturePath(), ...args.map(String)], {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    spawned.push(child);
-    const line = await readyLine(child, `treefix ${args[0]} in ${this.path}`);
-    const pids = line.split(' ').slice(1).map(Number);
-    return { root: pids[0] as number, pids };
-  }
-
-  /** Thaws, kills everything inside, and removes the cgroup. */
-  async remove(): Promise<void> {
-    if (!existsSync(this.path)) return; // a test removed it already
-    try {
-      writeFileSync(join(this.path, this.v1 ? 'freezer.state' : 'cgroup.freeze'), this.v1 ? 'THAWED' : '0');
-    } catch {
-      // gone
-    }
-    for (const pid of this.pids()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-    await eventually(() => this.pids().length === 0, 5000);
-    for (let attempt = 0; attempt < 50 && existsSync(this.path); attempt++) {
-      try {
-        rmdirSync(this.path);
-      } catch {
-        await sleep(20);
-      }
-    }
-  }
-}
-
 after(async () => {
   try {
-    for (const cgroup of made) await cgroup.remove();
-    for (const child of spawned) if (child.pid) child.kill('SIGKILL');
+    for (const cgroup of TestCgroup.made) await cgroup.remove();
+    for (const child of [...spawned, ...TestCgroup.spawned]) if (child.pid) child.kill('SIGKILL');
   } finally {
     rmSync(scratch, { recursive: true, force: true }); // even when a cleanup step throws
   }
   assert.deepEqual(
-    made.filter((cgroup) => existsSync(cgroup.path)).map((cgroup) => cgroup.path),
+    TestCgroup.made.filter((cgroup) => existsSync(cgroup.path)).map((cgroup) => cgroup.path),
     [],
     'no cgroup left behind',
   );

@@ -1,6 +1,7 @@
 /** Test helpers, by concern. */
 export * from '../fixture/fixture.js';
 export * from './build.js';
+export * from './cgroups.js';
 export * from './cli.js';
 export * from './env.js';
 export * from './proc.js';

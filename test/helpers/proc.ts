@@ -1,5 +1,6 @@
 /** Reading processes independently of treefreeze's own /proc code (to check its results). */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseStat } from '../../src/kernel/stat.js';
 
 /** The state letters of every task of `pid`, e.g. "TTTT"; "" when the process is gone. */
@@ -46,4 +47,23 @@ export function unusedPid(): number {
   const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
   for (let pid = pidMax - 1; pid > 1; pid--) if (!existsSync(`/proc/${pid}`)) return pid;
   throw new Error('no free pid');
+}
+
+/**
+ * Kills `pid` and starts a `sleep` that gets the same pid (through ns_last_pid; root only):
+ * an impostor that must never be signalled by a freeze that discovered the original.
+ */
+export function recyclePid(pid: number): ChildProcess {
+  process.kill(pid, 'SIGKILL');
+  const until = Date.now() + 3000;
+  while (taskStates(pid) !== '' && Date.now() < until) {
+    // busy-wait: this runs inside a synchronous hook
+  }
+  for (let attempt = 0; attempt < 20; attempt++) {
+    writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+    const child = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    if (child.pid === pid) return child;
+    child.kill('SIGKILL');
+  }
+  throw new Error(`could not recycle pid ${pid}`);
 }

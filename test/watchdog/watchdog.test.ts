@@ -16,6 +16,7 @@ import {
   hasStopped,
   killGroupOf,
   leftoverWatchdogs,
+  recyclePid,
   requireRoot,
   runningWatchdogs,
   sleep,
@@ -191,22 +192,31 @@ describe('watchdog', () => {
 
   test('nested freezes of our own descendants never stop an earlier freeze’s watchdog', T, async () => {
     const tree = await startTree('tree', 2, 1); // a child of this test process
+    const before = watchdogsOf();
+    // This freezes every descendant of the test process (tsx's esbuild included): thaw
+    // whatever an assertion does.
     const outer = await freezeDescendants();
-    const inner = await freezeDescendants();
-    const watchdogs = watchdogsOf();
-    assert.equal(watchdogs.length, 2);
-    for (const pid of watchdogs) assert.doesNotMatch(taskStates(pid), /T/, `watchdog ${pid} runs`);
-    assert.ok(!inner.processes.some((p) => watchdogs.includes(p.pid)));
-    assert.ok(
-      inner.processes.every((p) => p.wasStopped),
-      'the inner freeze found the tree already stopped',
-    );
-    await inner.thaw();
-    assert.ok(
-      tree.pids.every((pid) => hasStopped(taskStates(pid))),
-      'still held by the outer freeze',
-    );
-    await outer.thaw();
+    try {
+      const inner = await freezeDescendants();
+      try {
+        const watchdogs = newWatchdogs(before);
+        assert.equal(watchdogs.length, 2);
+        for (const pid of watchdogs) assert.doesNotMatch(taskStates(pid), /T/, `watchdog ${pid} runs`);
+        assert.ok(!inner.processes.some((p) => watchdogs.includes(p.pid)));
+        assert.ok(
+          inner.processes.every((p) => p.wasStopped),
+          'the inner freeze found the tree already stopped',
+        );
+      } finally {
+        await inner.thaw();
+      }
+      assert.ok(
+        tree.pids.every((pid) => hasStopped(taskStates(pid))),
+        'still held by the outer freeze',
+      );
+    } finally {
+      await outer.thaw();
+    }
     assert.ok(await eventually(noneStopped(tree.pids), 1000));
     tree.kill();
   });
@@ -619,17 +629,3 @@ describe('exact identity', () => {
 });
 
 /** Kills `pid`, waits until it is reaped, then starts an unrelated process that gets the same pid. */
-function recyclePid(pid: number): ChildProcess {
-  process.kill(pid, 'SIGKILL');
-  const until = Date.now() + 3000;
-  while (taskStates(pid) !== '' && Date.now() < until) {
-    // busy-wait: this runs inside a synchronous hook
-  }
-  for (let attempt = 0; attempt < 20; attempt++) {
-    writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
-    const child = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
-    if (child.pid === pid) return child;
-    child.kill('SIGKILL');
-  }
-  throw new Error(`could not recycle pid ${pid}`);
-}
