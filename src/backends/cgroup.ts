@@ -163,7 +163,7 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
       backend: cgroup.version,
       identity: 'starttime',
       processes: snapshotProcesses(cgroupPids(cgroup.path), wasFrozen),
-      durationMs: performance.now() - started,
+      started,
       rounds: 1,
       exited: 0,
       maxHoldMs: request.maxHoldMs,

@@ -48,7 +48,8 @@ export interface FrozenTreeParts {
   backend: FreezeBackend;
   identity: IdentityMethod;
   processes: readonly ProcessRecord[];
-  durationMs: number;
+  /** performance.now() when the caller called: durationMs runs until the handle is ready. */
+  started: number;
   rounds: number;
   exited: number;
   /** The lease: thaw by itself after this many ms. */
@@ -87,7 +88,7 @@ export class FrozenTreeHandle implements FrozenTree {
     this.processes = Object.freeze(
       parts.processes.map((record) => Object.freeze(processRecord(record, record))),
     );
-    this.durationMs = parts.durationMs;
+    this.durationMs = 0; // set last, once the handle (its keeper included) is ready
     this.rounds = parts.rounds;
     this.exited = parts.exited;
     this.#resume = parts.resume;
@@ -111,6 +112,7 @@ export class FrozenTreeHandle implements FrozenTree {
         onLost: (error) => void this.#thawNow('caller', error),
       });
     }
+    this.durationMs = performance.now() - parts.started;
   }
 
   get frozen(): boolean {

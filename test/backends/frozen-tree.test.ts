@@ -19,7 +19,7 @@ function handle(resume: () => void, extra: Partial<FrozenTreeParts> = {}): Froze
     backend: 'signal',
     identity: 'pidfd',
     processes: [{ ...record, pidfd: 9 } as typeof record],
-    durationMs: 1,
+    started: performance.now(),
     rounds: 1,
     exited: 0,
     resume,

@@ -348,6 +348,7 @@ const FREEZE_KEYS = [
   'freezeMs',
   'rounds',
   'heldMs',
+  'watchdogEvents',
   'thawReason',
   'signal',
   'processes',

@@ -69,6 +69,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
   // tree): after the priority raise, and inside durationMs.
   const calls = request.identity === 'starttime' ? null : request.platform.native();
   const identity: IdentityMethod = calls ? 'pidfd' : 'starttime';
+  phase('native library');
   // Insertion order is stop order; resume walks it backwards.
   const tracked = new Map<number, TrackedProcess>();
   const stoppedByUs = new Set<TrackedProcess>();
@@ -83,6 +84,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       )
     : undefined;
   watchdogStarting?.catch(() => {}); // awaited below; never an unhandled rejection
+  phase('watchdog spawn');
   let watchdog: Watchdog | undefined;
 
   // Other freezes' watchdogs (our children too) must keep running whatever is frozen.
@@ -179,7 +181,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       backend: 'signal',
       identity: exact ? 'pidfd' : 'starttime',
       processes: [...tracked.values()],
-      durationMs: performance.now() - started,
+      started,
       rounds,
       exited,
       maxHoldMs: request.maxHoldMs,
