@@ -730,6 +730,11 @@ ${table}
 again, measured by polling \`/proc\` (trials where nothing was stopped yet when the kill landed are not counted).
 Most of it is the kernel tearing down the dead Node process: only then is its end of the watchdog's pipe closed.
 
+"durationMs / wall" compares the freeze's own report with the wall time measured around the call, for the first
+freeze of a fresh process beside a spinning tree in its own session. Work before the clock starts used to hide
+there (loading the native library: a ratio of 0.25); a ratio under 0.5 is a violation. An occasional gap of
+65–113 ms (about 1 run in 10, seen only under this load) is not explained yet.
+
 ## The trials
 
 ${descriptions}

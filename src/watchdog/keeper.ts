@@ -36,6 +36,21 @@ const CHECK_MS = 50;
 /** How long a replacement may take to start. */
 const REPLACE_TIMEOUT_MS = 5000;
 
+/** One SIGCHLD listener for all the holds of this process (one per hold would trip Node's listener limit). */
+const checks = new Set<() => void>();
+const onChildSignal = () => {
+  for (const check of checks) check();
+};
+
+function watchChildren(check: () => void): () => void {
+  if (checks.size === 0) process.on('SIGCHLD', onChildSignal);
+  checks.add(check);
+  return () => {
+    checks.delete(check);
+    if (checks.size === 0) process.off('SIGCHLD', onChildSignal);
+  };
+}
+
 /** @internal */
 export interface KeeperOptions {
   watchdog: Watchdog;
@@ -103,7 +118,7 @@ export function keepWatchdog(options: KeeperOptions): WatchdogKeeper {
     }
   };
 
-  process.on('SIGCHLD', check);
+  const unwatch = watchChildren(check);
   const timer = setInterval(check, CHECK_MS);
   timer.unref();
   return {
@@ -112,7 +127,7 @@ export function keepWatchdog(options: KeeperOptions): WatchdogKeeper {
     },
     stop() {
       stopped = true;
-      process.off('SIGCHLD', check);
+      unwatch();
       clearInterval(timer);
     },
   };

@@ -527,6 +527,24 @@ describe('watchdog', () => {
     inner.kill();
   });
 
+  test('a dozen holds at once in one process: every watchdog kept, no listener warning', T, async () => {
+    const tree = await startTree('tree', 2, 1);
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on('warning', onWarning);
+    const holds = [];
+    try {
+      for (let i = 0; i < 12; i++) holds.push(await freezeTree(tree.root));
+      await sleep(20);
+    } finally {
+      for (const hold of holds.reverse()) await hold.thaw();
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(warnings, []);
+    assert.ok(noneStopped(tree.pids)());
+    tree.kill();
+  });
+
   test('watchdog: false starts none', T, async () => {
     const tree = await startTree('tree', 2, 1);
     const before = watchdogsOf();
