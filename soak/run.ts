@@ -12,7 +12,7 @@
  *   npm run soak -- --only lease       kinds whose name contains "lease"
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { rmdirSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,7 @@ import {
   recyclePid,
   runningWatchdogs,
   sleep,
+  sleepsWithArgument,
   stageForOtherUser,
   startCli,
   startTree,
@@ -225,15 +226,7 @@ const leaseThawedAtOnce: Kind = {
     return { violations, figures: {} };
   },
   async finally() {
-    const leaked = () =>
-      descendantsByScan(1).filter((pid) => {
-        try {
-          const [command, seconds] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-          return command === 'sleep' && leaseArgs.has(seconds as string);
-        } catch {
-          return false;
-        }
-      });
+    const leaked = () => sleepsWithArgument(leaseArgs);
     await eventually(() => leaked().length === 0, 3000);
     const left = leaked();
     for (const pid of left) process.kill(pid, 'SIGKILL');

@@ -20,6 +20,7 @@ import {
   requireRoot,
   runningWatchdogs,
   sleep,
+  sleepsWithArgument,
   startTree,
   taskStates,
   watchdogsOf,
@@ -359,15 +360,7 @@ describe('watchdog', () => {
       const frozen = await freezeTree(tree.root, { maxHoldMs });
       await frozen.thaw();
     }
-    const leakedTimers = () =>
-      descendantsByScan(1).filter((pid) => {
-        try {
-          const [command, seconds] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-          return command === 'sleep' && ours.has(seconds as string);
-        } catch {
-          return false;
-        }
-      });
+    const leakedTimers = () => sleepsWithArgument(ours);
     await eventually(() => leakedTimers().length === 0, 3000);
     const left = leakedTimers();
     for (const pid of left) process.kill(pid, 'SIGKILL'); // a sleep of ours, by its unique argument
