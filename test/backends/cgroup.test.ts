@@ -81,6 +81,26 @@ function isFreezeError(code: string) {
 }
 
 describe('freezeCgroup (cgroup v2)', () => {
+  test('a cgroup freeze that times out says it was thawed only once it is, and it is', T, async (t) => {
+    if (!requireHierarchy(t, 'v2')) return;
+    const cgroup = new TestCgroup(mounts.v2 as string, false);
+    await cgroup.start('tree', 3, 1, 'spin');
+    let error: unknown;
+    // A deadline already past when the first check runs; spinning tasks take a moment to freeze.
+    for (let attempt = 0; attempt < 10 && !error; attempt++) {
+      try {
+        const frozen = await freezeCgroup(cgroup.path, { timeoutMs: 0.001 });
+        await frozen.thaw(); // froze at once: try again
+      } catch (caught) {
+        error = caught;
+      }
+    }
+    assert.ok(error instanceof FreezeError && error.code === 'TIMED_OUT', String(error));
+    assert.match(error.message, /; it was thawed$/);
+    assert.ok(!cgroup.frozen(), 'and it is thawed');
+    assert.equal(readFileSync(join(cgroup.path, 'cgroup.freeze'), 'utf8').trim(), '0');
+  });
+
   test(
     'freezes a worker invisibly: no appends while held, no SIGCHLD stop notice; signals by contrast',
     T,
