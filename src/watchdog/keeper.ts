@@ -98,6 +98,9 @@ export function keepWatchdog(options: KeeperOptions): WatchdogKeeper {
       current.sendContinue();
       options.onEvent({ at: Date.now(), pid: current.pid, event: 'continued' });
     } else if (state === 'dead') {
+      // Past the lease's end its watchdog resumed the tree and exited, as leases do (the caller
+      // was hung, or its own timer is about to thaw): nothing to replace.
+      if (options.leaseEndsAt !== undefined && performance.now() >= options.leaseEndsAt) return;
       busy = true;
       const dead = current;
       replace(dead)
