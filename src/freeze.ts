@@ -12,6 +12,7 @@ import {
   noSuchProcess,
 } from './errors.js';
 import { cgroupPids, cgroupsOf, type ResolvedCgroup, resolveCgroup } from './kernel/cgroupfs.js';
+import { raisePriority } from './kernel/priority.js';
 import { readProcessStat } from './kernel/procfs.js';
 import { isKernelThreadStat } from './kernel/stat.js';
 import {
@@ -24,7 +25,7 @@ import { discoverTree } from './tree/discovery.js';
 
 /** Freezes `root` and all its descendants. */
 export function freezeTree(root: number, options: FreezeOptions = {}): Promise<FrozenTree> {
-  return freeze(root, true, options);
+  return entered(options, (started) => freeze(root, true, options, started));
 }
 
 /** Freezes the descendants of `root` (default: this process, e.g. a supervisor's workers). */
@@ -32,13 +33,30 @@ export function freezeDescendants(
   root: number = process.pid,
   options: FreezeOptions = {},
 ): Promise<FrozenTree> {
-  return freeze(root, false, options);
+  return entered(options, (started) => freeze(root, false, options, started));
 }
 
 /** Freezes a cgroup (absolute path, or relative to the cgroup v2 mount) with the kernel's freezer. */
-export async function freezeCgroup(path: string, options: FreezeOptions = {}): Promise<FrozenTree> {
-  const common = commonOptions(options);
-  return freezeThisCgroup(resolveCgroup(path), common);
+export function freezeCgroup(path: string, options: FreezeOptions = {}): Promise<FrozenTree> {
+  return entered(options, async (started) => {
+    const common = commonOptions(options, started); // the options first, as for pid trees
+    return freezeThisCgroup(resolveCgroup(path), common);
+  });
+}
+
+/**
+ * Every public freeze starts here, with the clock and the priority raise before anything
+ * else: beside a spinning tree in this session, whatever runs before the raise (even V8
+ * compiling the next functions) crawls — 50-130 ms measured — and would be missing from
+ * durationMs. The priority is restored once the freeze settles.
+ */
+function entered(
+  options: InternalFreezeOptions,
+  run: (started: number) => Promise<FrozenTree>,
+): Promise<FrozenTree> {
+  const started = performance.now();
+  const restorePriority = options.raisePriority === false ? () => {} : raisePriority();
+  return run(started).finally(restorePriority);
 }
 
 async function freezeThisCgroup(cgroup: ResolvedCgroup, common: CommonOptions): Promise<FrozenTree> {
@@ -59,10 +77,10 @@ async function freeze(
   root: number,
   includeRoot: boolean,
   options: InternalFreezeOptions,
+  started: number,
 ): Promise<FrozenTree> {
-  const started = performance.now(); // durationMs counts from the call, checks included
   assertPid(root);
-  const common = commonOptions(options);
+  const common = commonOptions(options, started);
   const backend = options.backend ?? 'signal';
   if (backend !== 'signal' && backend !== 'cgroup' && backend !== 'auto') {
     throw invalidArgument(`backend must be 'signal', 'cgroup' or 'auto', got ${String(backend)}`);
@@ -103,7 +121,6 @@ async function freeze(
   // of the caller, the caller's subtree is simply left out.
   exclude.add(process.pid);
   return freezeWithSignals({
-    started,
     root,
     includeRoot,
     exclude,
@@ -111,7 +128,6 @@ async function freeze(
     identity: options.identity, // decided after the priority raise: loading koffi is slow on a busy CPU
     discovery: options.discovery,
     afterDiscovery: options.afterDiscovery,
-    raisePriority: options.raisePriority ?? true,
   });
 }
 

@@ -36,7 +36,7 @@ export interface FreezeOptions {
 export interface InternalFreezeOptions extends FreezeOptions {
   /** Force the discovery method. */
   discovery?: 'children-files' | 'scan' | undefined;
-  /** false keeps the freezing thread's priority as it is (the benchmark measures the raise). */
+  /** false keeps the freezer's priority as it is (the benchmark measures the raise). */
   raisePriority?: boolean | undefined;
   /** Called after each discovery, before anything found is signalled. */
   afterDiscovery?: ((pids: number[]) => void) | undefined;
@@ -60,6 +60,8 @@ function checkDuration(name: string, value: unknown): number {
 
 /** @internal */
 export interface CommonOptions {
+  /** performance.now() when the caller called: durationMs counts from there. */
+  started: number;
   timeoutMs: number;
   maxHoldMs: number | undefined;
   watchdog: boolean;
@@ -69,8 +71,9 @@ export interface CommonOptions {
 
 /** Checks the options every backend shares. */
 /** @internal */
-export function commonOptions(options: InternalFreezeOptions): CommonOptions {
+export function commonOptions(options: InternalFreezeOptions, started: number): CommonOptions {
   return {
+    started,
     timeoutMs: checkDuration('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
     maxHoldMs: options.maxHoldMs === undefined ? undefined : checkDuration('maxHoldMs', options.maxHoldMs),
     watchdog: options.watchdog ?? true,

@@ -21,6 +21,8 @@ import { FrozenTreeHandle } from './frozen-tree.js';
 
 /** @internal */
 export interface CgroupFreezeRequest {
+  /** performance.now() when the caller called: durationMs counts from there. */
+  started: number;
   cgroup: ResolvedCgroup;
   timeoutMs: number;
   signal?: AbortSignal | undefined;
@@ -132,7 +134,7 @@ function snapshotProcesses(pids: number[], wasStopped: boolean): ProcessRecord[]
 
 /** @internal */
 export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<FrozenTreeHandle> {
-  const started = performance.now();
+  const { started } = request;
   const deadline = started + request.timeoutMs;
   const { cgroup } = request;
   const wasFrozen = frozenBefore(cgroup);

@@ -88,7 +88,6 @@ export class FrozenTreeHandle implements FrozenTree {
     this.processes = Object.freeze(
       parts.processes.map((record) => Object.freeze(processRecord(record, record))),
     );
-    this.durationMs = 0; // set last, once the handle (its keeper included) is ready
     this.rounds = parts.rounds;
     this.exited = parts.exited;
     this.#resume = parts.resume;
@@ -112,6 +111,7 @@ export class FrozenTreeHandle implements FrozenTree {
         onLost: (error) => void this.#thawNow('caller', error),
       });
     }
+    // Last: the handle, its keeper included, is ready now.
     this.durationMs = performance.now() - parts.started;
   }
 

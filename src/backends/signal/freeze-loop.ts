@@ -4,7 +4,6 @@
  */
 import { aborted, count, FreezeError, notPermittedToSignal, thawFailed } from '../../errors.js';
 import type { Platform } from '../../kernel/platform.js';
-import { raisePriority } from '../../kernel/priority.js';
 import { readTaskStates } from '../../kernel/procfs.js';
 import { discoverTree, type ProcessNode } from '../../tree/discovery.js';
 import {
@@ -44,7 +43,6 @@ export interface SignalFreezeRequest {
   discovery?: 'children-files' | 'scan' | undefined;
   /** Called after each discovery, before anything found is signalled (tests). */
   afterDiscovery?: ((pids: number[]) => void) | undefined;
-  raisePriority: boolean;
 }
 
 /** TREEFREEZE_PROFILE=1: print where a freeze spends its time, phase by phase, on stderr. */
@@ -52,10 +50,8 @@ const PROFILE = process.env.TREEFREEZE_PROFILE === '1';
 
 /** @internal */
 export async function freezeWithSignals(request: SignalFreezeRequest): Promise<FrozenTreeHandle> {
+  // The caller raised this process's priority before anything else (see freeze.ts).
   const { started } = request;
-  // First, before anything slow (loading the native library included): a CPU-bound tree
-  // in this session would otherwise slow every step that follows.
-  const restorePriority = request.raisePriority ? raisePriority() : () => {};
   const phases: Record<string, number> = {};
   let mark = started;
   const phase = (name: string) => {
@@ -65,8 +61,8 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     mark = now;
   };
   const deadline = started + request.timeoutMs;
-  // Loads koffi on the first freeze (tens of ms on an idle machine, seconds under a spinning
-  // tree): after the priority raise, and inside durationMs.
+  // Loads koffi on the first freeze (20 ms on an idle machine, seconds beside a spinning
+  // tree in this session): after the priority raise, and inside durationMs.
   const calls = request.identity === 'starttime' ? null : request.platform.native();
   const identity: IdentityMethod = calls ? 'pidfd' : 'starttime';
   phase('native library');
@@ -102,7 +98,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     for (;;) {
       if (request.signal?.aborted) throw aborted(request.signal.reason);
       phase('other');
-      let nodes = discoverTree(request.root, {
+      const discovered = discoverTree(request.root, {
         includeRoot: request.includeRoot,
         exclude,
         method: request.discovery,
@@ -110,15 +106,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
       });
       // Another freezer's watchdog inside this tree keeps running, with its lease timer:
       // stopping it would disarm that freezer's safety net. (Its freezer may be frozen.)
-      const watchdogsInTree = nodes.filter((node) => isWatchdogProcess(node.pid, node.comm));
-      if (watchdogsInTree.length > 0) {
-        for (const node of watchdogsInTree) exclude.add(node.pid);
-        nodes = discoverTree(request.root, {
-          includeRoot: request.includeRoot,
-          exclude,
-          method: request.discovery,
-        });
-      }
+      const nodes = withoutForeignWatchdogs(discovered, exclude);
       let newcomers = nodes.filter((node) => tracked.get(node.pid)?.startTime !== node.startTime);
       phase('discover');
       if (rounds > 0 && newcomers.length === 0) break;
@@ -207,9 +195,28 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     watchdog?.dismiss();
     releasePidfds();
     throw error;
-  } finally {
-    restorePriority();
   }
+}
+
+/**
+ * The nodes minus every watchdog among them and its subtree (read from the nodes' own
+ * children lists: no second discovery); each such watchdog joins `exclude` for later rounds.
+ */
+function withoutForeignWatchdogs(nodes: ProcessNode[], exclude: Set<number>): ProcessNode[] {
+  const watchdogs = nodes.filter((node) => isWatchdogProcess(node.pid, node.comm));
+  if (watchdogs.length === 0) return nodes;
+  const byPid = new Map(nodes.map((node) => [node.pid, node]));
+  const dropped = new Set<number>();
+  const drop = (pid: number) => {
+    if (dropped.has(pid)) return;
+    dropped.add(pid);
+    for (const child of byPid.get(pid)?.children ?? []) drop(child);
+  };
+  for (const watchdog of watchdogs) {
+    exclude.add(watchdog.pid);
+    drop(watchdog.pid);
+  }
+  return nodes.filter((node) => !dropped.has(node.pid));
 }
 
 /** Records each newcomer's state before the freeze touches it and binds its identity. */
