@@ -44,3 +44,14 @@ export function leftoverWatchdogs(): number[] {
 export function runningWatchdogs(pids: readonly number[]): number[] {
   return pids.filter(isWatchdog);
 }
+
+/** Signals a watchdog must ignore (only SIGKILL and SIGSTOP may affect it). */
+export const STRAY_SIGNALS = [
+  'SIGTERM',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGHUP',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGALRM',
+] as const;

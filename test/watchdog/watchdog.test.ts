@@ -19,6 +19,7 @@ import {
   recyclePid,
   requireRoot,
   runningWatchdogs,
+  STRAY_SIGNALS,
   sleep,
   sleepsWithArgument,
   startTree,
@@ -432,15 +433,7 @@ describe('watchdog', () => {
           (1n << 14n)) !==
         0n;
       assert.ok(await eventually(ignoresTerm, 2000), 'the watchdog set its traps');
-      for (const signal of [
-        'SIGTERM',
-        'SIGUSR1',
-        'SIGUSR2',
-        'SIGHUP',
-        'SIGINT',
-        'SIGQUIT',
-        'SIGALRM',
-      ] as const) {
+      for (const signal of STRAY_SIGNALS) {
         process.kill(watchdog as number, signal);
       }
       await sleep(200);
