@@ -87,9 +87,10 @@ describe('freezeCgroup (cgroup v2)', () => {
     await cgroup.start('tree', 3, 1, 'spin');
     let error: unknown;
     // A deadline already past when the first check runs; spinning tasks take a moment to freeze.
+    // No watchdog: its start would meet the deadline first (WATCHDOG_FAILED, tested elsewhere).
     for (let attempt = 0; attempt < 10 && !error; attempt++) {
       try {
-        const frozen = await freezeCgroup(cgroup.path, { timeoutMs: 0.001 });
+        const frozen = await freezeCgroup(cgroup.path, { timeoutMs: 0.001, watchdog: false });
         await frozen.thaw(); // froze at once: try again
       } catch (caught) {
         error = caught;
