@@ -1,3 +1,4 @@
+export type { BreachPolicy, HoldBreach, HoldEvent } from './backends/breach.js';
 export type {
   FreezeBackend,
   FrozenProcess,
@@ -10,7 +11,12 @@ export { FreezeError, FreezeErrorCode } from './errors.js';
 export { freezeCgroup, freezeDescendants, freezeTree } from './freeze.js';
 export { readTaskStates, type TaskState } from './kernel/procfs.js';
 export { type ProcStat, parseStat } from './kernel/stat.js';
-export { type BackendChoice, DEFAULT_TIMEOUT_MS, type FreezeOptions } from './options.js';
+export {
+  type BackendChoice,
+  DEFAULT_CHECK_INTERVAL_MS,
+  DEFAULT_TIMEOUT_MS,
+  type FreezeOptions,
+} from './options.js';
 export {
   type ResumedProcess,
   type ThawedCgroup,
@@ -19,3 +25,4 @@ export {
   thawTree,
 } from './thaw.js';
 export { type ListTreeOptions, listTree, type ProcessNode } from './tree/discovery.js';
+export type { ProcessInfo } from './tree/process.js';

@@ -1,4 +1,6 @@
 /** The options of the public entry points, and their checks. */
+import { type BreachPolicy, eventEmitter, type HoldEvent } from './backends/breach.js';
+import type { HoldSettings } from './backends/frozen-tree.js';
 import { invalidArgument } from './errors.js';
 import { defaultPlatform, type Platform } from './kernel/platform.js';
 
@@ -15,6 +17,16 @@ export interface FreezeOptions {
   watchdog?: boolean | undefined;
   /** Lease: the tree is thawed automatically after this many ms, even if the caller hangs. */
   maxHoldMs?: number | undefined;
+  /**
+   * What the hold does when a frozen process runs again (someone sent SIGCONT, another
+   * freezer thawed it, the cgroup was thawed): 'refreeze' (default) stops it again and
+   * confirms; 'report' only records it. Either way it is in `breaches` and `intact` is false.
+   */
+  onBreach?: BreachPolicy | undefined;
+  /** How often the hold is verified, in ms (default 50): a breach is noticed within about this long. */
+  checkIntervalMs?: number | undefined;
+  /** Called as things happen during the hold: a breach, its end, a watchdog event. */
+  onHoldEvent?: ((event: HoldEvent) => void) | undefined;
   /**
    * freezeTree only. 'signal' (default): SIGSTOP/SIGCONT. 'cgroup': the kernel freezer on
    * the root's own cgroup, which must hold exactly the root's tree. 'auto': the cgroup when
@@ -45,6 +57,7 @@ export interface InternalFreezeOptions extends FreezeOptions {
 }
 
 export const DEFAULT_TIMEOUT_MS = 5000;
+export const DEFAULT_CHECK_INTERVAL_MS = 50;
 
 /** The longest duration any option accepts: about 285,000 years, far beyond any real hold. */
 export const MAX_DURATION_MS = Number.MAX_SAFE_INTEGER;
@@ -67,6 +80,7 @@ export interface CommonOptions {
   watchdog: boolean;
   signal: AbortSignal | undefined;
   platform: Platform;
+  hold: HoldSettings;
 }
 
 /** Checks the options every backend shares. */
@@ -79,5 +93,25 @@ export function commonOptions(options: InternalFreezeOptions, started: number): 
     watchdog: options.watchdog ?? true,
     signal: options.signal,
     platform: options.platform ?? defaultPlatform,
+    hold: holdSettings(options),
+  };
+}
+
+function holdSettings(options: FreezeOptions): HoldSettings {
+  const policy = options.onBreach ?? 'refreeze';
+  if (policy !== 'refreeze' && policy !== 'report') {
+    throw invalidArgument(`onBreach must be 'refreeze' or 'report', got ${String(policy)}`);
+  }
+  if (options.onHoldEvent !== undefined && typeof options.onHoldEvent !== 'function') {
+    throw invalidArgument('onHoldEvent must be a function');
+  }
+  return {
+    policy,
+    // Beyond 2^31 ms a timer fires at once; a check every 24.8 days is "almost never" already.
+    intervalMs: Math.min(
+      checkDuration('checkIntervalMs', options.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS),
+      2 ** 31 - 1,
+    ),
+    onEvent: eventEmitter(options.onHoldEvent),
   };
 }

@@ -1,8 +1,9 @@
 /** Recovery: resume every stopped process of a tree that something else left stopped. */
-import { assertPid } from './errors.js';
+import { assertPid, FreezeError, noSuchProcess } from './errors.js';
 import { readCgroupFile, resolveCgroup, writeCgroupFile } from './kernel/cgroupfs.js';
 import { defaultPlatform } from './kernel/platform.js';
-import { readTaskStates } from './kernel/procfs.js';
+import { readProcessStat, readTaskStates } from './kernel/procfs.js';
+import { isKernelThreadStat } from './kernel/stat.js';
 import { listTree } from './tree/discovery.js';
 import { sendSignal } from './tree/identity.js';
 
@@ -10,6 +11,13 @@ export interface ThawTreeOptions {
   /** Include the root itself (default true). */
   includeRoot?: boolean | undefined;
   exclude?: Iterable<number> | undefined;
+  /** List what would be resumed; send nothing. */
+  dryRun?: boolean | undefined;
+  /**
+   * Allow root 1: every stopped process on the machine, including ones other programs
+   * stopped on purpose. Refused (UNSAFE_TARGET) without it.
+   */
+  machineWide?: boolean | undefined;
 }
 
 export interface ResumedProcess {
@@ -24,14 +32,37 @@ export interface ResumedProcess {
  */
 export function thawTree(root: number, options: ThawTreeOptions = {}): ResumedProcess[] {
   assertPid(root);
-  const calls = defaultPlatform.native();
+  checkThawRoot(root, options.machineWide === true);
+  const calls = options.dryRun ? null : defaultPlatform.native();
   const resumed: ResumedProcess[] = [];
   for (const node of listTree(root, { includeRoot: options.includeRoot ?? true, exclude: options.exclude })) {
     const states = readTaskStates(node.pid) ?? [];
     if (!states.some((task) => task.state === 'T')) continue;
-    if (sendSignal(node, 'SIGCONT', calls) === 'sent') resumed.push({ pid: node.pid, comm: node.comm });
+    if (options.dryRun || sendSignal(node, 'SIGCONT', calls) === 'sent') {
+      resumed.push({ pid: node.pid, comm: node.comm });
+    }
   }
   return resumed;
+}
+
+/** pid 1 means the whole machine: only when asked. Kernel threads never stop: always a mistake. */
+function checkThawRoot(root: number, machineWide: boolean): void {
+  if (root === 1 && !machineWide) {
+    throw new FreezeError(
+      'UNSAFE_TARGET',
+      'refusing to thaw pid 1: that would resume every stopped process on the machine, including ones stopped on purpose (to mean it: machineWide: true, or --machine-wide)',
+      [root],
+    );
+  }
+  const stat = readProcessStat(root);
+  if (stat === null) throw noSuchProcess(root);
+  if (isKernelThreadStat(stat) || root === 2) {
+    throw new FreezeError(
+      'UNSAFE_TARGET',
+      `pid ${root} (${stat.comm}) is a kernel thread: nothing under it stops`,
+      [root],
+    );
+  }
 }
 
 export interface ThawedCgroup {
@@ -41,10 +72,13 @@ export interface ThawedCgroup {
   wasFrozen: boolean;
 }
 
-/** Recovery for a cgroup something left frozen: writes the thawed value (0, or THAWED for v1). */
-export function thawCgroup(path: string): ThawedCgroup {
+/**
+ * Recovery for a cgroup something left frozen: writes the thawed value (0, or THAWED for v1).
+ * `dryRun`: only says whether it is frozen.
+ */
+export function thawCgroup(path: string, options: { dryRun?: boolean | undefined } = {}): ThawedCgroup {
   const cgroup = resolveCgroup(path);
   const before = (readCgroupFile(cgroup.control) ?? '').trim();
-  writeCgroupFile(cgroup.control, cgroup.version === 'cgroup-v2' ? '0' : 'THAWED');
+  if (!options.dryRun) writeCgroupFile(cgroup.control, cgroup.version === 'cgroup-v2' ? '0' : 'THAWED');
   return { path: cgroup.path, backend: cgroup.version, wasFrozen: before !== '0' && before !== 'THAWED' };
 }

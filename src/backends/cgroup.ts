@@ -17,7 +17,8 @@ import { type ProcessRecord, processInfo, processRecord } from '../tree/process.
 import type { Watchdog } from '../watchdog/channel.js';
 import { sealProtection } from '../watchdog/lease.js';
 import { startWatchdog } from '../watchdog/spawn.js';
-import { FrozenTreeHandle } from './frozen-tree.js';
+import type { BreachLog, BreachPolicy, HoldCheck } from './breach.js';
+import { FrozenTreeHandle, type HoldSettings } from './frozen-tree.js';
 
 /** @internal */
 export interface CgroupFreezeRequest {
@@ -28,6 +29,7 @@ export interface CgroupFreezeRequest {
   signal?: AbortSignal | undefined;
   watchdog: boolean;
   maxHoldMs?: number | undefined;
+  hold: HoldSettings;
   platform: Platform;
 }
 
@@ -61,8 +63,11 @@ function describeProcesses(pids: number[]): string {
 }
 
 /** Resolves when the cgroup reads frozen; rejects at the deadline or on abort (the caller rolls back). */
-async function waitFrozen(request: CgroupFreezeRequest, deadline: number): Promise<void> {
-  const { cgroup, signal } = request;
+async function waitFrozen(
+  cgroup: ResolvedCgroup,
+  signal: AbortSignal | undefined,
+  deadline: number,
+): Promise<void> {
   let wake: (() => void) | undefined;
   let watcher: FSWatcher | undefined;
   if (cgroup.version === 'cgroup-v2') {
@@ -137,7 +142,9 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
   const { started } = request;
   const deadline = started + request.timeoutMs;
   const { cgroup } = request;
-  const wasFrozen = frozenBefore(cgroup);
+  // Mutable: a cgroup frozen before us that someone thaws during the hold and that we
+  // refreeze is ours from then on, and the thaw thaws it.
+  let wasFrozen = frozenBefore(cgroup);
   let watchdog: Watchdog | undefined;
   let wrote = false;
   const thaw = () => {
@@ -158,7 +165,7 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
     if (request.signal?.aborted) throw abortedBeforeStart();
     wrote = true;
     writeCgroupFile(cgroup.control, FROZEN_VALUE[cgroup.version]);
-    await waitFrozen(request, deadline);
+    await waitFrozen(cgroup, request.signal, deadline);
     if (watchdog?.failure) throw watchdog.failure;
     await sealProtection(watchdog, request.maxHoldMs);
     return new FrozenTreeHandle({
@@ -169,12 +176,29 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
       rounds: 1,
       exited: 0,
       maxHoldMs: request.maxHoldMs,
-      resume: thaw,
+      hold: request.hold,
+      resume: () => {
+        thaw();
+        return []; // the kernel freezer is invisible to parents: no ancestor stopped
+      },
       watchdog,
       platform: request.platform,
       brief: (fresh) => {
         if (!wasFrozen) fresh.guardFileWrite(cgroup.control, THAWED_VALUE[cgroup.version]);
       },
+      startHoldCheck: (context) =>
+        startCgroupHoldCheck({
+          cgroup,
+          policy: request.hold.policy,
+          intervalMs: request.hold.intervalMs,
+          timeoutMs: request.timeoutMs,
+          log: context.log,
+          adopt: () => {
+            if (!wasFrozen) return;
+            wasFrozen = false;
+            context.watchdog()?.guardFileWrite(cgroup.control, THAWED_VALUE[cgroup.version]);
+          },
+        }),
     });
   } catch (error) {
     // guarantee 2: nothing left frozen by a rejected freeze. The freeze's own error is
@@ -190,4 +214,86 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
     if (wrote && error instanceof FreezeError) error.message += `; ${outcome}`;
     throw error;
   }
+}
+
+interface CgroupHoldCheckOptions {
+  cgroup: ResolvedCgroup;
+  policy: BreachPolicy;
+  intervalMs: number;
+  timeoutMs: number;
+  log: BreachLog;
+  /** The hold refreezes a cgroup that was frozen before it: from then on the thaw thaws it. */
+  adopt: () => void;
+}
+
+/**
+ * Verifying a cgroup hold: the freezer's control file must keep its frozen value. Read at
+ * every interval (one small read) and, on v2, at once whenever cgroup.events changes (the
+ * kernel raises a modify event when "frozen" flips). A process that moves into a frozen
+ * cgroup is frozen by the kernel: not a breach.
+ */
+function startCgroupHoldCheck(options: CgroupHoldCheckOptions): HoldCheck {
+  const { cgroup, log } = options;
+  const abort = new AbortController();
+  let stopped = false;
+  let busy = false;
+  let timer: NodeJS.Timeout | undefined;
+  const thawedNow = () => readTrimmed(cgroup.control) === THAWED_VALUE[cgroup.version];
+
+  const check = async () => {
+    if (stopped || busy) return;
+    busy = true;
+    try {
+      if (thawedNow()) {
+        log.record('cgroup-thawed', cgroupPids(cgroup.path));
+        if (options.policy !== 'refreeze') return;
+        options.adopt();
+        writeCgroupFile(cgroup.control, FROZEN_VALUE[cgroup.version]);
+        await waitFrozen(cgroup, abort.signal, performance.now() + options.timeoutMs);
+        if (!stopped) log.end(true);
+      } else if (log.open && isFrozen(cgroup)) {
+        log.end(false); // someone else froze it again
+      } else if (!log.open) {
+        log.markIntact();
+      }
+    } catch {
+      // Removed, unreadable, or the refreeze timed out: the next check looks again.
+    } finally {
+      busy = false;
+    }
+  };
+
+  let watcher: FSWatcher | undefined;
+  if (cgroup.version === 'cgroup-v2') {
+    try {
+      watcher = watch(join(cgroup.path, 'cgroup.events'), () => void check());
+      watcher.unref();
+    } catch {
+      watcher = undefined; // the interval alone
+    }
+  }
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      void check().finally(schedule);
+    }, options.intervalMs);
+    timer.unref();
+  };
+  schedule();
+
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      clearTimeout(timer);
+      watcher?.close();
+      abort.abort(new Error('the hold ended'));
+      try {
+        if (thawedNow()) log.record('cgroup-thawed', cgroupPids(cgroup.path));
+      } catch {
+        // the thaw goes on whatever this last look could not read
+      }
+      log.end(false);
+    },
+  };
 }

@@ -3,13 +3,15 @@ import { type FreezeError, thawFailed } from '../errors.js';
 import type { Platform } from '../kernel/platform.js';
 import type { LongTimer } from '../timers.js';
 import type { IdentityMethod } from '../tree/identity.js';
+import type { ProcessInfo } from '../tree/process.js';
 import { type ProcessRecord, processRecord } from '../tree/process.js';
 import type { Watchdog } from '../watchdog/channel.js';
 import { keepWatchdog, type WatchdogEvent, type WatchdogKeeper } from '../watchdog/keeper.js';
 import { startLeaseTimer } from '../watchdog/lease.js';
+import { BreachLog, type BreachPolicy, type HoldBreach, type HoldCheck, type HoldEvent } from './breach.js';
 
 export type FreezeBackend = 'signal' | 'cgroup-v2' | 'cgroup-v1';
-export type { IdentityMethod, WatchdogEvent };
+export type { BreachPolicy, HoldBreach, HoldEvent, IdentityMethod, ProcessInfo, WatchdogEvent };
 
 /** One process of a frozen tree, as it was when the freeze confirmed it stopped. */
 export type FrozenProcess = Readonly<ProcessRecord>;
@@ -31,6 +33,19 @@ export interface FrozenTree extends Disposable, AsyncDisposable {
    * replaced, or lost (then the tree was thawed and `thawed` rejects with WATCHDOG_FAILED).
    */
   readonly watchdogEvents: readonly WatchdogEvent[];
+  /**
+   * Every time the hold was found broken (a frozen process ran again, the cgroup was
+   * thawed), in order; each entry is updated in place until its episode ends.
+   */
+  readonly breaches: readonly HoldBreach[];
+  /** Whether the tree stayed frozen from the freeze to the thaw (no breach was found). */
+  readonly intact: boolean;
+  /**
+   * Ancestors outside the tree that the thaw continued: they were running before the
+   * freeze and had stopped themselves because their child stopped (su, sudo do).
+   * Empty until the thaw, and always for the cgroup backends.
+   */
+  readonly resumedAncestors: readonly ProcessInfo[];
   /** Resumes exactly what the freeze stopped. Idempotent; rejects with THAW_FAILED if it could not. */
   thaw(): Promise<void>;
   /**
@@ -43,6 +58,20 @@ export interface FrozenTree extends Disposable, AsyncDisposable {
 
 export type ThawReason = 'caller' | 'lease';
 
+/** How a hold is verified: the caller's options, checked. @internal */
+export interface HoldSettings {
+  policy: BreachPolicy;
+  intervalMs: number;
+  onEvent: (event: HoldEvent) => void;
+}
+
+/** @internal */
+export interface HoldCheckContext {
+  log: BreachLog;
+  /** The watchdog in charge now (the keeper may have replaced the first). */
+  watchdog: () => Watchdog | undefined;
+}
+
 /** @internal */
 export interface FrozenTreeParts {
   backend: FreezeBackend;
@@ -54,8 +83,14 @@ export interface FrozenTreeParts {
   exited: number;
   /** The lease: thaw by itself after this many ms. */
   maxHoldMs?: number | undefined;
-  /** Resumes what was stopped, synchronously; called at most once; throws if it could not. */
-  resume: () => void;
+  /**
+   * Resumes what was stopped, synchronously; called at most once; throws if it could not.
+   * Returns the ancestors outside the tree it continued.
+   */
+  resume: () => ProcessInfo[];
+  hold: HoldSettings;
+  /** Starts verifying the hold (see breach.ts). */
+  startHoldCheck?: ((context: HoldCheckContext) => HoldCheck) | undefined;
   /** The hold's watchdog, kept running (or replaced) until the thaw, then dismissed. */
   watchdog?: Watchdog | undefined;
   /** Tells a replacement watchdog what to resume or write. */
@@ -73,7 +108,10 @@ export class FrozenTreeHandle implements FrozenTree {
   readonly exited: number;
   readonly thawed: Promise<ThawReason>;
   readonly watchdogEvents: WatchdogEvent[] = [];
-  #resume: () => void;
+  #resumedAncestors: readonly ProcessInfo[] = [];
+  readonly #log: BreachLog;
+  readonly #check: HoldCheck | undefined;
+  #resume: () => ProcessInfo[];
   #keeper: WatchdogKeeper | undefined;
   #watchdog: Watchdog | undefined;
   #lease: LongTimer | undefined;
@@ -101,22 +139,43 @@ export class FrozenTreeHandle implements FrozenTree {
       this.#lease = startLeaseTimer(parts.maxHoldMs, () => void this.#thawNow('lease'));
     }
     this.#watchdog = parts.watchdog;
+    const emit = parts.hold.onEvent;
+    this.#log = new BreachLog(emit);
     if (parts.watchdog && parts.brief && parts.platform) {
       this.#keeper = keepWatchdog({
         watchdog: parts.watchdog,
         platform: parts.platform,
         brief: parts.brief,
         leaseEndsAt: parts.maxHoldMs === undefined ? undefined : performance.now() + parts.maxHoldMs,
-        onEvent: (event) => this.watchdogEvents.push(event),
+        onEvent: (event) => {
+          this.watchdogEvents.push(event);
+          emit({ type: 'watchdog', watchdog: event });
+        },
         onLost: (error) => void this.#thawNow('caller', error),
       });
     }
-    // Last: the handle, its keeper included, is ready now.
+    this.#check = parts.startHoldCheck?.({
+      log: this.#log,
+      watchdog: () => this.#keeper?.current ?? this.#watchdog,
+    });
+    // Last: the handle, its keeper and its check included, is ready now.
     this.durationMs = performance.now() - parts.started;
   }
 
   get frozen(): boolean {
     return this.#outcome === undefined;
+  }
+
+  get breaches(): readonly HoldBreach[] {
+    return this.#log.breaches;
+  }
+
+  get intact(): boolean {
+    return this.#log.intact;
+  }
+
+  get resumedAncestors(): readonly ProcessInfo[] {
+    return this.#resumedAncestors;
   }
 
   thaw(): Promise<void> {
@@ -131,10 +190,11 @@ export class FrozenTreeHandle implements FrozenTree {
   #thawNow(reason: ThawReason, ended?: FreezeError): FreezeError | undefined {
     if (this.#outcome === undefined) {
       this.#lease?.clear();
+      this.#check?.stop(); // its last look, before anything is resumed
       this.#keeper?.stop();
       const watchdog = this.#keeper?.current ?? this.#watchdog;
       try {
-        this.#resume();
+        this.#resumedAncestors = Object.freeze(this.#resume());
         this.#outcome = ended ?? null;
       } catch (error) {
         const pids = this.processes.map((p) => p.pid);

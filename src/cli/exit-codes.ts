@@ -5,6 +5,11 @@ export const EXIT = {
   FAILED: 1,
   /** Bad command line. */
   USAGE: 2,
+  /**
+   * freeze, run: the hold was broken — a frozen process ran again (someone sent SIGCONT,
+   * another freezer thawed it, the cgroup was thawed) before treefreeze thawed it.
+   */
+  HOLD_BROKEN: 3,
   /** run: the command could not be executed. */
   NOT_EXECUTABLE: 126,
   /** run: the command was not found. */

@@ -1,9 +1,11 @@
 /** `freeze` and `run`: freeze, hold (for a time, a signal, or a command), always thaw. */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import type { FrozenTree } from '../backends/frozen-tree.js';
+import type { FrozenTree, HoldBreach, HoldEvent } from '../backends/frozen-tree.js';
+import { listPids } from '../errors.js';
 import { freezeCgroup, freezeDescendants, freezeTree } from '../freeze.js';
 import { formatDuration } from './duration.js';
+import { EXIT } from './exit-codes.js';
 import { count, paint, useColor } from './style.js';
 
 export interface HoldOptions {
@@ -19,6 +21,10 @@ export interface HoldOptions {
   json: boolean;
   /** freeze: hold this long (default: until a signal). */
   forMs?: number | undefined;
+  onBreach: 'refreeze' | 'report';
+  checkIntervalMs: number;
+  /** run: exit with the command's code even when the hold was broken. */
+  keepExitCode?: boolean | undefined;
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -36,12 +42,19 @@ function onStopSignals(handler: (signal: StopSignal) => void): () => void {
   };
 }
 
-function freeze(options: HoldOptions, signal: AbortSignal): Promise<FrozenTree> {
+function freeze(
+  options: HoldOptions,
+  signal: AbortSignal,
+  onHoldEvent: (event: HoldEvent) => void,
+): Promise<FrozenTree> {
   const freezeOptions = {
     backend: options.backend,
     exclude: options.exclude,
     timeoutMs: options.timeoutMs,
     watchdog: options.watchdog,
+    onBreach: options.onBreach,
+    checkIntervalMs: options.checkIntervalMs,
+    onHoldEvent,
     signal,
     ...(options.maxHoldMs === undefined ? {} : { maxHoldMs: options.maxHoldMs }),
   };
@@ -74,6 +87,9 @@ function jsonReport(
     rounds: frozen.rounds,
     heldMs: round(heldMs),
     watchdogEvents: frozen.watchdogEvents,
+    intact: frozen.intact,
+    breaches: frozen.breaches,
+    resumedAncestors: frozen.resumedAncestors,
     ...extra,
     processes: frozen.processes.map(({ pid, ppid, comm, threads, startTime, wasStopped, traced }) => ({
       pid,
@@ -102,10 +118,13 @@ function reportWatchdogEvents(frozen: FrozenTree): void {
   }
 }
 
-/** A live status line on a terminal: what is frozen, held, left, how to thaw. */
-function startStatusLine(frozen: FrozenTree, options: HoldOptions): () => void {
+/**
+ * A live status line on a terminal: what is frozen, held, left, how to thaw. Returns
+ * [stop, clear]: clear wipes the line so another can be printed; the next tick redraws it.
+ */
+function startStatusLine(frozen: FrozenTree, options: HoldOptions): [() => void, () => void] {
   const stream = process.stderr;
-  if (options.json || !stream.isTTY) return () => {};
+  if (options.json || !stream.isTTY) return [() => {}, () => {}];
   const color = useColor(stream);
   const started = performance.now();
   const deadline = options.forMs ?? options.maxHoldMs;
@@ -113,18 +132,73 @@ function startStatusLine(frozen: FrozenTree, options: HoldOptions): () => void {
     const held = performance.now() - started;
     const left = deadline === undefined ? '' : ` · ${formatDuration(Math.max(0, deadline - held))} left`;
     const what = `${count(frozen.processes.length, 'process', 'processes')}, ${count(threadTotal(frozen), 'thread')}`;
-    const text = `${paint(color, 'cyan', '❄ frozen')} ${what} of ${options.cgroup ?? options.root} · held ${formatDuration(held)}${left} · ${paint(color, 'bold', 'Ctrl-C to thaw')}`;
+    const broken = frozen.intact
+      ? ''
+      : ` · ${paint(color, 'red', `hold broken ${count(frozen.breaches.length, 'time')}`)}`;
+    const text = `${paint(color, 'cyan', '❄ frozen')} ${what} of ${options.cgroup ?? options.root} · held ${formatDuration(held)}${left}${broken} · ${paint(color, 'bold', 'Ctrl-C to thaw')}`;
     stream.write(`\r\x1b[2K${text}`);
   };
   draw();
   const timer = setInterval(draw, 200);
   let stopped = false;
-  return () => {
+  const clear = () => {
+    if (!stopped) stream.write('\r\x1b[2K');
+  };
+  const stop = () => {
     if (stopped) return;
+    clear();
     stopped = true;
     clearInterval(timer);
-    stream.write('\r\x1b[2K');
   };
+  return [stop, clear];
+}
+
+/** "3 processes (12, 13, 14)": who ran. */
+function whoRan(breach: HoldBreach): string {
+  const what = breach.kind === 'cgroup-thawed' ? 'the cgroup was thawed' : 'ran again';
+  const who = `${count(breach.pids.length, 'process', 'processes')} (${listPids(breach.pids, 5)})`;
+  return breach.kind === 'cgroup-thawed' ? `${what}: ${who} ran` : `${who} ${what}`;
+}
+
+/** Prints each breach as it is noticed and ends (stderr, human output); the status line is redrawn after. */
+function breachPrinter(options: HoldOptions, clearStatus: () => void): (event: HoldEvent) => void {
+  return (event) => {
+    if (options.json) return;
+    if (event.type === 'breach') {
+      clearStatus();
+      const action = options.onBreach === 'refreeze' ? 'refreezing' : 'reporting only (--on-breach report)';
+      process.stderr.write(`treefreeze: hold broken: ${whoRan(event.breach)}; ${action}\n`);
+    } else if (event.type === 'breach-ended' && event.breach.refrozen) {
+      clearStatus();
+      const { breach } = event;
+      const newOnes =
+        breach.newPids.length > 0
+          ? `, and ${count(breach.newPids.length, 'new process', 'new processes')} they forked`
+          : '';
+      process.stderr.write(
+        `treefreeze: refroze them${newOnes}; the tree ran for at most ${formatDuration((breach.endedAt ?? 0) - breach.intactAt)}\n`,
+      );
+    }
+  };
+}
+
+/** After the thaw: the hold's verdict and what outside the tree was set right (stderr, human output). */
+function reportHoldEnd(frozen: FrozenTree): void {
+  if (!frozen.intact) {
+    const ranFor = frozen.breaches.reduce(
+      (sum, breach) => sum + ((breach.endedAt ?? 0) - breach.intactAt),
+      0,
+    );
+    process.stderr.write(
+      `treefreeze: the hold was broken ${count(frozen.breaches.length, 'time')}: the tree ran for at most ${formatDuration(ranFor)} while held\n`,
+    );
+  }
+  if (frozen.resumedAncestors.length > 0) {
+    const list = frozen.resumedAncestors.map((p) => `${p.pid} (${p.comm})`).join(', ');
+    process.stderr.write(
+      `treefreeze: continued ${count(frozen.resumedAncestors.length, 'process', 'processes')} above the tree that had stopped when its child stopped: ${list}\n`,
+    );
+  }
 }
 
 export async function holdFreeze(options: HoldOptions): Promise<number> {
@@ -137,9 +211,14 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     wake();
   });
   let stopStatus = () => {};
+  let clearStatus = () => {};
   let keepAlive: NodeJS.Timeout | undefined;
   try {
-    const frozen = await freeze(options, abort.signal);
+    const frozen = await freeze(
+      options,
+      abort.signal,
+      breachPrinter(options, () => clearStatus()),
+    );
     const holdStarted = performance.now();
     if (!options.json && !process.stderr.isTTY) {
       const until =
@@ -148,7 +227,7 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
           : `for ${formatDuration(options.forMs)}`;
       process.stderr.write(`${summary(frozen)}; holding ${until}\n`);
     }
-    stopStatus = startStatusLine(frozen, options);
+    [stopStatus, clearStatus] = startStatusLine(frozen, options);
     keepAlive = setInterval(() => {}, 1 << 30); // a pending promise alone does not keep Node running
     const reason = await new Promise<string>((resolve) => {
       wake = () => resolve('signal');
@@ -168,16 +247,26 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
       if (!options.json) reportWatchdogEvents(frozen);
     }
     const heldMs = performance.now() - holdStarted;
+    const exitCode = frozen.intact ? EXIT.OK : EXIT.HOLD_BROKEN;
     if (options.json) {
-      const report = jsonReport(options, frozen, heldMs, { thawReason: reason, signal: received ?? null });
+      const report = jsonReport(options, frozen, heldMs, {
+        thawReason: reason,
+        signal: received ?? null,
+        exitCode,
+      });
       process.stdout.write(`${JSON.stringify({ command: 'freeze', ...report })}\n`);
-    } else if (process.stderr.isTTY) {
-      const why = reason === 'signal' ? ` (${received})` : reason === 'lease' ? ' (--max-hold ran out)' : '';
-      process.stderr.write(
-        `thawed ${count(frozen.processes.length, 'process', 'processes')} after ${formatDuration(heldMs)}${why}\n`,
-      );
+    } else {
+      reportHoldEnd(frozen);
+      if (process.stderr.isTTY) {
+        const why =
+          reason === 'signal' ? ` (${received})` : reason === 'lease' ? ' (--max-hold ran out)' : '';
+        const verdict = frozen.intact ? '' : ', hold broken';
+        process.stderr.write(
+          `thawed ${count(frozen.processes.length, 'process', 'processes')} after ${formatDuration(heldMs)}${why}${verdict}\n`,
+        );
+      }
     }
-    return 0;
+    return exitCode;
   } finally {
     // Also when thaw throws: a live interval would keep the CLI running after its error.
     clearInterval(keepAlive);
@@ -192,7 +281,11 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
   let forward: (signal: StopSignal) => void = (signal) => abort.abort(new Error(`received ${signal}`));
   const removeHandlers = onStopSignals((signal) => forward(signal));
   try {
-    const frozen = await freeze(options, abort.signal);
+    const frozen = await freeze(
+      options,
+      abort.signal,
+      breachPrinter(options, () => {}),
+    );
     const holdStarted = performance.now();
     if (!options.json) process.stderr.write(`${summary(frozen)}; running ${file}\n`);
     frozen.thawed.then(
@@ -228,15 +321,25 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
     } else {
       exitCode = outcome.code ?? 1;
     }
+    // A broken hold means whatever the command did saw a tree that was not frozen.
+    const finalCode = frozen.intact || options.keepExitCode ? exitCode : EXIT.HOLD_BROKEN;
     if (options.json) {
       const report = jsonReport(options, frozen, heldMs, {
         argv: commandLine,
-        exitCode,
+        commandExitCode: exitCode,
+        exitCode: finalCode,
         exitSignal: outcome.signal,
       });
       process.stdout.write(`${JSON.stringify({ command: 'run', ...report })}\n`);
+    } else {
+      reportHoldEnd(frozen);
+      if (finalCode !== exitCode) {
+        process.stderr.write(
+          `treefreeze: exiting with ${EXIT.HOLD_BROKEN} (hold broken) instead of the command's ${exitCode}; --keep-exit-code keeps the command's\n`,
+        );
+      }
     }
-    return exitCode;
+    return finalCode;
   } finally {
     removeHandlers();
   }

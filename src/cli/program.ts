@@ -81,6 +81,19 @@ function addFreezeOptions(command: Command): Command {
         .choices(['signal', 'cgroup', 'auto'])
         .default('signal'),
     )
+    .addOption(
+      new Option(
+        '--on-breach <policy>',
+        'if a frozen process runs again while held: stop it again, or only report it',
+      )
+        .choices(['refreeze', 'report'])
+        .default('refreeze'),
+    )
+    .addOption(
+      new Option('--check-interval <duration>', 'how often the hold is verified')
+        .argParser(parseDurationOption)
+        .default(50, '50ms'),
+    )
     .option('--json', 'print one JSON document on stdout instead of human output');
 }
 
@@ -94,6 +107,17 @@ interface FreezeCliOptions {
   watchdog: boolean;
   json?: boolean;
   for?: number;
+  onBreach: 'refreeze' | 'report';
+  checkInterval: number;
+  keepExitCode?: boolean;
+}
+
+interface ThawCliOptions {
+  childrenOnly?: boolean;
+  cgroup?: string;
+  json?: boolean;
+  dryRun?: boolean;
+  machineWide?: boolean;
 }
 
 function holdOptions(pid: number | undefined, options: FreezeCliOptions): HoldOptions {
@@ -108,6 +132,9 @@ function holdOptions(pid: number | undefined, options: FreezeCliOptions): HoldOp
     watchdog: options.watchdog,
     json: Boolean(options.json),
     forMs: options.for,
+    onBreach: options.onBreach,
+    checkIntervalMs: options.checkInterval,
+    keepExitCode: Boolean(options.keepExitCode),
   };
 }
 
@@ -123,7 +150,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       'after',
       `
 Exit codes: 0 done; 1 the freeze or thaw failed (nothing left frozen); 2 usage error;
-run: the command's exit code (128+n if killed by signal n, 126/127 if it cannot run).`,
+3 the hold was broken (a frozen process ran again before the thaw);
+run: the command's exit code (128+n if killed by signal n, 126/127 if it cannot run),
+or 3 if the hold was broken while it ran (--keep-exit-code: the command's code anyway).`,
     );
 
   addFreezeOptions(
@@ -140,7 +169,10 @@ run: the command's exit code (128+n if killed by signal n, 126/127 if it cannot 
     .addHelpText(
       'after',
       `
-Holds until --for elapses or treefreeze gets SIGINT (Ctrl-C), SIGTERM or SIGHUP, then thaws and exits 0.
+Holds until --for elapses or treefreeze gets SIGINT (Ctrl-C), SIGTERM or SIGHUP, then thaws and
+exits 0, or 3 if the hold was broken (a frozen process ran again: someone sent SIGCONT, another
+freezer thawed it, the cgroup was thawed). Breaches are reported as they happen and refrozen
+unless --on-breach report.
 
 Examples:
   treefreeze freeze 1234 --for 30s            freeze 1234 and its descendants for 30 seconds
@@ -161,13 +193,15 @@ Examples:
         'freeze the tree of <pid> (or a cgroup), run <command>, thaw when it exits; exit with its code',
       )
       .argument('[pid]', 'root of the tree (omit with --cgroup)')
-      .argument('[command...]', 'the command to run while the tree is frozen (after --)'),
+      .argument('[command...]', 'the command to run while the tree is frozen (after --)')
+      .option('--keep-exit-code', "exit with the command's code even if the hold was broken"),
   )
     .addHelpText(
       'after',
       `
 The command runs with inherited stdio and is never part of the frozen tree. Signals
-treefreeze gets (SIGINT, SIGTERM, SIGHUP) are passed on to the command.
+treefreeze gets (SIGINT, SIGTERM, SIGHUP) are passed on to the command. If the hold was
+broken while the command ran, treefreeze exits 3 (--keep-exit-code: the command's code).
 
 Examples:
   treefreeze run 1234 -- tar czf /backup/db.tgz /var/lib/db
@@ -188,40 +222,52 @@ Examples:
     .argument('[pid]', 'root of the tree')
     .option('--children-only', 'leave the root as it is')
     .option('--cgroup <path>', 'thaw this cgroup instead')
+    .option('--dry-run', 'list what would be resumed; change nothing')
+    .option('--machine-wide', 'allow pid 1: resume every stopped process on the machine')
     .option('--json', 'print one JSON document on stdout')
     .addHelpText(
       'after',
       `
 For a tree that something else left stopped (a killed script, kill -STOP). Resumes
-every process with a stopped task, including ones stopped on purpose.
+every process with a stopped task, including ones stopped on purpose. pid 1 (the whole
+machine) is refused unless --machine-wide; kernel threads are always refused.
 
 Examples:
+  treefreeze thaw 1234 --dry-run
   treefreeze thaw 1234
   treefreeze thaw --cgroup system.slice/db.service`,
     )
-    .action(
-      (pidText: string | undefined, options: { childrenOnly?: boolean; cgroup?: string; json?: boolean }) => {
-        const pid = target(pidText, options.cgroup);
-        if (pid === undefined) {
-          const thawed = thawCgroup(options.cgroup as string);
-          if (options.json) process.stdout.write(`${JSON.stringify({ command: 'thaw', ...thawed })}\n`);
-          else
-            process.stderr.write(
-              `${thawed.wasFrozen ? 'thawed' : 'was not frozen:'} cgroup ${thawed.path}\n`,
-            );
-          return;
-        }
-        const resumed = thawTree(pid, { includeRoot: !options.childrenOnly });
+    .action((pidText: string | undefined, options: ThawCliOptions) => {
+      const pid = target(pidText, options.cgroup);
+      const dryRun = Boolean(options.dryRun);
+      if (pid === undefined) {
+        const thawed = thawCgroup(options.cgroup as string, { dryRun });
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ command: 'thaw', root: pid, resumed })}\n`);
-        } else if (resumed.length === 0) {
-          process.stderr.write(`nothing to resume: no process in the tree of ${pid} is stopped\n`);
+          process.stdout.write(`${JSON.stringify({ command: 'thaw', dryRun, ...thawed })}\n`);
+        } else if (dryRun) {
+          process.stderr.write(
+            `${thawed.wasFrozen ? 'would thaw' : 'nothing to thaw: not frozen:'} cgroup ${thawed.path}\n`,
+          );
         } else {
-          const list = resumed.map((p) => `${p.pid} (${p.comm})`).join(', ');
-          process.stderr.write(`resumed ${count(resumed.length, 'process', 'processes')}: ${list}\n`);
+          process.stderr.write(`${thawed.wasFrozen ? 'thawed' : 'was not frozen:'} cgroup ${thawed.path}\n`);
         }
-      },
-    );
+        return;
+      }
+      const resumed = thawTree(pid, {
+        includeRoot: !options.childrenOnly,
+        dryRun,
+        machineWide: Boolean(options.machineWide),
+      });
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify({ command: 'thaw', root: pid, dryRun, resumed })}\n`);
+      } else if (resumed.length === 0) {
+        process.stderr.write(`nothing to resume: no process in the tree of ${pid} is stopped\n`);
+      } else {
+        const list = resumed.map((p) => `${p.pid} (${p.comm})`).join(', ');
+        const verb = dryRun ? 'would resume' : 'resumed';
+        process.stderr.write(`${verb} ${count(resumed.length, 'process', 'processes')}: ${list}\n`);
+      }
+    });
 
   program
     .command('tree')

@@ -10,6 +10,8 @@ export interface Watchdog {
   readonly failure: FreezeError | undefined;
   /** Tells it about processes to resume (before stopping them). */
   guardProcesses(processes: readonly { pid: number; startTime: number }[]): void;
+  /** Tells it about ancestors outside the tree to continue, after the tree, if they are stopped then. */
+  guardAncestors(processes: readonly { pid: number; startTime: number }[]): void;
   /** Tells it about a file to write on resume (the cgroup backends' thaw). */
   guardFileWrite(path: string, value: string): void;
   /** Resume on its own after `ms`, even if this process hangs. */
@@ -69,6 +71,10 @@ export function watchdogChannel(ends: WatchdogEnds): Watchdog {
     guardProcesses(processes) {
       if (processes.length > 0)
         send(ends.identityFd, processes.map((p) => line.resumeProcess(p.pid, p.startTime)).join(''));
+    },
+    guardAncestors(processes) {
+      if (processes.length > 0)
+        send(ends.identityFd, processes.map((p) => line.continueIfStopped(p.pid, p.startTime)).join(''));
     },
     guardFileWrite(path, value) {
       send(ends.identityFd, line.writeFile(path, value));

@@ -4,7 +4,9 @@
  *
  * Two channels. fd 3 is an anonymous file (a memfd, or an unlinked temporary file) to
  * which the freezer appends what to resume, one line each: "P <pid> <starttime>"
- * (resume this process) or "W <value> <path>" (write value to path). The watchdog reads
+ * (resume this process), "W <value> <path>" (write value to path) or "A <pid> <starttime>"
+ * (an ancestor outside the tree: continue it, after the tree, if it is stopped then — it
+ * stopped itself when its child stopped, as su does). The watchdog reads
  * it only when it must act, reopening it through /proc/self/fd/3 to start from the
  * beginning; a file never fills up, so the freezer never waits on it (a pipe did, once
  * its buffer was full, while the watchdog was not reading). stdin is the control pipe,
@@ -26,16 +28,25 @@
  */
 export const WATCHDOG_SCRIPT = `
 trap '' INT HUP TERM USR1 USR2 QUIT PIPE ALRM
+fields() {
+  stat=''
+  { while IFS= read -r line || [ -n "$line" ]; do stat="$stat$line "; done; } < /proc/$1/stat || return 1
+}
 resume() {
   while IFS=' ' read -r op a b; do
     case $op in
       P)
-        stat=''
-        { while IFS= read -r line || [ -n "$line" ]; do stat="$stat$line "; done; } < /proc/$a/stat || continue
+        fields "$a" || continue
         set -- \${stat##*\\) }
         [ "\${20}" = "$b" ] && kill -CONT "$a" ;;
       W) [ -n "$b" ] && printf '%s\\n' "$a" > "$b" ;;
     esac
+  done < /proc/self/fd/3
+  while IFS=' ' read -r op a b; do
+    [ "$op" = A ] || continue
+    fields "$a" || continue
+    set -- \${stat##*\\) }
+    [ "$1" = T ] && [ "\${20}" = "$b" ] && kill -CONT "$a"
   done < /proc/self/fd/3
 }
 finish() {
@@ -58,6 +69,7 @@ export const WATCHDOG_NAME = 'treefreeze-watchdog';
 /** The lines of the protocol above. */
 export const line = {
   resumeProcess: (pid: number, startTime: number) => `P ${pid} ${startTime}\n`,
+  continueIfStopped: (pid: number, startTime: number) => `A ${pid} ${startTime}\n`,
   writeFile: (path: string, value: string) => `W ${value} ${path}\n`,
   lease: (ms: number) => `L ${(ms / 1000).toFixed(3)}\n`,
   done: 'D\n',

@@ -268,6 +268,50 @@ describe('freezeCgroup (cgroup v1 freezer)', () => {
   });
 });
 
+describe('cgroup hold integrity', () => {
+  for (const version of ['v2', 'v1'] as const) {
+    const control = version === 'v2' ? 'cgroup.freeze' : 'freezer.state';
+    const thawed = version === 'v2' ? '0' : 'THAWED';
+    test(
+      `${version}: a write of the thawed value during the hold is noticed; refrozen or reported`,
+      T,
+      async (t) => {
+        if (!requireHierarchy(t, version === 'v2' ? 'v2' : 'v1Freezer')) return;
+        const cgroup = new TestCgroup(
+          mounts[version === 'v2' ? 'v2' : 'v1Freezer'] as string,
+          version === 'v1',
+        );
+        await cgroup.start('tree', 3, 1);
+        for (const policy of ['refreeze', 'report'] as const) {
+          const frozen = await freezeCgroup(cgroup.path, { onBreach: policy });
+          assert.ok(cgroup.frozen());
+          await sleep(60);
+          const sentAt = Date.now();
+          writeFileSync(join(cgroup.path, control), thawed);
+          assert.ok(await eventually(() => frozen.breaches.length > 0, 5000), `${policy}: noticed`);
+          const [breach] = frozen.breaches;
+          assert.equal(breach?.kind, 'cgroup-thawed');
+          assert.deepEqual([...(breach?.pids ?? [])].sort(), cgroup.pids().sort());
+          t.diagnostic(
+            `${version} ${policy}: noticed ${(breach?.detectedAt ?? 0) - sentAt} ms after the write`,
+          );
+          if (policy === 'refreeze') {
+            assert.ok(await eventually(() => breach?.refrozen === true, 5000), 'refrozen');
+            assert.ok(cgroup.frozen(), 'frozen again');
+          } else {
+            await sleep(150);
+            assert.ok(!cgroup.frozen(), 'report: left thawed');
+            assert.equal(breach?.endedAt, null);
+          }
+          assert.equal(frozen.intact, false);
+          await frozen.thaw();
+          assert.ok(!cgroup.frozen(), 'thawed at the end either way');
+        }
+      },
+    );
+  }
+});
+
 describe("freezeTree's backend option", () => {
   test('a cgroup that holds the freezer itself is never frozen by the cgroup backend', T, async (t) => {
     if (!requireHierarchy(t, 'v2')) return;
@@ -355,6 +399,7 @@ describe('the CLI with cgroups', () => {
     assert.equal(thawed.code, 0, thawed.stderr);
     assert.deepEqual(JSON.parse(thawed.stdout), {
       command: 'thaw',
+      dryRun: false,
       path: cgroup.path,
       backend: 'cgroup-v2',
       wasFrozen: true,

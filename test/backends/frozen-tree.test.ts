@@ -14,7 +14,7 @@ const record = {
   traced: false,
 };
 
-function handle(resume: () => void, extra: Partial<FrozenTreeParts> = {}): FrozenTreeHandle {
+function handle(resume: () => unknown, extra: Partial<FrozenTreeParts> = {}): FrozenTreeHandle {
   return new FrozenTreeHandle({
     backend: 'signal',
     identity: 'pidfd',
@@ -22,7 +22,11 @@ function handle(resume: () => void, extra: Partial<FrozenTreeParts> = {}): Froze
     started: performance.now(),
     rounds: 1,
     exited: 0,
-    resume,
+    resume: () => {
+      resume();
+      return [];
+    },
+    hold: { policy: 'refreeze', intervalMs: 50, onEvent: () => {} },
     ...extra,
   });
 }

@@ -7,9 +7,12 @@ import {
   cleanupTrees,
   cliPath,
   eventually,
+  fixturePath,
   hasStopped,
   inCI,
   isStoppedOrDead,
+  killGroupOf,
+  readyLine,
   repoRoot,
   runCli,
   sleep,
@@ -211,6 +214,104 @@ describe('treefreeze freeze', () => {
   });
 });
 
+describe('a broken hold on the command line', () => {
+  test(
+    'run: a SIGCONT while the command runs exits 3 (--keep-exit-code: the command’s); --json says so',
+    T,
+    async () => {
+      const tree = await startTree('tree', 3, 1);
+      const resume = ['kill', '-CONT', ...tree.pids.map(String)];
+      const broken = await runCli(['run', String(tree.root), '--json', '--', ...resume]);
+      assert.equal(broken.code, 3, broken.stderr);
+      const report = JSON.parse(broken.stdout);
+      assert.equal(report.intact, false);
+      assert.equal(report.exitCode, 3);
+      assert.equal(report.commandExitCode, 0);
+      assert.ok(report.breaches.length >= 1);
+      assert.deepEqual([...report.breaches[0].pids].sort(), [...tree.pids].sort());
+
+      const kept = await runCli(['run', String(tree.root), '--keep-exit-code', '--', ...resume]);
+      assert.equal(kept.code, 0, kept.stderr);
+      assert.match(kept.stderr, /hold was broken/);
+
+      const intact = await runCli(['run', String(tree.root), '--', 'sh', '-c', 'exit 7']);
+      assert.equal(intact.code, 7, 'an intact hold keeps the command’s code');
+      assert.doesNotMatch(intact.stderr, /broken/);
+      assertRunning(tree.pids);
+      tree.kill();
+    },
+  );
+
+  test('freeze --for: a SIGCONT during the hold is refrozen, reported, and exits 3', T, async () => {
+    const tree = await startTree('tree', 3, 1);
+    const { child, done } = startCli(['freeze', String(tree.root), '--for', '800ms']);
+    let stderr = '';
+    child.stderr?.on('data', (data) => {
+      stderr += data;
+    });
+    assert.ok(await eventually(() => stderr.includes('holding for'), 10_000), stderr);
+    for (const pid of tree.pids) process.kill(pid, 'SIGCONT');
+    assert.ok(await eventually(allFrozen(tree.pids), 5000), 'refrozen while held');
+    const result = await done;
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(result.stderr, /hold broken: 3 processes .* ran again; refreezing/);
+    assert.match(result.stderr, /refroze them/);
+    assert.match(result.stderr, /the hold was broken 1 time/);
+    assertRunning(tree.pids);
+
+    const json = await runCli(['freeze', String(tree.root), '--for', '100ms', '--json']);
+    assert.equal(json.code, 0, 'an intact hold exits 0');
+    assert.equal(JSON.parse(json.stdout).intact, true);
+    tree.kill();
+  });
+
+  test(
+    'freeze of a child whose parent stops itself (as su does): the parent runs again after',
+    T,
+    async () => {
+      const fixture = spawn(fixturePath(), ['selfstop'], {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      try {
+        const [parent, child] = (await readyLine(fixture, 'selfstop')).split(' ').slice(1).map(Number);
+        const result = await runCli(['freeze', String(child), '--for', '500ms']);
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(
+          result.stderr,
+          new RegExp(`continued 1 process above the tree .*: ${parent} \\(treefix\\)`),
+        );
+        assert.ok(
+          await eventually(() => taskStates(parent as number) === 'S'),
+          `parent ${taskStates(parent as number)}`,
+        );
+      } finally {
+        killGroupOf(fixture);
+      }
+    },
+  );
+
+  test('thaw 1 is refused in one line; thaw --dry-run lists and changes nothing', T, async () => {
+    const refused = await runCli(['thaw', '1']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^treefreeze: refusing to thaw pid 1: .*--machine-wide.*\n$/);
+    assert.equal(refused.stderr.split('\n').length, 2, 'one line');
+
+    const tree = await startTree('tree', 3, 1);
+    const stopped = tree.pids[2] as number;
+    process.kill(stopped, 'SIGSTOP');
+    assert.ok(await eventually(() => taskStates(stopped) === 'T'));
+    const dry = await runCli(['thaw', String(tree.root), '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(dry.stderr, `would resume 1 process: ${stopped} (treefix)\n`);
+    const dryJson = JSON.parse((await runCli(['thaw', String(tree.root), '--dry-run', '--json'])).stdout);
+    assert.deepEqual(dryJson.resumed, [{ pid: stopped, comm: 'treefix' }]);
+    assert.equal(dryJson.dryRun, true);
+    assert.equal(taskStates(stopped), 'T', 'nothing changed');
+    tree.kill();
+  });
+});
+
 describe('usage and errors', () => {
   const usageErrors: [string, string[], RegExp][] = [
     ['freeze without a pid', ['freeze'], /missing required argument 'pid'/],
@@ -273,7 +374,7 @@ describe('JSON output shapes', () => {
     const run = JSON.parse((await runCli(['run', root, '--json', '--', 'true'])).stdout);
     assert.deepEqual(
       Object.keys(run).sort(),
-      [...FREEZE_KEYS, 'argv', 'exitCode', 'exitSignal']
+      [...FREEZE_KEYS, 'argv', 'commandExitCode', 'exitSignal']
         .sort()
         .filter((k) => !['thawReason', 'signal'].includes(k)),
     );
@@ -286,6 +387,7 @@ describe('JSON output shapes', () => {
     assert.deepEqual(thaw, {
       command: 'thaw',
       root: tree.root,
+      dryRun: false,
       resumed: [{ pid: tree.pids[1], comm: 'treefix' }],
     });
     assertRunning(tree.pids);
@@ -349,6 +451,10 @@ const FREEZE_KEYS = [
   'rounds',
   'heldMs',
   'watchdogEvents',
+  'intact',
+  'breaches',
+  'resumedAncestors',
+  'exitCode',
   'thawReason',
   'signal',
   'processes',

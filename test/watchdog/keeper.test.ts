@@ -12,6 +12,7 @@ function deadWatchdog(): Watchdog {
     pid: 999_999,
     failure: undefined,
     guardProcesses: () => {},
+    guardAncestors: () => {},
     guardFileWrite: () => {},
     startLease: () => {},
     dismiss: () => {},

@@ -35,7 +35,7 @@ export interface WaitContext {
   /** Re-sends SIGSTOP to a process that has not stopped yet (something may have continued it). */
   restop: (process: TrackedProcess) => void;
   /** Called for each tracked process found to have exited (it is dropped, not an error). */
-  onExit?: (process: TrackedProcess) => void;
+  onExit?: ((process: TrackedProcess) => void) | undefined;
 }
 
 interface Laggard {

@@ -1,0 +1,282 @@
+/**
+ * The state of one signal-backend freeze and the steps on it: rounds of discover, bind,
+ * guard, SIGSTOP and confirm until a rescan finds nothing new; the same rounds again to
+ * refreeze a tree someone resumed during the hold; SIGCONT on thaw.
+ */
+import { aborted, count, FreezeError, notPermittedToSignal, thawFailed } from '../../errors.js';
+import type { Native } from '../../kernel/native.js';
+import { readTaskStates } from '../../kernel/procfs.js';
+import type { Ancestor } from '../../tree/ancestors.js';
+import { hasStoppedTask } from '../../tree/ancestors.js';
+import { discoverTree, type ProcessNode } from '../../tree/discovery.js';
+import {
+  bindPidfd,
+  findUnsignallable,
+  type IdentityMethod,
+  releasePidfd,
+  sendSignal,
+} from '../../tree/identity.js';
+import { type ProcessInfo, processRecord } from '../../tree/process.js';
+import type { Watchdog } from '../../watchdog/channel.js';
+import { isWatchdogProcess, ownWatchdogPids } from '../../watchdog/registry.js';
+import { type TrackedProcess, waitUntilStopped } from './wait.js';
+
+/** A tree that still shows newcomers after this many rounds is "keeps changing". */
+export const MAX_ROUNDS = 32;
+
+/** @internal */
+export interface FreezerSetup {
+  root: number;
+  includeRoot: boolean;
+  /** Pids whose subtrees stay running (the caller, the user's exclusions, watchdogs). */
+  exclude: Set<number>;
+  calls: Native | null;
+  identity: IdentityMethod;
+  discovery?: 'children-files' | 'scan' | undefined;
+}
+
+/** @internal */
+export interface RoundsOptions {
+  deadline: number;
+  signal?: AbortSignal | undefined;
+  /** The watchdog to tell about each process before it is stopped. */
+  watchdog: () => Watchdog | undefined;
+  /** Called with each round's newcomers before they are bound; may await (the watchdog's start). */
+  beforeSignal?: ((newcomers: ProcessNode[]) => Promise<ProcessNode[]> | ProcessNode[]) | undefined;
+  /** Called for each tracked process found to have exited. */
+  onExit?: (() => void) | undefined;
+  /** Profiling marks. */
+  phase?: ((name: string) => void) | undefined;
+}
+
+/** @internal */
+export class SignalFreezer {
+  /** Insertion order is stop order; resume walks it backwards. */
+  readonly tracked = new Map<number, TrackedProcess>();
+  readonly stoppedByUs = new Set<TrackedProcess>();
+  readonly #everTracked: TrackedProcess[] = [];
+  readonly #setup: FreezerSetup;
+  /** Set by resume(): nothing is stopped after the thaw, whatever was in flight. */
+  #closed = false;
+
+  constructor(setup: FreezerSetup) {
+    this.#setup = setup;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether every process was bound by pidfd (the freeze's identity is exact). */
+  get exactIdentity(): boolean {
+    return this.#everTracked.length > 0 && this.#everTracked.every((process) => process.pidfd !== undefined);
+  }
+
+  stop(process: TrackedProcess): void {
+    if (this.#closed) return;
+    if (sendSignal(process, 'SIGSTOP', this.#setup.calls) === 'sent') this.stoppedByUs.add(process);
+  }
+
+  /**
+   * Rounds until a rescan finds nothing new. `settled`: the tracked processes were already
+   * stopped and confirmed once (a refreeze), so the first rescan that finds nothing ends it.
+   * Returns the rounds that signalled something and the processes it added.
+   */
+  async freezeRounds(
+    options: RoundsOptions,
+    settled = false,
+  ): Promise<{ rounds: number; added: TrackedProcess[] }> {
+    const setup = this.#setup;
+    const phase = options.phase ?? (() => {});
+    const added: TrackedProcess[] = [];
+    // This process's watchdogs (a replacement started during the hold included) stay running.
+    for (const pid of ownWatchdogPids()) setup.exclude.add(pid);
+    let rounds = 0;
+    for (;;) {
+      this.#checkOpen(options.signal);
+      phase('other');
+      const discovered = discoverTree(setup.root, {
+        includeRoot: setup.includeRoot,
+        exclude: setup.exclude,
+        method: setup.discovery,
+        sizeHint: this.tracked.size,
+      });
+      // Another freezer's watchdog inside this tree keeps running, with its lease timer:
+      // stopping it would disarm that freezer's safety net. (Its freezer may be frozen.)
+      const nodes = withoutForeignWatchdogs(discovered, setup.exclude);
+      let newcomers = nodes.filter((node) => this.tracked.get(node.pid)?.startTime !== node.startTime);
+      phase('discover');
+      if ((rounds > 0 || settled) && newcomers.length === 0) break;
+      if (rounds >= MAX_ROUNDS) {
+        throw new FreezeError(
+          'TREE_KEEPS_CHANGING',
+          `the tree kept changing: ${count(newcomers.length, 'new process', 'new processes')} still appeared after ${MAX_ROUNDS} rescans; everything it froze was thawed`,
+          newcomers.map((node) => node.pid),
+        );
+      }
+      if (rounds === 0 && !settled) refuseUnsignallable(nodes);
+      phase('other');
+      if (options.beforeSignal) newcomers = await options.beforeSignal(newcomers);
+      this.#checkOpen(options.signal);
+      rounds++;
+      const batch = bindNewcomers(newcomers, setup.identity, setup.calls);
+      phase('bind');
+      for (const process of batch) {
+        this.tracked.set(process.pid, process);
+        this.#everTracked.push(process);
+        added.push(process);
+      }
+      // The watchdog learns each process before it is stopped, so no window leaves one unguarded.
+      options.watchdog()?.guardProcesses(batch.filter((process) => !process.wasStopped));
+      phase('watchdog write');
+      for (const process of stopOrder(batch, newcomers)) this.stop(process);
+      phase('SIGSTOP');
+      await this.waitStopped(options);
+      phase('wait');
+    }
+    return { rounds, added };
+  }
+
+  /** The processes of the tree now that this freeze does not track (they appeared since). */
+  findNewcomers(): ProcessNode[] {
+    const setup = this.#setup;
+    for (const pid of ownWatchdogPids()) setup.exclude.add(pid);
+    const nodes = withoutForeignWatchdogs(
+      discoverTree(setup.root, { includeRoot: setup.includeRoot, exclude: setup.exclude }),
+      setup.exclude,
+    );
+    return nodes.filter((node) => this.tracked.get(node.pid)?.startTime !== node.startTime);
+  }
+
+  /** Waits until every tracked process is confirmed stopped (see wait.ts). */
+  waitStopped(options: RoundsOptions): Promise<void> {
+    return waitUntilStopped({
+      tracked: this.tracked,
+      deadline: options.deadline,
+      signal: options.signal,
+      restop: (process) => this.stop(process),
+      onExit: options.onExit,
+    });
+  }
+
+  /**
+   * Stops again processes found running during the hold, then rounds until nothing new
+   * appears. A process that was stopped before the freeze and that someone resumed is
+   * treefreeze's from now on: it was running when treefreeze stopped it, so the thaw
+   * resumes it. Returns the processes that were new.
+   */
+  async refreeze(ran: TrackedProcess[], options: RoundsOptions): Promise<TrackedProcess[]> {
+    const adopted = ran.filter((process) => process.wasStopped);
+    for (const process of adopted) process.wasStopped = false;
+    options.watchdog()?.guardProcesses(adopted);
+    for (const process of ran) this.stop(process);
+    await this.waitStopped(options);
+    return (await this.freezeRounds(options, true)).added;
+  }
+
+  /**
+   * SIGCONT, children first, to exactly the processes this freeze stopped and that were
+   * running before; then to the ancestors outside the tree that were running before the
+   * freeze and are stopped now (they stopped themselves when their child stopped, as su
+   * does). Tries every process whatever fails; throws THAW_FAILED naming the ones it
+   * could not resume. Returns the ancestors it continued.
+   */
+  resume(ancestors: readonly Ancestor[] = []): ProcessInfo[] {
+    this.#closed = true;
+    const failed: number[] = [];
+    let firstError: unknown;
+    const signal = (identity: TrackedProcess | Ancestor): boolean => {
+      try {
+        return sendSignal(identity, 'SIGCONT', this.#setup.calls) === 'sent';
+      } catch (error) {
+        failed.push(identity.pid);
+        firstError ??= error;
+        return false;
+      }
+    };
+    for (const process of [...this.stoppedByUs].reverse()) {
+      if (!process.wasStopped) signal(process);
+    }
+    const continued: ProcessInfo[] = [];
+    for (const ancestor of ancestors) {
+      if (ancestor.wasStopped || !hasStoppedTask(ancestor.pid)) continue;
+      if (signal(ancestor)) {
+        const { pid, ppid, comm, startTime, threads } = ancestor;
+        continued.push({ pid, ppid, comm, startTime, threads });
+      }
+    }
+    if (failed.length > 0) throw thawFailed(count(failed.length, 'process', 'processes'), failed, firstError);
+    return continued;
+  }
+
+  releasePidfds(): void {
+    for (const process of this.#everTracked) releasePidfd(process);
+  }
+
+  #checkOpen(signal: AbortSignal | undefined): void {
+    if (signal?.aborted) throw aborted(signal.reason);
+    if (this.#closed) throw aborted(new Error('the tree was thawed'));
+  }
+}
+
+/**
+ * The nodes minus every watchdog among them and its subtree (read from the nodes' own
+ * children lists: no second discovery); each such watchdog joins `exclude` for later rounds.
+ */
+function withoutForeignWatchdogs(nodes: ProcessNode[], exclude: Set<number>): ProcessNode[] {
+  const watchdogs = nodes.filter((node) => isWatchdogProcess(node.pid, node.comm));
+  if (watchdogs.length === 0) return nodes;
+  const byPid = new Map(nodes.map((node) => [node.pid, node]));
+  const dropped = new Set<number>();
+  const drop = (pid: number) => {
+    if (dropped.has(pid)) return;
+    dropped.add(pid);
+    for (const child of byPid.get(pid)?.children ?? []) drop(child);
+  };
+  for (const watchdog of watchdogs) {
+    exclude.add(watchdog.pid);
+    drop(watchdog.pid);
+  }
+  return nodes.filter((node) => !dropped.has(node.pid));
+}
+
+/** Records each newcomer's state before the freeze touches it and binds its identity. */
+function bindNewcomers(
+  nodes: ProcessNode[],
+  identity: IdentityMethod,
+  calls: Native | null,
+): TrackedProcess[] {
+  const batch: TrackedProcess[] = [];
+  for (const node of nodes) {
+    const process: TrackedProcess = processRecord(node, { wasStopped: false, traced: false });
+    // With start-time identity, discovery has just read the identity and sendSignal checks it
+    // again right before each signal: nothing to bind. A pidfd is confirmed after opening.
+    if (identity === 'pidfd' && !bindPidfd(process, calls)) continue; // exited (or its pid was recycled)
+    // Stopped before the freeze only if every task is T; the main thread's state from
+    // discovery settles the common case without reading the other tasks.
+    if (node.state === 'T' || node.state === 't') {
+      const tasks = readTaskStates(node.pid) ?? [];
+      process.threads = tasks.length || node.threads;
+      process.wasStopped = tasks.length > 0 && tasks.every((task) => task.state === 'T');
+      process.traced = tasks.some((task) => task.state === 't');
+    }
+    batch.push(process);
+  }
+  return batch;
+}
+
+/**
+ * Running processes first (they hold the CPU the freezer needs), then the rest;
+ * each group keeps discovery order, parents before children. A child forked in
+ * the gap is caught by the rescan.
+ */
+function stopOrder(batch: TrackedProcess[], nodes: ProcessNode[]): TrackedProcess[] {
+  const running = new Set(nodes.filter((node) => node.state === 'R').map((node) => node.pid));
+  return [...batch.filter((p) => running.has(p.pid)), ...batch.filter((p) => !running.has(p.pid))];
+}
+
+/** Checks permission for the whole first scan before stopping anything, so EPERM stops nothing. */
+function refuseUnsignallable(nodes: ProcessNode[]): void {
+  const denied = findUnsignallable(nodes.map((node) => node.pid));
+  if (denied.length > 0) throw notPermittedToSignal(denied);
+}

@@ -1,0 +1,354 @@
+/**
+ * A hold you can trust: breaches (a frozen process runs again) are noticed, recorded and,
+ * by policy, refrozen; ancestors outside the tree that stopped themselves are continued;
+ * `thawTree` never walks the whole machine unasked.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { after, describe, test } from 'node:test';
+import type { HoldEvent } from '../src/backends/breach.js';
+import { FreezeError } from '../src/errors.js';
+import { freezeTree } from '../src/freeze.js';
+import { thawTree } from '../src/thaw.js';
+import {
+  cleanupTrees,
+  eventually,
+  fixturePath,
+  freezeChildScript,
+  isStoppedOrDead,
+  killGroupOf,
+  readyLine,
+  requireRoot,
+  sleep,
+  startTree,
+  taskStates,
+  waitForGroupsGone,
+} from './helpers/index.js';
+
+const T = { timeout: 60_000 };
+const started: ChildProcess[] = [];
+
+after(async () => {
+  const groups = started.map((child) => child.pid as number);
+  for (const child of started) killGroupOf(child);
+  assert.deepEqual(await waitForGroupsGone(groups), [], 'no process of ours left behind');
+  assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
+});
+
+const allStopped = (pids: number[]) => pids.every((pid) => isStoppedOrDead(taskStates(pid)));
+const noneStopped = (pids: number[]) => pids.every((pid) => !taskStates(pid).includes('T'));
+
+function continueAll(pids: number[]): number {
+  const at = Date.now();
+  for (const pid of pids) process.kill(pid, 'SIGCONT');
+  return at;
+}
+
+/** Collects hold events; `next(type)` resolves with the next one of that type (or fails after 10 s). */
+function eventLog() {
+  const events: HoldEvent[] = [];
+  const waiters: { type: HoldEvent['type']; resolve: (event: HoldEvent) => void }[] = [];
+  return {
+    events,
+    listener: (event: HoldEvent) => {
+      events.push(event);
+      for (const waiter of waiters.filter((w) => w.type === event.type)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(event);
+      }
+    },
+    next(type: HoldEvent['type']): Promise<HoldEvent> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no ${type} event within 10 s`)), 10_000);
+        waiters.push({
+          type,
+          resolve: (event) => {
+            clearTimeout(timer);
+            resolve(event);
+          },
+        });
+      });
+    },
+  };
+}
+
+describe('hold integrity (signal backend)', () => {
+  test('an external SIGCONT is noticed, refrozen and confirmed, and recorded', T, async (t) => {
+    const tree = await startTree('tree', 6, 2);
+    const log = eventLog();
+    const frozen = await freezeTree(tree.root, { onHoldEvent: log.listener });
+    const pids = frozen.processes.map((p) => p.pid);
+    assert.equal(frozen.intact, true);
+    const ended = log.next('breach-ended');
+    const sentAt = continueAll(pids);
+    const event = await ended;
+    assert.ok(allStopped(pids), 'every task is stopped again');
+    const [breach] = frozen.breaches;
+    assert.ok(breach && event.type === 'breach-ended' && event.breach === breach);
+    assert.equal(breach.kind, 'resumed');
+    assert.deepEqual([...breach.pids].sort(), [...pids].sort());
+    assert.equal(breach.refrozen, true);
+    assert.ok(breach.intactAt <= sentAt && sentAt <= breach.detectedAt);
+    assert.ok((breach.endedAt ?? 0) >= breach.detectedAt);
+    assert.equal(frozen.intact, false);
+    assert.deepEqual(
+      log.events.map((e) => e.type),
+      ['breach', 'breach-ended'],
+    );
+    const noticedMs = breach.detectedAt - sentAt;
+    const refrozenMs = (breach.endedAt as number) - breach.detectedAt;
+    // Default interval 50 ms: noticed within about that (a generous bound only against hangs).
+    assert.ok(noticedMs < 2000, `noticed after ${noticedMs} ms`);
+    t.diagnostic(`noticed ${noticedMs} ms after SIGCONT, refrozen ${refrozenMs} ms later`);
+    await frozen.thaw();
+    assert.ok(await eventually(() => noneStopped(pids)));
+    tree.kill();
+  });
+
+  test('with onBreach report, the breach is recorded and nothing is stopped again', T, async () => {
+    const tree = await startTree('tree', 4, 1);
+    const log = eventLog();
+    const frozen = await freezeTree(tree.root, { onBreach: 'report', onHoldEvent: log.listener });
+    const pids = frozen.processes.map((p) => p.pid);
+    const noticed = log.next('breach');
+    continueAll(pids);
+    await noticed;
+    await sleep(300); // several checks: none restops anything
+    assert.ok(noneStopped(pids), `running: ${pids.map(taskStates).join(' ')}`);
+    const [breach] = frozen.breaches;
+    assert.ok(breach);
+    assert.equal(breach.refrozen, false);
+    assert.equal(breach.endedAt, null, 'still running: the breach lasts');
+    assert.equal(frozen.breaches.length, 1, 'one episode, however many checks saw it');
+    await frozen.thaw();
+    assert.ok(breach.endedAt !== null, 'the thaw ends it');
+    assert.equal(frozen.intact, false);
+    tree.kill();
+  });
+
+  test('a resume stopped again before the next check is still noticed (run clocks)', T, async () => {
+    const tree = await startTree('tree', 3, 1);
+    const frozen = await freezeTree(tree.root, { onBreach: 'report', checkIntervalMs: 200 });
+    const pid = tree.pids[1] as number;
+    await sleep(250); // past the first check, which takes the baselines
+    process.kill(pid, 'SIGCONT');
+    process.kill(pid, 'SIGSTOP');
+    assert.ok(await eventually(() => frozen.breaches.length > 0, 3000), 'noticed');
+    assert.deepEqual(frozen.breaches[0]?.pids, [pid]);
+    await frozen.thaw();
+    tree.kill();
+  });
+
+  test('a resume in the moment before the thaw is recorded by the thaw itself', T, async () => {
+    const tree = await startTree('tree', 3, 1);
+    const frozen = await freezeTree(tree.root, { checkIntervalMs: 60_000 });
+    const pids = frozen.processes.map((p) => p.pid);
+    continueAll(pids);
+    await sleep(20);
+    await frozen.thaw();
+    assert.equal(frozen.intact, false);
+    assert.equal(frozen.breaches[0]?.refrozen, false);
+    tree.kill();
+  });
+
+  test('processes forked while the tree ran are frozen too, and thawed with it', T, async () => {
+    // A shell that starts a short sleep, again and again: resumed, it forks new processes.
+    const shell = spawn('sh', ['-c', 'while :; do sleep 0.02; done'], { detached: true, stdio: 'ignore' });
+    started.push(shell);
+    const root = shell.pid as number;
+    await sleep(100);
+    const frozen = await freezeTree(root, { checkIntervalMs: 300 });
+    const before = new Set(frozen.processes.map((p) => p.pid));
+    process.kill(root, 'SIGCONT');
+    for (const pid of before) if (pid !== root) process.kill(pid, 'SIGCONT');
+    assert.ok(await eventually(() => frozen.breaches[0]?.endedAt != null, 5000), 'refrozen');
+    const breach = frozen.breaches[0];
+    assert.ok(breach && breach.newPids.length > 0, 'the shell forked while it ran');
+    for (const pid of breach.newPids) assert.ok(!before.has(pid));
+    assert.ok(allStopped([root, ...breach.newPids]));
+    await frozen.thaw();
+    assert.ok(await eventually(() => noneStopped([root, ...breach.newPids])));
+    killGroupOf(shell);
+  });
+
+  test('a frozen process killed during the hold is gone, not a breach', T, async () => {
+    const tree = await startTree('tree', 3, 1);
+    const frozen = await freezeTree(tree.root);
+    process.kill(tree.pids[2] as number, 'SIGKILL');
+    await sleep(200);
+    assert.equal(frozen.intact, true);
+    await frozen.thaw();
+    tree.kill();
+  });
+
+  test('nested freezes: when the outer thaws first, the inner notices (report) or refreezes', T, async () => {
+    const tree = await startTree('tree', 4, 2);
+    for (const policy of ['report', 'refreeze'] as const) {
+      const outer = await freezeTree(tree.root);
+      const inner = await freezeTree(tree.root, { onBreach: policy });
+      const pids = inner.processes.map((p) => p.pid);
+      assert.ok(
+        inner.processes.every((p) => p.wasStopped),
+        'the inner freeze found them stopped',
+      );
+      await outer.thaw();
+      assert.equal(outer.intact, true);
+      assert.ok(await eventually(() => inner.breaches.length > 0, 5000), `${policy}: the inner noticed`);
+      if (policy === 'refreeze') {
+        assert.ok(await eventually(() => inner.breaches[0]?.refrozen === true, 5000));
+        assert.ok(allStopped(pids), 'the inner hold holds again');
+      } else {
+        await sleep(150);
+        assert.ok(noneStopped(pids), 'report: left running');
+      }
+      await inner.thaw();
+      // The inner one refroze them, so its thaw resumes them: nothing is left stopped.
+      assert.ok(await eventually(() => noneStopped(pids)), `${policy}: ${pids.map(taskStates).join(' ')}`);
+    }
+    tree.kill();
+  });
+
+  test('an intact hold says so', T, async () => {
+    const tree = await startTree('tree', 3, 2);
+    const frozen = await freezeTree(tree.root);
+    await sleep(150);
+    await frozen.thaw();
+    assert.equal(frozen.intact, true);
+    assert.deepEqual(frozen.breaches, []);
+    tree.kill();
+  });
+
+  test('bad hold options are INVALID_ARGUMENT', async () => {
+    await assert.rejects(freezeTree(process.pid, { onBreach: 'ignore' as 'report' }), {
+      code: 'INVALID_ARGUMENT',
+    });
+    await assert.rejects(freezeTree(process.pid, { checkIntervalMs: 0 }), { code: 'INVALID_ARGUMENT' });
+  });
+});
+
+/** The fixture's su-like parent (it stops itself when its child stops) and its child. */
+async function selfStopping(): Promise<{ parent: number; child: number; process: ChildProcess }> {
+  const process_ = spawn(fixturePath(), ['selfstop'], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  started.push(process_);
+  const [parent, child] = (await readyLine(process_, 'treefix selfstop')).split(' ').slice(1).map(Number);
+  return { parent: parent as number, child: child as number, process: process_ };
+}
+
+const gone = (pid: number) => !existsSync(`/proc/${pid}`);
+
+describe('nothing outside the tree changed', () => {
+  test(
+    'a parent that stopped itself when its child stopped runs again after the thaw, and reaps',
+    T,
+    async () => {
+      const { parent, child, process: fixture } = await selfStopping();
+      const frozen = await freezeTree(child);
+      assert.ok(await eventually(() => taskStates(parent) === 'T'), 'the parent stops itself, as su does');
+      await frozen.thaw();
+      assert.deepEqual(
+        frozen.resumedAncestors.map((p) => p.pid),
+        [parent],
+      );
+      assert.ok(await eventually(() => taskStates(parent) === 'S'), `parent ${taskStates(parent)}`);
+      // Running again, it reaps its child when the child ends.
+      process.kill(child, 'SIGKILL');
+      assert.ok(await eventually(() => gone(child), 5000), 'the child was reaped');
+      assert.ok(await eventually(() => fixture.exitCode !== null, 5000), 'and the parent exited');
+    },
+  );
+
+  test('a parent that was stopped before the freeze stays stopped', T, async () => {
+    const { parent, child, process: fixture } = await selfStopping();
+    process.kill(parent, 'SIGSTOP');
+    assert.ok(await eventually(() => taskStates(parent) === 'T'));
+    const frozen = await freezeTree(child);
+    await frozen.thaw();
+    assert.deepEqual(frozen.resumedAncestors, []);
+    await sleep(100);
+    assert.equal(taskStates(parent), 'T');
+    killGroupOf(fixture);
+  });
+
+  test('if the freezer is killed, its watchdog continues the stopped parent too', T, async () => {
+    const { parent, child } = await selfStopping();
+    const freezer = spawn(process.execPath, [freezeChildScript(), 'hold', String(child)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    started.push(freezer);
+    let out = '';
+    freezer.stdout?.on('data', (data) => {
+      out += data;
+    });
+    // "go", then the report once frozen
+    assert.ok(await eventually(() => out.split('\n').length > 2, 10_000), 'frozen');
+    assert.ok(JSON.parse(out.split('\n')[1] as string).frozen);
+    assert.ok(await eventually(() => taskStates(parent) === 'T'));
+    freezer.kill('SIGKILL');
+    assert.ok(await eventually(() => taskStates(child) === 'S' && taskStates(parent) === 'S', 5000));
+  });
+
+  test('with the real su, su runs again after the thaw', T, async (t) => {
+    if (!requireRoot(t, 'su to nobody needs root')) return;
+    if (!existsSync('/usr/bin/su') && !existsSync('/bin/su')) {
+      t.skip('no su on this machine');
+      return;
+    }
+    const su = spawn('su', ['-s', '/bin/sh', 'nobody', '-c', 'exec sleep 100'], {
+      detached: true,
+      stdio: 'ignore',
+    });
+    started.push(su);
+    const suPid = su.pid as number;
+    let child = 0;
+    assert.ok(
+      await eventually(() => {
+        const text = readFileSync(`/proc/${suPid}/task/${suPid}/children`, 'utf8').trim();
+        child = Number(text.split(' ')[0]);
+        return child > 0 && readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'sleep';
+      }, 5000),
+      'su started its child',
+    );
+    const frozen = await freezeTree(child);
+    assert.ok(await eventually(() => taskStates(suPid) === 'T'), `su stops itself: ${taskStates(suPid)}`);
+    await frozen.thaw();
+    assert.deepEqual(
+      frozen.resumedAncestors.map((p) => p.comm),
+      ['su'],
+    );
+    assert.ok(await eventually(() => !taskStates(suPid).includes('T')), `su ${taskStates(suPid)}`);
+    process.kill(child, 'SIGKILL');
+    assert.ok(await eventually(() => gone(child), 5000), 'su reaped its child');
+  });
+});
+
+describe('thawTree never walks the whole machine unasked', () => {
+  test('pid 1 is refused with UNSAFE_TARGET, kernel threads too; nothing is resumed', () => {
+    for (const pid of [1, 2]) {
+      assert.throws(
+        () => thawTree(pid),
+        (error: unknown) => error instanceof FreezeError && error.code === 'UNSAFE_TARGET',
+      );
+    }
+  });
+
+  test('dryRun lists what would be resumed and changes nothing; machineWide allows pid 1', async () => {
+    const tree = await startTree('tree', 3, 1);
+    const stopped = tree.pids[1] as number;
+    process.kill(stopped, 'SIGSTOP');
+    assert.ok(await eventually(() => taskStates(stopped) === 'T'));
+    assert.deepEqual(
+      thawTree(tree.root, { dryRun: true }).map((p) => p.pid),
+      [stopped],
+    );
+    assert.ok(
+      thawTree(1, { machineWide: true, dryRun: true }).some((p) => p.pid === stopped),
+      'the machine-wide dry run sees it',
+    );
+    assert.equal(taskStates(stopped), 'T', 'still stopped');
+    tree.kill();
+  });
+});
