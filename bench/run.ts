@@ -9,7 +9,7 @@ import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pidtree from 'pidtree';
-import { freezeTree } from '../src/freeze.js';
+import { freezeCgroup, freezeTree } from '../src/freeze.js';
 import { readTaskStates } from '../src/kernel/procfs.js';
 import type { InternalFreezeOptions } from '../src/options.js';
 import { listTree } from '../src/tree/discovery.js';
@@ -209,6 +209,56 @@ async function benchRunTrue() {
   return { wall, rssKb, nodeAlone };
 }
 
+/**
+ * What verifying a hold costs: this process's CPU time (user + system) per second of hold,
+ * with the default check (every 50 ms) against checks effectively off, interleaved.
+ */
+async function benchHoldCost() {
+  const HOLD_MS = QUICK ? 1000 : 2000;
+  const results: { name: string; checked: number[]; unchecked: number[] }[] = [];
+  for (const shape of [
+    { name: '10x1', processes: 10, threads: 1, spin: false, reps: 0 },
+    { name: '1000x4', processes: 1000, threads: 4, spin: false, reps: 0 },
+  ]) {
+    const { root } = await startTree(shape);
+    const backends: ('signal' | 'cgroup v2')[] = ['signal'];
+    let cgroup: BenchCgroup | undefined;
+    if (cgroupMount && shape.processes >= 1000) {
+      cgroup = new BenchCgroup(cgroupMount, `treefreeze-bench-hold-${process.pid}`);
+      cgroups.push(cgroup);
+      cgroup.adopt(listTree(root).map((node) => node.pid));
+      backends.push('cgroup v2');
+    }
+    for (const backend of backends) {
+      const row = { name: `${shape.name} ${backend}`, checked: [] as number[], unchecked: [] as number[] };
+      for (let rep = 0; rep < (QUICK ? 1 : 3); rep++) {
+        for (const checked of rep % 2 ? [true, false] : [false, true]) {
+          const options = { checkIntervalMs: checked ? 50 : 2 ** 31 - 1 };
+          const frozen =
+            backend === 'signal'
+              ? await freezeTree(root, options)
+              : await freezeCgroup(cgroup?.path as string, options);
+          await pause(100); // past the first check's baselines
+          const before = process.cpuUsage();
+          await pause(HOLD_MS);
+          const used = process.cpuUsage(before);
+          await frozen.thaw();
+          const msPerSecond = (used.user + used.system) / 1000 / (HOLD_MS / 1000);
+          (checked ? row.checked : row.unchecked).push(msPerSecond);
+          await pause(60);
+        }
+      }
+      results.push(row);
+    }
+    if (cgroup) {
+      cgroup.remove();
+      cgroups.splice(cgroups.indexOf(cgroup), 1);
+    }
+    stopTree(root);
+  }
+  return results;
+}
+
 /** A spinning tree in the freezer's own session: the priority raise against none. */
 async function benchPriority() {
   const shape: Shape = { name: '20x2 cpu, same session', processes: 20, threads: 2, spin: true, reps: 0 };
@@ -249,6 +299,8 @@ async function main() {
   const runTrue = await benchRunTrue();
   console.error('  priority: a spinning 20x2 tree in the freezer’s own session ...');
   const priority = await benchPriority();
+  console.error('  the cost of verifying a hold ...');
+  const holdCost = await benchHoldCost();
 
   const rows: string[][] = [
     [
@@ -287,6 +339,10 @@ async function main() {
     `| spinning 20x2 in the freezer's session: freeze p50 / p90, priority raised | ${fmt(median(priority.raised))} / ${fmt(p90(priority.raised))} ms |`,
     `| the same, priority not raised | ${fmt(median(priority.plain))} / ${fmt(p90(priority.plain))} ms |`,
   ];
+  const holdRows = holdCost.map(
+    ({ name, checked, unchecked }) =>
+      `| ${name} | ${fmt(median(checked))} ms | ${fmt(median(unchecked))} ms | ${fmt(median(checked) - median(unchecked))} ms (${((median(checked) - median(unchecked)) / 10).toFixed(2)} % of a core) |`,
+  );
   const tf10 = results[0]?.samples.get('treefreeze') as Sample;
   const tf1000 = results[2]?.samples.get('treefreeze') as Sample;
   const cg1000 = results[2]?.samples.get('cgroup v2');
@@ -313,6 +369,12 @@ async function main() {
     '| target | measured | |',
     '| --- | --- | --- |',
     ...targets,
+    '',
+    '## The cost of verifying a hold: CPU time of the holding process per second of hold (p50)',
+    '',
+    '| tree | checked every 50 ms (default) | checks off | cost of the checks |',
+    '| --- | --- | --- | --- |',
+    ...holdRows,
   ].join('\n');
   console.log(output);
   console.error(`bench finished in ${seconds} s`);
