@@ -458,26 +458,151 @@ const stoppedBefore: Kind = {
 
 const twoFreezes: Kind = {
   name: 'two freezes of one tree',
-  what: 'nested freezes of the same tree, thawed in a random order: held while either holds, running after both',
+  what: 'nested freezes of the same tree, thawed in a random order: held while either holds (the inner one refreezes when the outer thaws first), running after both',
   runs: 20,
   async run() {
     const tree = await startTree('tree', 6, 2);
     const first = await freezeTree(tree.root);
     const second = await freezeTree(tree.root);
     const violations: string[] = [];
-    const [a, b] = Math.random() < 0.5 ? [first, second] : [second, first];
+    const figures: Record<string, number> = {};
+    const outerFirst = Math.random() < 0.5;
+    const [a, b] = outerFirst ? [first, second] : [second, first];
+    const thawedAt = performance.now();
     await a.thaw();
-    // The inner freeze found everything stopped already, so thawing it first changes nothing;
-    // thawing the outer first resumes the tree under the inner hold (reported, not prevented).
-    if (a === second && stoppedOf(tree.pids).length !== tree.pids.length)
-      violations.push('the outer hold was broken');
+    if (!outerFirst && stoppedOf(tree.pids).length !== tree.pids.length)
+      violations.push('thawing the inner hold broke the outer one');
+    if (outerFirst) {
+      // The inner hold sees its processes run and stops them again (the default policy).
+      if (await eventually(() => stoppedOf(tree.pids).length === tree.pids.length, 2000))
+        figures['inner refroze after outer thaw'] = performance.now() - thawedAt;
+      else violations.push('the inner hold did not refreeze within 2 s');
+    }
     await b.thaw();
+    if (outerFirst === second.intact) violations.push(`the inner hold reported intact: ${second.intact}`);
     await sleep(5);
     if (stoppedOf(tree.pids).length > 0) violations.push('left stopped after both thaws');
     tree.kill();
-    return { violations, figures: {} };
+    return { violations, figures };
   },
 };
+
+/** Someone resumes part of a held tree at a random moment: noticed, refrozen (or only reported). */
+function holdBreach(policy: 'refreeze' | 'report'): Kind {
+  return {
+    name: `hold breach: SIGCONT (${policy})`,
+    what:
+      policy === 'refreeze'
+        ? 'a random part of a held 6 x 2 tree is sent SIGCONT at a random moment (half the time stopped again at once): every process stopped again within 1 s, the breach reported, all running after the thaw'
+        : 'a random part of a held tree is sent SIGCONT: left running (onBreach report), the breach reported, nothing stopped after the thaw',
+    runs: policy === 'refreeze' ? 60 : 20,
+    async run() {
+      const tree = await startTree('tree', 6, 2);
+      const frozen = await freezeTree(tree.root, { onBreach: policy });
+      const violations: string[] = [];
+      const figures: Record<string, number> = {};
+      await sleep(random(300));
+      const victims = tree.pids.filter(() => Math.random() < 0.5);
+      if (victims.length === 0) victims.push(tree.pids[0] as number);
+      const brief = policy === 'refreeze' && Math.random() < 0.5;
+      const sentAt = performance.now();
+      for (const pid of victims) process.kill(pid, 'SIGCONT');
+      if (brief) for (const pid of victims) process.kill(pid, 'SIGSTOP');
+      if (policy === 'refreeze') {
+        if (!brief) {
+          if (await eventually(() => stoppedOf(tree.pids).length === tree.pids.length, 1000))
+            figures['stopped again after SIGCONT'] = performance.now() - sentAt;
+          else violations.push(`not stopped again within 1 s: ${tree.pids.map(taskStates).join(' ')}`);
+        }
+        await eventually(() => frozen.breaches.length > 0, 1000);
+      } else {
+        await sleep(250);
+        if (stoppedOf(victims).length > 0) violations.push('report policy stopped something again');
+      }
+      await frozen.thaw();
+      if (frozen.intact) violations.push('the breach was not reported');
+      else if (!frozen.breaches.some((breach) => victims.every((pid) => breach.pids.includes(pid))))
+        violations.push('the breach does not name every process that ran');
+      await sleep(5);
+      const left = stoppedOf(treeNow(tree.root));
+      if (left.length > 0) violations.push(`left stopped after the thaw: ${left.join(', ')}`);
+      tree.kill();
+      return { violations, figures };
+    },
+  };
+}
+
+/** A su-like parent outside the tree stops itself when its child is frozen: running again after the thaw. */
+const selfStoppingParent: Kind = {
+  name: 'parent stops itself (su)',
+  what: 'a parent outside the tree that stops itself when its child stops, as su does; held 0-50 ms: the parent runs again after the thaw, and reaps its child',
+  runs: 40,
+  async run() {
+    const fixture = spawn(fixturePath(), ['selfstop'], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const violations: string[] = [];
+    const figures: Record<string, number> = {};
+    try {
+      const [parent, child] = (await readyLine(fixture, 'selfstop')).split(' ').slice(1).map(Number) as [
+        number,
+        number,
+      ];
+      const frozen = await freezeTree(child);
+      await sleep(random(50));
+      const thawedAt = performance.now();
+      await frozen.thaw();
+      if (await eventually(() => !/T/.test(taskStates(parent)) && !/T/.test(taskStates(child)), 1000))
+        figures['parent running after thaw'] = performance.now() - thawedAt;
+      else violations.push(`left stopped: parent ${taskStates(parent)}, child ${taskStates(child)}`);
+      process.kill(child, 'SIGKILL');
+      if (!(await eventually(() => taskStates(child) === '', 2000)))
+        violations.push('the child was not reaped');
+    } finally {
+      killGroupOf(fixture);
+    }
+    return { violations, figures };
+  },
+};
+
+/** Someone thaws a held cgroup: noticed and frozen again. */
+function cgroupBreach(version: 'v2' | 'v1'): Kind {
+  return {
+    name: `cgroup ${version}: thawed during the hold`,
+    what: `the thawed value written to a held ${version} cgroup at a random moment: frozen again, the breach reported`,
+    runs: 20,
+    needsRoot: true,
+    async run() {
+      const mounts = findCgroupMounts();
+      const mount = version === 'v2' ? mounts.v2 : mounts.v1Freezer;
+      if (!mount) return { violations: [], figures: {}, skipped: true } as Outcome;
+      const cgroup = new TestCgroup(mount, version === 'v1');
+      const violations: string[] = [];
+      const figures: Record<string, number> = {};
+      try {
+        await cgroup.start('tree', 3, 1);
+        const frozen = await freezeCgroup(cgroup.path);
+        await sleep(random(200));
+        const sentAt = performance.now();
+        writeFileSync(
+          join(cgroup.path, version === 'v2' ? 'cgroup.freeze' : 'freezer.state'),
+          version === 'v2' ? '0' : 'THAWED',
+        );
+        await eventually(() => !cgroup.frozen(), 200);
+        if (await eventually(() => cgroup.frozen(), 2000))
+          figures['frozen again'] = performance.now() - sentAt;
+        else violations.push('not frozen again within 2 s');
+        await frozen.thaw();
+        if (frozen.intact) violations.push('the breach was not reported');
+        if (cgroup.frozen()) violations.push('left frozen after the thaw');
+      } finally {
+        await cgroup.remove();
+      }
+      return { violations, figures };
+    },
+  };
+}
 
 /** A cgroup freezer SIGKILLed while holding, or a cgroup removed while frozen. */
 function cgroupFault(version: 'v2' | 'v1', fault: 'freezer killed' | 'removed'): Kind {
@@ -616,6 +741,11 @@ const KINDS: Kind[] = [
   edgeTree('3000 processes', ['tree', 3000, 1], 'frozen', 2),
   stoppedBefore,
   twoFreezes,
+  holdBreach('refreeze'),
+  holdBreach('report'),
+  selfStoppingParent,
+  cgroupBreach('v2'),
+  cgroupBreach('v1'),
   cgroupFault('v2', 'freezer killed'),
   cgroupFault('v1', 'freezer killed'),
   cgroupFault('v2', 'removed'),

@@ -23,7 +23,7 @@ export interface FreezeOptions {
    * confirms; 'report' only records it. Either way it is in `breaches` and `intact` is false.
    */
   onBreach?: BreachPolicy | undefined;
-  /** How often the hold is verified, in ms (default 50): a breach is noticed within about this long. */
+  /** How often the hold is verified, in ms (default 100): a breach is noticed within about this long. */
   checkIntervalMs?: number | undefined;
   /** Called as things happen during the hold: a breach, its end, a watchdog event. */
   onHoldEvent?: ((event: HoldEvent) => void) | undefined;
@@ -57,7 +57,7 @@ export interface InternalFreezeOptions extends FreezeOptions {
 }
 
 export const DEFAULT_TIMEOUT_MS = 5000;
-export const DEFAULT_CHECK_INTERVAL_MS = 50;
+export const DEFAULT_CHECK_INTERVAL_MS = 100;
 
 /** The longest duration any option accepts: about 285,000 years, far beyond any real hold. */
 export const MAX_DURATION_MS = Number.MAX_SAFE_INTEGER;

@@ -80,6 +80,7 @@ describe('hold integrity (signal backend)', () => {
     const frozen = await freezeTree(tree.root, { onHoldEvent: log.listener });
     const pids = frozen.processes.map((p) => p.pid);
     assert.equal(frozen.intact, true);
+    await sleep(150); // a resume at any moment of the hold, not right at its start
     const ended = log.next('breach-ended');
     const sentAt = continueAll(pids);
     const event = await ended;
@@ -144,6 +145,7 @@ describe('hold integrity (signal backend)', () => {
     const tree = await startTree('tree', 3, 1);
     const frozen = await freezeTree(tree.root, { checkIntervalMs: 60_000 });
     const pids = frozen.processes.map((p) => p.pid);
+    await sleep(50); // past the first check, which runs as soon as the freeze resolves
     continueAll(pids);
     await sleep(20);
     await frozen.thaw();
@@ -160,6 +162,7 @@ describe('hold integrity (signal backend)', () => {
     await sleep(100);
     const frozen = await freezeTree(root, { checkIntervalMs: 300 });
     const before = new Set(frozen.processes.map((p) => p.pid));
+    await sleep(50); // past the first check: the next one comes 300 ms later
     process.kill(root, 'SIGCONT');
     for (const pid of before) if (pid !== root) process.kill(pid, 'SIGCONT');
     assert.ok(await eventually(() => frozen.breaches[0]?.endedAt != null, 5000), 'refrozen');

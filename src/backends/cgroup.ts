@@ -13,6 +13,7 @@ import { abortedBeforeStart, FreezeError } from '../errors.js';
 import { cgroupPids, type ResolvedCgroup, readCgroupFile, writeCgroupFile } from '../kernel/cgroupfs.js';
 import type { Platform } from '../kernel/platform.js';
 import { readProcessStat } from '../kernel/procfs.js';
+import { onTick } from '../timers.js';
 import { type ProcessRecord, processInfo, processRecord } from '../tree/process.js';
 import type { Watchdog } from '../watchdog/channel.js';
 import { sealProtection } from '../watchdog/lease.js';
@@ -237,7 +238,6 @@ function startCgroupHoldCheck(options: CgroupHoldCheckOptions): HoldCheck {
   const abort = new AbortController();
   let stopped = false;
   let busy = false;
-  let timer: NodeJS.Timeout | undefined;
   const thawedNow = () => readTrimmed(cgroup.control) === THAWED_VALUE[cgroup.version];
 
   const check = async () => {
@@ -272,20 +272,13 @@ function startCgroupHoldCheck(options: CgroupHoldCheckOptions): HoldCheck {
       watcher = undefined; // the interval alone
     }
   }
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      void check().finally(schedule);
-    }, options.intervalMs);
-    timer.unref();
-  };
-  schedule();
+  const untick = onTick(options.intervalMs, () => void check());
 
   return {
     stop() {
       if (stopped) return;
       stopped = true;
-      clearTimeout(timer);
+      untick();
       watcher?.close();
       abort.abort(new Error('the hold ended'));
       try {

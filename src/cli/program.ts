@@ -92,7 +92,7 @@ function addFreezeOptions(command: Command): Command {
     .addOption(
       new Option('--check-interval <duration>', 'how often the hold is verified')
         .argParser(parseDurationOption)
-        .default(50, '50ms'),
+        .default(100, '100ms'),
     )
     .option('--json', 'print one JSON document on stdout instead of human output');
 }

@@ -10,8 +10,13 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { errnoCode, isGoneError, procUnreadable } from '../errors.js';
 
 export interface RunClock {
-  /** The clock's text now, or null once the task is gone. */
-  read(): string | null;
+  /**
+   * Reads the clock and compares it with the last reading: 'first' when there was none (after
+   * opening or reset()), 'moved' or 'still', and 'gone' once the task no longer exists.
+   */
+  sample(): 'first' | 'moved' | 'still' | 'gone';
+  /** Forget the last reading: the next sample() is 'first'. */
+  reset(): void;
   close(): void;
 }
 
@@ -47,46 +52,54 @@ export function openRunClock(pid: number, tid: number = pid): RunClock | null {
     if (isGoneError(error)) return null;
     if (errnoCode(error) !== 'EMFILE' && errnoCode(error) !== 'ENFILE') throw procUnreadable(path, error);
   }
-  if (fd === undefined) return reopeningClock(path);
-  const open = fd;
+  return clockOver(path, fd);
+}
+
+/**
+ * A clock reading `path` through `fd`, or by opening it at each sample when `fd` is
+ * undefined. Readings are compared as bytes, with no string made per sample.
+ */
+function clockOver(path: string, fd: number | undefined): RunClock {
+  let last: Buffer | undefined;
+  let closed = false;
+  const readNow = (): number | null => {
+    if (closed) return null;
+    const open = fd ?? openOrNull(path);
+    if (open === null) return null;
+    try {
+      return readSync(open, buffer, 0, buffer.length, 0);
+    } catch (error) {
+      if (isGoneError(error)) return null;
+      throw procUnreadable(path, error);
+    } finally {
+      if (fd === undefined) closeSync(open);
+    }
+  };
   return {
-    read() {
-      try {
-        return buffer.toString('utf8', 0, readSync(open, buffer, 0, buffer.length, 0));
-      } catch (error) {
-        if (isGoneError(error)) return null;
-        throw procUnreadable(path, error);
-      }
+    sample() {
+      const length = readNow();
+      if (length === null) return 'gone';
+      if (last && length === last.length && buffer.compare(last, 0, length, 0, length) === 0) return 'still';
+      const first = last === undefined;
+      last = Buffer.from(buffer.subarray(0, length));
+      return first ? 'first' : 'moved';
+    },
+    reset() {
+      last = undefined;
     },
     close() {
-      try {
-        closeSync(open);
-      } catch {
-        // already closed
-      }
+      if (closed) return;
+      closed = true;
+      if (fd !== undefined) closeSync(fd);
     },
   };
 }
 
-function reopeningClock(path: string): RunClock {
-  return {
-    read() {
-      let fd: number;
-      try {
-        fd = openSync(path, 'r');
-      } catch (error) {
-        if (isGoneError(error)) return null;
-        throw procUnreadable(path, error);
-      }
-      try {
-        return buffer.toString('utf8', 0, readSync(fd, buffer, 0, buffer.length, 0));
-      } catch (error) {
-        if (isGoneError(error)) return null;
-        throw procUnreadable(path, error);
-      } finally {
-        closeSync(fd);
-      }
-    },
-    close() {},
-  };
+function openOrNull(path: string): number | null {
+  try {
+    return openSync(path, 'r');
+  } catch (error) {
+    if (isGoneError(error)) return null;
+    throw procUnreadable(path, error);
+  }
 }

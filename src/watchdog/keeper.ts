@@ -9,6 +9,7 @@
  */
 import { FreezeError, watchdogFailed } from '../errors.js';
 import type { Platform } from '../kernel/platform.js';
+import { onTick, TICK_MS } from '../timers.js';
 import type { Watchdog } from './channel.js';
 import { startWatchdog } from './spawn.js';
 
@@ -32,7 +33,7 @@ export interface WatchdogKeeper {
 }
 
 /** The bound on how late a stopped or killed watchdog is noticed when SIGCHLD says nothing. */
-const CHECK_MS = 50;
+const CHECK_MS = TICK_MS;
 /** How long a replacement may take to start. */
 const REPLACE_TIMEOUT_MS = 5000;
 
@@ -122,8 +123,7 @@ export function keepWatchdog(options: KeeperOptions): WatchdogKeeper {
   };
 
   const unwatch = watchChildren(check);
-  const timer = setInterval(check, CHECK_MS);
-  timer.unref();
+  const untick = onTick(CHECK_MS, check);
   return {
     get current() {
       return current;
@@ -131,7 +131,7 @@ export function keepWatchdog(options: KeeperOptions): WatchdogKeeper {
     stop() {
       stopped = true;
       unwatch();
-      clearInterval(timer);
+      untick();
     },
   };
 }

@@ -8,6 +8,7 @@
  */
 import { readProcessStat, readTaskStates } from '../../kernel/procfs.js';
 import { openRunClock, type RunClock } from '../../kernel/run-clock.js';
+import { onTick } from '../../timers.js';
 import type { Watchdog } from '../../watchdog/channel.js';
 import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';
 import type { SignalFreezer } from './freezer.js';
@@ -26,9 +27,10 @@ export interface SignalHoldCheckOptions {
 
 interface Watched {
   process: TrackedProcess;
-  clock: RunClock | null;
-  /** The clock's last reading (or, without schedstat, the state letter); null: take it at the next check. */
-  baseline: string | null;
+  /** Opened at the first check, not during the freeze (1000 opens would lengthen it by tens of ms). */
+  clock: RunClock | null | undefined;
+  /** Without schedstat: the state letter last seen stands in for the clock. */
+  lastState?: string;
 }
 
 type Now = 'stopped' | 'running' | 'gone';
@@ -39,7 +41,7 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
   const watched = new Map<number, Watched>();
   const watch = (process: TrackedProcess) => {
     watched.get(process.pid)?.clock?.close();
-    watched.set(process.pid, { process, clock: openClock(process), baseline: null });
+    watched.set(process.pid, { process, clock: undefined });
   };
   for (const process of freezer.tracked.values()) watch(process);
   const unwatch = (entry: Watched) => {
@@ -47,25 +49,34 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
     watched.delete(entry.process.pid);
   };
   const abort = new AbortController();
-  /** report policy: processes of the open breach, until they are all stopped again. */
-  const running = new Set<Watched>();
-  let timer: NodeJS.Timeout | undefined;
+  /** The processes of the open breach, until they are all stopped again. */
+  const episode = new Set<Watched>();
   let stopped = false;
+  let busy = false;
 
-  /** The processes whose clock moved since the last check (the gone ones are dropped). */
+  /** Whether the process ran since the last look; null when it is gone. */
+  const ranSinceLastLook = (entry: Watched): boolean | null => {
+    if (entry.clock === undefined) entry.clock = openClock(entry.process);
+    if (entry.clock === null) {
+      const state = stateLetter(entry.process);
+      if (state === null) return null;
+      const moved = entry.lastState !== undefined && state !== entry.lastState;
+      entry.lastState = state;
+      return moved || stateOf(entry.process) === 'running';
+    }
+    const sample = entry.clock.sample();
+    if (sample === 'gone') return null;
+    // A first reading says nothing about the past: then the state decides.
+    return sample === 'moved' || (sample === 'first' && stateOf(entry.process) === 'running');
+  };
+
+  /** The processes that ran since the last check (the gone ones are dropped). */
   const findRan = (): Watched[] => {
     const ran: Watched[] = [];
     for (const entry of watched.values()) {
-      const reading = entry.clock ? entry.clock.read() : stateLetter(entry.process);
-      if (reading === null) {
-        unwatch(entry);
-        continue;
-      }
-      const first = entry.baseline === null;
-      const moved = !first && reading !== entry.baseline;
-      entry.baseline = reading;
-      // A fresh baseline says nothing about the past: then the state decides.
-      if (moved || (first && stateOf(entry.process) === 'running')) ran.push(entry);
+      const result = ranSinceLastLook(entry);
+      if (result === null) unwatch(entry);
+      else if (result) ran.push(entry);
     }
     // A process that ran to its death (SIGKILL) is gone, not a breach.
     return ran.filter((entry) => {
@@ -74,6 +85,7 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
       return false;
     });
   };
+  const pidsOf = (entries: Watched[]) => entries.map((entry) => entry.process.pid);
 
   const check = async (): Promise<void> => {
     const ran = findRan();
@@ -81,67 +93,62 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
       log.markIntact();
       return;
     }
-    if (ran.length > 0)
-      log.record(
-        'resumed',
-        ran.map((entry) => entry.process.pid),
-      );
-    if (options.policy === 'refreeze') {
-      if (ran.length === 0) return; // a refreeze in progress failed: the next check retries
+    const fresh = episode.size === 0;
+    if (ran.length > 0) log.record('resumed', pidsOf(ran));
+    for (const entry of ran) episode.add(entry);
+    if (options.policy === 'refreeze' && ran.length > 0) {
       const added = await freezer.refreeze(
         ran.map((entry) => entry.process),
-        {
-          deadline: performance.now() + options.timeoutMs,
-          signal: abort.signal,
-          watchdog: options.watchdog,
-        },
+        { deadline: performance.now() + options.timeoutMs, signal: abort.signal, watchdog: options.watchdog },
       );
       if (stopped) return;
       log.addNew(added.map((process) => process.pid));
       for (const process of added) watch(process);
-      for (const entry of ran) entry.baseline = null; // re-read once the stop has settled
+      for (const entry of episode) entry.clock?.reset(); // re-read once the stop has settled
+      episode.clear();
       log.end(true);
       return;
     }
-    // report: record, touch nothing; the breach ends when someone stops them all again.
-    const fresh = running.size === 0;
-    for (const entry of ran) running.add(entry);
-    if (fresh) log.addNew(freezer.findNewcomers().map((node) => node.pid));
-    if ([...running].every((entry) => stateOf(entry.process) !== 'running')) {
-      log.addNew(freezer.findNewcomers().map((node) => node.pid));
-      for (const entry of running) entry.baseline = null;
-      running.clear();
+    // report (or a refreeze that failed): the episode ends when every process of it is
+    // stopped again, by someone else or by a later refreeze.
+    if (options.policy === 'report' && fresh) log.addNew(freezer.findNewcomers().map((node) => node.pid));
+    if ([...episode].every((entry) => stateOf(entry.process) !== 'running')) {
+      if (options.policy === 'report') log.addNew(freezer.findNewcomers().map((node) => node.pid));
+      for (const entry of episode) entry.clock?.reset();
+      episode.clear();
       log.end(false);
     }
   };
 
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      check()
-        .catch(() => {
-          // A refreeze that failed (a tracer keeps resuming its tracee, the deadline passed):
-          // the breach stays open and the next check tries again.
-        })
-        .finally(schedule);
-    }, options.intervalMs);
-    timer.unref(); // never keeps the caller alive: its watchdog thaws the tree if it exits
+  const tick = () => {
+    if (stopped || busy) return; // one check at a time: a refreeze may take a while
+    busy = true;
+    check()
+      .catch(() => {
+        // A refreeze that failed (a tracer keeps resuming its tracee, the deadline passed):
+        // the breach stays open and the next check tries again.
+      })
+      .finally(() => {
+        busy = false;
+      });
   };
-  schedule();
+  // The first check (its readings are the baselines) runs as soon as the freeze has resolved,
+  // not during it (a thousand opens would lengthen it by tens of ms), so that even a resume
+  // stopped again before the next check is caught; the tasks have long left the CPU by then.
+  const first = setImmediate(tick);
+  first.unref();
+  const untick = onTick(options.intervalMs, tick);
 
   return {
     stop() {
       if (stopped) return;
       stopped = true;
-      clearTimeout(timer);
+      clearImmediate(first);
+      untick();
       abort.abort(new Error('the hold ended'));
       try {
         const ran = findRan();
-        if (ran.length > 0)
-          log.record(
-            'resumed',
-            ran.map((entry) => entry.process.pid),
-          );
+        if (ran.length > 0) log.record('resumed', pidsOf(ran));
       } catch {
         // the thaw goes on whatever this last look could not read
       }
@@ -177,8 +184,7 @@ function stateLetter(process: TrackedProcess): string | null {
 function stateOf(process: TrackedProcess): Now {
   const stat = readProcessStat(process.pid);
   if (stat === null || stat.startTime !== process.startTime) return 'gone';
-  if (stat.state === 'Z' && stat.numThreads <= 1) return 'gone';
-  if (stat.state === 'X') return 'gone';
+  if (stat.state === 'X' || (stat.state === 'Z' && stat.numThreads <= 1)) return 'gone';
   // T/t: stopped; D: a frozen vfork parent (it can only be in D while its child is frozen).
   if (stat.state === 'T' || stat.state === 't' || stat.state === 'D') return 'stopped';
   if (stat.state === 'Z') {

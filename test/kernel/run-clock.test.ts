@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { test } from 'node:test';
+import { openRunClock, runClocksSupported } from '../../src/kernel/run-clock.js';
+import { onTick, TICK_MS } from '../../src/timers.js';
+import { eventually, sleep, taskStates } from '../helpers/index.js';
+
+test('a run clock stays still while its task is stopped and moves when it runs, even briefly', async () => {
+  assert.ok(runClocksSupported(), 'this kernel has schedstat (the CI machine does)');
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  const pid = child.pid as number;
+  try {
+    process.kill(pid, 'SIGSTOP');
+    assert.ok(await eventually(() => taskStates(pid) === 'T'));
+    const clock = openRunClock(pid);
+    assert.ok(clock);
+    await sleep(20); // past the tail of the stop
+    assert.equal(clock.sample(), 'first');
+    await sleep(50);
+    assert.equal(clock.sample(), 'still', 'a stopped task does not run');
+    process.kill(pid, 'SIGCONT');
+    process.kill(pid, 'SIGSTOP');
+    assert.ok(await eventually(() => taskStates(pid) === 'T'));
+    assert.equal(clock.sample(), 'moved', 'resumed and stopped again: it ran');
+    assert.equal(clock.sample(), 'still');
+    clock.reset();
+    assert.equal(clock.sample(), 'first');
+    child.kill('SIGKILL');
+    assert.ok(await eventually(() => clock.sample() === 'gone'), 'gone once it exits');
+    clock.close();
+    assert.equal(clock.sample(), 'gone', 'and after close');
+  } finally {
+    child.kill('SIGKILL');
+  }
+  assert.equal(openRunClock(pid), null, 'no clock for a process that is gone');
+});
+
+test('onTick: periods that are multiples of TICK_MS share one timer and keep their own rhythm', async () => {
+  let fast = 0;
+  let slow = 0;
+  let odd = 0;
+  const stops = [
+    onTick(TICK_MS, () => fast++),
+    onTick(2 * TICK_MS, () => slow++),
+    onTick(TICK_MS + 1, () => odd++),
+  ];
+  await sleep(10 * TICK_MS + 20);
+  for (const stop of stops) stop();
+  assert.ok(fast >= 6 && fast <= 11, `every tick: ${fast}`);
+  assert.ok(slow >= 3 && slow <= 6 && slow < fast, `every other tick: ${slow}`);
+  assert.ok(odd >= 5, `its own timer: ${odd}`);
+  const after = [fast, slow, odd];
+  await sleep(3 * TICK_MS);
+  assert.deepEqual([fast, slow, odd], after, 'stopped means stopped');
+});
