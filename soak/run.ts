@@ -266,13 +266,17 @@ function pidReuse(when: 'during the freeze' | 'while frozen'): Kind {
     name: `pid reuse ${when}`,
     what:
       when === 'during the freeze'
-        ? 'a discovered process dies and its pid is given to an impostor before it is signalled'
+        ? 'a discovered process dies and its pid is given to an impostor (born at least 20 ms after it) before it is signalled'
         : 'a frozen process dies, its pid goes to an impostor that someone else stops; thaw must not resume it',
     runs: 25,
     needsRoot: true,
     async run(index) {
       const tree = await startTree('reaper', 3);
       const [root, victim] = tree.pids as [number, number];
+      // Start times tick every 10 ms: an impostor born in the victim's own tick has the same
+      // (pid, start time), which only pidfd tells apart (a documented limit of the fallback).
+      // Here the impostor is always born at least two ticks later.
+      await sleep(25);
       let impostor: ChildProcess | undefined;
       const violations: string[] = [];
       const options: InternalFreezeOptions = {

@@ -259,6 +259,18 @@ describe('a broken hold on the command line', () => {
     assert.match(result.stderr, /the hold was broken 1 time/);
     assertRunning(tree.pids);
 
+    const held = startCli(['freeze', String(tree.root), '--for', '800ms', '--json', '--on-breach', 'report']);
+    assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
+    await sleep(150);
+    for (const pid of tree.pids) process.kill(pid, 'SIGCONT');
+    const reported = await held.done;
+    assert.equal(reported.code, 3, reported.stderr);
+    const report = JSON.parse(reported.stdout);
+    assert.equal(report.intact, false);
+    assert.equal(report.exitCode, 3);
+    assert.equal(report.breaches[0].refrozen, false);
+    assert.deepEqual([...report.breaches[0].pids].sort(), [...tree.pids].sort());
+
     const json = await runCli(['freeze', String(tree.root), '--for', '100ms', '--json']);
     assert.equal(json.code, 0, 'an intact hold exits 0');
     assert.equal(JSON.parse(json.stdout).intact, true);

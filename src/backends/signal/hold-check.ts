@@ -54,8 +54,16 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
   let stopped = false;
   let busy = false;
 
-  /** Whether the process ran since the last look; null when it is gone. */
-  const ranSinceLastLook = (entry: Watched): boolean | null => {
+  /**
+   * Whether the process ran since the last look; null when it is gone. `last`: the thaw's
+   * look, where a clock never read has no baseline to compare with: the state alone decides,
+   * without opening it (a thaw right after the freeze would otherwise open them all).
+   */
+  const ranSinceLastLook = (entry: Watched, last = false): boolean | null => {
+    if (entry.clock === undefined && last) {
+      const now = stateOf(entry.process);
+      return now === 'gone' ? null : now === 'running';
+    }
     if (entry.clock === undefined) entry.clock = openClock(entry.process);
     if (entry.clock === null) {
       const state = stateLetter(entry.process);
@@ -71,10 +79,10 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
   };
 
   /** The processes that ran since the last check (the gone ones are dropped). */
-  const findRan = (): Watched[] => {
+  const findRan = (last = false): Watched[] => {
     const ran: Watched[] = [];
     for (const entry of watched.values()) {
-      const result = ranSinceLastLook(entry);
+      const result = ranSinceLastLook(entry, last);
       if (result === null) unwatch(entry);
       else if (result) ran.push(entry);
     }
@@ -96,9 +104,12 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
     const fresh = episode.size === 0;
     if (ran.length > 0) log.record('resumed', pidsOf(ran));
     for (const entry of ran) episode.add(entry);
-    if (options.policy === 'refreeze' && ran.length > 0) {
+    if (options.policy === 'refreeze') {
+      // Every process of the episode still running (a refreeze that failed is tried again at
+      // every check); then rounds until nothing new appears, as they may have forked.
+      const running = [...episode].filter((entry) => stateOf(entry.process) === 'running');
       const added = await freezer.refreeze(
-        ran.map((entry) => entry.process),
+        running.map((entry) => entry.process),
         { deadline: performance.now() + options.timeoutMs, signal: abort.signal, watchdog: options.watchdog },
       );
       if (stopped) return;
@@ -106,14 +117,13 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
       for (const process of added) watch(process);
       for (const entry of episode) entry.clock?.reset(); // re-read once the stop has settled
       episode.clear();
-      log.end(true);
+      log.end(running.length > 0 || added.length > 0);
       return;
     }
-    // report (or a refreeze that failed): the episode ends when every process of it is
-    // stopped again, by someone else or by a later refreeze.
-    if (options.policy === 'report' && fresh) log.addNew(freezer.findNewcomers().map((node) => node.pid));
+    // report: the episode ends when every process of it is stopped again by someone else.
+    if (fresh) log.addNew(freezer.findNewcomers().map((node) => node.pid));
     if ([...episode].every((entry) => stateOf(entry.process) !== 'running')) {
-      if (options.policy === 'report') log.addNew(freezer.findNewcomers().map((node) => node.pid));
+      log.addNew(freezer.findNewcomers().map((node) => node.pid));
       for (const entry of episode) entry.clock?.reset();
       episode.clear();
       log.end(false);
@@ -147,7 +157,7 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
       untick();
       abort.abort(new Error('the hold ended'));
       try {
-        const ran = findRan();
+        const ran = findRan(true);
         if (ran.length > 0) log.record('resumed', pidsOf(ran));
       } catch {
         // the thaw goes on whatever this last look could not read
