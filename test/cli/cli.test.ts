@@ -157,6 +157,32 @@ describe('treefreeze freeze', () => {
     tree.kill();
   });
 
+  test('in a terminal, a broken hold shows on the status line and the end line', T, async (t) => {
+    if (!existsSync('/usr/bin/script')) {
+      assert.ok(!inCI, 'CI has util-linux script');
+      t.skip('needs script(1) for a pseudo-terminal');
+      return;
+    }
+    const tree = await startTree('tree', 2, 1);
+    const command = `${process.execPath} ${cli} freeze ${tree.root} --for 900ms --on-breach report`;
+    const child = spawn('script', ['-qfec', command, '/dev/null'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    let output = '';
+    child.stdout.on('data', (data) => {
+      output += data;
+    });
+    assert.ok(await eventually(() => output.includes('❄ frozen'), 10_000), output);
+    for (const pid of tree.pids) process.kill(pid, 'SIGCONT');
+    const code = await new Promise((resolve) => child.once('close', resolve));
+    assert.equal(code, 3, output);
+    assert.match(output, /hold broken: 2 processes .* ran again; reporting only/);
+    assert.match(output, /❄ frozen .* · hold broken 1 time · /);
+    assert.match(output, /thawed 2 processes after [\d.]+ (ms|s), hold broken/);
+    tree.kill();
+  });
+
   test('--no-watchdog holds without a watchdog process; the default has one', T, async () => {
     const tree = await startTree('tree', 2, 1);
     for (const [flags, expected] of [
