@@ -37,6 +37,27 @@ function assertRunning(pids: number[]) {
 
 const allFrozen = (pids: number[]) => () => pids.every((pid) => isStoppedOrDead(taskStates(pid)));
 
+/** script(1) gives the command a pseudo-terminal; CI has it (util-linux). */
+function canUseTerminal(t: { skip: (reason: string) => void }): boolean {
+  if (existsSync('/usr/bin/script')) return true;
+  assert.ok(!inCI, 'CI has util-linux script');
+  t.skip('needs script(1) for a pseudo-terminal');
+  return false;
+}
+
+/** Runs `command` in a pseudo-terminal (NO_COLOR): what it printed so far, and its exit code. */
+function inTerminal(command: string): { output: () => string; done: Promise<number | null> } {
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  let output = '';
+  child.stdout.on('data', (data) => {
+    output += data;
+  });
+  return { output: () => output, done: new Promise((resolve) => child.once('close', resolve)) };
+}
+
 describe('treefreeze run', () => {
   test('exits with the command’s code; the tree is frozen while it runs and runs afterwards', T, async () => {
     const tree = await startTree('tree', 5, 2);
@@ -133,22 +154,11 @@ describe('treefreeze freeze', () => {
   });
 
   test('in a terminal, freeze shows a live status line, then what it thawed', T, async (t) => {
-    if (!existsSync('/usr/bin/script')) {
-      assert.ok(!inCI, 'CI has util-linux script');
-      t.skip('needs script(1) for a pseudo-terminal');
-      return;
-    }
+    if (!canUseTerminal(t)) return;
     const tree = await startTree('tree', 2, 1);
-    const command = `${process.execPath} ${cli} freeze ${tree.root} --for 700ms`;
-    const child = spawn('script', ['-qfec', command, '/dev/null'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    let output = '';
-    child.stdout.on('data', (data) => {
-      output += data;
-    });
-    const code = await new Promise((resolve) => child.once('close', resolve));
+    const terminal = inTerminal(`${process.execPath} ${cli} freeze ${tree.root} --for 700ms`);
+    const code = await terminal.done;
+    const output = terminal.output();
     assert.equal(code, 0, output);
     assert.match(output, /❄ frozen 2 processes, 2 threads of \d+ · held .* · .* left · Ctrl-C to thaw/);
     assert.match(output, /thawed 2 processes after [\d.]+ (ms|s)/);
@@ -158,24 +168,15 @@ describe('treefreeze freeze', () => {
   });
 
   test('in a terminal, a broken hold shows on the status line and the end line', T, async (t) => {
-    if (!existsSync('/usr/bin/script')) {
-      assert.ok(!inCI, 'CI has util-linux script');
-      t.skip('needs script(1) for a pseudo-terminal');
-      return;
-    }
+    if (!canUseTerminal(t)) return;
     const tree = await startTree('tree', 2, 1);
-    const command = `${process.execPath} ${cli} freeze ${tree.root} --for 900ms --on-breach report`;
-    const child = spawn('script', ['-qfec', command, '/dev/null'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    let output = '';
-    child.stdout.on('data', (data) => {
-      output += data;
-    });
-    assert.ok(await eventually(() => output.includes('❄ frozen'), 10_000), output);
+    const terminal = inTerminal(
+      `${process.execPath} ${cli} freeze ${tree.root} --for 900ms --on-breach report`,
+    );
+    assert.ok(await eventually(() => terminal.output().includes('❄ frozen'), 10_000), terminal.output());
     for (const pid of tree.pids) process.kill(pid, 'SIGCONT');
-    const code = await new Promise((resolve) => child.once('close', resolve));
+    const code = await terminal.done;
+    const output = terminal.output();
     assert.equal(code, 3, output);
     assert.match(output, /hold broken: 2 processes .* ran again; reporting only/);
     assert.match(output, /❄ frozen .* · hold broken 1 time · /);

@@ -13,8 +13,6 @@ import { FrozenTreeHandle, type HoldSettings } from '../frozen-tree.js';
 import { SignalFreezer } from './freezer.js';
 import { startSignalHoldCheck } from './hold-check.js';
 
-export { MAX_ROUNDS } from './freezer.js';
-
 /** @internal */
 export interface SignalFreezeRequest {
   /** performance.now() when the caller called: durationMs counts from there. */
