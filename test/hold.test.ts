@@ -90,6 +90,7 @@ describe('hold integrity (signal backend)', () => {
     assert.equal(breach.kind, 'resumed');
     assert.deepEqual([...breach.pids].sort(), [...pids].sort());
     assert.equal(breach.refrozen, true);
+    assert.equal(breach.foundBy, 'check');
     assert.ok(breach.intactAt <= sentAt && sentAt <= breach.detectedAt);
     assert.ok((breach.endedAt ?? 0) >= breach.detectedAt);
     assert.equal(frozen.intact, false);
@@ -151,6 +152,7 @@ describe('hold integrity (signal backend)', () => {
     await frozen.thaw();
     assert.equal(frozen.intact, false);
     assert.equal(frozen.breaches[0]?.refrozen, false);
+    assert.equal(frozen.breaches[0]?.foundBy, 'thaw');
     tree.kill();
   });
 

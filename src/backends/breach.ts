@@ -27,6 +27,8 @@ export interface HoldBreach {
   readonly endedAt: number | null;
   /** Whether treefreeze itself stopped the tree again (policy 'refreeze'). */
   readonly refrozen: boolean;
+  /** 'check': noticed while the tree was held; 'thaw': by the thaw's last look (never refrozen). */
+  readonly foundBy: 'check' | 'thaw';
 }
 
 /** Something that happened while a tree was held, as it happens. */
@@ -76,7 +78,11 @@ export class BreachLog {
   }
 
   /** Records that these processes ran: a new episode, or more of the one in progress. */
-  record(kind: HoldBreach['kind'], pids: readonly number[]): HoldBreach {
+  record(
+    kind: HoldBreach['kind'],
+    pids: readonly number[],
+    foundBy: HoldBreach['foundBy'] = 'check',
+  ): HoldBreach {
     const open = this.#open;
     if (open) {
       for (const pid of pids) if (!open.pids.includes(pid)) open.pids.push(pid);
@@ -90,6 +96,7 @@ export class BreachLog {
       detectedAt: Date.now(),
       endedAt: null,
       refrozen: false,
+      foundBy,
     };
     this.#open = breach;
     this.breaches.push(breach);

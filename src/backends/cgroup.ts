@@ -282,7 +282,7 @@ function startCgroupHoldCheck(options: CgroupHoldCheckOptions): HoldCheck {
       watcher?.close();
       abort.abort(new Error('the hold ended'));
       try {
-        if (thawedNow()) log.record('cgroup-thawed', cgroupPids(cgroup.path));
+        if (thawedNow()) log.record('cgroup-thawed', cgroupPids(cgroup.path), 'thaw');
       } catch {
         // the thaw goes on whatever this last look could not read
       }

@@ -166,7 +166,12 @@ function breachPrinter(options: HoldOptions, clearStatus: () => void): (event: H
     if (options.json) return;
     if (event.type === 'breach') {
       clearStatus();
-      const action = options.onBreach === 'refreeze' ? 'refreezing' : 'reporting only (--on-breach report)';
+      const action =
+        event.breach.foundBy === 'thaw'
+          ? 'found as the hold ended'
+          : options.onBreach === 'refreeze'
+            ? 'refreezing'
+            : 'reporting only (--on-breach report)';
       process.stderr.write(`treefreeze: hold broken: ${whoRan(event.breach)}; ${action}\n`);
     } else if (event.type === 'breach-ended' && event.breach.refrozen) {
       clearStatus();

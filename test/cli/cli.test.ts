@@ -259,6 +259,10 @@ describe('a broken hold on the command line', () => {
 
       const kept = await runCli(['run', String(tree.root), '--keep-exit-code', '--', ...resume]);
       assert.equal(kept.code, 0, kept.stderr);
+      assert.match(
+        kept.stderr,
+        /hold broken: 3 processes .* ran again; (refreezing|found as the hold ended)/,
+      );
       assert.match(kept.stderr, /hold was broken/);
 
       const intact = await runCli(['run', String(tree.root), '--', 'sh', '-c', 'exit 7']);

@@ -158,7 +158,7 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
       abort.abort(new Error('the hold ended'));
       try {
         const ran = findRan(true);
-        if (ran.length > 0) log.record('resumed', pidsOf(ran));
+        if (ran.length > 0) log.record('resumed', pidsOf(ran), 'thaw');
       } catch {
         // the thaw goes on whatever this last look could not read
       }
