@@ -9,6 +9,7 @@ const COLORS: Record<string, string> = {
   treefreeze: '#1f77b4',
   'cgroup v2': '#2ca02c',
   reference: '#d62728',
+  floor: '#9467bd',
 };
 
 export function renderChart(points: ChartPoint[]): string {

@@ -13,7 +13,7 @@ import { freezeCgroup, freezeTree } from '../src/freeze.js';
 import { readTaskStates } from '../src/kernel/procfs.js';
 import { DEFAULT_CHECK_INTERVAL_MS, type InternalFreezeOptions } from '../src/options.js';
 import { listTree } from '../src/tree/discovery.js';
-import { fixturePath, readyLine } from '../test/fixture/fixture.js';
+import { fixturePath, floorPath, readyLine } from '../test/fixture/fixture.js';
 import { BenchCgroup, cgroupV2Mount } from './cgroup-v2.js';
 import { renderChart } from './chart.js';
 import { referenceFreeze } from './reference.js';
@@ -38,7 +38,7 @@ const SHAPES: Shape[] = [
   { name: '100x4 cpu', processes: 100, threads: 4, spin: true, reps: 9 },
 ].map((shape) => (QUICK ? { ...shape, reps: Math.max(3, Math.ceil(shape.reps / 4)) } : shape));
 
-type Contender = 'treefreeze' | 'cgroup v2' | 'reference';
+type Contender = 'treefreeze' | 'cgroup v2' | 'reference' | 'floor';
 
 interface Sample {
   freezeMs: number[];
@@ -110,7 +110,63 @@ function percentile(values: number[], p: number): number {
 const median = (values: number[]) => percentile(values, 0.5);
 const p90 = (values: number[]) => percentile(values, 0.9);
 
-async function measure(contender: Contender, root: number, pids: number[], cgroup?: BenchCgroup) {
+/**
+ * The C floor (test/fixture/floor.c), kept running for one tree: it knows the pids in
+ * advance and times itself, so neither its start nor this pipe is counted.
+ */
+class Floor {
+  readonly #child: ChildProcess;
+  #buffered = '';
+  readonly #waiting: ((line: string) => void)[] = [];
+
+  private constructor(child: ChildProcess) {
+    this.#child = child;
+    child.stdout?.on('data', (data: Buffer) => {
+      this.#buffered += data.toString();
+      for (let end = this.#buffered.indexOf('\n'); end >= 0; end = this.#buffered.indexOf('\n')) {
+        const line = this.#buffered.slice(0, end);
+        this.#buffered = this.#buffered.slice(end + 1);
+        this.#waiting.shift()?.(line);
+      }
+    });
+  }
+
+  static async start(pids: number[]): Promise<Floor> {
+    const child = spawn(floorPath(), pids.map(String), { stdio: ['pipe', 'pipe', 'inherit'] });
+    started.push(child);
+    const floor = new Floor(child);
+    await floor.#next(); // "ready"
+    return floor;
+  }
+
+  #next(): Promise<string> {
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Sends F (freeze) or T (thaw); the milliseconds the floor measured. */
+  async run(command: 'F' | 'T'): Promise<number> {
+    const reply = this.#next();
+    this.#child.stdin?.write(`${command}\n`);
+    return Number(await reply);
+  }
+
+  stop(): void {
+    this.#child.stdin?.end();
+  }
+}
+
+async function measure(
+  contender: Contender,
+  root: number,
+  pids: number[],
+  cgroup?: BenchCgroup,
+  floor?: Floor,
+) {
+  if (contender === 'floor' && floor) {
+    const freezeMs = await floor.run('F');
+    if (!allStopped(pids)) throw new Error('the floor returned before every task stopped');
+    return { freezeMs, thawMs: await floor.run('T') };
+  }
   let thaw: () => Promise<void> | void;
   const t0 = performance.now();
   if (contender === 'treefreeze') {
@@ -132,8 +188,10 @@ async function measure(contender: Contender, root: number, pids: number[], cgrou
 }
 
 async function benchShape(shape: Shape) {
-  const { root, pids } = await startTree(shape);
-  const contenders: Contender[] = ['treefreeze', 'reference'];
+  const { root } = await startTree(shape);
+  const pids = listTree(root).map((node) => node.pid);
+  const floor = await Floor.start(pids);
+  const contenders: Contender[] = ['treefreeze', 'reference', 'floor'];
   let cgroup: BenchCgroup | undefined;
   if (cgroupMount) {
     cgroup = new BenchCgroup(cgroupMount, `treefreeze-bench-${process.pid}`);
@@ -146,12 +204,13 @@ async function benchShape(shape: Shape) {
     // Interleave, rotating who goes first.
     for (let i = 0; i < contenders.length; i++) {
       const contender = contenders[(rep + i) % contenders.length] as Contender;
-      const { freezeMs, thawMs } = await measure(contender, root, pids, cgroup);
+      const { freezeMs, thawMs } = await measure(contender, root, pids, cgroup, floor);
       samples.get(contender)?.freezeMs.push(freezeMs);
       samples.get(contender)?.thawMs.push(thawMs);
       await pause(shape.processes >= 1000 ? 60 : 15); // let the tree settle back to sleep
     }
   }
+  floor.stop();
   cgroup?.remove();
   cgroups.splice(cgroups.indexOf(cgroup as BenchCgroup), 1);
   stopTree(root);
@@ -268,6 +327,34 @@ async function benchHoldCost() {
   return results;
 }
 
+/** Where a freeze spends its time, phase by phase (median over the runs), at 10x1 and 1000x4. */
+async function benchPhases() {
+  const rows: { name: string; total: number; phases: Record<string, number> }[] = [];
+  for (const shape of [
+    { name: '10x1', processes: 10, threads: 1, spin: false, reps: QUICK ? 5 : 30 },
+    { name: '1000x4', processes: 1000, threads: 4, spin: false, reps: QUICK ? 2 : 7 },
+  ]) {
+    const { root } = await startTree(shape);
+    const runs: Record<string, number>[] = [];
+    const totals: number[] = [];
+    for (let rep = 0; rep < shape.reps; rep++) {
+      const options: InternalFreezeOptions = { profile: (phases) => runs.push({ ...phases }) };
+      const frozen = await freezeTree(root, options);
+      totals.push(frozen.durationMs);
+      await frozen.thaw();
+      await pause(shape.processes >= 1000 ? 60 : 15);
+    }
+    const names = [...new Set(runs.flatMap((run) => Object.keys(run)))];
+    rows.push({
+      name: shape.name,
+      total: median(totals),
+      phases: Object.fromEntries(names.map((name) => [name, median(runs.map((run) => run[name] ?? 0))])),
+    });
+    stopTree(root);
+  }
+  return rows;
+}
+
 /** A spinning tree in the freezer's own session: the priority raise against none. */
 async function benchPriority() {
   const shape: Shape = { name: '20x2 cpu, same session', processes: 20, threads: 2, spin: true, reps: 0 };
@@ -289,6 +376,20 @@ async function benchPriority() {
   return { raised, plain };
 }
 
+/** The signal backend's phases, in the order a freeze goes through them. */
+const PHASE_NAMES = [
+  'native library',
+  'watchdog spawn',
+  'discover',
+  'watchdog wait',
+  'bind',
+  'watchdog write',
+  'SIGSTOP',
+  'wait',
+  'other',
+  'handle',
+];
+
 const fmt = (ms: number) => (Number.isNaN(ms) ? '—' : ms < 10 ? ms.toFixed(2) : ms.toFixed(1));
 const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : '—');
 
@@ -308,6 +409,8 @@ async function main() {
   const runTrue = await benchRunTrue();
   console.error('  priority: a spinning 20x2 tree in the freezer’s own session ...');
   const priority = await benchPriority();
+  console.error('  where the time goes, phase by phase ...');
+  const phases = await benchPhases();
   console.error('  the cost of verifying a hold ...');
   const holdCost = await benchHoldCost();
 
@@ -317,23 +420,28 @@ async function main() {
       'treefreeze freeze p50 / p90',
       'cgroup v2 p50 / p90',
       'reference p50 / p90',
+      'C floor p50 / p90',
       'tf / cgroup (p50)',
-      'tf / reference (p90)',
-      'thaw p50: tf / cgroup / ref',
+      'tf / floor (p50)',
+      'tf / reference (p50; p90)',
+      'thaw p50: tf / cgroup / ref / floor',
     ],
   ];
   for (const { shape, samples } of results) {
     const tf = samples.get('treefreeze') as Sample;
     const cg = samples.get('cgroup v2');
     const ref = samples.get('reference') as Sample;
+    const fl = samples.get('floor') as Sample;
     rows.push([
       shape.name,
       `${fmt(median(tf.freezeMs))} / ${fmt(p90(tf.freezeMs))}`,
       cg ? `${fmt(median(cg.freezeMs))} / ${fmt(p90(cg.freezeMs))}` : '—',
       `${fmt(median(ref.freezeMs))} / ${fmt(p90(ref.freezeMs))}`,
+      `${fmt(median(fl.freezeMs))} / ${fmt(p90(fl.freezeMs))}`,
       cg ? ratio(median(tf.freezeMs), median(cg.freezeMs)) : '—',
-      ratio(p90(tf.freezeMs), p90(ref.freezeMs)),
-      `${fmt(median(tf.thawMs))} / ${cg ? fmt(median(cg.thawMs)) : '—'} / ${fmt(median(ref.thawMs))}`,
+      ratio(median(tf.freezeMs), median(fl.freezeMs)),
+      `${ratio(median(tf.freezeMs), median(ref.freezeMs))}; ${ratio(p90(tf.freezeMs), p90(ref.freezeMs))}`,
+      `${fmt(median(tf.thawMs))} / ${cg ? fmt(median(cg.thawMs)) : '—'} / ${fmt(median(ref.thawMs))} / ${fmt(median(fl.thawMs))}`,
     ]);
   }
   const table = rows.map((row) => `| ${row.join(' | ')} |`);
@@ -356,15 +464,30 @@ async function main() {
     });
     return `| ${name} | ${cells.join(' | ')} | ${fmt(off)} ms |`;
   });
-  const tf10 = results[0]?.samples.get('treefreeze') as Sample;
-  const tf1000 = results[2]?.samples.get('treefreeze') as Sample;
-  const cg1000 = results[2]?.samples.get('cgroup v2');
-  const targets = [
-    `| 1000x4 within 1.5x of cgroup v2 (p50) | ${cg1000 ? ratio(median(tf1000.freezeMs), median(cg1000.freezeMs)) : 'no cgroup v2'} | ${cg1000 ? (median(tf1000.freezeMs) <= 1.5 * median(cg1000.freezeMs) ? 'met' : 'not met') : '—'} |`,
-    `| 10 processes under 2 ms at p90 | ${fmt(p90(tf10.freezeMs))} ms | ${p90(tf10.freezeMs) < 2 ? 'met' : 'not met'} |`,
-    `| listing at least 3x faster than pidtree | ${ratio(median(listing.theirs), median(listing.ours))} | ${median(listing.theirs) >= 3 * median(listing.ours) ? 'met' : 'not met'} |`,
-    `| \`run -- true\` on 1000 processes under 150 ms wall | ${fmt(median(runTrue.wall))} ms | ${median(runTrue.wall) < 150 ? 'met' : 'not met'} |`,
-  ];
+  const sampleOf = (name: string, contender: Contender) =>
+    results.find((r) => r.shape.name === name)?.samples.get(contender);
+  const verdict = (met: boolean) => (met ? 'met' : 'not met');
+  const targets: string[] = [];
+  for (const { shape, samples } of results.filter((r) => !r.shape.spin)) {
+    const tf = samples.get('treefreeze') as Sample;
+    const ref = samples.get('reference') as Sample;
+    targets.push(
+      `| ${shape.name}: p50 below the reference's, p90 at least 1.5x below it | p50 ${ratio(median(tf.freezeMs), median(ref.freezeMs))}, p90 ${ratio(p90(tf.freezeMs), p90(ref.freezeMs))} of the reference | ${verdict(median(tf.freezeMs) < median(ref.freezeMs) && p90(tf.freezeMs) * 1.5 <= p90(ref.freezeMs))} |`,
+    );
+  }
+  const tf10 = sampleOf('10x1', 'treefreeze') as Sample;
+  const tf1000 = sampleOf('1000x4', 'treefreeze') as Sample;
+  const cg1000 = sampleOf('1000x4', 'cgroup v2');
+  const floor1000 = sampleOf('1000x4', 'floor') as Sample;
+  const beyondNode = median(runTrue.wall) - median(runTrue.nodeAlone);
+  targets.push(
+    `| 10x1: p90 under 2 ms | ${fmt(p90(tf10.freezeMs))} ms | ${verdict(p90(tf10.freezeMs) < 2)} |`,
+    `| 1000x4: at most 2.0x cgroup v2 (p50) | ${cg1000 ? ratio(median(tf1000.freezeMs), median(cg1000.freezeMs)) : 'no cgroup v2'} | ${cg1000 ? verdict(median(tf1000.freezeMs) <= 2 * median(cg1000.freezeMs)) : '—'} |`,
+    `| 1000x4: at most 1.3x the C floor (p50) | ${ratio(median(tf1000.freezeMs), median(floor1000.freezeMs))} | ${verdict(median(tf1000.freezeMs) <= 1.3 * median(floor1000.freezeMs))} |`,
+    `| listing 1000 processes at least 3x faster than pidtree | ${ratio(median(listing.theirs), median(listing.ours))} | ${verdict(median(listing.theirs) >= 3 * median(listing.ours))} |`,
+    `| \`run <root> -- true\` on 1000x4: wall minus \`node -e 0\` under 150 ms | ${fmt(beyondNode)} ms | ${verdict(beyondNode < 150)} |`,
+    `| the same: peak RSS under 60 MiB | ${(median(runTrue.rssKb) / 1024).toFixed(1)} MiB | ${verdict(median(runTrue.rssKb) / 1024 < 60)} |`,
+  );
   const seconds = ((performance.now() - benchStarted) / 1000).toFixed(0);
   const machine = `${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown CPU'}, ${
     (await import('node:os')).cpus().length
@@ -382,6 +505,15 @@ async function main() {
     '| target | measured | |',
     '| --- | --- | --- |',
     ...targets,
+    '',
+    '## Where the time goes now: a treefreeze freeze phase by phase (ms, medians; `TREEFREEZE_PROFILE=1` prints the same)',
+    '',
+    `| tree | freeze (durationMs) | ${PHASE_NAMES.join(' | ')} |`,
+    `| --- | --- |${PHASE_NAMES.map(() => ' --- |').join('')}`,
+    ...phases.map(
+      (row) =>
+        `| ${row.name} | ${fmt(row.total)} | ${PHASE_NAMES.map((name) => fmt(row.phases[name] ?? 0)).join(' | ')} |`,
+    ),
     '',
     '## The cost of verifying a hold: CPU time of the holding process per second of hold (p50)',
     '',

@@ -128,6 +128,7 @@ async function freeze(
     identity: options.identity, // decided after the priority raise: loading koffi is slow on a busy CPU
     discovery: options.discovery,
     afterDiscovery: options.afterDiscovery,
+    profile: options.profile,
   });
 }
 

@@ -52,6 +52,8 @@ export interface InternalFreezeOptions extends FreezeOptions {
   raisePriority?: boolean | undefined;
   /** Called after each discovery, before anything found is signalled. */
   afterDiscovery?: ((pids: number[]) => void) | undefined;
+  /** Signal backend: called once frozen with the milliseconds spent in each phase (the benchmark). */
+  profile?: ((phases: Record<string, number>) => void) | undefined;
   /** The machine as this freeze sees it (no koffi, another watchdog shell). */
   platform?: Platform | undefined;
 }

@@ -73,7 +73,7 @@ test('the published declarations hold no internal option', () => {
           ? [join(dir, entry.name)]
           : [],
     );
-  const internal = /\b(afterDiscovery|raisePriority|sizeHint|discovery|platform|method)\??:/;
+  const internal = /\b(afterDiscovery|raisePriority|sizeHint|discovery|platform|method|profile)\??:/;
   const found = declarations(dist)
     .filter((file) => internal.test(readFileSync(file, 'utf8')))
     .map((file) => file.slice(dist.length + 1));

@@ -33,6 +33,8 @@ export interface SignalFreezeRequest {
   discovery?: 'children-files' | 'scan' | undefined;
   /** Called after each discovery, before anything found is signalled (tests). */
   afterDiscovery?: ((pids: number[]) => void) | undefined;
+  /** Called once frozen with the milliseconds spent in each phase (the benchmark). */
+  profile?: ((phases: Record<string, number>) => void) | undefined;
 }
 
 /** TREEFREEZE_PROFILE=1: print where a freeze spends its time, phase by phase, on stderr. */
@@ -43,9 +45,10 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
   // The caller raised this process's priority before anything else (see freeze.ts).
   const { started } = request;
   const phases: Record<string, number> = {};
+  const profiling = PROFILE || request.profile !== undefined;
   let mark = started;
   const phase = (name: string) => {
-    if (!PROFILE) return;
+    if (!profiling) return;
     const now = performance.now();
     phases[name] = (phases[name] ?? 0) + (now - mark);
     mark = now;
@@ -114,15 +117,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     // Never resolve unprotected: the watchdog must really run (usually long done).
     await sealProtection(watchdog, request.maxHoldMs);
     phase('other');
-    if (PROFILE) {
-      const text = Object.entries(phases)
-        .map(([name, ms]) => `${name} ${ms.toFixed(2)}`)
-        .join(', ');
-      process.stderr.write(
-        `treefreeze: ${freezer.tracked.size} processes in ${(performance.now() - started).toFixed(2)} ms: ${text}\n`,
-      );
-    }
-    return new FrozenTreeHandle({
+    const handle = new FrozenTreeHandle({
       backend: 'signal',
       identity: freezer.exactIdentity ? 'pidfd' : 'starttime',
       processes: [...freezer.tracked.values()],
@@ -155,6 +150,9 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
           watchdog: context.watchdog,
         }),
     });
+    phase('handle');
+    if (profiling) report(phases, freezer.tracked.size, handle.durationMs, request.profile);
+    return handle;
   } catch (error) {
     try {
       freezer.resume(ancestors); // guarantee 2: a rejected freeze leaves nothing stopped
@@ -166,6 +164,21 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     releaseAll();
     throw error;
   }
+}
+
+/** Hands the phases to the caller's profiler and, with TREEFREEZE_PROFILE=1, prints them. */
+function report(
+  phases: Record<string, number>,
+  processes: number,
+  durationMs: number,
+  profile: ((phases: Record<string, number>) => void) | undefined,
+): void {
+  profile?.(phases);
+  if (!PROFILE) return;
+  const text = Object.entries(phases)
+    .map(([name, ms]) => `${name} ${ms.toFixed(2)}`)
+    .join(', ');
+  process.stderr.write(`treefreeze: ${processes} processes in ${durationMs.toFixed(2)} ms: ${text}\n`);
 }
 
 /** Binds each ancestor's identity (a pidfd where possible); drops the ones already gone. */
