@@ -128,15 +128,18 @@ function classify(process: TrackedProcess): { verdict: Verdict; tasks: TaskState
     process.traced = main.state === 't';
     return { verdict: isStoppedLetter(main.state) ? 'stopped' : 'pending', tasks: [main] };
   }
-  const tasks = readTasks(process, stat.numThreads);
+  const tasks = readTasks(process, stat.numThreads, main);
   if (tasks === null) return { verdict: 'gone', tasks: [] };
   process.traced = tasks.some((task) => task.state === 't');
   const stopped = tasks.every((task) => isStoppedLetter(task.state));
   return { verdict: stopped ? 'stopped' : 'pending', tasks };
 }
 
-/** Every task's state (see taskIds). */
-function readTasks(process: TrackedProcess, numThreads: number): TaskState[] | null {
+/**
+ * Every task's state (see taskIds). The main thread's comes from the process's own stat,
+ * just read: the same task, so its task file is not read again (1000 reads at 1000 x 4).
+ */
+function readTasks(process: TrackedProcess, numThreads: number, main: TaskState): TaskState[] | null {
   let tids = taskIds.get(process);
   if (tids?.length !== numThreads) {
     tids = listTaskIds(process.pid) ?? undefined;
@@ -145,6 +148,10 @@ function readTasks(process: TrackedProcess, numThreads: number): TaskState[] | n
   }
   const tasks: TaskState[] = [];
   for (const tid of tids) {
+    if (tid === main.tid) {
+      tasks.push(main);
+      continue;
+    }
     const stat = readTaskStat(process.pid, tid);
     if (stat === null) {
       taskIds.delete(process); // a thread exited: list again next time
