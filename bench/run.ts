@@ -543,7 +543,9 @@ Machine: ${machine}.
 Every contender freezes the same tree (built by \`test/fixture/treefix.c\`), interleaved, rotating who goes first.
 treefreeze runs with its defaults (watchdog on, pidfd identity). "reference" is a TypeScript rendition of
 crosvm vmm-swap's freezer (\`bench/reference.ts\`). "cgroup v2" moves the tree into a fresh cgroup, writes
-\`cgroup.freeze\` and polls \`cgroup.events\`. "cpu" trees spin on every thread, in their own session.
+\`cgroup.freeze\` and polls \`cgroup.events\`. "C floor" (\`test/fixture/floor.c\`) is the fastest a signal
+freezer can be: a warm C process given the tree's pids in advance that sends \`SIGSTOP\` to each and reads every
+task until all read stopped, timing itself. "cpu" trees spin on every thread, in their own session.
 
 ${output}
 
