@@ -4,9 +4,10 @@
  * `thawTree` never walks the whole machine unasked.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import type { HoldEvent } from '../src/backends/breach.js';
 import { FreezeError } from '../src/errors.js';
 import { freezeTree } from '../src/freeze.js';
@@ -21,12 +22,14 @@ import {
   readyLine,
   requireRoot,
   sleep,
+  stageForOtherUser,
   startTree,
   taskStates,
   waitForGroupsGone,
 } from './helpers/index.js';
 
 const T = { timeout: 60_000 };
+const runAs = promisify(execFile);
 const started: ChildProcess[] = [];
 
 after(async () => {
@@ -333,6 +336,43 @@ describe('nothing outside the tree changed', () => {
     assert.ok(await eventually(() => !taskStates(suPid).includes('T')), `su ${taskStates(suPid)}`);
     process.kill(child, 'SIGKILL');
     assert.ok(await eventually(() => gone(child), 5000), 'su reaped its child');
+  });
+});
+
+describe('an ancestor the freezer may not signal', () => {
+  test('is left as it is, and the thaw of the tree still succeeds', T, async (t) => {
+    if (!requireRoot(t, 'su to nobody and a freezer running as nobody need root')) return;
+    if (!existsSync('/usr/bin/su') && !existsSync('/bin/su')) {
+      t.skip('no su on this machine');
+      return;
+    }
+    // su runs as root in a session of its own; its child runs as nobody, and so does the freezer.
+    const su = spawn('su', ['-s', '/bin/sh', 'nobody', '-c', 'exec sleep 100'], {
+      detached: true,
+      stdio: 'ignore',
+    });
+    started.push(su);
+    const suPid = su.pid as number;
+    let child = 0;
+    assert.ok(
+      await eventually(() => {
+        child = Number(readFileSync(`/proc/${suPid}/task/${suPid}/children`, 'utf8').trim().split(' ')[0]);
+        return child > 0 && readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'sleep';
+      }, 5000),
+    );
+    const staged = stageForOtherUser();
+    t.after(staged.remove);
+    const { stdout } = await runAs(process.execPath, [staged.script, 'tree', String(child)], {
+      uid: 65534,
+      gid: 65534,
+      cwd: '/',
+      timeout: 20_000,
+    });
+    const result = JSON.parse(stdout);
+    assert.equal(result.ok, true, `the thaw failed: ${result.code} ${result.message}`);
+    assert.ok(await eventually(() => taskStates(child) === 'S'), `the tree runs: ${taskStates(child)}`);
+    // su stopped itself and nobody may continue it from another session: root does, for the test.
+    process.kill(suPid, 'SIGCONT');
   });
 });
 

@@ -1,5 +1,5 @@
 /** The handle a successful freeze returns: what was frozen, and the one way to thaw it. */
-import { type FreezeError, thawFailed } from '../errors.js';
+import { FreezeError, thawFailed } from '../errors.js';
 import type { Platform } from '../kernel/platform.js';
 import type { LongTimer } from '../timers.js';
 import type { IdentityMethod } from '../tree/identity.js';
@@ -197,8 +197,12 @@ export class FrozenTreeHandle implements FrozenTree {
         this.#resumedAncestors = Object.freeze(this.#resume());
         this.#outcome = ended ?? null;
       } catch (error) {
+        // A backend's own THAW_FAILED already names what is left stopped: keep it, unwrapped.
         const pids = this.processes.map((p) => p.pid);
-        this.#outcome = thawFailed('the frozen tree', pids, error);
+        this.#outcome =
+          error instanceof FreezeError && error.code === 'THAW_FAILED'
+            ? error
+            : thawFailed('the frozen tree', pids, error);
       } finally {
         watchdog?.dismiss();
       }

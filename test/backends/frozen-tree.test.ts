@@ -84,6 +84,21 @@ describe('the FrozenTree handle', () => {
     assert.deepEqual(stray, []);
   });
 
+  test("a backend's own THAW_FAILED reaches the caller as it is: one message, one recovery hint", () => {
+    const own = new FreezeError(
+      'THAW_FAILED',
+      'could not thaw 1 process: EIO; run `treefreeze thaw` to resume it',
+      [4242],
+    );
+    const frozen = handle(() => {
+      throw own;
+    });
+    assert.throws(
+      () => frozen[Symbol.dispose](),
+      (error: unknown) => error === own && (own.message.match(/treefreeze thaw/g) ?? []).length === 1,
+    );
+  });
+
   test('a thaw that fails when the lease runs out rejects `thawed`, never crashes the caller', async () => {
     const stray = await withoutUnhandledRejections(async () => {
       const frozen = handle(

@@ -185,25 +185,27 @@ export class SignalFreezer {
     this.#closed = true;
     const failed: number[] = [];
     let firstError: unknown;
-    const signal = (identity: TrackedProcess | Ancestor): boolean => {
-      try {
-        return sendSignal(identity, 'SIGCONT', this.#setup.calls) === 'sent';
-      } catch (error) {
-        failed.push(identity.pid);
-        firstError ??= error;
-        return false;
-      }
-    };
     for (const process of [...this.stoppedByUs].reverse()) {
-      if (!process.wasStopped) signal(process);
+      if (process.wasStopped) continue;
+      try {
+        sendSignal(process, 'SIGCONT', this.#setup.calls);
+      } catch (error) {
+        failed.push(process.pid);
+        firstError ??= error;
+      }
     }
     const continued: ProcessInfo[] = [];
     for (const ancestor of ancestors) {
       if (ancestor.wasStopped || !hasStoppedTask(ancestor.pid)) continue;
-      if (signal(ancestor)) {
-        const { pid, ppid, comm, startTime, threads } = ancestor;
-        continued.push({ pid, ppid, comm, startTime, threads });
+      try {
+        if (sendSignal(ancestor, 'SIGCONT', this.#setup.calls) !== 'sent') continue;
+      } catch {
+        // Best effort: the tree itself is resumed. An ancestor of another user in another
+        // session may not be signalled (SIGCONT needs the same uid or the same session).
+        continue;
       }
+      const { pid, ppid, comm, startTime, threads } = ancestor;
+      continued.push({ pid, ppid, comm, startTime, threads });
     }
     if (failed.length > 0) throw thawFailed(count(failed.length, 'process', 'processes'), failed, firstError);
     return continued;
