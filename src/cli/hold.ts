@@ -4,6 +4,7 @@ import { constants } from 'node:os';
 import type { FrozenTree, HoldBreach, HoldEvent } from '../backends/frozen-tree.js';
 import { listPids } from '../errors.js';
 import { freezeCgroup, freezeDescendants, freezeTree } from '../freeze.js';
+import { type LongTimer, setLongTimeout } from '../timers.js';
 import { formatDuration } from './duration.js';
 import { EXIT } from './exit-codes.js';
 import { count, paint, useColor } from './style.js';
@@ -234,16 +235,19 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     }
     [stopStatus, clearStatus] = startStatusLine(frozen, options);
     keepAlive = setInterval(() => {}, 1 << 30); // a pending promise alone does not keep Node running
+    let timer: LongTimer | undefined;
     const reason = await new Promise<string>((resolve) => {
       wake = () => resolve('signal');
       if (received) resolve('signal');
-      if (options.forMs !== undefined) setTimeout(() => resolve('timer'), options.forMs).unref();
+      // Chained for holds of 2^31 ms (24.8 days) or more: a plain timer would fire at once.
+      if (options.forMs !== undefined) timer = setLongTimeout(() => resolve('timer'), options.forMs, true);
       // A failed thaw (the lease's included) is reported by the thaw() below.
       frozen.thawed.then(
         (why) => resolve(why === 'lease' ? 'lease' : 'caller'),
         () => resolve('lease'),
       );
     });
+    timer?.clear();
     try {
       await frozen.thaw();
     } finally {

@@ -4,7 +4,7 @@ import { count, FreezeError } from '../errors.js';
 import { thawCgroup, thawTree } from '../thaw.js';
 import { listTree } from '../tree/discovery.js';
 import { runDemo } from './demo.js';
-import { parseDuration } from './duration.js';
+import { MAX_CLI_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js';
 import { EXIT } from './exit-codes.js';
 import { type HoldOptions, holdFreeze, runFrozen } from './hold.js';
 import { paint, useColor } from './style.js';
@@ -47,7 +47,14 @@ function target(
 
 function parseDurationOption(value: string): number {
   const ms = parseDuration(value);
-  if (ms === null) throw new InvalidArgumentError(`"${value}" is not a duration (examples: 500ms, 5s, 2m)`);
+  if (ms === null) {
+    throw new InvalidArgumentError(`"${value}" is not a duration (examples: 500ms, 30s, 1m30s, 2h, 3d)`);
+  }
+  if (ms > MAX_CLI_DURATION_MS) {
+    throw new InvalidArgumentError(
+      `"${value}" is longer than the longest duration accepted, ${MAX_DURATION_TEXT}`,
+    );
+  }
   return ms;
 }
 

@@ -184,6 +184,29 @@ describe('treefreeze freeze', () => {
     tree.kill();
   });
 
+  test(
+    '--for longer than a Node timer (600h) holds, says so in a human unit, and thaws on SIGTERM',
+    T,
+    async () => {
+      const tree = await startTree('tree', 2, 1);
+      const { child, done } = startCli(['freeze', String(tree.root), '--for', '600h']);
+      let stderr = '';
+      child.stderr?.on('data', (data) => {
+        stderr += data;
+      });
+      assert.ok(await eventually(() => stderr.includes('holding for'), 10_000), stderr);
+      assert.match(stderr, /holding for 25 d\n/);
+      await sleep(300); // a plain 600h timer fires after 1 ms
+      assert.ok(allFrozen(tree.pids)(), 'still held');
+      child.kill('SIGTERM');
+      const result = await done;
+      assert.equal(result.code, 0, result.stderr);
+      assert.doesNotMatch(result.stderr, /TimeoutOverflowWarning/);
+      assertRunning(tree.pids);
+      tree.kill();
+    },
+  );
+
   test('--no-watchdog holds without a watchdog process; the default has one', T, async () => {
     const tree = await startTree('tree', 2, 1);
     for (const [flags, expected] of [
@@ -361,6 +384,7 @@ describe('usage and errors', () => {
     ['freeze abc', ['freeze', 'abc'], /pid: "abc" is not a process id/],
     ['freeze -5', ['freeze', '-5'], /-5/],
     ['freeze 12 --for xyz', ['freeze', '12', '--for', 'xyz'], /--for: "xyz" is not a duration/],
+    ['freeze 12 --for 400d', ['freeze', '12', '--for', '400d'], /--for: "400d" is longer than .* 365d/],
     ['run 12 without a command', ['run', '12'], /run needs a command after --/],
     ['an unknown command', ['freez', '12'], /unknown command 'freez'/],
   ];
