@@ -82,6 +82,13 @@ export const invalidArgument = (message: string): FreezeError => new FreezeError
 export const noSuchProcess = (pid: number): FreezeError =>
   new FreezeError('NO_SUCH_PROCESS', `no process with pid ${pid}`, [pid]);
 
+export const threadNotProcess = (tid: number, process: number): FreezeError =>
+  new FreezeError(
+    'INVALID_ARGUMENT',
+    `${tid} is a thread of process ${process}, not a process: give ${process} (its threads are always frozen together)`,
+    [tid],
+  );
+
 export const abortedBeforeStart = (): FreezeError =>
   new FreezeError('ABORTED', 'freeze aborted before it started; nothing was frozen');
 

@@ -10,10 +10,11 @@ import {
   invalidArgument,
   listPids,
   noSuchProcess,
+  threadNotProcess,
 } from './errors.js';
 import { cgroupPids, cgroupsOf, type ResolvedCgroup, resolveCgroup } from './kernel/cgroupfs.js';
 import { raisePriority } from './kernel/priority.js';
-import { readProcessStat } from './kernel/procfs.js';
+import { readProcessStat, readThreadGroup } from './kernel/procfs.js';
 import { isKernelThreadStat } from './kernel/stat.js';
 import {
   type CommonOptions,
@@ -175,6 +176,8 @@ function checkSafeRoot(root: number, includeRoot: boolean): void {
   }
   const stat = readProcessStat(root);
   if (stat === null) throw noSuchProcess(root);
+  const group = readThreadGroup(root);
+  if (group !== null && group !== root) throw threadNotProcess(root, group);
   if (isKernelThreadStat(stat) || root === 2) {
     throw new FreezeError(
       'UNSAFE_TARGET',

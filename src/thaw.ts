@@ -1,8 +1,8 @@
 /** Recovery: resume every stopped process of a tree that something else left stopped. */
-import { assertPid, FreezeError, noSuchProcess } from './errors.js';
+import { assertPid, FreezeError, noSuchProcess, threadNotProcess } from './errors.js';
 import { readCgroupFile, resolveCgroup, writeCgroupFile } from './kernel/cgroupfs.js';
 import { defaultPlatform } from './kernel/platform.js';
-import { readProcessStat, readTaskStates } from './kernel/procfs.js';
+import { readProcessStat, readTaskStates, readThreadGroup } from './kernel/procfs.js';
 import { isKernelThreadStat } from './kernel/stat.js';
 import { listTree } from './tree/discovery.js';
 import { sendSignal } from './tree/identity.js';
@@ -56,6 +56,8 @@ function checkThawRoot(root: number, machineWide: boolean): void {
   }
   const stat = readProcessStat(root);
   if (stat === null) throw noSuchProcess(root);
+  const group = readThreadGroup(root);
+  if (group !== null && group !== root) throw threadNotProcess(root, group);
   if (isKernelThreadStat(stat) || root === 2) {
     throw new FreezeError(
       'UNSAFE_TARGET',

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { FreezeError } from '../src/errors.js';
 import { freezeDescendants, freezeTree } from '../src/freeze.js';
 import { readProcessStat } from '../src/kernel/procfs.js';
 import type { InternalFreezeOptions } from '../src/options.js';
+import { thawTree } from '../src/thaw.js';
 import { listTree } from '../src/tree/discovery.js';
 import {
   cleanupTrees,
@@ -362,6 +364,23 @@ describe('safety and errors', () => {
     await assert.rejects(freezeTree(process.pid), isFreezeError('UNSAFE_TARGET', process.pid));
     assertNoneStopped(tree.pids);
     assert.doesNotMatch(taskStates(process.ppid), /T/);
+    tree.kill();
+  });
+
+  test('a thread id is not a process: INVALID_ARGUMENT naming the process, nothing stopped', T, async () => {
+    const tree = await startTree('tree', 2, 3);
+    const tid = readdirSync(`/proc/${tree.root}/task`)
+      .map(Number)
+      .find((id) => id !== tree.root) as number;
+    const named = (error: unknown) =>
+      error instanceof FreezeError &&
+      error.code === 'INVALID_ARGUMENT' &&
+      error.message.startsWith(`${tid} is a thread of process ${tree.root}, not a process`);
+    await assert.rejects(freezeTree(tid), named);
+    await assert.rejects(freezeDescendants(tid), named);
+    assert.throws(() => listTree(tid), named);
+    assert.throws(() => thawTree(tid), named);
+    assertNoneStopped(tree.pids);
     tree.kill();
   });
 

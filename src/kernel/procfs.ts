@@ -173,3 +173,15 @@ export function readTracerPid(pid: number): number | null {
   const match = /^TracerPid:\s*(\d+)/m.exec(text);
   return match ? Number(match[1]) : 0;
 }
+
+/**
+ * The thread group (process) a task id belongs to, or null if it is gone. /proc/<tid>
+ * answers for any thread's id too, though /proc lists processes only: a pid given by a
+ * person may be a thread's.
+ */
+export function readThreadGroup(pid: number): number | null {
+  const text = readProcFile(`/proc/${pid}/status`);
+  if (text === null) return null;
+  const match = /^Tgid:\s*(\d+)/m.exec(text);
+  return match ? Number(match[1]) : pid;
+}

@@ -1,10 +1,11 @@
 /** Discovering a process tree from /proc. Never relies on pid order: pids wrap. */
-import { assertPid, noSuchProcess } from '../errors.js';
+import { assertPid, noSuchProcess, threadNotProcess } from '../errors.js';
 import {
   childrenFilesSupported,
   listProcessIds,
   readChildren,
   readProcessStat,
+  readThreadGroup,
   scanAllProcesses,
 } from '../kernel/procfs.js';
 import type { ProcStat } from '../kernel/stat.js';
@@ -48,6 +49,8 @@ function toNode(stat: ProcStat): ProcessNode {
  */
 export function listTree(root: number, options: ListTreeOptions = {}): ProcessNode[] {
   assertPid(root);
+  const group = readThreadGroup(root);
+  if (group !== null && group !== root) throw threadNotProcess(root, group);
   return discoverTree(root, { includeRoot: options.includeRoot, exclude: options.exclude });
 }
 

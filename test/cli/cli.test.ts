@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
@@ -406,6 +406,21 @@ describe('usage and errors', () => {
       assert.equal(result.stdout, '');
     });
   }
+
+  test('freeze of a thread id exits 1 naming its process, nothing stopped', T, async () => {
+    const tree = await startTree('tree', 2, 3);
+    const tid = readdirSync(`/proc/${tree.root}/task`)
+      .map(Number)
+      .find((id) => id !== tree.root) as number;
+    const result = await runCli(['freeze', String(tid), '--for', '1s']);
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stderr,
+      `treefreeze: ${tid} is a thread of process ${tree.root}, not a process: give ${tree.root} (its threads are always frozen together)\n`,
+    );
+    assertRunning(tree.pids);
+    tree.kill();
+  });
 
   test('freeze of a missing pid and of pid 1 exit 1 with a clear message, nothing stopped', T, async () => {
     const sentinel = await startTree('tree', 2, 1);
