@@ -5,6 +5,7 @@ import type { FrozenTree, HoldBreach, HoldEvent } from '../backends/frozen-tree.
 import { listPids } from '../errors.js';
 import { freezeCgroup, freezeDescendants, freezeTree } from '../freeze.js';
 import { type LongTimer, setLongTimeout } from '../timers.js';
+import { findCommand } from './command-path.js';
 import { formatDuration } from './duration.js';
 import { EXIT } from './exit-codes.js';
 import { count, paint, useColor } from './style.js';
@@ -286,6 +287,15 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
 
 export async function runFrozen(options: HoldOptions, commandLine: string[]): Promise<number> {
   const [file, ...args] = commandLine as [string, ...string[]];
+  // Before the freeze: a command that cannot run must not cost the tree a freeze.
+  const lookup = findCommand(file);
+  if (!('found' in lookup)) {
+    const missing = 'missing' in lookup;
+    process.stderr.write(
+      `treefreeze: cannot run ${file}: ${missing ? 'command not found' : 'permission denied'}; nothing was frozen\n`,
+    );
+    return missing ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE;
+  }
   const abort = new AbortController();
   let forward: (signal: StopSignal) => void = (signal) => abort.abort(new Error(`received ${signal}`));
   const removeHandlers = onStopSignals((signal) => forward(signal));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
@@ -75,16 +76,37 @@ describe('treefreeze run', () => {
     tree.kill();
   });
 
-  test('a command killed by a signal gives 128+n; a missing command 127', T, async () => {
-    const tree = await startTree('tree', 2, 1);
-    const killed = await runCli(['run', String(tree.root), '--', 'sh', '-c', 'kill -TERM $$']);
-    assert.equal(killed.code, 128 + 15);
-    const missing = await runCli(['run', String(tree.root), '--', 'treefreeze-no-such-command']);
-    assert.equal(missing.code, 127);
-    assert.match(missing.stderr, /treefreeze: cannot run treefreeze-no-such-command: command not found/);
-    assertRunning(tree.pids);
-    tree.kill();
-  });
+  test(
+    'a command killed by a signal gives 128+n; a missing command 127 and one that may not run 126, before any freeze',
+    T,
+    async () => {
+      const tree = await startTree('tree', 2, 1);
+      const killed = await runCli(['run', String(tree.root), '--', 'sh', '-c', 'kill -TERM $$']);
+      assert.equal(killed.code, 128 + 15);
+      const missing = await runCli(['run', String(tree.root), '--', 'treefreeze-no-such-command']);
+      assert.equal(missing.code, 127);
+      assert.equal(
+        missing.stderr,
+        'treefreeze: cannot run treefreeze-no-such-command: command not found; nothing was frozen\n',
+        'found out before freezing: no "froze" line',
+      );
+      const dir = mkdtempSync(join(tmpdir(), 'treefreeze-cli-'));
+      const plain = join(dir, 'not-executable');
+      writeFileSync(plain, 'echo hi\n', { mode: 0o644 });
+      try {
+        const notExecutable = await runCli(['run', String(tree.root), '--', plain]);
+        assert.equal(notExecutable.code, 126);
+        assert.equal(
+          notExecutable.stderr,
+          `treefreeze: cannot run ${plain}: permission denied; nothing was frozen\n`,
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      assertRunning(tree.pids);
+      tree.kill();
+    },
+  );
 
   test('SIGTERM to treefreeze is passed to the command, then the tree is thawed', T, async () => {
     const tree = await startTree('tree', 3, 1);
