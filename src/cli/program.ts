@@ -313,8 +313,22 @@ Example:
   return program;
 }
 
+/**
+ * A reader that went away (`| head`, `| jq` that failed) is not our error: output to it is
+ * dropped, and the command goes on (a hold still thaws and says so where it can). Without
+ * this, Node ends the process with an unhandled 'write EPIPE' and its stack.
+ */
+function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+    });
+  }
+}
+
 /** Runs the CLI; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  ignoreClosedPipes();
   let exitCode: number = EXIT.OK;
   const program = buildProgram((code) => {
     exitCode = code;

@@ -429,6 +429,30 @@ describe('usage and errors', () => {
     });
   }
 
+  test(
+    'a reader that goes away (| head) ends nothing badly: no EPIPE stack, and a hold still thaws',
+    T,
+    async () => {
+      const tree = await startTree('tree', 3, 1);
+      for (const args of [
+        ['tree', String(tree.root), '--json'],
+        ['freeze', String(tree.root), '--for', '300ms', '--json'],
+      ]) {
+        const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        child.stdout.destroy(); // the reader is gone before anything is written
+        let stderr = '';
+        child.stderr.on('data', (data) => {
+          stderr += data;
+        });
+        const code = await new Promise((resolve) => child.once('close', resolve));
+        assert.equal(code, 0, `${args.join(' ')}: ${stderr}`);
+        assert.doesNotMatch(stderr, /EPIPE|at /, args.join(' '));
+        assertRunning(tree.pids);
+      }
+      tree.kill();
+    },
+  );
+
   test('freeze of a thread id exits 1 naming its process, nothing stopped', T, async () => {
     const tree = await startTree('tree', 2, 3);
     const tid = readdirSync(`/proc/${tree.root}/task`)
