@@ -13,15 +13,26 @@ export interface TreeEntry extends ProcessNode {
   cgroup?: string | null;
 }
 
+/**
+ * The tree in depth-first order (every process directly followed by its own subtree, as
+ * pstree draws it), each with its depth. Discovery lists breadth first: drawn in that
+ * order, a child would appear under the wrong parent.
+ */
 export function describeTree(nodes: ProcessNode[], withCgroups = false): TreeEntry[] {
   const mounts = withCgroups ? findCgroupMounts() : {};
   const byPid = new Map(nodes.map((node) => [node.pid, node]));
-  const depth = new Map<number, number>();
-  return nodes.map((node) => {
-    const parentDepth = byPid.has(node.ppid) ? (depth.get(node.ppid) ?? 0) : -1;
-    depth.set(node.pid, parentDepth + 1);
+  const ordered: { node: ProcessNode; depth: number }[] = [];
+  const visit = (node: ProcessNode, depth: number) => {
+    ordered.push({ node, depth });
+    for (const child of node.children) {
+      const next = byPid.get(child);
+      if (next) visit(next, depth + 1);
+    }
+  };
+  for (const node of nodes) if (!byPid.has(node.ppid)) visit(node, 0);
+  return ordered.map(({ node, depth }) => {
     const taskStates = (readTaskStates(node.pid) ?? []).map((task) => task.state).join('');
-    const entry: TreeEntry = { ...node, taskStates, depth: parentDepth + 1 };
+    const entry: TreeEntry = { ...node, taskStates, depth };
     if (withCgroups) {
       const { v2, v1 } = cgroupsOf(node.pid, mounts);
       const path = v2 && v2 !== mounts.v2 ? v2 : (v1 ?? v2);

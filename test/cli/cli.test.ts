@@ -544,6 +544,35 @@ describe('tree and demo', () => {
     tree.kill();
   });
 
+  test(
+    'tree draws every process directly under its own parent (depth first), in both outputs',
+    T,
+    async () => {
+      const tree = await startTree('tree', 13, 1); // fan-out 3: breadth-first order would misplace children
+      const json = JSON.parse((await runCli(['tree', String(tree.root), '--json'])).stdout);
+      const entries = json.processes as { pid: number; ppid: number; depth: number }[];
+      assert.equal(entries.length, 13);
+      entries.forEach((entry, index) => {
+        if (index === 0) return assert.equal(entry.depth, 0);
+        const parent = entries
+          .slice(0, index)
+          .reverse()
+          .find((other) => other.depth === entry.depth - 1);
+        assert.equal(
+          parent?.pid,
+          entry.ppid,
+          `${entry.pid} drawn under ${parent?.pid}, its parent is ${entry.ppid}`,
+        );
+      });
+      const human = (await runCli(['tree', String(tree.root)])).stdout.trimEnd().split('\n');
+      assert.deepEqual(
+        human.map((line) => Number(line.trim().split(/\s+/)[0])),
+        entries.map((entry) => entry.pid),
+      );
+      tree.kill();
+    },
+  );
+
   test('demo exits 0 and shows the hold and the resume', T, async () => {
     const result = await runCli(['demo']);
     assert.equal(result.code, 0, result.stdout + result.stderr);
