@@ -61,6 +61,26 @@ function isUnder(path: string, mount: string | undefined): boolean {
 }
 
 /**
+ * Where `path` points. An absolute path under a cgroup mount is taken as it is. Any other
+ * path is a cgroup's path inside its hierarchy, as /proc/<pid>/cgroup and `tree --cgroups`
+ * print it ("/system.slice/db.service", or "/" for the root): under the v2 mount when it
+ * exists there, else under the v1 freezer's.
+ */
+function fullCgroupPath(path: string, mounts: CgroupMounts): string {
+  if (isAbsolute(path) && (isUnder(resolve(path), mounts.v2) || isUnder(resolve(path), mounts.v1Freezer))) {
+    return resolve(path);
+  }
+  const inside = path.replace(/^\/+/, '');
+  const candidates = [mounts.v2, mounts.v1Freezer]
+    .filter((mount): mount is string => mount !== undefined)
+    .map((mount) => resolve(mount, inside));
+  const existing = candidates.find((candidate) => existsSync(candidate));
+  if (existing) return existing;
+  // Nowhere in a hierarchy: report the path the way it was meant.
+  return isAbsolute(path) ? resolve(path) : (candidates[0] ?? resolve(path));
+}
+
+/**
  * Resolves `path` (absolute, or relative to the cgroup v2 mount) to a cgroup that can
  * be frozen: v2 when it has cgroup.freeze, else the v1 freezer when it has freezer.state.
  */
@@ -68,8 +88,7 @@ export function resolveCgroup(path: string, mounts: CgroupMounts = findCgroupMou
   if (typeof path !== 'string' || path.trim() === '') {
     throw invalidArgument(`a cgroup path is required, got ${JSON.stringify(path)}`);
   }
-  const base = mounts.v2 ?? mounts.v1Freezer;
-  const full = isAbsolute(path) ? resolve(path) : base ? resolve(base, path) : resolve(path);
+  const full = fullCgroupPath(path, mounts);
   if (!existsSync(full)) {
     throw new FreezeError('NO_SUCH_CGROUP', `no cgroup at ${full}`);
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { FreezeError } from '../../src/errors.js';
@@ -235,7 +235,36 @@ describe('freezeCgroup (cgroup v2)', () => {
       return true;
     });
     await assert.rejects(freezeCgroup(''), isFreezeError('INVALID_ARGUMENT'));
+    // "/" is the hierarchy's root, as /proc/<pid>/cgroup prints it: not the file system's root.
+    await assert.rejects(freezeCgroup('/'), (error: unknown) => {
+      isFreezeError('NO_FREEZER')(error);
+      assert.match((error as Error).message, /root of the cgroup v2 hierarchy/);
+      return true;
+    });
   });
+
+  test(
+    'a path as /proc/<pid>/cgroup and `tree --cgroups` print it ("/name") is found in its hierarchy',
+    T,
+    async (t) => {
+      if (!requireHierarchy(t, 'v2') || !requireHierarchy(t, 'v1Freezer')) return;
+      const v2 = new TestCgroup(mounts.v2 as string, false);
+      const { root } = await v2.start('tree', 2, 1);
+      const printed = JSON.parse((await runCli(['tree', String(root), '--cgroups', '--json'])).stdout)
+        .processes[0].cgroup as string;
+      assert.equal(printed, `/${basename(v2.path)}`);
+      const frozen = await freezeCgroup(printed);
+      assert.equal(frozen.backend, 'cgroup-v2');
+      assert.ok(v2.frozen());
+      await frozen.thaw();
+      // Only in the v1 freezer hierarchy: found there.
+      const v1 = new TestCgroup(mounts.v1Freezer as string, true);
+      await v1.start('tree', 2, 1);
+      const v1Frozen = await freezeCgroup(`/${basename(v1.path)}`);
+      assert.equal(v1Frozen.backend, 'cgroup-v1');
+      await v1Frozen.thaw();
+    },
+  );
 });
 
 describe('freezeCgroup (cgroup v1 freezer)', () => {
