@@ -37,7 +37,7 @@ export function freezeDescendants(
   return entered(options, (started) => freeze(root, false, options, started));
 }
 
-/** Freezes a cgroup (absolute path, or relative to the cgroup v2 mount) with the kernel's freezer. */
+/** Freezes a cgroup (a directory under a cgroup mount, or its path in its hierarchy: "/system.slice/db.service") with the kernel's freezer. */
 export function freezeCgroup(path: string, options: FreezeOptions = {}): Promise<FrozenTree> {
   return entered(options, async (started) => {
     const common = commonOptions(options, started); // the options first, as for pid trees

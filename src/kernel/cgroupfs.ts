@@ -81,7 +81,7 @@ function fullCgroupPath(path: string, mounts: CgroupMounts): string {
 }
 
 /**
- * Resolves `path` (absolute, or relative to the cgroup v2 mount) to a cgroup that can
+ * Resolves `path` (see fullCgroupPath) to a cgroup that can
  * be frozen: v2 when it has cgroup.freeze, else the v1 freezer when it has freezer.state.
  */
 export function resolveCgroup(path: string, mounts: CgroupMounts = findCgroupMounts()): ResolvedCgroup {
