@@ -267,14 +267,12 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
       process.stdout.write(`${JSON.stringify({ command: 'freeze', ...report })}\n`);
     } else {
       reportHoldEnd(frozen);
-      if (process.stderr.isTTY) {
-        const why =
-          reason === 'signal' ? ` (${received})` : reason === 'lease' ? ' (--max-hold ran out)' : '';
-        const verdict = frozen.intact ? '' : ', hold broken';
-        process.stderr.write(
-          `thawed ${count(frozen.processes.length, 'process', 'processes')} after ${formatDuration(heldMs)}${why}${verdict}\n`,
-        );
-      }
+      // One end line, in a terminal or not: a log shows when the tree ran again.
+      const why = reason === 'signal' ? ` (${received})` : reason === 'lease' ? ' (--max-hold ran out)' : '';
+      const verdict = frozen.intact ? '' : ', hold broken';
+      process.stderr.write(
+        `thawed ${count(frozen.processes.length, 'process', 'processes')} after ${formatDuration(heldMs)}${why}${verdict}\n`,
+      );
     }
     return exitCode;
   } finally {
