@@ -8,7 +8,7 @@ import { type LongTimer, setLongTimeout } from '../timers.js';
 import { findCommand } from './command-path.js';
 import { formatDuration } from './duration.js';
 import { EXIT } from './exit-codes.js';
-import { count, paint, useColor } from './style.js';
+import { count, fitLine, type Segment, useColor } from './style.js';
 
 export interface HoldOptions {
   /** The tree's root, or undefined when a cgroup is given. */
@@ -132,13 +132,20 @@ function startStatusLine(frozen: FrozenTree, options: HoldOptions): [() => void,
   const deadline = options.forMs ?? options.maxHoldMs;
   const draw = () => {
     const held = performance.now() - started;
-    const left = deadline === undefined ? '' : ` · ${formatDuration(Math.max(0, deadline - held))} left`;
     const what = `${count(frozen.processes.length, 'process', 'processes')}, ${count(threadTotal(frozen), 'thread')}`;
-    const broken = frozen.intact
-      ? ''
-      : ` · ${paint(color, 'red', `hold broken ${count(frozen.breaches.length, 'time')}`)}`;
-    const text = `${paint(color, 'cyan', '❄ frozen')} ${what} of ${options.cgroup ?? options.root} · held ${formatDuration(held)}${left}${broken} · ${paint(color, 'bold', 'Ctrl-C to thaw')}`;
-    stream.write(`\r\x1b[2K${text}`);
+    const segments: Segment[] = [
+      { text: `❄ frozen ${what} of ${options.cgroup ?? options.root}`, style: 'cyan' },
+      { text: `held ${formatDuration(held)}` },
+    ];
+    if (deadline !== undefined) {
+      segments.push({ text: `${formatDuration(Math.max(0, deadline - held))} left`, optional: true });
+    }
+    if (!frozen.intact) {
+      segments.push({ text: `hold broken ${count(frozen.breaches.length, 'time')}`, style: 'red' });
+    }
+    segments.push({ text: 'Ctrl-C to thaw', style: 'bold', optional: true });
+    // One column short of the width: a line that fills it exactly wraps on some terminals.
+    stream.write(`\r\x1b[2K${fitLine(segments, (stream.columns || 80) - 1, color)}`);
   };
   draw();
   const timer = setInterval(draw, 200);

@@ -21,3 +21,28 @@ export function stateStyle(state: string): Style {
 
 /** Plural forms and thousands separators: one implementation for messages and output. */
 export { count } from '../errors.js';
+
+/** A piece of a status line; optional pieces are left out, last first, when the line is too wide. */
+export interface Segment {
+  text: string;
+  style?: Style | undefined;
+  optional?: boolean | undefined;
+}
+
+/**
+ * Joins segments with " · " into a line of at most `width` visible characters: a line that
+ * wraps cannot be redrawn in place (\r goes back to the start of its last row only), so it
+ * would add a row at every redraw. Optional segments go first, then the end is cut with "…".
+ */
+export function fitLine(segments: readonly Segment[], width: number, color: boolean): string {
+  const kept = [...segments];
+  const plain = () => kept.map((segment) => segment.text).join(' · ');
+  for (let i = kept.length - 1; i >= 0 && [...plain()].length > width; i--) {
+    if (kept[i]?.optional) kept.splice(i, 1);
+  }
+  const chars = [...plain()];
+  if (chars.length > width) return `${chars.slice(0, Math.max(0, width - 1)).join('')}…`;
+  return kept
+    .map((segment) => (segment.style ? paint(color, segment.style, segment.text) : segment.text))
+    .join(' · ');
+}

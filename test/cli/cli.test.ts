@@ -38,6 +38,9 @@ function assertRunning(pids: number[]) {
 
 const allFrozen = (pids: number[]) => () => pids.every((pid) => isStoppedOrDead(taskStates(pid)));
 
+/** Terminal escape sequences (colours, clearing the line). */
+const ESCAPE_CODES = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, 'g');
+
 /** script(1) gives the command a pseudo-terminal; CI has it (util-linux). */
 function canUseTerminal(t: { skip: (reason: string) => void }): boolean {
   if (existsSync('/usr/bin/script')) return true;
@@ -46,9 +49,9 @@ function canUseTerminal(t: { skip: (reason: string) => void }): boolean {
   return false;
 }
 
-/** Runs `command` in a pseudo-terminal (NO_COLOR): what it printed so far, and its exit code. */
-function inTerminal(command: string): { output: () => string; done: Promise<number | null> } {
-  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+/** Runs `command` in a pseudo-terminal `columns` wide (NO_COLOR): what it printed so far, and its exit code. */
+function inTerminal(command: string, columns = 200): { output: () => string; done: Promise<number | null> } {
+  const child = spawn('script', ['-qfec', `stty cols ${columns} rows 50; exec ${command}`, '/dev/null'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1' },
   });
@@ -191,6 +194,25 @@ describe('treefreeze freeze', () => {
     assertRunning(tree.pids);
     tree.kill();
   });
+
+  test(
+    'in a narrow terminal, the status line fits its width (a wrapped line cannot be redrawn in place)',
+    T,
+    async (t) => {
+      if (!canUseTerminal(t)) return;
+      const tree = await startTree('tree', 2, 1);
+      const terminal = inTerminal(`${process.execPath} ${cli} freeze ${tree.root} --for 700ms`, 50);
+      assert.equal(await terminal.done, 0, terminal.output());
+      const drawn = terminal
+        .output()
+        .split(/[\r\n]/)
+        .map((line) => line.replace(ESCAPE_CODES, ''));
+      const status = drawn.filter((line) => line.startsWith('❄ frozen'));
+      assert.ok(status.length > 0, terminal.output());
+      for (const line of status) assert.ok([...line].length <= 49, `${[...line].length} columns: ${line}`);
+      tree.kill();
+    },
+  );
 
   test('in a terminal, a broken hold shows on the status line and the end line', T, async (t) => {
     if (!canUseTerminal(t)) return;
@@ -555,8 +577,9 @@ describe('tree and demo', () => {
       const json = JSON.parse((await runCli(['tree', String(tree.root), '--json'])).stdout);
       const entries = json.processes as { pid: number; ppid: number; depth: number }[];
       assert.equal(entries.length, 13);
+      assert.equal(entries[0]?.depth, 0);
       entries.forEach((entry, index) => {
-        if (index === 0) return assert.equal(entry.depth, 0);
+        if (index === 0) return;
         const parent = entries
           .slice(0, index)
           .reverse()
