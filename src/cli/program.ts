@@ -1,6 +1,7 @@
 /** The command line: a thin layer over the library (argument parsing, output, exit codes). */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { count, FreezeError } from '../errors.js';
+import { frozenCgroupHolding } from '../kernel/cgroupfs.js';
 import { thawCgroup, thawTree } from '../thaw.js';
 import { listTree } from '../tree/discovery.js';
 import { runDemo } from './demo.js';
@@ -265,10 +266,17 @@ Examples:
         dryRun,
         machineWide: Boolean(options.machineWide),
       });
+      // Frozen by a cgroup freezer, a process reads S, not T: say which cgroup to thaw instead.
+      const frozenCgroup = resumed.length === 0 ? frozenCgroupHolding(pid) : null;
       if (options.json) {
-        process.stdout.write(`${JSON.stringify({ command: 'thaw', root: pid, dryRun, resumed })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ command: 'thaw', root: pid, dryRun, resumed, frozenCgroup })}\n`,
+        );
       } else if (resumed.length === 0) {
-        process.stderr.write(`nothing to resume: no process in the tree of ${pid} is stopped\n`);
+        const hint = frozenCgroup
+          ? `; it is in frozen cgroup ${frozenCgroup}: treefreeze thaw --cgroup ${frozenCgroup}`
+          : '';
+        process.stderr.write(`nothing to resume: no process in the tree of ${pid} is stopped${hint}\n`);
       } else {
         const list = resumed.map((p) => `${p.pid} (${p.comm})`).join(', ');
         const verb = dryRun ? 'would resume' : 'resumed';

@@ -4,7 +4,7 @@
  * errors (NOT_PERMITTED, NO_SUCH_CGROUP, CGROUP_IO_ERROR), never /proc ones.
  */
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import {
   cgroupIoError,
   errnoCode,
@@ -172,4 +172,25 @@ export function cgroupsOf(
       found.v1 = join(mounts.v1Freezer, path);
   }
   return found;
+}
+
+/**
+ * The cgroup that holds `pid` frozen, if any: the nearest cgroup at or above the process's
+ * own (v2, then the v1 freezer hierarchy) whose freezer was set to frozen — the one to thaw.
+ * Its path is given inside its hierarchy ("/system.slice/db.service"), as resolveCgroup
+ * accepts it back. null when the process is in no frozen cgroup.
+ */
+export function frozenCgroupHolding(pid: number, mounts: CgroupMounts = findCgroupMounts()): string | null {
+  const { v2, v1 } = cgroupsOf(pid, mounts);
+  const candidates: [string | undefined, string | undefined, string, string][] = [
+    [v2, mounts.v2, 'cgroup.freeze', '1'],
+    [v1, mounts.v1Freezer, 'freezer.self_freezing', '1'],
+  ];
+  for (const [path, mount, file, frozenValue] of candidates) {
+    if (path === undefined || mount === undefined) continue;
+    for (let dir = path; isUnder(dir, mount) && dir !== mount; dir = dirname(dir)) {
+      if ((readCgroupFile(join(dir, file)) ?? '').trim() === frozenValue) return `/${relative(mount, dir)}`;
+    }
+  }
+  return null;
 }

@@ -243,6 +243,27 @@ describe('freezeCgroup (cgroup v2)', () => {
     });
   });
 
+  test('thaw <pid> of a tree held by a frozen cgroup names the cgroup to thaw instead', T, async (t) => {
+    if (!requireHierarchy(t, 'v2')) return;
+    const cgroup = new TestCgroup(mounts.v2 as string, false);
+    const { root } = await cgroup.start('tree', 2, 1);
+    const frozen = await freezeCgroup(cgroup.path);
+    try {
+      const name = `/${basename(cgroup.path)}`;
+      const human = await runCli(['thaw', String(root)]);
+      assert.equal(human.code, 0);
+      assert.equal(
+        human.stderr,
+        `nothing to resume: no process in the tree of ${root} is stopped; it is in frozen cgroup ${name}: treefreeze thaw --cgroup ${name}\n`,
+      );
+      const json = JSON.parse((await runCli(['thaw', String(root), '--json'])).stdout);
+      assert.equal(json.frozenCgroup, name);
+      assert.ok(cgroup.frozen(), 'nothing was thawed');
+    } finally {
+      await frozen.thaw();
+    }
+  });
+
   test(
     'a path as /proc/<pid>/cgroup and `tree --cgroups` print it ("/name") is found in its hierarchy',
     T,

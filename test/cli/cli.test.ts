@@ -542,6 +542,7 @@ describe('JSON output shapes', () => {
       root: tree.root,
       dryRun: false,
       resumed: [{ pid: tree.pids[1], comm: 'treefix' }],
+      frozenCgroup: null,
     });
     assertRunning(tree.pids);
 
