@@ -99,3 +99,70 @@ test("the README's API section names every export of index.ts, and nothing that 
   const stale = functions.filter((name) => !exported.has(name));
   assert.deepEqual(stale, [], 'documented but not exported');
 });
+
+test('npm pack: the tarball works when installed: import, require, the command; nothing dangles', {
+  timeout: 120_000,
+}, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'treefreeze-pack-'));
+  try {
+    // dist/ is already built (npm test's pretest): pack it as it is.
+    const tarball = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .at(-1) as string;
+    const project = join(dir, 'project');
+    const installed = join(project, 'node_modules/treefreeze');
+    mkdirSync(installed, { recursive: true });
+    execFileSync('tar', ['-xzf', join(dir, tarball), '-C', installed, '--strip-components=1']);
+    // Its dependencies as npm would install them, from this checkout (no network in tests).
+    for (const dependency of ['commander', 'koffi']) {
+      symlinkSync(join(repoRoot, 'node_modules', dependency), join(project, 'node_modules', dependency));
+    }
+    mkdirSync(join(project, 'node_modules/.bin'));
+    symlinkSync('../treefreeze/dist/cli.js', join(project, 'node_modules/.bin/treefreeze'));
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+
+    const files = readdirSync(installed);
+    for (const file of ['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json', 'dist']) {
+      assert.ok(files.includes(file), `${file} is in the package`);
+    }
+    const run = (args: string[]) =>
+      execFileSync(args[0] as string, args.slice(1), { cwd: project, encoding: 'utf8' });
+    assert.equal(
+      run([
+        process.execPath,
+        '--input-type=module',
+        '-e',
+        "import('treefreeze').then((t) => console.log(typeof t.freezeTree))",
+      ]).trim(),
+      'function',
+    );
+    assert.equal(
+      run([process.execPath, '-e', "console.log(typeof require('treefreeze').freezeTree)"]).trim(),
+      'function',
+      'require() resolves the package (Node >= 20.19 loads ES modules from require)',
+    );
+    const version = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version;
+    assert.equal(run(['npx', '--no', '--', 'treefreeze', '--version']).trim(), version);
+
+    // Every source map carries the sources it points to: src/ is not shipped.
+    const maps = (folder: string): string[] =>
+      readdirSync(folder, { withFileTypes: true }).flatMap((entry) =>
+        entry.isDirectory()
+          ? maps(join(folder, entry.name))
+          : entry.name.endsWith('.map')
+            ? [join(folder, entry.name)]
+            : [],
+      );
+    const dangling = maps(join(installed, 'dist')).filter((file) => {
+      const map = JSON.parse(readFileSync(file, 'utf8')) as { sources: string[]; sourcesContent?: string[] };
+      return map.sources.some((_, index) => typeof map.sourcesContent?.[index] !== 'string');
+    });
+    assert.deepEqual(dangling, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
