@@ -129,6 +129,11 @@ test('npm pack: the tarball works when installed: import, require, the command; 
     for (const file of ['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json', 'dist']) {
       assert.ok(files.includes(file), `${file} is in the package`);
     }
+    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
+    assert.ok(
+      readFileSync(join(installed, manifest.man), 'utf8').startsWith('.TH TREEFREEZE 1'),
+      'the man page',
+    );
     const run = (args: string[]) =>
       execFileSync(args[0] as string, args.slice(1), { cwd: project, encoding: 'utf8' });
     assert.equal(

@@ -1,9 +1,10 @@
 /** The command line: a thin layer over the library (argument parsing, output, exit codes). */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { count, FreezeError } from '../errors.js';
 import { frozenCgroupHolding } from '../kernel/cgroupfs.js';
 import { thawCgroup, thawTree } from '../thaw.js';
 import { listTree } from '../tree/discovery.js';
+import { completionScript, SHELLS, type Shell } from './completion.js';
 import { runDemo } from './demo.js';
 import { MAX_CLI_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js';
 import { EXIT } from './exit-codes.js';
@@ -311,6 +312,22 @@ Example:
       process.stderr.write(
         `${paint(color, 'dim', `${count(entries.length, 'process', 'processes')}, ${count(threads, 'thread')}`)}\n`,
       );
+    });
+
+  program
+    .command('completion')
+    .description('print a shell completion script (bash, zsh or fish)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  eval "$(treefreeze completion bash)"       in ~/.bashrc
+  eval "$(treefreeze completion zsh)"        in ~/.zshrc
+  treefreeze completion fish | source        in ~/.config/fish/config.fish`,
+    )
+    .action((shell: Shell) => {
+      process.stdout.write(completionScript(shell, program));
     });
 
   program

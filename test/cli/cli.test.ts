@@ -614,7 +614,7 @@ describe('tree and demo', () => {
 describe('README', () => {
   test('the CLI reference matches --help', async () => {
     const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-    for (const command of ['', 'freeze', 'run', 'thaw', 'tree', 'demo']) {
+    for (const command of ['', 'freeze', 'run', 'thaw', 'tree', 'completion', 'demo']) {
       const args = command ? [command, '--help'] : ['--help'];
       const help = (await runCli(args)).stdout.trimEnd();
       const marker = `treefreeze ${command ? `${command} ` : ''}--help`;
