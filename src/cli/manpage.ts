@@ -5,7 +5,7 @@
 import type { Command, Help } from 'commander';
 
 /** roff: a backslash, or a line starting with . or ', must not be read as a request. */
-function escape(text: string): string {
+function roff(text: string): string {
   return text
     .replace(/\\/g, '\\e')
     .replace(/-/g, '\\-')
@@ -33,25 +33,25 @@ export function manPage(program: Command, version: string): string {
   const lines = [
     `.TH TREEFREEZE 1 "" "treefreeze ${version}" "User Commands"`,
     '.SH NAME',
-    `treefreeze \\- ${escape(program.description())}`,
+    `treefreeze \\- ${roff(program.description())}`,
     '.SH SYNOPSIS',
-    ...program.commands.map((command) => `.B treefreeze ${command.name()}\n${escape(command.usage())}\n.br`),
+    ...program.commands.map((command) => `.B treefreeze ${command.name()}\n${roff(command.usage())}\n.br`),
     '.SH DESCRIPTION',
-    escape(
+    roff(
       'treefreeze freezes every thread of every process in a tree (or a cgroup), confirms that each one is stopped, verifies the hold while it lasts, and always thaws it again: a watchdog thaws the tree even if treefreeze itself is killed.',
     ),
     '.SH COMMANDS',
   ];
   for (const command of program.commands) {
-    lines.push(`.SS "${command.name()} ${escape(command.usage())}"`, escape(command.description()));
+    lines.push(`.SS "${command.name()} ${roff(command.usage())}"`, roff(command.description()));
     for (const option of help.visibleOptions(command)) {
-      lines.push('.TP', `.B ${escape(option.flags)}`, escape(help.optionDescription(option)));
+      lines.push('.TP', `.B ${roff(option.flags)}`, roff(help.optionDescription(option)));
     }
     const after = afterText(command);
-    if (after) lines.push('.PP', '.nf', escape(after), '.fi');
+    if (after) lines.push('.PP', '.nf', roff(after), '.fi');
   }
   const programAfter = afterText(program);
-  if (programAfter) lines.push('.SH "EXIT STATUS"', '.nf', escape(programAfter), '.fi');
+  if (programAfter) lines.push('.SH "EXIT STATUS"', '.nf', roff(programAfter), '.fi');
   lines.push('.SH SEE ALSO', 'kill(1), pstree(1), cgroups(7)');
   return `${lines.join('\n')}\n`;
 }
