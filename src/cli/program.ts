@@ -371,6 +371,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** --json among treefreeze's own arguments (not the words after `--`, which are run's command). */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+}
+
 function reportError(error: unknown, program: Command, argv: string[]): number {
   if (error instanceof CommanderError) {
     if (['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code))
@@ -382,11 +388,14 @@ function reportError(error: unknown, program: Command, argv: string[]): number {
       .replace(/^option '([^' ]+)[^']*' argument .* is invalid\. /s, '$1: ');
     const command = program.commands.find((sub) => sub.name() === argv[2]) ?? program;
     const name = command === program ? 'treefreeze' : `treefreeze ${command.name()}`;
+    if (wantsJson(argv)) {
+      process.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message: reason, pids: [] } })}\n`);
+    }
     process.stderr.write(`treefreeze: ${reason}\nusage: ${name} ${command.usage()}\n`);
     return EXIT.USAGE;
   }
   if (error instanceof FreezeError) {
-    if (argv.includes('--json')) {
+    if (wantsJson(argv)) {
       const { code, message, pids } = error;
       process.stdout.write(`${JSON.stringify({ error: { code, message, pids } })}\n`);
     }

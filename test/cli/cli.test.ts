@@ -478,6 +478,19 @@ describe('usage and errors', () => {
     },
   );
 
+  test('with --json a usage error is a JSON error on stdout too (code USAGE); words after -- are not options', async () => {
+    const usage = await runCli(['freeze', 'abc', '--json']);
+    assert.equal(usage.code, 2);
+    const { error } = JSON.parse(usage.stdout);
+    assert.equal(error.code, 'USAGE');
+    assert.match(error.message, /^pid: "abc" is not a process id/);
+    assert.match(usage.stderr, /^treefreeze: pid: "abc" is not a process id/);
+    // run's command may take --json itself: that is not treefreeze's --json.
+    const notOurs = await runCli(['run', '1', '--', 'echo', '--json']);
+    assert.equal(notOurs.code, 1);
+    assert.equal(notOurs.stdout, '');
+  });
+
   test('freeze of a thread id exits 1 naming its process, nothing stopped', T, async () => {
     const tree = await startTree('tree', 2, 3);
     const tid = readdirSync(`/proc/${tree.root}/task`)
