@@ -7,6 +7,7 @@ import { freezeCgroup, freezeDescendants, freezeTree } from '../freeze.js';
 import { type LongTimer, setLongTimeout } from '../timers.js';
 import { findCommand } from './command-path.js';
 import { formatDuration } from './duration.js';
+import { type EventSink, eventSink, frozenEvent, holdEvent, thawedEvent } from './events.js';
 import { EXIT } from './exit-codes.js';
 import { count, fitLine, type Segment, useColor } from './style.js';
 
@@ -27,6 +28,8 @@ export interface HoldOptions {
   checkIntervalMs: number;
   /** run: exit with the command's code even when the hold was broken. */
   keepExitCode?: boolean | undefined;
+  /** --json: where the JSON Lines events go (freeze: stdout by default; run: --json-fd only). */
+  jsonFd?: number | undefined;
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -72,40 +75,6 @@ function threadTotal(frozen: FrozenTree): number {
 function summary(frozen: FrozenTree): string {
   return `froze ${count(frozen.processes.length, 'process', 'processes')}, ${count(threadTotal(frozen), 'thread')} in ${formatDuration(frozen.durationMs)}`;
 }
-
-function jsonReport(
-  options: HoldOptions,
-  frozen: FrozenTree,
-  heldMs: number,
-  extra: Record<string, unknown>,
-) {
-  return {
-    root: options.root ?? null,
-    cgroup: options.cgroup ?? null,
-    childrenOnly: options.childrenOnly,
-    backend: frozen.backend,
-    identity: frozen.identity,
-    freezeMs: round(frozen.durationMs),
-    rounds: frozen.rounds,
-    heldMs: round(heldMs),
-    watchdogEvents: frozen.watchdogEvents,
-    intact: frozen.intact,
-    breaches: frozen.breaches,
-    resumedAncestors: frozen.resumedAncestors,
-    ...extra,
-    processes: frozen.processes.map(({ pid, ppid, comm, threads, startTime, wasStopped, traced }) => ({
-      pid,
-      ppid,
-      comm,
-      threads,
-      startTime,
-      wasStopped,
-      traced,
-    })),
-  };
-}
-
-const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /** One line per thing that happened to the watchdog during the hold (stderr, human output). */
 function reportWatchdogEvents(frozen: FrozenTree): void {
@@ -170,9 +139,16 @@ function whoRan(breach: HoldBreach): string {
 }
 
 /** Prints each breach as it is noticed and ends (stderr, human output); the status line is redrawn after. */
-function breachPrinter(options: HoldOptions, clearStatus: () => void): (event: HoldEvent) => void {
+function breachPrinter(
+  options: HoldOptions,
+  clearStatus: () => void,
+  events: EventSink | undefined,
+): (event: HoldEvent) => void {
   return (event) => {
-    if (options.json) return;
+    if (events) {
+      events(holdEvent(event));
+      return;
+    }
     if (event.type === 'breach') {
       clearStatus();
       const action =
@@ -227,13 +203,15 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
   let stopStatus = () => {};
   let clearStatus = () => {};
   let keepAlive: NodeJS.Timeout | undefined;
+  const events = options.json ? eventSink(options.jsonFd ?? 1) : undefined;
   try {
     const frozen = await freeze(
       options,
       abort.signal,
-      breachPrinter(options, () => clearStatus()),
+      breachPrinter(options, () => clearStatus(), events),
     );
     const holdStarted = performance.now();
+    events?.(frozenEvent('freeze', options, frozen));
     if (!options.json && !process.stderr.isTTY) {
       const until =
         options.forMs === undefined
@@ -265,13 +243,10 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     }
     const heldMs = performance.now() - holdStarted;
     const exitCode = frozen.intact ? EXIT.OK : EXIT.HOLD_BROKEN;
-    if (options.json) {
-      const report = jsonReport(options, frozen, heldMs, {
-        thawReason: reason,
-        signal: received ?? null,
-        exitCode,
-      });
-      process.stdout.write(`${JSON.stringify({ command: 'freeze', ...report })}\n`);
+    if (events) {
+      events(
+        thawedEvent('freeze', frozen, heldMs, { thawReason: reason, signal: received ?? null, exitCode }),
+      );
     } else {
       reportHoldEnd(frozen);
       // One end line, in a terminal or not: a log shows when the tree ran again.
@@ -305,12 +280,14 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
   let forward: (signal: StopSignal) => void = (signal) => abort.abort(new Error(`received ${signal}`));
   const removeHandlers = onStopSignals((signal) => forward(signal));
   try {
+    const events = options.json ? eventSink(options.jsonFd as number) : undefined;
     const frozen = await freeze(
       options,
       abort.signal,
-      breachPrinter(options, () => {}),
+      breachPrinter(options, () => {}, events),
     );
     const holdStarted = performance.now();
+    events?.(frozenEvent('run', options, frozen));
     if (!options.json) process.stderr.write(`${summary(frozen)}; running ${file}\n`);
     frozen.thawed.then(
       (why) => {
@@ -347,14 +324,15 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
     }
     // A broken hold means whatever the command did saw a tree that was not frozen.
     const finalCode = frozen.intact || options.keepExitCode ? exitCode : EXIT.HOLD_BROKEN;
-    if (options.json) {
-      const report = jsonReport(options, frozen, heldMs, {
-        argv: commandLine,
-        commandExitCode: exitCode,
-        exitCode: finalCode,
-        exitSignal: outcome.signal,
-      });
-      process.stdout.write(`${JSON.stringify({ command: 'run', ...report })}\n`);
+    if (events) {
+      events(
+        thawedEvent('run', frozen, heldMs, {
+          argv: commandLine,
+          commandExitCode: exitCode,
+          exitSignal: outcome.signal,
+          exitCode: finalCode,
+        }),
+      );
     } else {
       reportHoldEnd(frozen);
       if (finalCode !== exitCode) {

@@ -1,4 +1,6 @@
 /** The command line: a thin layer over the library (argument parsing, output, exit codes). */
+
+import { fstatSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { count, FreezeError } from '../errors.js';
 import { frozenCgroupHolding } from '../kernel/cgroupfs.js';
@@ -7,6 +9,7 @@ import { listTree } from '../tree/discovery.js';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 import { runDemo } from './demo.js';
 import { MAX_CLI_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js';
+import { eventSink } from './events.js';
 import { EXIT } from './exit-codes.js';
 import { type HoldOptions, holdFreeze, runFrozen } from './hold.js';
 import { paint, useColor } from './style.js';
@@ -103,7 +106,30 @@ function addFreezeOptions(command: Command): Command {
         .argParser(parseDurationOption)
         .default(100, '100ms'),
     )
-    .option('--json', 'print one JSON document on stdout instead of human output');
+    .option('--json', 'print JSON Lines events (frozen, breach, thawed) instead of human output')
+    .addOption(
+      new Option(
+        '--json-fd <fd>',
+        'write the --json events to this open file descriptor (run: required)',
+      ).argParser(parseFd),
+    );
+}
+
+function parseFd(value: string): number {
+  const fd = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(fd) || fd < 1) {
+    throw new InvalidArgumentError(
+      `"${value}" is not a file descriptor (a number from 1, e.g. 3 with 3>events.jsonl)`,
+    );
+  }
+  try {
+    fstatSync(fd);
+  } catch {
+    throw new InvalidArgumentError(
+      `file descriptor ${fd} is not open (give it to treefreeze, e.g. ${fd}>events.jsonl)`,
+    );
+  }
+  return fd;
 }
 
 interface FreezeCliOptions {
@@ -119,6 +145,7 @@ interface FreezeCliOptions {
   onBreach: 'refreeze' | 'report';
   checkInterval: number;
   keepExitCode?: boolean;
+  jsonFd?: number;
 }
 
 interface ThawCliOptions {
@@ -144,6 +171,7 @@ function holdOptions(pid: number | undefined, options: FreezeCliOptions): HoldOp
     onBreach: options.onBreach,
     checkIntervalMs: options.checkInterval,
     keepExitCode: Boolean(options.keepExitCode),
+    jsonFd: options.jsonFd,
   };
 }
 
@@ -215,6 +243,7 @@ broken while the command ran, treefreeze exits 3 (--keep-exit-code: the command'
 Examples:
   treefreeze run 1234 -- tar czf /backup/db.tgz /var/lib/db
   treefreeze run 1234 --timeout 2s -- cp -a /srv/state /srv/state.snapshot
+  treefreeze run 1234 --json --json-fd 3 -- pg_dump db 3>events.jsonl >db.sql
   treefreeze run --cgroup system.slice/db.service -- pg_basebackup -D /backup`,
     )
     .action(async (pidText: string | undefined, rest: string[], options: FreezeCliOptions) => {
@@ -222,6 +251,11 @@ Examples:
       const commandLine = options.cgroup !== undefined && pidText !== undefined ? [pidText, ...rest] : rest;
       const pid = target(options.cgroup !== undefined ? undefined : pidText, options.cgroup);
       if (commandLine.length === 0) throw new UsageError('run needs a command after --');
+      if (options.json && options.jsonFd === undefined) {
+        throw new UsageError(
+          "run --json needs --json-fd N: the command's own output uses stdout (e.g. --json-fd 3 3>events.jsonl)",
+        );
+      }
       setExitCode(await runFrozen(holdOptions(pid, options), commandLine));
     });
 
@@ -377,6 +411,18 @@ function wantsJson(argv: string[]): boolean {
   return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
 }
 
+/** The "error" event, where --json-fd sends the events (else stdout). */
+function errorEvent(argv: string[], error: { code: string; message: string; pids: readonly number[] }): void {
+  const own = argv.indexOf('--') < 0 ? argv : argv.slice(0, argv.indexOf('--'));
+  const at = own.indexOf('--json-fd');
+  const fd = at >= 0 && /^\d+$/.test(own[at + 1] ?? '') ? Number(own[at + 1]) : 1;
+  try {
+    eventSink(fd)({ event: 'error', ...error });
+  } catch {
+    eventSink(1)({ event: 'error', ...error }); // that descriptor was the problem
+  }
+}
+
 function reportError(error: unknown, program: Command, argv: string[]): number {
   if (error instanceof CommanderError) {
     if (['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code))
@@ -388,17 +434,12 @@ function reportError(error: unknown, program: Command, argv: string[]): number {
       .replace(/^option '([^' ]+)[^']*' argument .* is invalid\. /s, '$1: ');
     const command = program.commands.find((sub) => sub.name() === argv[2]) ?? program;
     const name = command === program ? 'treefreeze' : `treefreeze ${command.name()}`;
-    if (wantsJson(argv)) {
-      process.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message: reason, pids: [] } })}\n`);
-    }
+    if (wantsJson(argv)) errorEvent(argv, { code: 'USAGE', message: reason, pids: [] });
     process.stderr.write(`treefreeze: ${reason}\nusage: ${name} ${command.usage()}\n`);
     return EXIT.USAGE;
   }
   if (error instanceof FreezeError) {
-    if (wantsJson(argv)) {
-      const { code, message, pids } = error;
-      process.stdout.write(`${JSON.stringify({ error: { code, message, pids } })}\n`);
-    }
+    if (wantsJson(argv)) errorEvent(argv, { code: error.code, message: error.message, pids: error.pids });
     process.stderr.write(`treefreeze: ${error.message}\n`);
     return EXIT.FAILED;
   }

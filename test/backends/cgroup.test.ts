@@ -14,6 +14,8 @@ import {
   freezeChildScript,
   inCI,
   isRoot,
+  only,
+  parseEvents,
   runCli,
   sleep,
   stageForOtherUser,
@@ -432,7 +434,7 @@ describe('the CLI with cgroups', () => {
 
     const held = await runCli(['freeze', '--cgroup', relativePath, '--for', '200ms', '--json']);
     assert.equal(held.code, 0, held.stderr);
-    const report = JSON.parse(held.stdout);
+    const report = only(parseEvents(held.stdout), 'frozen');
     assert.equal(report.backend, 'cgroup-v2');
     assert.equal(report.cgroup, relativePath);
     assert.equal(report.root, null);
@@ -475,7 +477,7 @@ describe('the CLI with cgroups', () => {
       '100ms',
       '--json',
     ]);
-    assert.equal(JSON.parse(viaBackend.stdout).backend, 'cgroup-v2');
+    assert.equal(only(parseEvents(viaBackend.stdout), 'frozen').backend, 'cgroup-v2');
     const missing = await runCli(['freeze', '--cgroup', 'treefreeze-no-such-cgroup']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^treefreeze: no cgroup at /);

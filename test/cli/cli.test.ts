@@ -13,6 +13,8 @@ import {
   inCI,
   isStoppedOrDead,
   killGroupOf,
+  only,
+  parseEvents,
   readyLine,
   repoRoot,
   runCli,
@@ -148,7 +150,7 @@ describe('treefreeze freeze', () => {
       child.kill(signal);
       const result = await done;
       assert.equal(result.code, 0, result.stderr);
-      const report = JSON.parse(result.stdout);
+      const report = only(parseEvents(result.stdout), 'thawed');
       assert.equal(report.thawReason, 'signal');
       assert.equal(report.signal, signal);
       assertRunning(tree.pids);
@@ -165,7 +167,7 @@ describe('treefreeze freeze', () => {
     });
     const code = await new Promise((resolve) => child.once('close', resolve));
     assert.equal(code, 0);
-    const report = JSON.parse(stdout);
+    const report = only(parseEvents(stdout), 'frozen');
     const comms = report.processes.map((p: { comm: string }) => p.comm).sort();
     assert.deepEqual(comms, ['sh', 'sleep'], 'the shell and its sleeper; not the CLI (node)');
   });
@@ -175,7 +177,7 @@ describe('treefreeze freeze', () => {
     const started = Date.now();
     const result = await runCli(['freeze', String(tree.root), '--max-hold', '300ms', '--json']);
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(JSON.parse(result.stdout).thawReason, 'lease');
+    assert.equal(only(parseEvents(result.stdout), 'thawed').thawReason, 'lease');
     assert.ok(Date.now() - started >= 300);
     assertRunning(tree.pids);
     tree.kill();
@@ -287,7 +289,9 @@ describe('treefreeze freeze', () => {
       const result = await cli.done;
       assert.equal(result.code, 0, result.stderr);
       if (json) {
-        const events = JSON.parse(result.stdout).watchdogEvents;
+        const all = parseEvents(result.stdout);
+        assert.equal(only(all, 'watchdog').watchdog.event, 'continued', 'emitted as it happened');
+        const events = only(all, 'thawed').watchdogEvents;
         assert.equal(events[0]?.event, 'continued');
         assert.equal(events[0]?.pid, watchdog);
       } else {
@@ -318,9 +322,15 @@ describe('a broken hold on the command line', () => {
     async () => {
       const tree = await startTree('tree', 3, 1);
       const resume = ['kill', '-CONT', ...tree.pids.map(String)];
-      const broken = await runCli(['run', String(tree.root), '--json', '--', ...resume]);
+      const broken = await runCli(['run', String(tree.root), '--json', '--json-fd', '3', '--', ...resume]);
       assert.equal(broken.code, 3, broken.stderr);
-      const report = JSON.parse(broken.stdout);
+      assert.equal(broken.stdout, '', 'the events never share stdout with the command');
+      const all = parseEvents(broken.fd3);
+      assert.deepEqual(
+        all.map((event) => event.event).filter((kind) => kind !== 'breach-ended'),
+        ['frozen', 'breach', 'thawed'],
+      );
+      const report = only(all, 'thawed');
       assert.equal(report.intact, false);
       assert.equal(report.exitCode, 3);
       assert.equal(report.commandExitCode, 0);
@@ -366,7 +376,7 @@ describe('a broken hold on the command line', () => {
     for (const pid of tree.pids) process.kill(pid, 'SIGCONT');
     const reported = await held.done;
     assert.equal(reported.code, 3, reported.stderr);
-    const report = JSON.parse(reported.stdout);
+    const report = only(parseEvents(reported.stdout), 'thawed');
     assert.equal(report.intact, false);
     assert.equal(report.exitCode, 3);
     assert.equal(report.breaches[0].refrozen, false);
@@ -374,7 +384,7 @@ describe('a broken hold on the command line', () => {
 
     const json = await runCli(['freeze', String(tree.root), '--for', '100ms', '--json']);
     assert.equal(json.code, 0, 'an intact hold exits 0');
-    assert.equal(JSON.parse(json.stdout).intact, true);
+    assert.equal(only(parseEvents(json.stdout), 'thawed').intact, true);
     tree.kill();
   });
 
@@ -481,7 +491,7 @@ describe('usage and errors', () => {
   test('with --json a usage error is a JSON error on stdout too (code USAGE); words after -- are not options', async () => {
     const usage = await runCli(['freeze', 'abc', '--json']);
     assert.equal(usage.code, 2);
-    const { error } = JSON.parse(usage.stdout);
+    const error = only(parseEvents(usage.stdout), 'error');
     assert.equal(error.code, 'USAGE');
     assert.match(error.message, /^pid: "abc" is not a process id/);
     assert.match(usage.stderr, /^treefreeze: pid: "abc" is not a process id/);
@@ -518,7 +528,7 @@ describe('usage and errors', () => {
     const init = await runCli(['freeze', '1', '--json']);
     assert.equal(init.code, 1);
     assert.match(init.stderr, /^treefreeze: refusing to freeze pid 1/);
-    assert.equal(JSON.parse(init.stdout).error.code, 'UNSAFE_TARGET');
+    assert.equal(only(parseEvents(init.stdout), 'error').code, 'UNSAFE_TARGET');
     assertRunning(sentinel.pids);
     assert.ok(!hasStopped(taskStates(process.pid)));
     sentinel.kill();
@@ -526,48 +536,73 @@ describe('usage and errors', () => {
 });
 
 describe('JSON output shapes', () => {
-  test('freeze, run, thaw and tree each print one documented JSON document', T, async () => {
-    const tree = await startTree('tree', 3, 2);
-    const root = String(tree.root);
+  test(
+    'freeze and run write schema-valid JSON Lines events as they happen; thaw and tree one document',
+    T,
+    async () => {
+      const tree = await startTree('tree', 3, 2);
+      const root = String(tree.root);
 
-    const freeze = JSON.parse((await runCli(['freeze', root, '--for', '100ms', '--json'])).stdout);
-    assert.deepEqual(Object.keys(freeze).sort(), [...FREEZE_KEYS].sort());
-    assert.equal(freeze.command, 'freeze');
-    assert.equal(freeze.thawReason, 'timer');
-    assert.equal(freeze.processes.length, 3);
-    assert.deepEqual(Object.keys(freeze.processes[0]).sort(), [...PROCESS_KEYS].sort());
+      // freeze: "frozen" as soon as the tree is frozen, before the hold ends.
+      const held = startCli(['freeze', root, '--for', '600ms', '--json']);
+      let early = '';
+      held.child.stdout?.on('data', (data) => {
+        early += data;
+      });
+      assert.ok(
+        await eventually(() => early.includes('"event":"frozen"'), 10_000),
+        'frozen is written at once',
+      );
+      assert.ok(!early.includes('"event":"thawed"'), 'thawed only when it thaws');
+      const freeze = parseEvents((await held.done).stdout);
+      assert.deepEqual(
+        freeze.map((event) => event.event),
+        ['frozen', 'thawed'],
+      );
+      const frozen = only(freeze, 'frozen');
+      assert.equal(frozen.command, 'freeze');
+      assert.equal(frozen.processes.length, 3);
+      assert.deepEqual(Object.keys(frozen.processes[0]).sort(), [...PROCESS_KEYS].sort());
+      assert.equal(only(freeze, 'thawed').thawReason, 'timer');
 
-    const run = JSON.parse((await runCli(['run', root, '--json', '--', 'true'])).stdout);
-    assert.deepEqual(
-      Object.keys(run).sort(),
-      [...FREEZE_KEYS, 'argv', 'commandExitCode', 'exitSignal']
-        .sort()
-        .filter((k) => !['thawReason', 'signal'].includes(k)),
-    );
-    assert.equal(run.exitCode, 0);
-    assert.deepEqual(run.argv, ['true']);
+      // run: the events go to --json-fd only; stdout is the command's.
+      const run = await runCli(['run', root, '--json', '--json-fd', '3', '--', 'echo', 'hello']);
+      assert.equal(run.stdout, 'hello\n');
+      const ran = parseEvents(run.fd3);
+      assert.deepEqual(
+        ran.map((event) => event.event),
+        ['frozen', 'thawed'],
+      );
+      const ended = only(ran, 'thawed');
+      assert.equal(ended.exitCode, 0);
+      assert.equal(ended.commandExitCode, 0);
+      assert.deepEqual(ended.argv, ['echo', 'hello']);
+      const refused = await runCli(['run', root, '--json', '--', 'true']);
+      assert.equal(refused.code, 2, 'run --json without --json-fd is a usage error');
+      assert.match(only(parseEvents(refused.stdout), 'error').message, /--json-fd/);
 
-    process.kill(tree.pids[1] as number, 'SIGSTOP');
-    assert.ok(await eventually(() => taskStates(tree.pids[1] as number) === 'TT'));
-    const thaw = JSON.parse((await runCli(['thaw', root, '--json'])).stdout);
-    assert.deepEqual(thaw, {
-      command: 'thaw',
-      root: tree.root,
-      dryRun: false,
-      resumed: [{ pid: tree.pids[1], comm: 'treefix' }],
-      frozenCgroup: null,
-    });
-    assertRunning(tree.pids);
+      process.kill(tree.pids[1] as number, 'SIGSTOP');
+      assert.ok(await eventually(() => taskStates(tree.pids[1] as number) === 'TT'));
+      const thaw = JSON.parse((await runCli(['thaw', root, '--json'])).stdout);
+      assert.deepEqual(thaw, {
+        command: 'thaw',
+        root: tree.root,
+        dryRun: false,
+        resumed: [{ pid: tree.pids[1], comm: 'treefix' }],
+        frozenCgroup: null,
+      });
+      assertRunning(tree.pids);
 
-    const shown = JSON.parse((await runCli(['tree', root, '--json'])).stdout);
-    assert.equal(shown.command, 'tree');
-    assert.equal(shown.processes.length, 3);
-    for (const entry of shown.processes) {
-      assert.deepEqual(Object.keys(entry).sort(), [...TREE_KEYS].sort());
-      assert.match(entry.taskStates, /^[RS]{2}$/);
-    }
-    tree.kill();
-  });
+      const shown = JSON.parse((await runCli(['tree', root, '--json'])).stdout);
+      assert.equal(shown.command, 'tree');
+      assert.equal(shown.processes.length, 3);
+      for (const entry of shown.processes) {
+        assert.deepEqual(Object.keys(entry).sort(), [...TREE_KEYS].sort());
+        assert.match(entry.taskStates, /^[RS]{2}$/);
+      }
+      tree.kill();
+    },
+  );
 });
 
 describe('tree and demo', () => {
@@ -637,24 +672,5 @@ describe('README', () => {
   });
 });
 
-const FREEZE_KEYS = [
-  'command',
-  'root',
-  'cgroup',
-  'childrenOnly',
-  'backend',
-  'identity',
-  'freezeMs',
-  'rounds',
-  'heldMs',
-  'watchdogEvents',
-  'intact',
-  'breaches',
-  'resumedAncestors',
-  'exitCode',
-  'thawReason',
-  'signal',
-  'processes',
-];
 const PROCESS_KEYS = ['pid', 'ppid', 'comm', 'threads', 'startTime', 'wasStopped', 'traced'];
 const TREE_KEYS = ['pid', 'ppid', 'comm', 'state', 'taskStates', 'threads', 'startTime', 'children', 'depth'];

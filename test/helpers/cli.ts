@@ -11,6 +11,8 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** What the CLI wrote on its file descriptor 3 (a pipe: give it `--json-fd 3`). */
+  fd3: string;
 }
 
 /** Starts the built CLI as a separate process (NO_COLOR set); `done` settles when it exits (killed after 30 s). */
@@ -20,11 +22,15 @@ export function startCli(
 ): { child: ChildProcess; done: Promise<CliResult> } {
   freshBuild();
   const child = spawn(process.execPath, [cliPath, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1', ...options.env },
   });
   let stdout = '';
   let stderr = '';
+  let fd3 = '';
+  (child.stdio[3] as NodeJS.ReadableStream | null)?.on('data', (data) => {
+    fd3 += data;
+  });
   child.stdout?.on('data', (data) => {
     stdout += data;
   });
@@ -35,7 +41,7 @@ export function startCli(
   const done = new Promise<CliResult>((resolve) => {
     child.once('close', (code, signal) => {
       clearTimeout(killer);
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, stdout, stderr, fd3 });
     });
   });
   return { child, done };

@@ -4,6 +4,7 @@ export * from './build.js';
 export * from './cgroups.js';
 export * from './cli.js';
 export * from './env.js';
+export * from './events.js';
 export * from './proc.js';
 export * from './trees.js';
 export * from './users.js';

@@ -1,0 +1,78 @@
+/**
+ * --json: JSON Lines, one event a line, written as things happen (docs/events.schema.json).
+ * freeze writes them on stdout; run on --json-fd only, so that they never mix with its
+ * command's output. A reader that went away ends nothing: the events are dropped.
+ */
+import { writeSync } from 'node:fs';
+import type { FrozenTree, HoldEvent } from '../backends/frozen-tree.js';
+
+export type EventSink = (event: Record<string, unknown> & { event: string }) => void;
+
+export function eventSink(fd: number): EventSink {
+  let open = true;
+  return (event) => {
+    if (!open) return;
+    try {
+      writeSync(fd, `${JSON.stringify({ ...event, at: Date.now() })}\n`);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+      open = false;
+    }
+  };
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** The "frozen" event: what was frozen, how, and how long it took. */
+export function frozenEvent(
+  command: 'freeze' | 'run',
+  target: { root: number | undefined; cgroup?: string | undefined; childrenOnly: boolean },
+  frozen: FrozenTree,
+) {
+  return {
+    event: 'frozen',
+    command,
+    root: target.root ?? null,
+    cgroup: target.cgroup ?? null,
+    childrenOnly: target.childrenOnly,
+    backend: frozen.backend,
+    identity: frozen.identity,
+    freezeMs: round(frozen.durationMs),
+    rounds: frozen.rounds,
+    processes: frozen.processes.map(({ pid, ppid, comm, threads, startTime, wasStopped, traced }) => ({
+      pid,
+      ppid,
+      comm,
+      threads,
+      startTime,
+      wasStopped,
+      traced,
+    })),
+  };
+}
+
+/** A breach, its end, or something that happened to the watchdog, as it happens. */
+export function holdEvent(event: HoldEvent) {
+  return event.type === 'watchdog'
+    ? { event: 'watchdog', watchdog: event.watchdog }
+    : { event: event.type, breach: event.breach };
+}
+
+/** The "thawed" event: how the hold went and how it ended. */
+export function thawedEvent(
+  command: 'freeze' | 'run',
+  frozen: FrozenTree,
+  heldMs: number,
+  ending: Record<string, unknown>,
+) {
+  return {
+    event: 'thawed',
+    command,
+    heldMs: round(heldMs),
+    intact: frozen.intact,
+    breaches: frozen.breaches,
+    resumedAncestors: frozen.resumedAncestors,
+    watchdogEvents: frozen.watchdogEvents,
+    ...ending,
+  };
+}
