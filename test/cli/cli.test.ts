@@ -116,7 +116,14 @@ describe('treefreeze run', () => {
   test('SIGTERM to treefreeze is passed to the command, then the tree is thawed', T, async () => {
     const tree = await startTree('tree', 3, 1);
     const { child, done } = startCli(['run', String(tree.root), '--', 'sleep', '20']);
-    assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
+    // Once the command runs (not merely once every task reads T: the freeze may still be
+    // finishing, and a SIGTERM then aborts it).
+    let stderr = '';
+    child.stderr?.on('data', (data) => {
+      stderr += data;
+    });
+    assert.ok(await eventually(() => stderr.includes('; running sleep'), 10_000), 'frozen, running');
+    assert.ok(allFrozen(tree.pids)());
     child.kill('SIGTERM');
     const result = await done;
     assert.equal(result.code, 128 + 15, result.stderr);
@@ -146,7 +153,14 @@ describe('treefreeze freeze', () => {
     test(`a hold ended by ${signal} thaws before exiting`, T, async () => {
       const tree = await startTree('tree', 3, 2);
       const { child, done } = startCli(['freeze', String(tree.root), '--json']);
-      assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
+      // The "frozen" event says the hold has begun: every task reads T a moment earlier, while
+      // the freeze is still finishing (then the signal aborts it instead: exit 1).
+      let early = '';
+      child.stdout?.on('data', (data) => {
+        early += data;
+      });
+      assert.ok(await eventually(() => early.includes('"event":"frozen"'), 10_000), 'frozen');
+      assert.ok(allFrozen(tree.pids)());
       child.kill(signal);
       const result = await done;
       assert.equal(result.code, 0, result.stderr);
