@@ -185,3 +185,25 @@ export function readThreadGroup(pid: number): number | null {
   const match = /^Tgid:\s*(\d+)/m.exec(text);
   return match ? Number(match[1]) : pid;
 }
+
+/** PF_EXITING in stat's flags: the task has begun to exit. */
+const PF_EXITING = 0x4;
+const SIGKILL_BIT = 1n << 8n; // signal 9, in the pending masks of /proc/<pid>/status
+
+/**
+ * Whether a process is dying: it has begun to exit, or a SIGKILL is pending for it. A frozen
+ * process that is killed runs for a moment (SIGKILL wakes it) before it is gone; that is
+ * not a resumed process. Null when it is gone already.
+ */
+export function isDying(pid: number): boolean | null {
+  const stat = readProcessStat(pid);
+  if (stat === null) return null;
+  if ((stat.flags & PF_EXITING) !== 0 || stat.state === 'Z' || stat.state === 'X') return true;
+  const status = readProcFile(`/proc/${pid}/status`);
+  if (status === null) return null;
+  for (const field of ['ShdPnd', 'SigPnd']) {
+    const match = new RegExp(`^${field}:\\s*([0-9a-f]+)`, 'm').exec(status);
+    if (match && (BigInt(`0x${match[1]}`) & SIGKILL_BIT) !== 0n) return true;
+  }
+  return false;
+}

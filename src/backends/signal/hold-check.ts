@@ -6,7 +6,7 @@
  * stopped again and confirmed, with a rescan for any process they forked meanwhile.
  * A stopped tree cannot fork, so the tree is rescanned only when something ran.
  */
-import { readProcessStat, readTaskStates } from '../../kernel/procfs.js';
+import { isDying, readProcessStat, readTaskStates } from '../../kernel/procfs.js';
 import { openRunClock, type RunClock } from '../../kernel/run-clock.js';
 import { onTick } from '../../timers.js';
 import type { Watchdog } from '../../watchdog/channel.js';
@@ -86,9 +86,10 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
       if (result === null) unwatch(entry);
       else if (result) ran.push(entry);
     }
-    // A process that ran to its death (SIGKILL) is gone, not a breach.
+    // A process that ran to its death (SIGKILL wakes a stopped process so that it can exit) is
+    // gone, or about to be: not a breach.
     return ran.filter((entry) => {
-      if (stateOf(entry.process) !== 'gone') return true;
+      if (stateOf(entry.process) !== 'gone' && isDying(entry.process.pid) === false) return true;
       unwatch(entry);
       return false;
     });
