@@ -38,6 +38,10 @@ function assertRunning(pids: number[]) {
     assert.ok(!hasStopped(taskStates(pid)), `pid ${pid} (${taskStates(pid)}) should run`);
 }
 
+/** Every pid any breach names, sorted. */
+const ranPids = (breaches: { pids: number[] }[]) =>
+  [...new Set(breaches.flatMap((breach) => breach.pids))].sort();
+
 const allFrozen = (pids: number[]) => () => pids.every((pid) => isStoppedOrDead(taskStates(pid)));
 
 /** Terminal escape sequences (colours, clearing the line). */
@@ -241,7 +245,8 @@ describe('treefreeze freeze', () => {
     const code = await terminal.done;
     const output = terminal.output();
     assert.equal(code, 3, output);
-    assert.match(output, /hold broken: 2 processes .* ran again; reporting only/);
+    // The SIGCONTs come from another process: a check may see one before the other.
+    assert.match(output, /hold broken: [12] process(es)? .* ran again; reporting only/);
     assert.match(output, /❄ frozen .* · hold broken 1 time · /);
     assert.match(output, /thawed 2 processes after [\d.]+ (ms|s), hold broken/);
     tree.kill();
@@ -349,13 +354,14 @@ describe('a broken hold on the command line', () => {
       assert.equal(report.exitCode, 3);
       assert.equal(report.commandExitCode, 0);
       assert.ok(report.breaches.length >= 1);
-      assert.deepEqual([...report.breaches[0].pids].sort(), [...tree.pids].sort());
+      // Sent by another process, the SIGCONTs may fall into one episode or two.
+      assert.deepEqual(ranPids(report.breaches), [...tree.pids].sort());
 
       const kept = await runCli(['run', String(tree.root), '--keep-exit-code', '--', ...resume]);
       assert.equal(kept.code, 0, kept.stderr);
       assert.match(
         kept.stderr,
-        /hold broken: 3 processes .* ran again; (refreezing|found as the hold ended)/,
+        /hold broken: [123] process(es)? .* ran again; (refreezing|found as the hold ended)/,
       );
       assert.match(kept.stderr, /hold was broken/);
 
@@ -379,9 +385,9 @@ describe('a broken hold on the command line', () => {
     assert.ok(await eventually(allFrozen(tree.pids), 5000), 'refrozen while held');
     const result = await done;
     assert.equal(result.code, 3, result.stderr);
-    assert.match(result.stderr, /hold broken: 3 processes .* ran again; refreezing/);
+    assert.match(result.stderr, /hold broken: [123] process(es)? .* ran again; refreezing/);
     assert.match(result.stderr, /refroze them/);
-    assert.match(result.stderr, /the hold was broken 1 time/);
+    assert.match(result.stderr, /the hold was broken [12] times?: /);
     assertRunning(tree.pids);
 
     const held = startCli(['freeze', String(tree.root), '--for', '800ms', '--json', '--on-breach', 'report']);
@@ -394,7 +400,7 @@ describe('a broken hold on the command line', () => {
     assert.equal(report.intact, false);
     assert.equal(report.exitCode, 3);
     assert.equal(report.breaches[0].refrozen, false);
-    assert.deepEqual([...report.breaches[0].pids].sort(), [...tree.pids].sort());
+    assert.deepEqual(ranPids(report.breaches), [...tree.pids].sort());
 
     const json = await runCli(['freeze', String(tree.root), '--for', '100ms', '--json']);
     assert.equal(json.code, 0, 'an intact hold exits 0');
