@@ -2,20 +2,9 @@
 import { freezeWithCgroup } from './backends/cgroup.js';
 import type { FrozenTree } from './backends/frozen-tree.js';
 import { freezeWithSignals } from './backends/signal/freeze-loop.js';
-import {
-  abortedBeforeStart,
-  assertPid,
-  count,
-  FreezeError,
-  invalidArgument,
-  listPids,
-  noSuchProcess,
-  threadNotProcess,
-} from './errors.js';
+import { abortedBeforeStart, assertPid, count, FreezeError, invalidArgument, listPids } from './errors.js';
 import { cgroupPids, cgroupsOf, type ResolvedCgroup, resolveCgroup } from './kernel/cgroupfs.js';
 import { raisePriority } from './kernel/priority.js';
-import { readProcessStat, readThreadGroup } from './kernel/procfs.js';
-import { isKernelThreadStat } from './kernel/stat.js';
 import {
   type CommonOptions,
   commonOptions,
@@ -23,6 +12,7 @@ import {
   type InternalFreezeOptions,
 } from './options.js';
 import { discoverTree } from './tree/discovery.js';
+import { readRootStat, refuseKernelThread } from './tree/target.js';
 
 /** Freezes `root` and all its descendants. */
 export function freezeTree(root: number, options: FreezeOptions = {}): Promise<FrozenTree> {
@@ -174,17 +164,7 @@ function checkSafeRoot(root: number, includeRoot: boolean): void {
       root,
     ]);
   }
-  const stat = readProcessStat(root);
-  if (stat === null) throw noSuchProcess(root);
-  const group = readThreadGroup(root);
-  if (group !== null && group !== root) throw threadNotProcess(root, group);
-  if (isKernelThreadStat(stat) || root === 2) {
-    throw new FreezeError(
-      'UNSAFE_TARGET',
-      `pid ${root} (${stat.comm}) is a kernel thread, which ignores SIGSTOP`,
-      [root],
-    );
-  }
+  refuseKernelThread(readRootStat(root), ', which ignores SIGSTOP');
   if (includeRoot && root === process.pid) {
     throw new FreezeError(
       'UNSAFE_TARGET',

@@ -1,11 +1,11 @@
 /** Recovery: resume every stopped process of a tree that something else left stopped. */
-import { assertPid, FreezeError, noSuchProcess, threadNotProcess } from './errors.js';
+import { assertPid, FreezeError } from './errors.js';
 import { readCgroupFile, resolveCgroup, writeCgroupFile } from './kernel/cgroupfs.js';
 import { defaultPlatform } from './kernel/platform.js';
-import { readProcessStat, readTaskStates, readThreadGroup } from './kernel/procfs.js';
-import { isKernelThreadStat } from './kernel/stat.js';
+import { readTaskStates } from './kernel/procfs.js';
 import { listTree } from './tree/discovery.js';
 import { sendSignal } from './tree/identity.js';
+import { readRootStat, refuseKernelThread } from './tree/target.js';
 
 export interface ThawTreeOptions {
   /** Include the root itself (default true). */
@@ -54,17 +54,7 @@ function checkThawRoot(root: number, machineWide: boolean): void {
       [root],
     );
   }
-  const stat = readProcessStat(root);
-  if (stat === null) throw noSuchProcess(root);
-  const group = readThreadGroup(root);
-  if (group !== null && group !== root) throw threadNotProcess(root, group);
-  if (isKernelThreadStat(stat) || root === 2) {
-    throw new FreezeError(
-      'UNSAFE_TARGET',
-      `pid ${root} (${stat.comm}) is a kernel thread: nothing under it stops`,
-      [root],
-    );
-  }
+  refuseKernelThread(readRootStat(root), ': nothing under it stops');
 }
 
 export interface ThawedCgroup {

@@ -1,15 +1,15 @@
 /** Discovering a process tree from /proc. Never relies on pid order: pids wrap. */
-import { assertPid, noSuchProcess, threadNotProcess } from '../errors.js';
+import { assertPid, noSuchProcess } from '../errors.js';
 import {
   childrenFilesSupported,
   listProcessIds,
   readChildren,
   readProcessStat,
-  readThreadGroup,
   scanAllProcesses,
 } from '../kernel/procfs.js';
 import type { ProcStat } from '../kernel/stat.js';
 import { type ProcessInfo, processInfo } from './process.js';
+import { readRootStat } from './target.js';
 
 export interface ProcessNode extends ProcessInfo {
   /** The state letter of /proc/<pid>/stat (the main thread's: see readTaskStates for all). */
@@ -49,8 +49,7 @@ function toNode(stat: ProcStat): ProcessNode {
  */
 export function listTree(root: number, options: ListTreeOptions = {}): ProcessNode[] {
   assertPid(root);
-  const group = readThreadGroup(root);
-  if (group !== null && group !== root) throw threadNotProcess(root, group);
+  readRootStat(root);
   return discoverTree(root, { includeRoot: options.includeRoot, exclude: options.exclude });
 }
 

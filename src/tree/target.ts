@@ -1,0 +1,25 @@
+/** Checks on the pid a person gave as the root of a tree, shared by freeze, thaw and listing. */
+import { FreezeError, noSuchProcess, threadNotProcess } from '../errors.js';
+import { readProcessStat, readThreadGroup } from '../kernel/procfs.js';
+import { isKernelThreadStat, type ProcStat } from '../kernel/stat.js';
+
+/**
+ * The root's stat: it must exist and be a process. /proc/<tid> answers for a thread's id
+ * too, so a thread's id is refused naming its process (NO_SUCH_PROCESS, INVALID_ARGUMENT).
+ */
+export function readRootStat(root: number): ProcStat {
+  const stat = readProcessStat(root);
+  if (stat === null) throw noSuchProcess(root);
+  const group = readThreadGroup(root);
+  if (group !== null && group !== root) throw threadNotProcess(root, group);
+  return stat;
+}
+
+/** Kernel threads (and kthreadd, pid 2) ignore SIGSTOP: naming one is UNSAFE_TARGET, `why` says for what. */
+export function refuseKernelThread(stat: ProcStat, why: string): void {
+  if (isKernelThreadStat(stat) || stat.pid === 2) {
+    throw new FreezeError('UNSAFE_TARGET', `pid ${stat.pid} (${stat.comm}) is a kernel thread${why}`, [
+      stat.pid,
+    ]);
+  }
+}
