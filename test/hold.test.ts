@@ -260,6 +260,29 @@ async function selfStopping(): Promise<{ parent: number; child: number; process:
 
 const gone = (pid: number) => !existsSync(`/proc/${pid}`);
 
+function hasSu(t: { skip: (reason: string) => void }): boolean {
+  if (existsSync('/usr/bin/su') || existsSync('/bin/su')) return true;
+  t.skip('no su on this machine');
+  return false;
+}
+
+/** `su nobody -c 'exec sleep 100'` in a session of its own, once its child runs sleep. */
+async function startSu(): Promise<{ suPid: number; child: number }> {
+  const su = spawn('su', ['-s', '/bin/sh', 'nobody', '-c', 'exec sleep 100'], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  started.push(su);
+  const suPid = su.pid as number;
+  let child = 0;
+  const running = await eventually(() => {
+    child = Number(readFileSync(`/proc/${suPid}/task/${suPid}/children`, 'utf8').trim().split(' ')[0]);
+    return child > 0 && readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'sleep';
+  }, 5000);
+  assert.ok(running, 'su started its child');
+  return { suPid, child };
+}
+
 describe('nothing outside the tree changed', () => {
   test(
     'a parent that stopped itself when its child stopped runs again after the thaw, and reaps',
@@ -312,26 +335,8 @@ describe('nothing outside the tree changed', () => {
   });
 
   test('with the real su, su runs again after the thaw', T, async (t) => {
-    if (!requireRoot(t, 'su to nobody needs root')) return;
-    if (!existsSync('/usr/bin/su') && !existsSync('/bin/su')) {
-      t.skip('no su on this machine');
-      return;
-    }
-    const su = spawn('su', ['-s', '/bin/sh', 'nobody', '-c', 'exec sleep 100'], {
-      detached: true,
-      stdio: 'ignore',
-    });
-    started.push(su);
-    const suPid = su.pid as number;
-    let child = 0;
-    assert.ok(
-      await eventually(() => {
-        const text = readFileSync(`/proc/${suPid}/task/${suPid}/children`, 'utf8').trim();
-        child = Number(text.split(' ')[0]);
-        return child > 0 && readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'sleep';
-      }, 5000),
-      'su started its child',
-    );
+    if (!requireRoot(t, 'su to nobody needs root') || !hasSu(t)) return;
+    const { suPid, child } = await startSu();
     const frozen = await freezeTree(child);
     assert.ok(await eventually(() => taskStates(suPid) === 'T'), `su stops itself: ${taskStates(suPid)}`);
     await frozen.thaw();
@@ -347,25 +352,9 @@ describe('nothing outside the tree changed', () => {
 
 describe('an ancestor the freezer may not signal', () => {
   test('is left as it is, and the thaw of the tree still succeeds', T, async (t) => {
-    if (!requireRoot(t, 'su to nobody and a freezer running as nobody need root')) return;
-    if (!existsSync('/usr/bin/su') && !existsSync('/bin/su')) {
-      t.skip('no su on this machine');
-      return;
-    }
+    if (!requireRoot(t, 'su to nobody and a freezer running as nobody need root') || !hasSu(t)) return;
     // su runs as root in a session of its own; its child runs as nobody, and so does the freezer.
-    const su = spawn('su', ['-s', '/bin/sh', 'nobody', '-c', 'exec sleep 100'], {
-      detached: true,
-      stdio: 'ignore',
-    });
-    started.push(su);
-    const suPid = su.pid as number;
-    let child = 0;
-    assert.ok(
-      await eventually(() => {
-        child = Number(readFileSync(`/proc/${suPid}/task/${suPid}/children`, 'utf8').trim().split(' ')[0]);
-        return child > 0 && readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'sleep';
-      }, 5000),
-    );
+    const { suPid, child } = await startSu();
     const staged = stageForOtherUser();
     t.after(staged.remove);
     const { stdout } = await runAs(process.execPath, [staged.script, 'tree', String(child)], {
