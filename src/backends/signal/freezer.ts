@@ -89,22 +89,12 @@ export class SignalFreezer {
     const setup = this.#setup;
     const phase = options.phase ?? (() => {});
     const added: TrackedProcess[] = [];
-    // This process's watchdogs (a replacement started during the hold included) stay running.
-    for (const pid of ownWatchdogPids()) setup.exclude.add(pid);
     let rounds = 0;
     for (;;) {
       this.#checkOpen(options.signal);
       phase('other');
-      const discovered = discoverTree(setup.root, {
-        includeRoot: setup.includeRoot,
-        exclude: setup.exclude,
-        method: setup.discovery,
-        sizeHint: this.tracked.size,
-      });
-      // Another freezer's watchdog inside this tree keeps running, with its lease timer:
-      // stopping it would disarm that freezer's safety net. (Its freezer may be frozen.)
-      const nodes = withoutForeignWatchdogs(discovered, setup.exclude);
-      let newcomers = nodes.filter((node) => this.tracked.get(node.pid)?.startTime !== node.startTime);
+      const { nodes, newcomers: found } = this.#discover();
+      let newcomers = found;
       phase('discover');
       if ((rounds > 0 || settled) && newcomers.length === 0) break;
       if (rounds >= MAX_ROUNDS) {
@@ -139,13 +129,25 @@ export class SignalFreezer {
 
   /** The processes of the tree now that this freeze does not track (they appeared since). */
   findNewcomers(): ProcessNode[] {
+    return this.#discover().newcomers;
+  }
+
+  /** The tree now, and the processes of it this freeze does not track (pid and start time). */
+  #discover(): { nodes: ProcessNode[]; newcomers: ProcessNode[] } {
     const setup = this.#setup;
+    // This process's watchdogs (a replacement started during the hold included) stay running.
     for (const pid of ownWatchdogPids()) setup.exclude.add(pid);
-    const nodes = withoutForeignWatchdogs(
-      discoverTree(setup.root, { includeRoot: setup.includeRoot, exclude: setup.exclude }),
-      setup.exclude,
-    );
-    return nodes.filter((node) => this.tracked.get(node.pid)?.startTime !== node.startTime);
+    const discovered = discoverTree(setup.root, {
+      includeRoot: setup.includeRoot,
+      exclude: setup.exclude,
+      method: setup.discovery,
+      sizeHint: this.tracked.size,
+    });
+    // Another freezer's watchdog inside this tree keeps running, with its lease timer:
+    // stopping it would disarm that freezer's safety net. (Its freezer may be frozen.)
+    const nodes = withoutForeignWatchdogs(discovered, setup.exclude);
+    const newcomers = nodes.filter((node) => this.tracked.get(node.pid)?.startTime !== node.startTime);
+    return { nodes, newcomers };
   }
 
   /** Waits until every tracked process is confirmed stopped (see wait.ts). */
