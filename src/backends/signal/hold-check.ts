@@ -8,6 +8,7 @@
  */
 import { isDying, readProcessStat, readTaskStates } from '../../kernel/procfs.js';
 import { openRunClock, type RunClock } from '../../kernel/run-clock.js';
+import type { ProcStat } from '../../kernel/stat.js';
 import { onTick } from '../../timers.js';
 import type { Watchdog } from '../../watchdog/channel.js';
 import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';
@@ -60,22 +61,33 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
    * without opening it (a thaw right after the freeze would otherwise open them all).
    */
   const ranSinceLastLook = (entry: Watched, last = false): boolean | null => {
+    const { process } = entry;
     if (entry.clock === undefined && last) {
-      const now = stateOf(entry.process);
+      const now = stateOf(process);
       return now === 'gone' ? null : now === 'running';
     }
-    if (entry.clock === undefined) entry.clock = openClock(entry.process);
+    // The main thread's clock, opened by pid: the stat read after the first sample confirms
+    // that it is this process's (an fd stays bound to the task it was opened for).
+    if (entry.clock === undefined) entry.clock = openRunClock(process.pid);
     if (entry.clock === null) {
-      const state = stateLetter(entry.process);
-      if (state === null) return null;
-      const moved = entry.lastState !== undefined && state !== entry.lastState;
-      entry.lastState = state;
-      return moved || stateOf(entry.process) === 'running';
+      const stat = readIdentified(process);
+      if (stat === null) return null;
+      const moved = entry.lastState !== undefined && stat.state !== entry.lastState;
+      entry.lastState = stat.state;
+      return moved || stateFrom(process, stat) === 'running';
     }
     const sample = entry.clock.sample();
-    if (sample === 'gone') return null;
-    // A first reading says nothing about the past: then the state decides.
-    return sample === 'moved' || (sample === 'first' && stateOf(entry.process) === 'running');
+    if (sample !== 'first') return sample === 'gone' ? null : sample === 'moved';
+    // A first reading says nothing about the past: then the state decides. One stat read
+    // serves identity, state and the rare leader that exited while its threads live on.
+    const stat = readIdentified(process);
+    if (stat === null) return null;
+    if (stat.state === 'Z' && stat.numThreads > 1) {
+      entry.clock.close(); // the exited leader's clock never moves: watch a live thread's
+      entry.clock = liveThreadClock(process);
+      entry.clock?.sample();
+    }
+    return stateFrom(process, stat) === 'running';
   };
 
   /** The processes that ran since the last check (the gone ones are dropped). */
@@ -170,14 +182,8 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
   };
 }
 
-/**
- * The run clock of a task that will show a resume: the main thread's, or, when it has
- * exited (the process lives on in its other threads), another thread's.
- */
-function openClock(process: TrackedProcess): RunClock | null {
-  const stat = readProcessStat(process.pid);
-  if (stat === null || stat.startTime !== process.startTime) return null;
-  if (stat.state !== 'Z' || stat.numThreads <= 1) return openRunClock(process.pid);
+/** The clock of a live thread of a process whose main thread has exited. */
+function liveThreadClock(process: TrackedProcess): RunClock | null {
   for (const task of readTaskStates(process.pid) ?? []) {
     if (task.state === 'Z') continue;
     const clock = openRunClock(process.pid, task.tid);
@@ -186,15 +192,18 @@ function openClock(process: TrackedProcess): RunClock | null {
   return null;
 }
 
-/** Without schedstat: the main thread's state letter stands in for the clock. */
-function stateLetter(process: TrackedProcess): string | null {
+/** The process's stat, or null when it is gone (or its pid names another process now). */
+function readIdentified(process: TrackedProcess): ProcStat | null {
   const stat = readProcessStat(process.pid);
-  return stat === null || stat.startTime !== process.startTime ? null : stat.state;
+  return stat === null || stat.startTime !== process.startTime ? null : stat;
 }
 
 function stateOf(process: TrackedProcess): Now {
-  const stat = readProcessStat(process.pid);
-  if (stat === null || stat.startTime !== process.startTime) return 'gone';
+  const stat = readIdentified(process);
+  return stat === null ? 'gone' : stateFrom(process, stat);
+}
+
+function stateFrom(process: TrackedProcess, stat: ProcStat): Now {
   if (stat.state === 'X' || (stat.state === 'Z' && stat.numThreads <= 1)) return 'gone';
   // T/t: stopped; D: a frozen vfork parent (it can only be in D while its child is frozen).
   if (stat.state === 'T' || stat.state === 't' || stat.state === 'D') return 'stopped';
