@@ -238,6 +238,8 @@ function startCgroupHoldCheck(options: CgroupHoldCheckOptions): HoldCheck {
   const abort = new AbortController();
   let stopped = false;
   let busy = false;
+  /** Whether the open breach's refreeze was written (its wait may have run out before it took). */
+  let refreezeWritten = false;
   const thawedNow = () => readTrimmed(cgroup.control) === THAWED_VALUE[cgroup.version];
 
   const check = async () => {
@@ -245,14 +247,17 @@ function startCgroupHoldCheck(options: CgroupHoldCheckOptions): HoldCheck {
     busy = true;
     try {
       if (thawedNow()) {
+        refreezeWritten = false;
         log.record('cgroup-thawed', cgroupPids(cgroup.path));
         if (options.policy !== 'refreeze') return;
         options.adopt();
         writeCgroupFile(cgroup.control, FROZEN_VALUE[cgroup.version]);
+        refreezeWritten = true;
         await waitFrozen(cgroup, abort.signal, performance.now() + options.timeoutMs);
         if (!stopped) log.end(true);
       } else if (log.open && isFrozen(cgroup)) {
-        log.end(false); // someone else froze it again
+        // Frozen again: by our write, once a refreeze outlived its wait, or by someone else.
+        log.end(refreezeWritten);
       } else if (!log.open) {
         log.markIntact();
       }
