@@ -20,18 +20,19 @@ import { FreezeError } from '../src/errors.js';
 import { freezeCgroup, freezeTree, listTree, parseStat, thawCgroup, thawTree } from '../src/index.js';
 import { findCgroupMounts } from '../src/kernel/cgroupfs.js';
 import type { InternalFreezeOptions } from '../src/options.js';
+import { keptWatchdogPids } from '../src/watchdog/shared.js';
 import {
   descendantsByScan,
   eventually,
   fixturePath,
   freezeChildScript,
   killGroupOf,
+  leaseProcesses,
   readyLine,
   recyclePid,
   runningWatchdogs,
   STRAY_SIGNALS,
   sleep,
-  sleepsWithArgument,
   stageForOtherUser,
   startCli,
   startTree,
@@ -83,14 +84,14 @@ async function resumed(
 }
 
 /** A separate freezer process (test/scripts/freeze-child.mjs): its JSON lines as they come. */
-function startFreezer(args: string[], options: { detached?: boolean } = {}) {
+function startFreezer(args: string[], options: { detached?: boolean; stdin?: boolean } = {}) {
   const child = spawn(process.execPath, [freezeChildScript(), ...args], {
-    stdio: ['ignore', 'pipe', 'ignore'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'ignore'],
     detached: options.detached ?? false,
   });
   const lines: string[] = [];
   let buffered = '';
-  child.stdout.on('data', (data) => {
+  child.stdout?.on('data', (data) => {
     buffered += data;
     for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
       lines.push(buffered.slice(0, end));
@@ -183,9 +184,8 @@ const strayWatchdogSignals: Kind = {
   runs: 30,
   async run() {
     const tree = await startTree('tree', 4, 1);
-    const before = watchdogsOf();
     const frozen = await freezeTree(tree.root);
-    const [watchdog] = watchdogsOf().filter((pid) => !before.includes(pid));
+    const [watchdog] = keptWatchdogPids(); // the one watchdog this process keeps for its freezes
     await sleep(20);
     for (const signal of STRAY_SIGNALS) {
       if (watchdog) process.kill(watchdog, signal);
@@ -195,34 +195,67 @@ const strayWatchdogSignals: Kind = {
     if (stoppedOf(tree.pids).length !== tree.pids.length) violations.push('resumed behind the freezer');
     await frozen.thaw();
     if (stoppedOf(tree.pids).length > 0) violations.push('left stopped after thaw');
-    if (!(await eventually(() => runningWatchdogs(watchdog ? [watchdog] : []).length === 0, 3000)))
-      violations.push('watchdog left after thaw');
+    if (watchdog === undefined || runningWatchdogs([watchdog]).length === 0)
+      violations.push('the watchdog did not survive the signals');
     tree.kill();
     return { violations, figures: {} };
   },
 };
 
-/** Lease lengths nobody else uses: a leaked lease timer is a `sleep` with one of these. */
-const leaseArgs = new Set<string>();
+const secondFreezeKilled: Kind = {
+  name: 'freezer SIGKILL in its second freeze',
+  what: 'a freezer holding one tree, SIGKILLed at a random moment of its second freeze (one shared watchdog): both trees run again',
+  runs: 60,
+  async run() {
+    const first = await startTree('tree', 4, 2);
+    const second = await startTree('tree', 50, 2);
+    const freezer = startFreezer(['two-holds', String(first.root), String(second.root), '{}', '{}'], {
+      stdin: true,
+    });
+    const violations: string[] = [];
+    const figures: Record<string, number> = {};
+    if (!(await eventually(() => freezer.lines.length >= 1, 10_000)))
+      violations.push('first freeze never ended');
+    const watchdogs = watchdogsOf(freezer.child.pid as number);
+    freezer.child.stdin?.write('next\n');
+    await eventually(() => freezer.lines.length >= 2, 10_000); // "go": about to freeze the second tree
+    await sleep(random(15));
+    const killedAt = performance.now();
+    freezer.child.kill('SIGKILL');
+    await freezer.closed;
+    for (const tree of [first, second]) {
+      const result = await resumed(tree.root, killedAt);
+      if ('left' in result) violations.push(`left stopped: ${result.left.join(', ')}`);
+      else
+        figures[tree === first ? 'first tree resumed after SIGKILL' : 'second tree resumed after SIGKILL'] =
+          result.ms;
+    }
+    if (!(await eventually(() => runningWatchdogs(watchdogs).length === 0, 3000)))
+      violations.push(`watchdog left running: ${runningWatchdogs(watchdogs).join(', ')}`);
+    first.kill();
+    second.kill();
+    return { violations, figures };
+  },
+};
+
 const leaseThawedAtOnce: Kind = {
   name: 'lease, thawed at once',
-  what: 'a freeze with maxHoldMs thawed right away: no watchdog or lease timer may remain',
+  what: 'a freeze with maxHoldMs thawed right away: no lease timer may remain in the watchdog’s group',
   runs: 100,
   async run(index) {
     const tree = await startTree('tree', 2, 1);
-    const maxHoldMs = 8_000_000 + (process.pid % 10_000) * 1000 + index;
-    leaseArgs.add((maxHoldMs / 1000).toFixed(3));
-    const frozen = await freezeTree(tree.root, { maxHoldMs });
+    const frozen = await freezeTree(tree.root, { maxHoldMs: 3_600_000 + index });
     await frozen.thaw();
     const violations = stoppedOf(tree.pids).length > 0 ? ['left stopped'] : [];
     tree.kill();
     return { violations, figures: {} };
   },
   async finally() {
-    const leaked = () => sleepsWithArgument(leaseArgs);
-    await eventually(() => leaked().length === 0, 3000);
-    const left = leaked();
-    for (const pid of left) process.kill(pid, 'SIGKILL');
+    // A killed lease may leave its current sleep (at most a second) behind: then nothing.
+    const [watchdog] = keptWatchdogPids();
+    if (watchdog === undefined) return ['no watchdog kept'];
+    await eventually(() => leaseProcesses(watchdog).length === 0, 3000);
+    const left = leaseProcesses(watchdog);
     return left.length > 0 ? [`${left.length} lease timers left running`] : [];
   },
 };
@@ -726,6 +759,7 @@ const KINDS: Kind[] = [
   watchdogThenFreezer('SIGKILL'),
   watchdogThenFreezer('SIGSTOP'),
   strayWatchdogSignals,
+  secondFreezeKilled,
   leaseThawedAtOnce,
   changingTree('forkstorm'),
   changingTree('churn'),

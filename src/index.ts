@@ -26,3 +26,4 @@ export {
 } from './thaw.js';
 export { type ListTreeOptions, listTree, type ProcessNode } from './tree/discovery.js';
 export type { ProcessInfo } from './tree/process.js';
+export { type WarmUpOptions, warmUp } from './warm-up.js';

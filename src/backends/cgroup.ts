@@ -17,7 +17,7 @@ import { onTick } from '../timers.js';
 import { type ProcessRecord, processInfo, processRecord } from '../tree/process.js';
 import type { Watchdog } from '../watchdog/channel.js';
 import { sealProtection } from '../watchdog/lease.js';
-import { startWatchdog } from '../watchdog/spawn.js';
+import { acquireWatchdog } from '../watchdog/shared.js';
 import type { BreachLog, BreachPolicy, HoldCheck } from './breach.js';
 import { FrozenTreeHandle, type HoldSettings } from './frozen-tree.js';
 
@@ -159,7 +159,7 @@ export async function freezeWithCgroup(request: CgroupFreezeRequest): Promise<Fr
   };
   try {
     if (request.watchdog) {
-      watchdog = await startWatchdog(request.platform, deadline);
+      watchdog = await acquireWatchdog(request.platform, deadline);
       // Before the first write, so no moment leaves the cgroup frozen without a guard.
       if (!wasFrozen) watchdog.guardFileWrite(cgroup.control, THAWED_VALUE[cgroup.version]);
     }

@@ -1,10 +1,14 @@
-/** Talking to a running watchdog: the identity file and the control pipe (see script.ts). */
-import { closeSync, writeSync } from 'node:fs';
+/**
+ * Talking to a running watchdog (see script.ts): one watchdog process serves any number
+ * of freezes, each a session with an id of its own.
+ */
+import { closeSync, ftruncateSync, writeSync } from 'node:fs';
 import { errnoCode, type FreezeError, watchdogFailed } from '../errors.js';
 import { line } from './script.js';
 
+/** One freeze's view of its watchdog. */
 export interface Watchdog {
-  /** The watchdog's pid: keep it (and its lease timer child) out of any tree being frozen. */
+  /** The watchdog's pid: keep it (and its lease timers) out of any tree being frozen. */
   readonly pid: number;
   /** Set once it is known that the watchdog could not run: the freeze is unprotected. */
   readonly failure: FreezeError | undefined;
@@ -14,16 +18,21 @@ export interface Watchdog {
   guardAncestors(processes: readonly { pid: number; startTime: number }[]): void;
   /** Tells it about a file to write on resume (the cgroup backends' thaw). */
   guardFileWrite(path: string, value: string): void;
-  /** Resume on its own after `ms`, even if this process hangs. */
+  /** Resume this freeze on its own after `ms`, even if this process hangs. */
   startLease(ms: number): void;
-  /** The freeze is over (thawed or rolled back): it exits without resuming anything. */
+  /** This freeze is over (thawed or rolled back): never resume it; the watchdog stays for the next one. */
   dismiss(): void;
   /** Resolves once the watchdog really runs (its exec succeeded); rejects with WATCHDOG_FAILED. */
   confirmRunning(): Promise<void>;
-  /** Whether it runs, was stopped (SIGSTOP), or died. Its pid is ours until dismissed: never recycled. */
+  /** Whether it runs, was stopped (SIGSTOP), or died. Its pid is ours while it serves: never recycled. */
   state(): WatchdogState;
   /** SIGCONT to the watchdog (after someone stopped it). */
   sendContinue(): void;
+  /**
+   * How many times the watchdog was continued after a stop since this freeze last asked:
+   * every freeze it guards learns of each stop, whichever freeze's keeper saw it first.
+   */
+  takeContinues(): number;
 }
 
 export type WatchdogState = 'running' | 'stopped' | 'dead';
@@ -34,77 +43,156 @@ export interface WatchdogEnds {
   controlFd: number;
   /** The identity file (shared with the watchdog as its fd 3). */
   identityFd: number;
-  /** Releases what the spawner holds (pipes, a child_process handle). */
+  /** Releases what the spawner holds (pipes, a child_process handle) and collects the process. */
   close: () => void;
   confirmRunning: () => Promise<void>;
   failure: () => FreezeError | undefined;
   state: () => WatchdogState;
-  /** Sends a signal to the watchdog's whole process group (it, its lease subshell and sleep), while that is ours. */
+  /** Sends a signal to the watchdog's whole process group (it, its leases and their sleeps), while that is ours. */
   signalGroup: (signal: 'SIGCONT' | 'SIGKILL') => void;
 }
 
-/** Writes all of `text`; a full or broken control pipe means the watchdog stopped listening. */
-function writeAll(fd: number, text: string): void {
+/** Writes all of `text` at `position` (or appends to a pipe when null). */
+function writeAll(fd: number, text: string, position: number | null): number {
   let data = Buffer.from(text);
+  let at = position;
   while (data.length > 0) {
     try {
-      data = data.subarray(writeSync(fd, data));
+      const written = writeSync(fd, data, 0, data.length, at);
+      data = data.subarray(written);
+      if (at !== null) at += written;
     } catch (error) {
-      // The control pipe carries two short lines per freeze, and the watchdog reads it all
+      // The control pipe carries a few short lines per freeze, and the watchdog reads it all
       // the time: if it is full (EAGAIN) or closed (EPIPE), the watchdog is not listening.
       throw watchdogFailed(`the watchdog stopped listening (${errnoCode(error) ?? 'write failed'})`, error);
     }
   }
+  return Buffer.byteLength(text);
 }
 
-export function watchdogChannel(ends: WatchdogEnds): Watchdog {
-  let open = true;
-  const send = (fd: number, text: string) => {
-    if (open) writeAll(fd, text);
-  };
-  return {
-    pid: ends.pid,
-    get failure() {
-      return ends.failure();
-    },
-    confirmRunning: ends.confirmRunning,
-    guardProcesses(processes) {
-      if (processes.length > 0)
-        send(ends.identityFd, processes.map((p) => line.resumeProcess(p.pid, p.startTime)).join(''));
-    },
-    guardAncestors(processes) {
-      if (processes.length > 0)
-        send(ends.identityFd, processes.map((p) => line.continueIfStopped(p.pid, p.startTime)).join(''));
-    },
-    guardFileWrite(path, value) {
-      send(ends.identityFd, line.writeFile(path, value));
-    },
-    startLease(ms) {
-      send(ends.controlFd, line.lease(ms));
-    },
-    state: ends.state,
-    sendContinue: () => ends.signalGroup('SIGCONT'),
-    dismiss() {
-      if (!open) return;
-      const state = ends.state();
-      if (state === 'dead') {
-        // Killed: its lease timer may live on in its process group; end it too.
-        ends.signalGroup('SIGKILL');
-      } else {
-        try {
-          writeAll(ends.controlFd, line.done);
-        } catch {
-          // it stopped listening: it is ended below
-        }
-        // If someone stopped it (even a stop still on its way), it must go on to read "done"
-        // and exit: continue it whatever its state reads now.
+/** A watchdog process and the freezes it serves. */
+export class WatchdogProcess {
+  readonly #ends: WatchdogEnds;
+  /** Where the next identity line goes: the file is emptied whenever no freeze is left. */
+  #fileEnd = 0;
+  readonly #sessions = new Set<number>();
+  #closed = false;
+  /** Times it was found stopped and continued. */
+  #continues = 0;
+
+  constructor(ends: WatchdogEnds) {
+    this.#ends = ends;
+  }
+
+  get pid(): number {
+    return this.#ends.pid;
+  }
+
+  /** Whether no freeze uses it now. */
+  get idle(): boolean {
+    return this.#sessions.size === 0;
+  }
+
+  /** Whether a new freeze may use it: not closed, not dead, started without error. */
+  usable(): boolean {
+    return !this.#closed && this.#ends.failure() === undefined && this.#ends.state() !== 'dead';
+  }
+
+  confirmRunning(): Promise<void> {
+    return this.#ends.confirmRunning();
+  }
+
+  /** A new freeze's view, under a fresh id. */
+  open(id: number): Watchdog {
+    this.#sessions.add(id);
+    let open = true;
+    let continuesSeen = this.#continues;
+    const ends = this.#ends;
+    const append = (text: string) => {
+      if (open && !this.#closed) this.#fileEnd += writeAll(ends.identityFd, text, this.#fileEnd);
+    };
+    const control = (text: string) => {
+      if (open && !this.#closed) writeAll(ends.controlFd, text, null);
+    };
+    return {
+      pid: ends.pid,
+      get failure() {
+        return ends.failure();
+      },
+      confirmRunning: ends.confirmRunning,
+      guardProcesses(processes) {
+        if (processes.length > 0)
+          append(processes.map((p) => line.resumeProcess(id, p.pid, p.startTime)).join(''));
+      },
+      guardAncestors(processes) {
+        if (processes.length > 0)
+          append(processes.map((p) => line.continueIfStopped(id, p.pid, p.startTime)).join(''));
+      },
+      guardFileWrite(path, value) {
+        append(line.writeFile(id, path, value));
+      },
+      startLease(ms) {
+        control(line.lease(id, ms));
+      },
+      state: () => (this.#closed ? 'dead' : ends.state()),
+      sendContinue: () => {
+        if (this.#closed) return;
+        this.#continues++;
         ends.signalGroup('SIGCONT');
+      },
+      takeContinues: () => {
+        const count = this.#continues - continuesSeen;
+        continuesSeen = this.#continues;
+        return count;
+      },
+      dismiss: () => {
+        if (!open) return;
+        open = false;
+        this.#sessions.delete(id);
+        this.#end(id);
+      },
+    };
+  }
+
+  /** A freeze ended: tell the watchdog, and empty its file once no freeze is left. */
+  #end(id: number): void {
+    if (this.#closed) return;
+    const ends = this.#ends;
+    if (ends.state() === 'dead') {
+      this.close(); // killed: its leases may live on in its process group; end them too
+      return;
+    }
+    try {
+      writeAll(ends.controlFd, line.done(id), null);
+      if (this.#sessions.size === 0) {
+        // Every id in the file is done: start again from an empty file.
+        ftruncateSync(ends.identityFd, 0);
+        this.#fileEnd = 0;
+        writeAll(ends.controlFd, line.emptied, null);
       }
-      open = false;
-      closeQuietly(ends.identityFd);
-      ends.close();
-    },
-  };
+    } catch {
+      this.close(); // it stopped listening: the next freeze starts a new one
+      return;
+    }
+    // If someone stopped it (even a stop still on its way), it must go on to read "D" and
+    // cancel the lease: continue it whatever its state reads now.
+    ends.signalGroup('SIGCONT');
+  }
+
+  /**
+   * Ends the watchdog. Idle and alive, it reads EOF with nothing left to resume and exits;
+   * otherwise (dead, or deaf) its process group is killed, leases included. Either way it is
+   * collected, and the freezes it still served read it as dead (their keepers replace it).
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const ends = this.#ends;
+    if (!this.idle || ends.state() === 'dead') ends.signalGroup('SIGKILL');
+    else ends.signalGroup('SIGCONT'); // a stopped one must run to read EOF
+    closeQuietly(ends.identityFd);
+    ends.close();
+  }
 }
 
 export function closeQuietly(fd: number): void {

@@ -11,7 +11,7 @@ import { FreezeError, watchdogFailed } from '../errors.js';
 import type { Platform } from '../kernel/platform.js';
 import { onTick, TICK_MS } from '../timers.js';
 import type { Watchdog } from './channel.js';
-import { startWatchdog } from './spawn.js';
+import { acquireWatchdog } from './shared.js';
 
 /** Something that happened to a hold's watchdog, and what treefreeze did about it. */
 export interface WatchdogEvent {
@@ -72,7 +72,7 @@ export function keepWatchdog(options: KeeperOptions): WatchdogKeeper {
 
   const replace = async (dead: Watchdog): Promise<void> => {
     dead.dismiss(); // ends its orphaned lease timer, closes its channel, reaps it
-    const fresh = await startWatchdog(options.platform, performance.now() + REPLACE_TIMEOUT_MS);
+    const fresh = await acquireWatchdog(options.platform, performance.now() + REPLACE_TIMEOUT_MS);
     try {
       options.brief(fresh);
       if (options.leaseEndsAt !== undefined) {
@@ -95,10 +95,13 @@ export function keepWatchdog(options: KeeperOptions): WatchdogKeeper {
   const check = () => {
     if (stopped || busy) return;
     const state = current.state();
-    if (state === 'stopped') {
-      current.sendContinue();
+    // The watchdog serves every freeze of this process: whichever keeper finds it stopped
+    // continues it, and every freeze it guards records the stop.
+    if (state === 'stopped') current.sendContinue();
+    for (let stops = current.takeContinues(); stops > 0; stops--) {
       options.onEvent({ at: Date.now(), pid: current.pid, event: 'continued' });
-    } else if (state === 'dead') {
+    }
+    if (state === 'dead') {
       // Past the lease's end its watchdog resumed the tree and exited, as leases do (the caller
       // was hung, or its own timer is about to thaw): nothing to replace.
       if (options.leaseEndsAt !== undefined && performance.now() >= options.leaseEndsAt) return;

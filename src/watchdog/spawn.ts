@@ -16,7 +16,7 @@ import type { Native } from '../kernel/native.js';
 import type { Platform } from '../kernel/platform.js';
 import { readProcessStat } from '../kernel/procfs.js';
 import { setLongTimeout } from '../timers.js';
-import { closeQuietly, type Watchdog, type WatchdogState, watchdogChannel } from './channel.js';
+import { closeQuietly, WatchdogProcess, type WatchdogState } from './channel.js';
 import {
   forgetWatchdog,
   isOwnWatchdog,
@@ -27,7 +27,7 @@ import {
 import { WATCHDOG_NAME, WATCHDOG_SCRIPT } from './script.js';
 
 /** Rejects with WATCHDOG_FAILED if `promise` has not settled by `deadline` (a performance.now() time). */
-function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
+export function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
   let timer: { clear(): void } | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setLongTimeout(
@@ -59,7 +59,8 @@ function openIdentityFile(calls: Native | null): number {
 
 /**
  * @internal
- * Starts a watchdog; resolves once its process exists, never later than `deadline`.
+ * Starts a watchdog process (see shared.ts for how freezes share one); resolves once its
+ * process exists, never later than `deadline`.
  * `exactPid`: wait for the exec, so the pid is exact (needed when the watchdog could be
  * inside the tree being frozen: our own descendants).
  */
@@ -67,7 +68,7 @@ export async function startWatchdog(
   platform: Platform,
   deadline: number,
   exactPid = false,
-): Promise<Watchdog> {
+): Promise<WatchdogProcess> {
   const calls = platform.native();
   const identityFd = openIdentityFile(calls);
   try {
@@ -86,7 +87,7 @@ async function startWithPosixSpawn(
   identityFd: number,
   deadline: number,
   exactPid: boolean,
-): Promise<Watchdog> {
+): Promise<WatchdogProcess> {
   const [controlRead, controlWrite] = calls.pipe();
   // Closing our end makes a watchdog that is (or will be) running see EOF; its identity
   // file is empty or dismissed, so it exits; it is reaped once its exec is done.
@@ -144,7 +145,7 @@ async function startWithPosixSpawn(
     throw error;
   }
   const watchdogPid = pid;
-  return watchdogChannel({
+  return new WatchdogProcess({
     pid,
     controlFd: controlWrite,
     identityFd,
@@ -174,7 +175,7 @@ function signalQuietly(target: number, signal: NodeJS.Signals): void {
 }
 
 /** Portable start (no koffi): child_process.spawn, which returns after the exec. */
-function startWithChildProcess(shell: string, identityFd: number): Watchdog {
+function startWithChildProcess(shell: string, identityFd: number): WatchdogProcess {
   let failure: FreezeError | undefined;
   let child: ChildProcess;
   try {
@@ -200,7 +201,7 @@ function startWithChildProcess(shell: string, identityFd: number): Watchdog {
   child.unref();
   (child.stdin as unknown as { unref?: () => void }).unref?.();
   const exited = () => child.exitCode !== null || child.signalCode !== null;
-  return watchdogChannel({
+  return new WatchdogProcess({
     pid,
     controlFd,
     identityFd,

@@ -67,15 +67,3 @@ export function recyclePid(pid: number): ChildProcess {
   }
   throw new Error(`could not recycle pid ${pid}`);
 }
-
-/** Running `sleep` processes whose argument is one of `args` (a lease timer is `sleep <seconds>`). */
-export function sleepsWithArgument(args: ReadonlySet<string>): number[] {
-  return descendantsByScan(1).filter((pid) => {
-    try {
-      const [command, argument] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      return command === 'sleep' && args.has(argument as string);
-    } catch {
-      return false;
-    }
-  });
-}

@@ -55,3 +55,17 @@ export const STRAY_SIGNALS = [
   'SIGQUIT',
   'SIGALRM',
 ] as const;
+
+/** The processes in a watchdog's process group besides itself: its lease timers and their sleeps. */
+export function leaseProcesses(watchdog: number): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === watchdog) continue;
+    try {
+      if (parseStat(readFileSync(`/proc/${name}/stat`, 'utf8')).pgrp === watchdog) found.push(Number(name));
+    } catch {
+      // exited
+    }
+  }
+  return found;
+}

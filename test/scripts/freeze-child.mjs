@@ -76,12 +76,12 @@ if (mode === 'spin-own-session') {
 } else if (mode === 'guard-many') {
   // A watchdog told about many processes (more than any pipe holds), then this freezer
   // stops the tree of process.argv[4] pids and hangs: the test SIGKILLs it.
-  const { startWatchdog } = await import('../../dist/watchdog/spawn.js');
+  const { acquireWatchdog } = await import('../../dist/watchdog/shared.js');
   const { defaultPlatform } = await import('../../dist/kernel/platform.js');
   const { readProcessStat } = await import('../../dist/kernel/procfs.js');
   const bogus = Number(arg);
   const real = JSON.parse(process.argv[4]).map((pid) => ({ pid, startTime: readProcessStat(pid).startTime }));
-  const watchdog = await startWatchdog(defaultPlatform, performance.now() + 5000);
+  const watchdog = await acquireWatchdog(defaultPlatform, performance.now() + 5000);
   await watchdog.confirmRunning();
   const started = performance.now();
   // Pids above pid_max never exist: harmless lines that only make the list long.
@@ -129,6 +129,25 @@ if (mode === 'spin-own-session') {
   });
   if (options.hang) for (const until = Date.now() + 20_000; Date.now() < until; );
   setInterval(() => {}, 1 << 30);
+} else if (mode === 'two-holds') {
+  // Two freezes in a row, both held, sharing this process's watchdog: the first with its
+  // options, then (after "next" on stdin, so the test can time a kill) the second.
+  // Reports after each; "hang" blocks the event loop after both.
+  const [second, firstOptions, secondOptions] = process.argv.slice(4);
+  const options = [JSON.parse(firstOptions ?? '{}'), JSON.parse(secondOptions ?? '{}')];
+  const held = [await freezeTree(Number(arg), options[0])];
+  report({ frozen: 1, watchdogs: ownWatchdogs() });
+  await new Promise((resolve) => process.stdin.once('data', resolve));
+  process.stdout.write('go\n');
+  held.push(await freezeTree(Number(second), options[1]));
+  report({ frozen: 2, watchdogs: ownWatchdogs() });
+  if (options[1].hang) for (const until = Date.now() + 20_000; Date.now() < until; );
+  setInterval(() => {}, 1 << 30);
+} else if (mode === 'freeze-thaw-exit') {
+  // Freezes and thaws (the watchdog is then idle), reports, and exits on its own.
+  const frozen = await freezeTree(Number(arg), { maxHoldMs: 60_000 });
+  await frozen.thaw();
+  report({ watchdogs: ownWatchdogs() });
 } else if (mode === 'tree') {
   await attempt(
     () => freezeTree(Number(arg)),

@@ -19,6 +19,7 @@ function deadWatchdog(): Watchdog {
     confirmRunning: async () => {},
     state: () => 'dead',
     sendContinue: () => {},
+    takeContinues: () => 0,
   };
 }
 

@@ -8,6 +8,7 @@ import { FreezeError } from '../../src/errors.js';
 import { freezeDescendants, freezeTree } from '../../src/freeze.js';
 import { defaultPlatform } from '../../src/kernel/platform.js';
 import type { InternalFreezeOptions } from '../../src/options.js';
+import { keptWatchdogPids, retireIdleWatchdogs } from '../../src/watchdog/shared.js';
 import {
   cleanupTrees,
   descendantsByScan,
@@ -15,13 +16,13 @@ import {
   freezeChildScript,
   hasStopped,
   killGroupOf,
+  leaseProcesses,
   leftoverWatchdogs,
   recyclePid,
   requireRoot,
   runningWatchdogs,
   STRAY_SIGNALS,
   sleep,
-  sleepsWithArgument,
   startTree,
   taskStates,
   watchdogsOf,
@@ -34,11 +35,25 @@ const freezers = new Set<ChildProcess>();
 after(async () => {
   for (const child of freezers) child.kill('SIGKILL');
   assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
+  retireIdleWatchdogs(); // the one this process kept for its next freezes
   assert.deepEqual(leftoverWatchdogs(), [], 'no watchdog left behind');
 });
 
 /** This process's watchdogs that were not there `before` (earlier ones may still be exiting). */
 const newWatchdogs = (before: number[]) => watchdogsOf().filter((pid) => !before.includes(pid));
+
+/** The watchdog this process keeps for its freezes (one at most). */
+function keptWatchdog(): number {
+  const kept = keptWatchdogPids();
+  assert.equal(kept.length, 1, 'one watchdog serves this process');
+  return kept[0] as number;
+}
+
+/** Open descriptors of this process, once its kept watchdog is retired. */
+function descriptorsWithoutWatchdog(): number {
+  retireIdleWatchdogs();
+  return readdirSync('/proc/self/fd').length;
+}
 
 const noneStopped = (pids: number[]) => () => pids.every((pid) => !hasStopped(taskStates(pid)));
 
@@ -60,6 +75,32 @@ function startFreezer(root: number, options: object = {}) {
     }
   });
   return { child, lines };
+}
+
+/** A freezer that freezes `first`, then `second` once told (`next()`); see freeze-child.mjs. */
+function startTwoHolds(first: number, second: number, firstOptions: object, secondOptions: object) {
+  const child = spawn(
+    process.execPath,
+    [
+      freezeChild,
+      'two-holds',
+      String(first),
+      String(second),
+      JSON.stringify(firstOptions),
+      JSON.stringify(secondOptions),
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  freezers.add(child);
+  const lines: string[] = [];
+  let buffered = '';
+  child.stdout.on('data', (data) => {
+    buffered += data;
+    const parts = buffered.split('\n');
+    buffered = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  return { child, lines, next: () => child.stdin.write('next\n') };
 }
 
 describe('watchdog', () => {
@@ -164,34 +205,57 @@ describe('watchdog', () => {
     tree.kill();
   });
 
-  test('a normal freeze and thaw leaves no watchdog process and no open descriptor', T, async () => {
-    const tree = await startTree('tree', 10, 2);
-    const fdsBefore = readdirSync('/proc/self/fd').length;
-    for (let i = 0; i < 5; i++) {
-      const before = watchdogsOf();
-      const frozen = await freezeTree(tree.root);
-      assert.equal(newWatchdogs(before).length, 1, 'a watchdog guards the freeze');
-      await frozen.thaw();
-    }
-    assert.ok(await eventually(() => watchdogsOf().length === 0, 3000), 'every watchdog exited');
-    assert.ok(
-      await eventually(() => !childPids().some((pid) => taskStates(pid).includes('Z')), 3000),
-      'all reaped',
-    );
-    assert.equal(readdirSync('/proc/self/fd').length, fdsBefore, 'no pidfd or pipe left open');
-    tree.kill();
-  });
+  test(
+    'freezes in a row share one watchdog, idle in between; retired, it leaves nothing open',
+    T,
+    async () => {
+      const tree = await startTree('tree', 10, 2);
+      const fdsBefore = descriptorsWithoutWatchdog();
+      const used = new Set<number>();
+      for (let i = 0; i < 5; i++) {
+        const frozen = await freezeTree(tree.root, { maxHoldMs: 60_000 });
+        used.add(keptWatchdog());
+        assert.deepEqual(watchdogsOf(), [...used], 'no other watchdog');
+        await frozen.thaw();
+      }
+      assert.equal(used.size, 1, 'the first freeze started it, the next four reused it');
+      const [watchdog] = used as Set<number> & { [Symbol.iterator](): Iterator<number> };
+      // Idle: its leases are gone (a killed lease's last sleep ends within a second), and it sleeps.
+      assert.ok(
+        await eventually(() => leaseProcesses(watchdog as number).length === 0, 3000),
+        'no lease left',
+      );
+      assert.match(taskStates(watchdog as number), /^S$/, 'idle in a read');
+      for (const pid of tree.pids) assert.doesNotMatch(taskStates(pid), /T/);
+      assert.deepEqual(retireIdleWatchdogs(), [watchdog]);
+      assert.ok(await eventually(() => watchdogsOf().length === 0, 3000), 'retired, it exited');
+      assert.ok(
+        await eventually(() => !childPids().some((pid) => taskStates(pid).includes('Z')), 3000),
+        'all reaped',
+      );
+      assert.equal(readdirSync('/proc/self/fd').length, fdsBefore, 'no pidfd, pipe or file left open');
+      for (const pid of tree.pids) assert.doesNotMatch(taskStates(pid), /T/, 'its exit resumed nothing');
+      tree.kill();
+    },
+  );
 
-  test('a rejected freeze leaves nothing stopped and no watchdog', T, async () => {
+  test('a rejected freeze leaves nothing stopped and only the idle watchdog', T, async () => {
     const tree = await startTree('tracer');
     const [root, tracee, tracer] = tree.pids as [number, number, number];
-    const fdsBefore = readdirSync('/proc/self/fd').length;
-    await assert.rejects(freezeTree(root, { exclude: [tracer], timeoutMs: 500 }), (error: unknown) => {
-      assert.ok(error instanceof FreezeError && error.code === 'TIMED_OUT');
-      return true;
-    });
+    const fdsBefore = descriptorsWithoutWatchdog();
+    await assert.rejects(
+      freezeTree(root, { exclude: [tracer], timeoutMs: 500, maxHoldMs: 60_000 }),
+      (error: unknown) => {
+        assert.ok(error instanceof FreezeError && error.code === 'TIMED_OUT');
+        return true;
+      },
+    );
     assert.ok(noneStopped([root, tracee, tracer])());
-    assert.ok(await eventually(() => watchdogsOf().length === 0, 3000), 'no watchdog');
+    const watchdog = keptWatchdog();
+    assert.deepEqual(watchdogsOf(), [watchdog], 'no other watchdog');
+    assert.ok(await eventually(() => leaseProcesses(watchdog).length === 0, 3000), 'no lease');
+    retireIdleWatchdogs();
+    assert.ok(await eventually(() => watchdogsOf().length === 0, 3000), 'no watchdog once retired');
     assert.equal(readdirSync('/proc/self/fd').length, fdsBefore);
     tree.kill();
   });
@@ -206,7 +270,8 @@ describe('watchdog', () => {
       const inner = await freezeDescendants();
       try {
         const watchdogs = newWatchdogs(before);
-        assert.equal(watchdogs.length, 2);
+        assert.ok(watchdogs.length <= 1, 'both freezes share one watchdog');
+        watchdogs.splice(0, watchdogs.length, keptWatchdog());
         for (const pid of watchdogs) assert.doesNotMatch(taskStates(pid), /T/, `watchdog ${pid} runs`);
         assert.ok(!inner.processes.some((p) => watchdogs.includes(p.pid)));
         assert.ok(
@@ -355,21 +420,16 @@ describe('watchdog', () => {
     tree.kill();
   });
 
-  test('a freeze with a lease, thawed at once, leaves no lease timer behind', T, async () => {
+  test('freezes with a lease, thawed at once, leave no lease timer behind', T, async () => {
     const tree = await startTree('tree', 2, 1);
-    // Lease lengths no other test or suite uses (this process's pid is in them): a leaked
-    // timer is a \`sleep\` with one of these arguments, found and ended by pid, nothing else.
-    const leases = Array.from({ length: 20 }, (_, i) => 9_000_000 + (process.pid % 10_000) * 100 + i);
-    const ours = new Set(leases.map((ms) => (ms / 1000).toFixed(3)));
-    for (const maxHoldMs of leases) {
-      const frozen = await freezeTree(tree.root, { maxHoldMs });
+    for (let i = 0; i < 20; i++) {
+      const frozen = await freezeTree(tree.root, { maxHoldMs: 3_600_000 + i });
       await frozen.thaw();
     }
-    const leakedTimers = () => sleepsWithArgument(ours);
-    await eventually(() => leakedTimers().length === 0, 3000);
-    const left = leakedTimers();
-    for (const pid of left) process.kill(pid, 'SIGKILL'); // a sleep of ours, by its unique argument
-    assert.deepEqual(left, [], 'lease timers left running after 20 freezes thawed at once');
+    const watchdog = keptWatchdog();
+    // A lease killed at its thaw may leave its current sleep (at most a second) behind.
+    const gone = await eventually(() => leaseProcesses(watchdog).length === 0, 3000);
+    assert.ok(gone, `lease timers left in the watchdog's group: ${leaseProcesses(watchdog).join(' ')}`);
     tree.kill();
   });
 
@@ -425,9 +485,8 @@ describe('watchdog', () => {
     T,
     async () => {
       const tree = await startTree('tree', 3, 1);
-      const before = watchdogsOf();
       const frozen = await freezeTree(tree.root);
-      const [watchdog] = newWatchdogs(before);
+      const watchdog = keptWatchdog();
       // Once its traps are set (a signal in its first milliseconds kills it: then it is
       // replaced, which another test covers): SigIgn has SIGTERM's bit.
       const ignoresTerm = () =>
@@ -455,9 +514,8 @@ describe('watchdog', () => {
 
   test('a watchdog stopped and thawed normally is not left stopped; each stop is recorded', T, async () => {
     const tree = await startTree('tree', 2, 1);
-    const before = watchdogsOf();
     const frozen = await freezeTree(tree.root);
-    const [watchdog] = newWatchdogs(before);
+    const watchdog = keptWatchdog();
     process.kill(watchdog as number, 'SIGSTOP');
     assert.ok(await eventually(() => frozen.watchdogEvents.length > 0, 2000), 'noticed');
     assert.equal(frozen.watchdogEvents[0]?.event, 'continued');
@@ -466,7 +524,8 @@ describe('watchdog', () => {
     process.kill(watchdog as number, 'SIGSTOP');
     await frozen.thaw();
     assert.ok(noneStopped(tree.pids)());
-    assert.ok(await eventually(() => runningWatchdogs([watchdog as number]).length === 0, 2000), 'it exited');
+    assert.ok(await eventually(() => !/T/.test(taskStates(watchdog)), 2000), 'it was continued, idle');
+    assert.deepEqual(runningWatchdogs([watchdog]), [watchdog], 'and kept for the next freeze');
     tree.kill();
   });
 
@@ -483,9 +542,8 @@ describe('watchdog', () => {
         },
       };
       const options: InternalFreezeOptions = { platform };
-      const before = watchdogsOf();
       const frozen = await freezeTree(tree.root, options);
-      const [watchdog] = newWatchdogs(before);
+      const watchdog = keptWatchdog();
       shell = '/nonexistent/treefreeze-sh';
       process.kill(watchdog as number, 'SIGKILL');
       await assert.rejects(
@@ -534,6 +592,114 @@ describe('watchdog', () => {
     assert.ok(noneStopped(tree.pids)());
     tree.kill();
   });
+
+  test(
+    'a second freeze while the first holds: one watchdog, each lease resumes only its own tree',
+    T,
+    async () => {
+      const first = await startTree('tree', 3, 2);
+      const second = await startTree('tree', 3, 2);
+      const freezer = startTwoHolds(first.root, second.root, { maxHoldMs: 400 }, { hang: true });
+      assert.ok(await eventually(() => freezer.lines.length >= 1, 15_000), 'first freeze');
+      freezer.next();
+      assert.ok(await eventually(() => freezer.lines.length >= 3, 15_000), 'second freeze');
+      const [one, two] = [JSON.parse(freezer.lines[0] as string), JSON.parse(freezer.lines[2] as string)];
+      assert.equal(one.watchdogs.length, 1);
+      assert.deepEqual(two.watchdogs, one.watchdogs, 'the second freeze reused the first one’s watchdog');
+      // The freezer hangs now: only the watchdog can end the first lease, and it must not touch the second tree.
+      assert.ok(await eventually(noneStopped(first.pids), 5000), 'the first lease resumed the first tree');
+      await sleep(100);
+      assert.ok(
+        second.pids.every((pid) => hasStopped(taskStates(pid))),
+        'the second tree is still held',
+      );
+      freezer.child.kill('SIGKILL');
+      assert.ok(
+        await eventually(noneStopped(second.pids), 3000),
+        'the freezer’s death resumed the second tree',
+      );
+      assert.ok(
+        await eventually(() => runningWatchdogs(one.watchdogs).length === 0, 3000),
+        'the watchdog exited',
+      );
+      first.kill();
+      second.kill();
+    },
+  );
+
+  test('the freezer SIGKILLed in the middle of its second freeze: both trees resumed', T, async () => {
+    for (const extraMs of [0, 2]) {
+      const first = await startTree('tree', 4, 2);
+      const second = await startTree('tree', 200, 2);
+      const freezer = startTwoHolds(first.root, second.root, {}, {});
+      assert.ok(await eventually(() => freezer.lines.length >= 1, 15_000), 'first freeze');
+      const { watchdogs } = JSON.parse(freezer.lines[0] as string);
+      freezer.next();
+      assert.ok(await eventually(() => freezer.lines.length >= 2, 15_000), 'second freeze started');
+      const until = performance.now() + 10_000;
+      while (!hasStopped(taskStates(second.root)) && performance.now() < until) {
+        // tight poll: the freeze is fast
+      }
+      if (extraMs) await sleep(extraMs);
+      freezer.child.kill('SIGKILL');
+      const when = freezer.lines.length >= 3 ? 'after it completed' : 'mid-freeze';
+      const stopped = () =>
+        [...first.pids, ...descendantsByScan(second.root)].filter((pid) => hasStopped(taskStates(pid)));
+      const settled = await eventually(() => stopped().length === 0, 3000);
+      console.log(
+        `# second freeze killed ${extraMs} ms after its root stopped (${when}): ${stopped().length} left stopped`,
+      );
+      assert.ok(settled, 'nothing of either tree is left stopped');
+      assert.ok(
+        await eventually(() => runningWatchdogs(watchdogs).length === 0, 3000),
+        'the watchdog exited',
+      );
+      first.kill();
+      second.kill();
+    }
+  });
+
+  test(
+    'a process that exits with its watchdog idle leaves no watchdog behind; idle, it used no CPU',
+    T,
+    async () => {
+      const tree = await startTree('tree', 3, 1);
+      const child = spawn(process.execPath, [freezeChild, 'freeze-thaw-exit', String(tree.root)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      freezers.add(child);
+      let out = '';
+      child.stdout.on('data', (data) => {
+        out += data;
+      });
+      const [watchdog] = await new Promise<number[]>((resolve) => {
+        const poll = setInterval(() => {
+          if (!out.includes('\n')) return;
+          clearInterval(poll);
+          resolve(JSON.parse(out).watchdogs);
+        }, 5);
+      });
+      assert.ok(watchdog, 'it had a watchdog');
+      // Its CPU time while idle (it may already be gone, which is fine).
+      const cpu = () => {
+        try {
+          const fields = readFileSync(`/proc/${watchdog}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+          return Number(fields[11]) + Number(fields[12]);
+        } catch {
+          return undefined;
+        }
+      };
+      const before = cpu();
+      await new Promise((resolve) => child.once('close', resolve));
+      assert.ok(
+        await eventually(() => runningWatchdogs([watchdog]).length === 0, 3000),
+        'gone with its process',
+      );
+      assert.ok(before === undefined || (cpu() ?? before) - before <= 1, 'idle: no CPU time');
+      for (const pid of tree.pids) assert.doesNotMatch(taskStates(pid), /T/, 'nothing stopped by its exit');
+      tree.kill();
+    },
+  );
 
   test('watchdog: false starts none', T, async () => {
     const tree = await startTree('tree', 2, 1);

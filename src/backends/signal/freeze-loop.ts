@@ -8,7 +8,7 @@ import { type Ancestor, outsideAncestors } from '../../tree/ancestors.js';
 import { bindPidfd, type IdentityMethod, releasePidfd } from '../../tree/identity.js';
 import type { Watchdog } from '../../watchdog/channel.js';
 import { sealProtection } from '../../watchdog/lease.js';
-import { startWatchdog } from '../../watchdog/spawn.js';
+import { acquireWatchdog } from '../../watchdog/shared.js';
 import { FrozenTreeHandle, type HoldSettings } from '../frozen-tree.js';
 import { SignalFreezer } from './freezer.js';
 import { startSignalHoldCheck } from './hold-check.js';
@@ -61,7 +61,7 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
   phase('native library');
   // Started first so that its exec overlaps discovery; awaited before the first SIGSTOP.
   const watchdogStarting = request.watchdog
-    ? startWatchdog(
+    ? acquireWatchdog(
         request.platform,
         deadline,
         // Only a tree of our own descendants can contain the watchdog: then its exact pid is needed.

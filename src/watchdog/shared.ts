@@ -1,0 +1,106 @@
+/**
+ * One watchdog serves every freeze of this process. Starting one costs a process start
+ * (2-4 ms, most of a small freeze), so it is started at the first freeze (or by warmUp),
+ * kept idle between freezes, and reused. Idle it sleeps in a read of its control pipe:
+ * no timer, no CPU. It ends when this process ends (its control pipe reads EOF, and no
+ * freeze is left to resume). A watchdog that died or stopped listening is replaced at the
+ * next freeze; freezes it was guarding are handed to the replacement by their keepers.
+ *
+ * One watchdog per platform variant (shell and spawn method), so that a test's variant
+ * never borrows the default one.
+ */
+import type { Platform } from '../kernel/platform.js';
+import type { Watchdog, WatchdogProcess } from './channel.js';
+import { beforeDeadline, startWatchdog } from './spawn.js';
+
+interface Slot {
+  process?: WatchdogProcess | undefined;
+  starting?: Promise<WatchdogProcess> | undefined;
+}
+
+const slots = new Map<string, Slot>();
+/** Freeze ids: never reused within this process, so a late line can never name a later freeze. */
+let lastId = 0;
+
+const slotKey = (platform: Platform) =>
+  `${platform.native() ? 'spawn' : 'child_process'} ${platform.watchdogShell}`;
+
+/**
+ * @internal
+ * A watchdog for one freeze: the shared one, started if there is none (or it died).
+ * Resolves once its process exists, never later than `deadline`. `exactPid`: wait for its
+ * exec, so the pid is exact (needed when the watchdog could be inside the tree being
+ * frozen: our own descendants).
+ */
+export async function acquireWatchdog(
+  platform: Platform,
+  deadline: number,
+  exactPid = false,
+): Promise<Watchdog> {
+  const key = slotKey(platform);
+  for (;;) {
+    let slot = slots.get(key);
+    if (!slot) {
+      slot = {};
+      slots.set(key, slot);
+    }
+    const current = slot.process;
+    if (current) {
+      if (current.usable()) {
+        if (exactPid) await beforeDeadline(current.confirmRunning(), deadline);
+        return current.open(++lastId);
+      }
+      current.close();
+      slot.process = undefined;
+      continue;
+    }
+    if (slot.starting) {
+      await beforeDeadline(slot.starting, deadline);
+      continue;
+    }
+    const starting = startWatchdog(platform, deadline, exactPid);
+    slot.starting = starting;
+    try {
+      slot.process = await starting;
+    } finally {
+      slot.starting = undefined;
+    }
+  }
+}
+
+/**
+ * @internal
+ * Starts this process's watchdog now, so that the first freeze does not pay for it (and
+ * loads the native calls). Optional: a freeze starts it when there is none.
+ */
+export async function warmUpWatchdog(platform: Platform, timeoutMs: number): Promise<void> {
+  const watchdog = await acquireWatchdog(platform, performance.now() + timeoutMs);
+  try {
+    await watchdog.confirmRunning();
+  } finally {
+    watchdog.dismiss();
+  }
+}
+
+/**
+ * @internal
+ * Ends every idle watchdog of this process now (a busy one is left to its freezes); the
+ * next freeze starts a new one. Returns the pids it ended.
+ */
+export function retireIdleWatchdogs(): number[] {
+  const ended: number[] = [];
+  for (const slot of slots.values()) {
+    const process = slot.process;
+    if (process?.idle) {
+      process.close();
+      slot.process = undefined;
+      ended.push(process.pid);
+    }
+  }
+  return ended;
+}
+
+/** @internal The pid of each watchdog this process keeps now (idle or busy). */
+export function keptWatchdogPids(): number[] {
+  return [...slots.values()].flatMap((slot) => (slot.process ? [slot.process.pid] : []));
+}
