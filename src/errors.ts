@@ -36,6 +36,10 @@ export const FreezeErrorCode = {
   SIGNAL_FAILED: 'SIGNAL_FAILED',
   /** A thaw could not resume everything; `pids` names what may still be stopped. */
   THAW_FAILED: 'THAW_FAILED',
+  /** resolveTargets: no process, socket, unit or container matches a target (a name, :PORT, unit:, container:). */
+  NO_MATCH: 'NO_MATCH',
+  /** resolveTargets: a target matches several separate trees or cgroups; `pids` names their roots. */
+  AMBIGUOUS_TARGET: 'AMBIGUOUS_TARGET',
 } as const;
 
 export type FreezeErrorCode = (typeof FreezeErrorCode)[keyof typeof FreezeErrorCode];

@@ -26,4 +26,10 @@ export {
 } from './thaw.js';
 export { type ListTreeOptions, listTree, type ProcessNode } from './tree/discovery.js';
 export type { ProcessInfo } from './tree/process.js';
+export {
+  type ResolvedTarget,
+  type ResolveTargetsOptions,
+  resolveTargets,
+  type TargetKind,
+} from './tree/targets.js';
 export { type WarmUpOptions, warmUp } from './warm-up.js';

@@ -36,7 +36,7 @@ function model(program: Command): CommandModel[] {
 function operandOf(command: Command): CommandModel['operand'] {
   const first = command.registeredArguments[0];
   if (!first) return null;
-  return first.argChoices ?? (first.name() === 'pid' ? 'pid' : null);
+  return first.argChoices ?? (['pid', 'targets'].includes(first.name()) ? 'pid' : null);
 }
 
 export function completionScript(shell: Shell, program: Command): string {

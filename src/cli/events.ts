@@ -5,6 +5,7 @@
  */
 import { writeSync } from 'node:fs';
 import type { FrozenTree, HoldEvent } from '../backends/frozen-tree.js';
+import type { ResolvedTarget } from '../tree/targets.js';
 
 export type EventSink = (event: Record<string, unknown> & { event: string }) => void;
 
@@ -21,19 +22,32 @@ export function eventSink(fd: number): EventSink {
   };
 }
 
+/** A target as events show it: as given, what kind, and what it resolved to. */
+export function targetSummary(target: ResolvedTarget) {
+  return {
+    spec: target.spec,
+    kind: target.kind,
+    root: target.root ?? null,
+    cgroup: target.cgroup ?? null,
+    label: target.label,
+  };
+}
+
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
 /** The "frozen" event: what was frozen, how, and how long it took. */
 export function frozenEvent(
   command: 'freeze' | 'run',
-  target: { root: number | undefined; cgroup?: string | undefined; childrenOnly: boolean },
+  target: { targets: readonly ResolvedTarget[]; childrenOnly: boolean },
   frozen: FrozenTree,
 ) {
+  const [only] = target.targets.length === 1 ? target.targets : [];
   return {
     event: 'frozen',
     command,
-    root: target.root ?? null,
-    cgroup: target.cgroup ?? null,
+    root: only?.root ?? null,
+    cgroup: only?.cgroup ?? null,
+    targets: target.targets.map(targetSummary),
     childrenOnly: target.childrenOnly,
     backend: frozen.backend,
     identity: frozen.identity,

@@ -3,18 +3,18 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { FrozenTree, HoldBreach, HoldEvent } from '../backends/frozen-tree.js';
 import { listPids } from '../errors.js';
-import { freezeCgroup, freezeDescendants, freezeTree } from '../freeze.js';
 import { type LongTimer, setLongTimeout } from '../timers.js';
+import type { ResolvedTarget } from '../tree/targets.js';
 import { findCommand } from './command-path.js';
 import { formatDuration } from './duration.js';
 import { type EventSink, eventSink, frozenEvent, holdEvent, thawedEvent } from './events.js';
 import { EXIT } from './exit-codes.js';
 import { count, fitLine, type Segment, useColor } from './style.js';
+import { freezeTargets } from './targets-hold.js';
 
 export interface HoldOptions {
-  /** The tree's root, or undefined when a cgroup is given. */
-  root: number | undefined;
-  cgroup?: string | undefined;
+  /** What to freeze, resolved (see tree/targets.ts): one or more trees or cgroups. */
+  targets: ResolvedTarget[];
   backend: 'signal' | 'cgroup' | 'auto';
   childrenOnly: boolean;
   exclude: number[];
@@ -52,20 +52,12 @@ function freeze(
   signal: AbortSignal,
   onHoldEvent: (event: HoldEvent) => void,
 ): Promise<FrozenTree> {
-  const freezeOptions = {
-    backend: options.backend,
-    exclude: options.exclude,
-    timeoutMs: options.timeoutMs,
-    watchdog: options.watchdog,
-    onBreach: options.onBreach,
-    checkIntervalMs: options.checkIntervalMs,
-    onHoldEvent,
-    signal,
-    ...(options.maxHoldMs === undefined ? {} : { maxHoldMs: options.maxHoldMs }),
-  };
-  if (options.cgroup !== undefined) return freezeCgroup(options.cgroup, freezeOptions);
-  const root = options.root as number;
-  return options.childrenOnly ? freezeDescendants(root, freezeOptions) : freezeTree(root, freezeOptions);
+  return freezeTargets(options.targets, options, signal, onHoldEvent);
+}
+
+/** "nginx (pid 812)", or several, as the status line names what is frozen. */
+function targetLabel(options: HoldOptions): string {
+  return options.targets.map((target) => target.label).join(', ');
 }
 
 function threadTotal(frozen: FrozenTree): number {
@@ -103,7 +95,7 @@ function startStatusLine(frozen: FrozenTree, options: HoldOptions): [() => void,
     const held = performance.now() - started;
     const what = `${count(frozen.processes.length, 'process', 'processes')}, ${count(threadTotal(frozen), 'thread')}`;
     const segments: Segment[] = [
-      { text: `❄ frozen ${what} of ${options.cgroup ?? options.root}`, style: 'cyan' },
+      { text: `❄ frozen ${what} of ${targetLabel(options)}`, style: 'cyan' },
       { text: `held ${formatDuration(held)}` },
     ];
     if (deadline !== undefined) {

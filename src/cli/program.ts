@@ -2,14 +2,16 @@
 
 import { fstatSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { count, FreezeError } from '../errors.js';
+import { count, FreezeError, listPids } from '../errors.js';
 import { frozenCgroupHolding } from '../kernel/cgroupfs.js';
+import { readProcessStat } from '../kernel/procfs.js';
 import { thawCgroup, thawTree } from '../thaw.js';
 import { listTree } from '../tree/discovery.js';
+import { type ResolvedTarget, resolveTargets } from '../tree/targets.js';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 import { runDemo } from './demo.js';
 import { MAX_CLI_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js';
-import { eventSink } from './events.js';
+import { eventSink, targetSummary } from './events.js';
 import { EXIT } from './exit-codes.js';
 import { type HoldOptions, holdFreeze, runFrozen } from './hold.js';
 import { paint, useColor } from './style.js';
@@ -32,21 +34,46 @@ class UsageError extends CommanderError {
   }
 }
 
-/** The target: a pid operand, or --cgroup (not both, not neither). */
-function target(
-  pidText: string | undefined,
-  cgroup: string | undefined,
-  allowCgroup = true,
-): number | undefined {
-  if (cgroup !== undefined && allowCgroup) {
-    if (pidText !== undefined) throw new UsageError('give a pid or --cgroup, not both');
-    return undefined;
+interface TargetCliOptions {
+  cgroup?: string;
+  all?: boolean;
+  cmd?: boolean;
+}
+
+const TARGET_FORMS = 'a pid, a process name, :PORT, unit:NAME, container:ID or a cgroup path';
+
+/** The targets named on the command line (operands, and --cgroup), resolved; none is a usage error. */
+function resolveCliTargets(specs: string[], options: TargetCliOptions): ResolvedTarget[] {
+  const all = [...specs, ...(options.cgroup !== undefined ? [`cgroup:${options.cgroup}`] : [])];
+  if (all.length === 0) throw new UsageError(`missing target: give ${TARGET_FORMS}`);
+  for (const spec of specs) {
+    // A number that is not a pid (negative numbers never reach here: they read as options).
+    if (/^[+-]?\d/.test(spec) && !/^\d+$/.test(spec)) {
+      throw new UsageError(`target: "${spec}" is not a process id (a positive integer)`);
+    }
+    if (/^0+$/.test(spec)) throw new UsageError(`target: "${spec}" is not a process id (a positive integer)`);
+    const port = /^:(\d+)$/.exec(spec);
+    if (port && !(Number(port[1]) >= 1 && Number(port[1]) <= 65535)) {
+      throw new UsageError(`target: ${spec}: a port is a number from 1 to 65535`);
+    }
   }
-  if (pidText === undefined) throw new UsageError("missing required argument 'pid'");
-  try {
-    return parsePid(pidText);
-  } catch (error) {
-    throw new UsageError(`pid: ${(error as Error).message}`);
+  return resolveTargets(all, { all: options.all, cmd: options.cmd });
+}
+
+/** --dry-run: what would be frozen, without freezing anything. */
+function printDryRun(command: string, targets: ResolvedTarget[], json: boolean): void {
+  const shown = targets.map((target) => {
+    const processes = target.root !== undefined ? listTree(target.root).map((node) => node.pid) : target.pids;
+    return { ...targetSummary(target), pids: processes };
+  });
+  if (json) {
+    eventSink(1)({ event: 'dry-run', command, targets: shown });
+    return;
+  }
+  for (const target of shown) {
+    process.stdout.write(
+      `would freeze ${target.label}: ${count(target.pids.length, 'process', 'processes')} (${listPids(target.pids, 10) || 'none'})\n`,
+    );
   }
 }
 
@@ -84,7 +111,13 @@ function addFreezeOptions(command: Command): Command {
       ).argParser(parseDurationOption),
     )
     .option('--no-watchdog', 'do not start the watchdog that thaws the tree if treefreeze dies')
-    .option('--cgroup <path>', 'freeze this cgroup with the kernel freezer instead of a pid tree')
+    .option(
+      '--cgroup <path>',
+      'freeze this cgroup with the kernel freezer (the same as a cgroup:PATH target)',
+    )
+    .option('--all', 'a name, port or unit that matches several separate trees: freeze them all')
+    .option('--cmd', 'match names anywhere in the full command line (like pgrep -f), not the exact name')
+    .option('--dry-run', 'show what would be frozen; freeze nothing')
     .addOption(
       new Option(
         '--backend <name>',
@@ -132,8 +165,8 @@ function parseFd(value: string): number {
   return fd;
 }
 
-interface FreezeCliOptions {
-  cgroup?: string;
+interface FreezeCliOptions extends TargetCliOptions {
+  dryRun?: boolean;
   backend: 'signal' | 'cgroup' | 'auto';
   childrenOnly?: boolean;
   exclude?: number[];
@@ -148,18 +181,16 @@ interface FreezeCliOptions {
   jsonFd?: number;
 }
 
-interface ThawCliOptions {
+interface ThawCliOptions extends TargetCliOptions {
   childrenOnly?: boolean;
-  cgroup?: string;
   json?: boolean;
   dryRun?: boolean;
   machineWide?: boolean;
 }
 
-function holdOptions(pid: number | undefined, options: FreezeCliOptions): HoldOptions {
+function holdOptions(targets: ResolvedTarget[], options: FreezeCliOptions): HoldOptions {
   return {
-    root: pid,
-    cgroup: options.cgroup,
+    targets,
     backend: options.backend,
     childrenOnly: Boolean(options.childrenOnly),
     exclude: options.exclude ?? [],
@@ -175,7 +206,70 @@ function holdOptions(pid: number | undefined, options: FreezeCliOptions): HoldOp
   };
 }
 
-export function buildProgram(setExitCode: (code: number) => void): Command {
+/**
+ * run's operands: the targets before `--`, the command after it. Without `--`, the first
+ * operand is the target and the rest the command (with --cgroup, all of them are the command).
+ */
+function splitAtDashDash(
+  argv: readonly string[],
+  operands: string[],
+  cgroupGiven: boolean,
+): [string[], string[]] {
+  const dashDash = argv.indexOf('--');
+  if (dashDash >= 0) {
+    const command = argv.slice(dashDash + 1);
+    return [operands.slice(0, operands.length - command.length), command];
+  }
+  return cgroupGiven ? [[], operands] : [operands.slice(0, 1), operands.slice(1)];
+}
+
+/** The processes of a cgroup whose parent is outside it: the roots of its trees. */
+function cgroupRoots(pids: number[]): number[] {
+  const inside = new Set(pids);
+  return pids.filter((pid) => !inside.has(readProcessStat(pid)?.ppid ?? 0) && readProcessStat(pid) !== null);
+}
+
+function thawOneCgroup(path: string, dryRun: boolean, json: boolean): void {
+  const thawed = thawCgroup(path, { dryRun });
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ command: 'thaw', dryRun, ...thawed })}\n`);
+  } else if (dryRun) {
+    process.stderr.write(
+      `${thawed.wasFrozen ? 'would thaw' : 'nothing to thaw: not frozen:'} cgroup ${thawed.path}\n`,
+    );
+  } else {
+    process.stderr.write(`${thawed.wasFrozen ? 'thawed' : 'was not frozen:'} cgroup ${thawed.path}\n`);
+  }
+}
+
+function thawOneTree(pid: number, options: ThawCliOptions, dryRun: boolean): void {
+  const resumed = thawTree(pid, {
+    includeRoot: !options.childrenOnly,
+    dryRun,
+    machineWide: Boolean(options.machineWide),
+  });
+  // Frozen by a cgroup freezer, a process reads S, not T: say which cgroup to thaw instead.
+  const frozenCgroup = resumed.length === 0 ? frozenCgroupHolding(pid) : null;
+  if (options.json) {
+    process.stdout.write(
+      `${JSON.stringify({ command: 'thaw', root: pid, dryRun, resumed, frozenCgroup })}\n`,
+    );
+  } else if (resumed.length === 0) {
+    const hint = frozenCgroup
+      ? `; it is in frozen cgroup ${frozenCgroup}: treefreeze thaw --cgroup ${frozenCgroup}`
+      : '';
+    process.stderr.write(`nothing to resume: no process in the tree of ${pid} is stopped${hint}\n`);
+  } else {
+    const list = resumed.map((p) => `${p.pid} (${p.comm})`).join(', ');
+    const verb = dryRun ? 'would resume' : 'resumed';
+    process.stderr.write(`${verb} ${count(resumed.length, 'process', 'processes')}: ${list}\n`);
+  }
+}
+
+export function buildProgram(
+  setExitCode: (code: number) => void,
+  argv: readonly string[] = process.argv,
+): Command {
   const program = new Command('treefreeze')
     .description(
       'Freeze a Linux process tree (every thread of every descendant, provably stopped) and thaw it again.',
@@ -195,8 +289,8 @@ or 3 if the hold was broken while it ran (--keep-exit-code: the command's code a
   addFreezeOptions(
     program
       .command('freeze')
-      .description('freeze the tree of <pid> (or a cgroup), hold it, then thaw it')
-      .argument('[pid]', 'root of the tree')
+      .description('freeze the tree of each target (or a cgroup), hold it, then thaw it')
+      .argument('[targets...]', `what to freeze: ${TARGET_FORMS}`)
       .addOption(
         new Option('--for <duration>', 'hold this long, then thaw (default: until a signal)').argParser(
           parseDurationOption,
@@ -211,26 +305,33 @@ exits 0, or 3 if the hold was broken (a frozen process ran again: someone sent S
 freezer thawed it, the cgroup was thawed). Breaches are reported as they happen and refrozen
 unless --on-breach report.
 
+Targets: a pid; a process name (exact, as pgrep -x; --cmd: anywhere in the command line);
+:PORT (the process listening on that TCP or UDP port); unit:NAME (a systemd unit's cgroup);
+container:ID or container:NAME (a container's cgroup); a cgroup path (/system.slice/db.service,
+or cgroup:PATH). A name, port or unit matching several separate trees is an error listing
+them, unless --all. Several targets are frozen together and thawed together.
+
 Examples:
   treefreeze freeze 1234 --for 30s            freeze 1234 and its descendants for 30 seconds
+  treefreeze freeze postgres --dry-run        show what freezing "postgres" would freeze
+  treefreeze freeze :8080 --for 10s           freeze the server listening on port 8080
   treefreeze freeze 1234 --exclude 1240       ... but keep 1240 and its subtree running
   treefreeze freeze 1234 --children-only      freeze the workers, not the supervisor
-  treefreeze freeze --cgroup system.slice/db.service --for 10s
-                                              freeze a cgroup with the kernel freezer`,
+  treefreeze freeze unit:db --for 10s         freeze a systemd unit with the kernel freezer`,
     )
-    .action(async (pidText: string | undefined, options: FreezeCliOptions) => {
-      const pid = target(pidText, options.cgroup);
-      setExitCode(await holdFreeze(holdOptions(pid, options)));
+    .action(async (specs: string[], options: FreezeCliOptions) => {
+      const targets = resolveCliTargets(specs, options);
+      if (options.dryRun) return printDryRun('freeze', targets, Boolean(options.json));
+      setExitCode(await holdFreeze(holdOptions(targets, options)));
     });
 
   addFreezeOptions(
     program
       .command('run')
       .description(
-        'freeze the tree of <pid> (or a cgroup), run <command>, thaw when it exits; exit with its code',
+        'freeze the tree of each target (or a cgroup), run <command>, thaw when it exits; exit with its code',
       )
-      .argument('[pid]', 'root of the tree (omit with --cgroup)')
-      .argument('[command...]', 'the command to run while the tree is frozen (after --)')
+      .argument('[targets...]', `what to freeze (${TARGET_FORMS}), then -- and the command to run`)
       .option('--keep-exit-code', "exit with the command's code even if the hold was broken"),
   )
     .addHelpText(
@@ -246,25 +347,27 @@ Examples:
   treefreeze run 1234 --json --json-fd 3 -- pg_dump db 3>events.jsonl >db.sql
   treefreeze run --cgroup system.slice/db.service -- pg_basebackup -D /backup`,
     )
-    .action(async (pidText: string | undefined, rest: string[], options: FreezeCliOptions) => {
-      // With --cgroup there is no pid: the first word after -- is the command.
-      const commandLine = options.cgroup !== undefined && pidText !== undefined ? [pidText, ...rest] : rest;
-      const pid = target(options.cgroup !== undefined ? undefined : pidText, options.cgroup);
-      if (commandLine.length === 0) throw new UsageError('run needs a command after --');
+    .action(async (operands: string[], options: FreezeCliOptions) => {
+      const [specs, commandLine] = splitAtDashDash(argv, operands, options.cgroup !== undefined);
+      if (commandLine.length === 0 && !options.dryRun) throw new UsageError('run needs a command after --');
+      const targets = resolveCliTargets(specs, options);
+      if (options.dryRun) return printDryRun('run', targets, Boolean(options.json));
       if (options.json && options.jsonFd === undefined) {
         throw new UsageError(
           "run --json needs --json-fd N: the command's own output uses stdout (e.g. --json-fd 3 3>events.jsonl)",
         );
       }
-      setExitCode(await runFrozen(holdOptions(pid, options), commandLine));
+      setExitCode(await runFrozen(holdOptions(targets, options), commandLine));
     });
 
   program
     .command('thaw')
-    .description('resume every stopped process in the tree of <pid>, or thaw a cgroup (recovery)')
-    .argument('[pid]', 'root of the tree')
+    .description('resume every stopped process in the tree of each target, or thaw a cgroup (recovery)')
+    .argument('[targets...]', `what to thaw: ${TARGET_FORMS}`)
     .option('--children-only', 'leave the root as it is')
-    .option('--cgroup <path>', 'thaw this cgroup instead')
+    .option('--cgroup <path>', 'thaw this cgroup (the same as a cgroup:PATH target)')
+    .option('--all', 'a name, port or unit that matches several separate trees: thaw them all')
+    .option('--cmd', 'match names anywhere in the full command line (like pgrep -f), not the exact name')
     .option('--dry-run', 'list what would be resumed; change nothing')
     .option('--machine-wide', 'allow pid 1: resume every stopped process on the machine')
     .option('--json', 'print one JSON document on stdout')
@@ -280,50 +383,21 @@ Examples:
   treefreeze thaw 1234
   treefreeze thaw --cgroup system.slice/db.service`,
     )
-    .action((pidText: string | undefined, options: ThawCliOptions) => {
-      const pid = target(pidText, options.cgroup);
+    .action((specs: string[], options: ThawCliOptions) => {
       const dryRun = Boolean(options.dryRun);
-      if (pid === undefined) {
-        const thawed = thawCgroup(options.cgroup as string, { dryRun });
-        if (options.json) {
-          process.stdout.write(`${JSON.stringify({ command: 'thaw', dryRun, ...thawed })}\n`);
-        } else if (dryRun) {
-          process.stderr.write(
-            `${thawed.wasFrozen ? 'would thaw' : 'nothing to thaw: not frozen:'} cgroup ${thawed.path}\n`,
-          );
-        } else {
-          process.stderr.write(`${thawed.wasFrozen ? 'thawed' : 'was not frozen:'} cgroup ${thawed.path}\n`);
-        }
-        return;
-      }
-      const resumed = thawTree(pid, {
-        includeRoot: !options.childrenOnly,
-        dryRun,
-        machineWide: Boolean(options.machineWide),
-      });
-      // Frozen by a cgroup freezer, a process reads S, not T: say which cgroup to thaw instead.
-      const frozenCgroup = resumed.length === 0 ? frozenCgroupHolding(pid) : null;
-      if (options.json) {
-        process.stdout.write(
-          `${JSON.stringify({ command: 'thaw', root: pid, dryRun, resumed, frozenCgroup })}\n`,
-        );
-      } else if (resumed.length === 0) {
-        const hint = frozenCgroup
-          ? `; it is in frozen cgroup ${frozenCgroup}: treefreeze thaw --cgroup ${frozenCgroup}`
-          : '';
-        process.stderr.write(`nothing to resume: no process in the tree of ${pid} is stopped${hint}\n`);
-      } else {
-        const list = resumed.map((p) => `${p.pid} (${p.comm})`).join(', ');
-        const verb = dryRun ? 'would resume' : 'resumed';
-        process.stderr.write(`${verb} ${count(resumed.length, 'process', 'processes')}: ${list}\n`);
+      for (const target of resolveCliTargets(specs, options)) {
+        if (target.cgroup !== undefined) thawOneCgroup(target.cgroup, dryRun, Boolean(options.json));
+        else thawOneTree(target.root as number, options, dryRun);
       }
     });
 
   program
     .command('tree')
-    .description('show the tree of <pid> with states and thread counts')
-    .argument('<pid>', 'root of the tree', parsePid)
+    .description('show the tree of each target with states and thread counts')
+    .argument('<targets...>', `what to show: ${TARGET_FORMS}`)
     .option('--cgroups', "show each process's cgroup (v2, or the v1 freezer hierarchy)")
+    .option('--all', 'a name, port or unit that matches several separate trees: show them all')
+    .option('--cmd', 'match names anywhere in the full command line (like pgrep -f), not the exact name')
     .option('--json', 'print one JSON document on stdout')
     .addHelpText(
       'after',
@@ -334,19 +408,28 @@ thread count, command name.
 Example:
   treefreeze tree $$`,
     )
-    .action((pid: number, options: { json?: boolean; cgroups?: boolean }) => {
-      const entries = describeTree(listTree(pid), Boolean(options.cgroups));
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify({ command: 'tree', root: pid, processes: entries })}\n`);
-        return;
-      }
-      const color = useColor(process.stdout);
-      const threads = entries.reduce((sum, entry) => sum + entry.threads, 0);
-      process.stdout.write(`${renderTree(entries, color)}\n`);
-      process.stderr.write(
-        `${paint(color, 'dim', `${count(entries.length, 'process', 'processes')}, ${count(threads, 'thread')}`)}\n`,
-      );
-    });
+    .action(
+      (specs: string[], options: { json?: boolean; cgroups?: boolean; all?: boolean; cmd?: boolean }) => {
+        const targets = resolveCliTargets(specs, options);
+        const roots = targets.flatMap((target) =>
+          target.root !== undefined ? [target.root] : cgroupRoots(target.pids),
+        );
+        const entries = roots.flatMap((root) => describeTree(listTree(root), Boolean(options.cgroups)));
+        if (options.json) {
+          const root = targets.length === 1 && targets[0]?.root !== undefined ? targets[0].root : null;
+          process.stdout.write(
+            `${JSON.stringify({ command: 'tree', root, targets: targets.map(targetSummary), processes: entries })}\n`,
+          );
+          return;
+        }
+        const color = useColor(process.stdout);
+        const threads = entries.reduce((sum, entry) => sum + entry.threads, 0);
+        process.stdout.write(`${renderTree(entries, color)}\n`);
+        process.stderr.write(
+          `${paint(color, 'dim', `${count(entries.length, 'process', 'processes')}, ${count(threads, 'thread')}`)}\n`,
+        );
+      },
+    );
 
   program
     .command('completion')
@@ -391,7 +474,7 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.OK;
   const program = buildProgram((code) => {
     exitCode = code;
-  });
+  }, argv);
   const silenceCommanderErrors = (command: Command) => {
     command.exitOverride().configureOutput({ outputError: () => {} });
     for (const sub of command.commands) silenceCommanderErrors(sub);

@@ -60,11 +60,20 @@ export async function acquireWatchdog(
     }
     const starting = startWatchdog(platform, deadline, exactPid);
     slot.starting = starting;
+    let started: WatchdogProcess;
     try {
-      slot.process = await starting;
+      started = await starting;
     } finally {
       slot.starting = undefined;
     }
+    slot.process = started;
+    // One that exists but cannot run (its exec failed) is dropped as soon as that is known,
+    // not kept until the next freeze.
+    started.confirmRunning().catch(() => {
+      if (slot.process !== started) return;
+      started.close();
+      slot.process = undefined;
+    });
   }
 }
 
@@ -84,14 +93,14 @@ export async function warmUpWatchdog(platform: Platform, timeoutMs: number): Pro
 
 /**
  * @internal
- * Ends every idle watchdog of this process now (a busy one is left to its freezes); the
- * next freeze starts a new one. Returns the pids it ended.
+ * Ends every idle (or broken) watchdog of this process now (a busy one is left to its
+ * freezes); the next freeze starts a new one. Returns the pids it ended.
  */
 export function retireIdleWatchdogs(): number[] {
   const ended: number[] = [];
   for (const slot of slots.values()) {
     const process = slot.process;
-    if (process?.idle) {
+    if (process && (process.idle || !process.usable())) {
       process.close();
       slot.process = undefined;
       ended.push(process.pid);
@@ -100,7 +109,7 @@ export function retireIdleWatchdogs(): number[] {
   return ended;
 }
 
-/** @internal The pid of each watchdog this process keeps now (idle or busy). */
+/** @internal The pid of each working watchdog this process keeps now (idle or busy). */
 export function keptWatchdogPids(): number[] {
-  return [...slots.values()].flatMap((slot) => (slot.process ? [slot.process.pid] : []));
+  return [...slots.values()].flatMap((slot) => (slot.process?.usable() ? [slot.process.pid] : []));
 }

@@ -208,7 +208,10 @@ describe('treefreeze freeze', () => {
     const code = await terminal.done;
     const output = terminal.output();
     assert.equal(code, 0, output);
-    assert.match(output, /❄ frozen 2 processes, 2 threads of \d+ · held .* · .* left · Ctrl-C to thaw/);
+    assert.match(
+      output,
+      /❄ frozen 2 processes, 2 threads of \S+ \(pid \d+\) · held .* · .* left · Ctrl-C to thaw/,
+    );
     assert.match(output, /thawed 2 processes after [\d.]+ (ms|s)/);
     assert.ok(!output.includes('\u001b[36m'), 'NO_COLOR: no colour codes');
     assertRunning(tree.pids);
@@ -457,8 +460,9 @@ describe('a broken hold on the command line', () => {
 
 describe('usage and errors', () => {
   const usageErrors: [string, string[], RegExp][] = [
-    ['freeze without a pid', ['freeze'], /missing required argument 'pid'/],
-    ['freeze abc', ['freeze', 'abc'], /pid: "abc" is not a process id/],
+    ['freeze without a target', ['freeze'], /missing target: give a pid, a process name, :PORT/],
+    ['freeze 12abc', ['freeze', '12abc'], /target: "12abc" is not a process id/],
+    ['freeze :99999', ['freeze', ':99999'], /a port is a number from 1 to 65535/],
     ['freeze -5', ['freeze', '-5'], /-5/],
     ['freeze 12 --for xyz', ['freeze', '12', '--for', 'xyz'], /--for: "xyz" is not a duration/],
     ['freeze 12 --for 400d', ['freeze', '12', '--for', '400d'], /--for: "400d" is longer than .* 365d/],
@@ -509,12 +513,12 @@ describe('usage and errors', () => {
   );
 
   test('with --json a usage error is a JSON error on stdout too (code USAGE); words after -- are not options', async () => {
-    const usage = await runCli(['freeze', 'abc', '--json']);
+    const usage = await runCli(['freeze', '12abc', '--json']);
     assert.equal(usage.code, 2);
     const error = only(parseEvents(usage.stdout), 'error');
     assert.equal(error.code, 'USAGE');
-    assert.match(error.message, /^pid: "abc" is not a process id/);
-    assert.match(usage.stderr, /^treefreeze: pid: "abc" is not a process id/);
+    assert.match(error.message, /^target: "12abc" is not a process id/);
+    assert.match(usage.stderr, /^treefreeze: target: "12abc" is not a process id/);
     // run's command may take --json itself: that is not treefreeze's --json.
     const notOurs = await runCli(['run', '1', '--', 'echo', '--json']);
     assert.equal(notOurs.code, 1);

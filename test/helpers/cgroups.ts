@@ -13,8 +13,9 @@ export class TestCgroup {
   readonly path: string;
   readonly v1: boolean;
 
-  constructor(mount: string, v1: boolean) {
-    this.path = join(mount, `treefreeze-test-${process.pid}-${TestCgroup.made.length}`);
+  /** `name`: the directory's name (default: one unique to this process), made under `mount` (or a test cgroup's path). */
+  constructor(mount: string, v1: boolean, name = `treefreeze-test-${process.pid}-${TestCgroup.made.length}`) {
+    this.path = join(mount, name);
     this.v1 = v1;
     mkdirSync(this.path);
     TestCgroup.made.push(this);

@@ -19,7 +19,7 @@ export interface CliResult {
 export function startCli(
   args: string[],
   options: { env?: NodeJS.ProcessEnv } = {},
-): { child: ChildProcess; done: Promise<CliResult> } {
+): { child: ChildProcess; done: Promise<CliResult>; stdout: () => string; stderr: () => string } {
   freshBuild();
   const child = spawn(process.execPath, [cliPath, ...args], {
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
@@ -44,7 +44,7 @@ export function startCli(
       resolve({ code, signal, stdout, stderr, fd3 });
     });
   });
-  return { child, done };
+  return { child, done, stdout: () => stdout, stderr: () => stderr };
 }
 
 export const runCli = (args: string[]) => startCli(args).done;

@@ -786,9 +786,13 @@ describe('exact identity', () => {
     for (const identity of ['pidfd', 'starttime'] as const) {
       const tree = await startTree('reaper', 3);
       const [root, victim] = tree.pids as [number, number];
-      const frozen = await freezeTree(root, { identity });
+      // 'report': the root continued below must stay running (to reap the victim), not be refrozen.
+      const frozen = await freezeTree(root, { identity, onBreach: 'report' });
       // The victim dies while frozen; its stopped parent must run to reap it.
       process.kill(root, 'SIGCONT');
+      // Start times count 10 ms ticks: an impostor born in the victim's tick would carry its
+      // start time, which only a pidfd tells apart (a documented limit of 'starttime').
+      await sleep(30);
       const impostor = recyclePid(victim);
       assert.equal(impostor.pid, victim);
       process.kill(victim, 'SIGSTOP');
