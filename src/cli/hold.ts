@@ -1,14 +1,16 @@
 /** `freeze` and `run`: freeze, hold (for a time, a signal, or a command), always thaw. */
 import { spawn } from 'node:child_process';
+import { closeSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { FrozenTree, HoldBreach, HoldEvent } from '../backends/frozen-tree.js';
-import { listPids } from '../errors.js';
+import { FreezeError, listPids } from '../errors.js';
 import { type LongTimer, setLongTimeout } from '../timers.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { findCommand } from './command-path.js';
 import { formatDuration } from './duration.js';
 import { type EventSink, eventSink, frozenEvent, holdEvent, thawedEvent } from './events.js';
 import { EXIT } from './exit-codes.js';
+import { type RegisteredHold, registerHold } from './registered-hold.js';
 import { count, fitLine, type Segment, useColor } from './style.js';
 import { freezeTargets } from './targets-hold.js';
 
@@ -30,6 +32,24 @@ export interface HoldOptions {
   keepExitCode?: boolean | undefined;
   /** --json: where the JSON Lines events go (freeze: stdout by default; run: --json-fd only). */
   jsonFd?: number | undefined;
+  /** freeze --detach, in the background holder: where to report the freeze (one JSON line), then hold silently. */
+  reportFd?: number | undefined;
+}
+
+/** freeze --detach's holder tells the waiting command how the freeze went: one JSON line, then it is on its own. */
+function reportToParent(fd: number, report: Record<string, unknown>): void {
+  try {
+    writeSync(fd, `${JSON.stringify(report)}\n`);
+    closeSync(fd);
+  } catch {
+    // the command that started us is gone: hold anyway, the lease bounds it
+  }
+}
+
+function errorFields(error: unknown) {
+  return error instanceof FreezeError
+    ? { code: error.code, message: error.message, pids: error.pids }
+    : { code: 'FAILED', message: String((error as Error)?.message ?? error), pids: [] };
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -197,13 +217,30 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
   let keepAlive: NodeJS.Timeout | undefined;
   const events = options.json ? eventSink(options.jsonFd ?? 1) : undefined;
   try {
-    const frozen = await freeze(
-      options,
-      abort.signal,
-      breachPrinter(options, () => clearStatus(), events),
-    );
+    let registered: RegisteredHold | undefined;
+    const printBreach = breachPrinter(options, () => clearStatus(), events);
+    const frozen = await freeze(options, abort.signal, (event) => {
+      printBreach(event);
+      registered?.update();
+    }).catch((error: unknown) => {
+      if (options.reportFd !== undefined)
+        reportToParent(options.reportFd, { ok: false, error: errorFields(error) });
+      throw error;
+    });
     const holdStarted = performance.now();
-    events?.(frozenEvent('freeze', options, frozen));
+    registered = registerHold('freeze', options.targets, frozen, {
+      detached: options.reportFd !== undefined,
+      maxHoldMs: options.maxHoldMs,
+      forMs: options.forMs,
+    });
+    const hold = registered;
+    events?.({ ...frozenEvent('freeze', options, frozen), hold: hold.id });
+    if (options.reportFd !== undefined) {
+      reportToParent(options.reportFd, {
+        ok: true,
+        event: { ...frozenEvent('freeze', options, frozen), hold: hold.id },
+      });
+    }
     if (!options.json && !process.stderr.isTTY) {
       const until =
         options.forMs === undefined
@@ -235,10 +272,12 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     }
     const heldMs = performance.now() - holdStarted;
     const exitCode = frozen.intact ? EXIT.OK : EXIT.HOLD_BROKEN;
+    hold.end({ reason, heldMs, exitCode });
     if (events) {
-      events(
-        thawedEvent('freeze', frozen, heldMs, { thawReason: reason, signal: received ?? null, exitCode }),
-      );
+      events({
+        ...thawedEvent('freeze', frozen, heldMs, { thawReason: reason, signal: received ?? null, exitCode }),
+        hold: hold.id,
+      });
     } else {
       reportHoldEnd(frozen);
       // One end line, in a terminal or not: a log shows when the tree ran again.
@@ -273,13 +312,19 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
   const removeHandlers = onStopSignals((signal) => forward(signal));
   try {
     const events = options.json ? eventSink(options.jsonFd as number) : undefined;
-    const frozen = await freeze(
-      options,
-      abort.signal,
-      breachPrinter(options, () => {}, events),
-    );
+    let registered: RegisteredHold | undefined;
+    const printBreach = breachPrinter(options, () => {}, events);
+    const frozen = await freeze(options, abort.signal, (event) => {
+      printBreach(event);
+      registered?.update();
+    });
     const holdStarted = performance.now();
-    events?.(frozenEvent('run', options, frozen));
+    registered = registerHold('run', options.targets, frozen, {
+      detached: false,
+      maxHoldMs: options.maxHoldMs,
+    });
+    const hold = registered;
+    events?.({ ...frozenEvent('run', options, frozen), hold: hold.id });
     if (!options.json) process.stderr.write(`${summary(frozen)}; running ${file}\n`);
     frozen.thawed.then(
       (why) => {
@@ -316,15 +361,17 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
     }
     // A broken hold means whatever the command did saw a tree that was not frozen.
     const finalCode = frozen.intact || options.keepExitCode ? exitCode : EXIT.HOLD_BROKEN;
+    hold.end({ reason: 'command', heldMs, exitCode: finalCode });
     if (events) {
-      events(
-        thawedEvent('run', frozen, heldMs, {
+      events({
+        ...thawedEvent('run', frozen, heldMs, {
           argv: commandLine,
           commandExitCode: exitCode,
           exitSignal: outcome.signal,
           exitCode: finalCode,
         }),
-      );
+        hold: hold.id,
+      });
     } else {
       reportHoldEnd(frozen);
       if (finalCode !== exitCode) {

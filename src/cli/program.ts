@@ -10,10 +10,13 @@ import { listTree } from '../tree/discovery.js';
 import { type ResolvedTarget, resolveTargets } from '../tree/targets.js';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 import { runDemo } from './demo.js';
-import { MAX_CLI_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js';
+import { detachHold, HOLDER_FD_VARIABLE } from './detach.js';
+import { formatDuration, MAX_CLI_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js';
 import { eventSink, targetSummary } from './events.js';
 import { EXIT } from './exit-codes.js';
 import { type HoldOptions, holdFreeze, runFrozen } from './hold.js';
+import { findHold, HOLD_ID } from './registry.js';
+import { collectStatus, printStatus, thawHold } from './status.js';
 import { paint, useColor } from './style.js';
 import { describeTree, renderTree } from './tree-view.js';
 import { packageVersion } from './version.js';
@@ -167,6 +170,7 @@ function parseFd(value: string): number {
 
 interface FreezeCliOptions extends TargetCliOptions {
   dryRun?: boolean;
+  detach?: boolean;
   backend: 'signal' | 'cgroup' | 'auto';
   childrenOnly?: boolean;
   exclude?: number[];
@@ -227,6 +231,30 @@ function splitAtDashDash(
 function cgroupRoots(pids: number[]): number[] {
   const inside = new Set(pids);
   return pids.filter((pid) => !inside.has(readProcessStat(pid)?.ppid ?? 0) && readProcessStat(pid) !== null);
+}
+
+async function thawOneHold(id: string, dryRun: boolean, json: boolean): Promise<void> {
+  if (dryRun) {
+    const hold = findHold(id);
+    if (!hold) throw new FreezeError('NO_MATCH', `no hold ${id} (treefreeze status lists the holds)`);
+    process.stderr.write(
+      `would end hold ${id}: ${count(hold.pids.length, 'process', 'processes')} (${listPids(hold.pids)})\n`,
+    );
+    return;
+  }
+  const outcome = await thawHold(id);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ command: 'thaw', ...outcome })}\n`);
+    return;
+  }
+  const verdict =
+    outcome.intact === null
+      ? ''
+      : outcome.intact
+        ? ', intact'
+        : `, hold broken ${count(outcome.breaches ?? 0, 'time')}`;
+  const held = outcome.heldMs === null ? '' : ` after ${formatDuration(outcome.heldMs)}`;
+  process.stderr.write(`ended hold ${id}${held}${verdict}\n`);
 }
 
 function thawOneCgroup(path: string, dryRun: boolean, json: boolean): void {
@@ -295,6 +323,10 @@ or 3 if the hold was broken while it ran (--keep-exit-code: the command's code a
         new Option('--for <duration>', 'hold this long, then thaw (default: until a signal)').argParser(
           parseDurationOption,
         ),
+      )
+      .option(
+        '--detach',
+        'hold in the background and return once frozen, printing the hold id (needs --max-hold or --for)',
       ),
   )
     .addHelpText(
@@ -317,12 +349,26 @@ Examples:
   treefreeze freeze :8080 --for 10s           freeze the server listening on port 8080
   treefreeze freeze 1234 --exclude 1240       ... but keep 1240 and its subtree running
   treefreeze freeze 1234 --children-only      freeze the workers, not the supervisor
-  treefreeze freeze unit:db --for 10s         freeze a systemd unit with the kernel freezer`,
+  treefreeze freeze unit:db --for 10s         freeze a systemd unit with the kernel freezer
+  id=$(treefreeze freeze db --detach --max-hold 10m)
+                                              freeze in the background; treefreeze thaw $id ends it`,
     )
     .action(async (specs: string[], options: FreezeCliOptions) => {
+      if (options.detach && options.maxHold === undefined && options.for === undefined) {
+        throw new UsageError(
+          '--detach needs --max-hold (or --for): nobody is there to thaw a forgotten hold',
+        );
+      }
       const targets = resolveCliTargets(specs, options);
       if (options.dryRun) return printDryRun('freeze', targets, Boolean(options.json));
-      setExitCode(await holdFreeze(holdOptions(targets, options)));
+      if (options.detach) {
+        setExitCode(await detachHold(argv, options.timeout, Boolean(options.json), options.maxHold));
+        return;
+      }
+      const holderFd = process.env[HOLDER_FD_VARIABLE];
+      delete process.env[HOLDER_FD_VARIABLE]; // not for anything this process starts
+      const reportFd = holderFd !== undefined && /^\d+$/.test(holderFd) ? Number(holderFd) : undefined;
+      setExitCode(await holdFreeze({ ...holdOptions(targets, options), reportFd }));
     });
 
   addFreezeOptions(
@@ -362,8 +408,10 @@ Examples:
 
   program
     .command('thaw')
-    .description('resume every stopped process in the tree of each target, or thaw a cgroup (recovery)')
-    .argument('[targets...]', `what to thaw: ${TARGET_FORMS}`)
+    .description(
+      'end a hold by its id, or resume every stopped process in the tree of each target, or thaw a cgroup',
+    )
+    .argument('[targets...]', `a hold id (tf-…, from freeze --detach or status), or ${TARGET_FORMS}`)
     .option('--children-only', 'leave the root as it is')
     .option('--cgroup <path>', 'thaw this cgroup (the same as a cgroup:PATH target)')
     .option('--all', 'a name, port or unit that matches several separate trees: thaw them all')
@@ -379,13 +427,18 @@ every process with a stopped task, including ones stopped on purpose. pid 1 (the
 machine) is refused unless --machine-wide; kernel threads are always refused.
 
 Examples:
+  treefreeze thaw tf-3f9a2c                   end a hold (its holder thaws and exits)
   treefreeze thaw 1234 --dry-run
   treefreeze thaw 1234
   treefreeze thaw --cgroup system.slice/db.service`,
     )
-    .action((specs: string[], options: ThawCliOptions) => {
+    .action(async (specs: string[], options: ThawCliOptions) => {
       const dryRun = Boolean(options.dryRun);
-      for (const target of resolveCliTargets(specs, options)) {
+      const holdIds = specs.filter((spec) => HOLD_ID.test(spec));
+      for (const id of holdIds) await thawOneHold(id, dryRun, Boolean(options.json));
+      const others = specs.filter((spec) => !HOLD_ID.test(spec));
+      if (holdIds.length > 0 && others.length === 0 && options.cgroup === undefined) return;
+      for (const target of resolveCliTargets(others, options)) {
         if (target.cgroup !== undefined) thawOneCgroup(target.cgroup, dryRun, Boolean(options.json));
         else thawOneTree(target.root as number, options, dryRun);
       }
@@ -430,6 +483,25 @@ Example:
         );
       },
     );
+
+  program
+    .command('status')
+    .description('list the holds on this machine, and what is frozen or stopped that no hold owns')
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText(
+      'after',
+      `
+Each hold: its id, what it holds, its backend, how long it has held, the lease left, whether the
+hold is intact, and its holder's pid. A hold whose holder is gone (killed) is shown once as stale:
+its watchdog resumed the tree. Then every cgroup left frozen and every tree of stopped processes
+that no hold owns, with the command that resumes it.
+
+Example:
+  treefreeze status`,
+    )
+    .action((options: { json?: boolean }) => {
+      printStatus(collectStatus(), Boolean(options.json));
+    });
 
   program
     .command('completion')

@@ -467,6 +467,7 @@ describe('usage and errors', () => {
     ['freeze 12 --for xyz', ['freeze', '12', '--for', 'xyz'], /--for: "xyz" is not a duration/],
     ['freeze 12 --for 400d', ['freeze', '12', '--for', '400d'], /--for: "400d" is longer than .* 365d/],
     ['run 12 without a command', ['run', '12'], /run needs a command after --/],
+    ['freeze --detach without a lease', ['freeze', '12', '--detach'], /--detach needs --max-hold/],
     ['an unknown command', ['freez', '12'], /unknown command 'freez'/],
   ];
   test('--version prints this package’s version, even inside another package’s npm script', async () => {
@@ -686,7 +687,7 @@ describe('tree and demo', () => {
 describe('README', () => {
   test('the CLI reference matches --help', async () => {
     const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-    for (const command of ['', 'freeze', 'run', 'thaw', 'tree', 'completion', 'demo']) {
+    for (const command of ['', 'freeze', 'run', 'thaw', 'tree', 'status', 'completion', 'demo']) {
       const args = command ? [command, '--help'] : ['--help'];
       const help = (await runCli(args)).stdout.trimEnd();
       const marker = `treefreeze ${command ? `${command} ` : ''}--help`;

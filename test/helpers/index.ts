@@ -5,6 +5,7 @@ export * from './cgroups.js';
 export * from './cli.js';
 export * from './env.js';
 export * from './events.js';
+export * from './holds.js';
 export * from './proc.js';
 export * from './trees.js';
 export * from './users.js';

@@ -1,0 +1,160 @@
+/** Detached holds, the registry, `status` and `thaw <hold id>`, end to end with the built CLI. */
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { findCgroupMounts } from '../../src/kernel/cgroupfs.js';
+import {
+  cleanupTrees,
+  eventually,
+  hasStopped,
+  holdFile,
+  inCI,
+  isRoot,
+  only,
+  parseEvents,
+  runCli,
+  runningHolders,
+  startTree,
+  TestCgroup,
+  taskStates,
+} from '../helpers/index.js';
+
+const T = { timeout: 60_000 };
+/** Holders this file started: ended whatever an assertion does. */
+const holders = new Set<number>();
+
+after(async () => {
+  for (const pid of runningHolders(holders)) process.kill(pid, 'SIGTERM');
+  assert.ok(await eventually(() => runningHolders(holders).length === 0, 10_000), 'no holder left');
+  for (const cgroup of [...TestCgroup.made].reverse()) await cgroup.remove();
+  assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
+});
+
+const stopped = (pids: number[]) => pids.every((pid) => hasStopped(taskStates(pid)));
+const running = (pids: number[]) => pids.every((pid) => !hasStopped(taskStates(pid)));
+
+/** freeze --detach --json: the frozen event, with the hold id and the holder. */
+async function detach(args: string[]) {
+  const result = await runCli(['freeze', ...args, '--detach', '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  const event = only(parseEvents(result.stdout), 'frozen');
+  holders.add(event.holder as number);
+  return { id: event.hold as string, holder: event.holder as number, event };
+}
+
+async function statusJson() {
+  const result = await runCli(['status', '--json']);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+describe('detached holds', () => {
+  test(
+    'freeze --detach returns frozen; status shows it; thaw <id> ends it and says it stayed intact',
+    T,
+    async () => {
+      const tree = await startTree('tree', 3, 2);
+      const { id, holder, event } = await detach([String(tree.root), '--max-hold', '2m']);
+      assert.match(id, /^tf-[0-9a-f]{6}$/);
+      assert.equal((event.processes as unknown[]).length, 3);
+      assert.ok(stopped(tree.pids), 'still frozen after the command returned');
+      const status = await statusJson();
+      const mine = status.holds.find((hold: { id: string }) => hold.id === id);
+      assert.equal(mine?.state, 'holding');
+      assert.equal(mine?.holder.pid, holder);
+      assert.deepEqual([...mine.pids].sort(), [...tree.pids].sort());
+      assert.ok(mine.leaseEndsAt > Date.now(), 'the lease is shown');
+      assert.ok(
+        !status.stoppedTrees.some((t: { pids: number[] }) => t.pids.some((pid) => tree.pids.includes(pid))),
+        'what a hold owns is not listed as stray',
+      );
+      const human = await runCli(['status']);
+      assert.match(
+        human.stdout,
+        new RegExp(`${id} .* 3 processes, signal, .*lease .* left, intact; .*treefreeze thaw ${id}`),
+      );
+
+      const thawed = await runCli(['thaw', id, '--json']);
+      assert.equal(thawed.code, 0, thawed.stderr);
+      const outcome = JSON.parse(thawed.stdout);
+      assert.equal(outcome.id, id);
+      assert.equal(outcome.intact, true);
+      assert.ok(outcome.heldMs > 0);
+      assert.ok(running(tree.pids), 'thaw <id> resumed the tree');
+      assert.ok(await eventually(() => runningHolders([holder]).length === 0, 5000), 'the holder exited');
+      assert.ok(!existsSync(holdFile(id)), 'its entry is gone');
+      const again = await runCli(['thaw', id]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, new RegExp(`no hold ${id}`));
+      tree.kill();
+    },
+  );
+
+  test('the lease ends a detached hold nobody thaws', T, async () => {
+    const tree = await startTree('tree', 2, 1);
+    const { id, holder } = await detach([String(tree.root), '--max-hold', '600ms']);
+    assert.ok(stopped(tree.pids));
+    assert.ok(await eventually(() => running(tree.pids), 5000), 'the lease thawed it');
+    assert.ok(await eventually(() => runningHolders([holder]).length === 0, 5000), 'the holder exited');
+    assert.ok(!(await statusJson()).holds.some((hold: { id: string }) => hold.id === id), 'status forgot it');
+    tree.kill();
+  });
+
+  test('SIGKILL of the holder thaws the tree; status reports the hold stale once', T, async () => {
+    const tree = await startTree('tree', 3, 1);
+    const { id, holder } = await detach([String(tree.root), '--max-hold', '2m']);
+    process.kill(holder, 'SIGKILL');
+    assert.ok(await eventually(() => running(tree.pids), 3000), 'its watchdog resumed the tree');
+    const first = await statusJson();
+    assert.equal(first.holds.find((hold: { id: string }) => hold.id === id)?.state, 'stale');
+    assert.ok(!(await statusJson()).holds.some((hold: { id: string }) => hold.id === id), 'then forgotten');
+    const thaw = await runCli(['thaw', id]);
+    assert.equal(thaw.code, 1);
+    tree.kill();
+  });
+
+  test('a freeze that fails in the holder fails the command; nothing is held', T, async () => {
+    const result = await runCli(['freeze', '1', '--detach', '--max-hold', '1m']);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /pid 1/);
+    assert.equal(result.stdout, '');
+  });
+
+  test(
+    'status lists stopped trees and frozen cgroups no hold owns, with the command that resumes each',
+    T,
+    async (t) => {
+      const tree = await startTree('tree', 2, 1);
+      for (const pid of tree.pids) process.kill(pid, 'SIGSTOP');
+      assert.ok(await eventually(() => stopped(tree.pids)));
+      const status = await statusJson();
+      const stray = status.stoppedTrees.find((entry: { root: number }) => entry.root === tree.root);
+      assert.deepEqual([...(stray?.pids ?? [])].sort(), [...tree.pids].sort());
+      assert.equal(stray.resume, `treefreeze thaw ${tree.root}`);
+      const resumed = await runCli(stray.resume.split(' ').slice(1));
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.ok(running(tree.pids), 'the command status gave resumes it');
+      tree.kill();
+
+      const mount = findCgroupMounts().v2;
+      if (!isRoot || mount === undefined) {
+        assert.ok(!inCI, 'CI runs the cgroup part');
+        t.diagnostic('frozen cgroups: skipped (needs root and cgroup v2)');
+        return;
+      }
+      const cgroup = new TestCgroup(mount, false);
+      await cgroup.start('tree', 1, 1);
+      writeFileSync(join(cgroup.path, 'cgroup.freeze'), '1');
+      assert.ok(await eventually(() => cgroup.frozen()));
+      const withCgroup = await statusJson();
+      const name = `/${cgroup.path.slice(mount.length + 1)}`;
+      const frozen = withCgroup.frozenCgroups.find((entry: { path: string }) => entry.path === name);
+      assert.equal(frozen?.resume, `treefreeze thaw --cgroup ${name}`);
+      const thawed = await runCli(frozen.resume.split(' ').slice(1));
+      assert.equal(thawed.code, 0, thawed.stderr);
+      assert.ok(!cgroup.frozen());
+      await cgroup.remove();
+    },
+  );
+});
