@@ -411,7 +411,11 @@ function cpuBound(session: 'own' | 'other', processes: number): Kind {
           },
         );
         const report = JSON.parse(await readyLine(child, 'spinning freezer').catch(() => '{}'));
-        if (report.stopped !== processes) violations.push(`froze ${report.stopped} of ${processes}`);
+        if (report.error !== undefined) {
+          violations.push(
+            `the freeze failed (${report.error}: ${report.message}); ${report.leftStopped} processes left stopped`,
+          );
+        } else if (report.stopped !== processes) violations.push(`froze ${report.stopped} of ${processes}`);
         figures.wall = report.wallMs;
         figures['durationMs / wall (%)'] = (100 * report.durationMs) / report.wallMs;
         // Gross under-reporting (work done before the clock starts, as native loading once was:
@@ -730,12 +734,14 @@ const badInput: Kind = {
     }
     const commands: [string[], number][] = [
       [['freeze'], 2],
-      [['freeze', 'abc'], 2],
+      [['freeze', 'abc'], 1], // a name no process has: NO_MATCH
+      [['freeze', '12abc'], 2],
       [['freeze', '-3'], 2],
       [['freeze', '1'], 1],
       [['freeze', String(missing)], 1],
       [['run', String(canary.root)], 2],
-      [['thaw', 'x'], 2],
+      [['thaw', 'x'], 1],
+      [['thaw', 'tf-000000'], 1], // no such hold
       [['tree', '0'], 2],
       [['freeze', '--cgroup', '/treefreeze-nope'], 1],
       [['nonsense'], 2],

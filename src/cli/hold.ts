@@ -32,6 +32,8 @@ export interface HoldOptions {
   keepExitCode?: boolean | undefined;
   /** --json: where the JSON Lines events go (freeze: stdout by default; run: --json-fd only). */
   jsonFd?: number | undefined;
+  /** freeze: hold while standard input stays open; thaw at EOF or on a line "thaw". */
+  untilStdinCloses?: boolean | undefined;
   /** freeze --detach, in the background holder: where to report the freeze (one JSON line), then hold silently. */
   reportFd?: number | undefined;
 }
@@ -50,6 +52,34 @@ function errorFields(error: unknown) {
   return error instanceof FreezeError
     ? { code: error.code, message: error.message, pids: error.pids }
     : { code: 'FAILED', message: String((error as Error)?.message ?? error), pids: [] };
+}
+
+/**
+ * --until-stdin-closes: calls `ended` at EOF on stdin (the controller's SSH session went
+ * away: sshd closes the pipe), or when a line reads "thaw". Returns the remover, which also
+ * lets go of stdin so that it no longer keeps the process alive.
+ */
+function watchStdin(ended: () => void): () => void {
+  const input = process.stdin;
+  let text = '';
+  const onData = (data: Buffer) => {
+    text += data.toString('utf8');
+    if (text.split('\n').some((line) => line.trim() === 'thaw')) ended();
+    text = text.slice(text.lastIndexOf('\n') + 1);
+  };
+  const onEnd = () => ended();
+  input.on('data', onData);
+  input.once('end', onEnd);
+  input.once('close', onEnd);
+  input.once('error', onEnd); // a broken pipe is a closed one
+  input.resume();
+  return () => {
+    input.off('data', onData);
+    input.off('end', onEnd);
+    input.off('close', onEnd);
+    input.pause();
+    input.destroy();
+  };
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -251,6 +281,7 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     [stopStatus, clearStatus] = startStatusLine(frozen, options);
     keepAlive = setInterval(() => {}, 1 << 30); // a pending promise alone does not keep Node running
     let timer: LongTimer | undefined;
+    let stopStdinWatch = () => {};
     const reason = await new Promise<string>((resolve) => {
       wake = () => resolve('signal');
       if (received) resolve('signal');
@@ -261,8 +292,10 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
         (why) => resolve(why === 'lease' ? 'lease' : 'caller'),
         () => resolve('lease'),
       );
+      if (options.untilStdinCloses) stopStdinWatch = watchStdin(() => resolve('stdin'));
     });
     timer?.clear();
+    stopStdinWatch();
     try {
       await frozen.thaw();
     } finally {

@@ -171,6 +171,7 @@ function parseFd(value: string): number {
 interface FreezeCliOptions extends TargetCliOptions {
   dryRun?: boolean;
   detach?: boolean;
+  untilStdinCloses?: boolean;
   backend: 'signal' | 'cgroup' | 'auto';
   childrenOnly?: boolean;
   exclude?: number[];
@@ -327,15 +328,20 @@ or 3 if the hold was broken while it ran (--keep-exit-code: the command's code a
       .option(
         '--detach',
         'hold in the background and return once frozen, printing the hold id (needs --max-hold or --for)',
+      )
+      .option(
+        '--until-stdin-closes',
+        'hold while standard input stays open; thaw at EOF or when a line reads "thaw" (e.g. over ssh)',
       ),
   )
     .addHelpText(
       'after',
       `
-Holds until --for elapses or treefreeze gets SIGINT (Ctrl-C), SIGTERM or SIGHUP, then thaws and
-exits 0, or 3 if the hold was broken (a frozen process ran again: someone sent SIGCONT, another
-freezer thawed it, the cgroup was thawed). Breaches are reported as they happen and refrozen
-unless --on-breach report.
+Holds until --for elapses, treefreeze gets SIGINT (Ctrl-C), SIGTERM or SIGHUP, or (with
+--until-stdin-closes) its standard input ends or reads "thaw"; then thaws and exits 0, or 3
+if the hold was broken (a frozen process ran again: someone sent SIGCONT, another freezer
+thawed it, the cgroup was thawed). Breaches are reported as they happen and refrozen unless
+--on-breach report.
 
 Targets: a pid; a process name (exact, as pgrep -x; --cmd: anywhere in the command line);
 :PORT (the process listening on that TCP or UDP port); unit:NAME (a systemd unit's cgroup);
@@ -354,6 +360,11 @@ Examples:
                                               freeze in the background; treefreeze thaw $id ends it`,
     )
     .action(async (specs: string[], options: FreezeCliOptions) => {
+      if (options.detach && options.untilStdinCloses) {
+        throw new UsageError(
+          '--detach and --until-stdin-closes do not go together: a detached hold has no input',
+        );
+      }
       if (options.detach && options.maxHold === undefined && options.for === undefined) {
         throw new UsageError(
           '--detach needs --max-hold (or --for): nobody is there to thaw a forgotten hold',
@@ -368,7 +379,13 @@ Examples:
       const holderFd = process.env[HOLDER_FD_VARIABLE];
       delete process.env[HOLDER_FD_VARIABLE]; // not for anything this process starts
       const reportFd = holderFd !== undefined && /^\d+$/.test(holderFd) ? Number(holderFd) : undefined;
-      setExitCode(await holdFreeze({ ...holdOptions(targets, options), reportFd }));
+      setExitCode(
+        await holdFreeze({
+          ...holdOptions(targets, options),
+          reportFd,
+          untilStdinCloses: Boolean(options.untilStdinCloses),
+        }),
+      );
     });
 
   addFreezeOptions(

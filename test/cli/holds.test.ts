@@ -15,6 +15,8 @@ import {
   parseEvents,
   runCli,
   runningHolders,
+  sleep,
+  startCli,
   startTree,
   TestCgroup,
   taskStates,
@@ -48,6 +50,45 @@ async function statusJson() {
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout);
 }
+
+describe('--until-stdin-closes (a hold tied to a controller’s connection)', () => {
+  for (const ending of ['a line "thaw"', 'EOF'] as const) {
+    test(`holds while stdin is open; thaws at ${ending}`, T, async () => {
+      const tree = await startTree('tree', 3, 1);
+      const cli = startCli(
+        ['freeze', String(tree.root), '--until-stdin-closes', '--max-hold', '1m', '--json'],
+        {
+          stdin: 'pipe',
+        },
+      );
+      assert.ok(await eventually(() => cli.stdout().includes('"frozen"'), 15_000), cli.stderr());
+      await sleep(300);
+      assert.ok(stopped(tree.pids), 'held while stdin stays open');
+      if (ending === 'EOF') cli.child.stdin?.end();
+      else cli.child.stdin?.write('status?\nthaw\n');
+      const result = await cli.done;
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(only(parseEvents(result.stdout), 'thawed').thawReason, 'stdin');
+      assert.ok(running(tree.pids));
+      tree.kill();
+    });
+  }
+
+  test('the lease still bounds it while stdin stays open', T, async () => {
+    const tree = await startTree('tree', 2, 1);
+    const cli = startCli(
+      ['freeze', String(tree.root), '--until-stdin-closes', '--max-hold', '500ms', '--json'],
+      {
+        stdin: 'pipe',
+      },
+    );
+    const result = await cli.done;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(only(parseEvents(result.stdout), 'thawed').thawReason, 'lease');
+    assert.ok(running(tree.pids));
+    tree.kill();
+  });
+});
 
 describe('detached holds', () => {
   test(

@@ -18,11 +18,11 @@ export interface CliResult {
 /** Starts the built CLI as a separate process (NO_COLOR set); `done` settles when it exits (killed after 30 s). */
 export function startCli(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv } = {},
+  options: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' } = {},
 ): { child: ChildProcess; done: Promise<CliResult>; stdout: () => string; stderr: () => string } {
   freshBuild();
   const child = spawn(process.execPath, [cliPath, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1', ...options.env },
   });
   let stdout = '';

@@ -55,17 +55,31 @@ if (mode === 'spin-own-session') {
     });
   });
   const started = performance.now();
-  const frozen = await freezeTree(ready[0]);
+  let frozen;
+  let error;
+  try {
+    frozen = await freezeTree(ready[0]);
+  } catch (caught) {
+    error = caught;
+  }
   const wallMs = performance.now() - started;
-  const stopped = frozen.processes.length;
-  await frozen.thaw();
+  const stopped = frozen?.processes.length;
+  const leftStopped = ready.filter((pid) => /T/.test(statesOf([pid])[pid]));
+  await frozen?.thaw();
   process.kill(tree.pid, 'SIGKILL');
   for (const pid of ready) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {}
   }
-  report({ wallMs, durationMs: frozen.durationMs, stopped });
+  report({
+    wallMs,
+    durationMs: frozen?.durationMs,
+    stopped,
+    error: error?.code,
+    message: error?.message,
+    leftStopped: error ? leftStopped.length : 0,
+  });
 } else if (mode === 'thaw-cgroup') {
   // Thaw a cgroup (run as a user who may not): the error must be a FreezeError.
   try {
