@@ -40,6 +40,8 @@ export const FreezeErrorCode = {
   NO_MATCH: 'NO_MATCH',
   /** resolveTargets: a target matches several separate trees or cgroups; `pids` names their roots. */
   AMBIGUOUS_TARGET: 'AMBIGUOUS_TARGET',
+  /** freezeFleet: a host could not be reached or could not freeze; every host that had frozen was thawed. */
+  FLEET_FAILED: 'FLEET_FAILED',
 } as const;
 
 export type FreezeErrorCode = (typeof FreezeErrorCode)[keyof typeof FreezeErrorCode];

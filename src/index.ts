@@ -8,6 +8,13 @@ export type {
   WatchdogEvent,
 } from './backends/frozen-tree.js';
 export { FreezeError, FreezeErrorCode } from './errors.js';
+export {
+  type FleetOptions,
+  type FrozenFleet,
+  freezeFleet,
+  type HostHold,
+  type HostThaw,
+} from './fleet.js';
 export { freezeCgroup, freezeDescendants, freezeTree } from './freeze.js';
 export { readTaskStates, type TaskState } from './kernel/procfs.js';
 export { type ProcStat, parseStat } from './kernel/stat.js';

@@ -6,6 +6,7 @@ export * from './cli.js';
 export * from './env.js';
 export * from './events.js';
 export * from './holds.js';
+export * from './hosts.js';
 export * from './proc.js';
 export * from './trees.js';
 export * from './users.js';

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The system packages the test suite needs beyond Node and a C compiler: an SSH server and
+# client and Ansible, for the fleet tests (test hosts in network namespaces, each with its
+# own sshd on a private address). Idempotent; as root on Debian or Ubuntu. The packages'
+# own sshd service is never started: the tests start their sshds inside their namespaces.
+set -euo pipefail
+missing=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+command -v ansible-playbook >/dev/null 2>&1 || missing+=(ansible-core)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-system: nothing to install"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "setup-system: needs root and apt-get to install: ${missing[*]} (the fleet tests skip without them, except under CI=true)" >&2
+  exit 0
+fi
+# No service may start during the install (policy-rc.d 101: "action forbidden").
+policy=/usr/sbin/policy-rc.d
+had_policy=0
+[ -e "$policy" ] && had_policy=1
+if [ "$had_policy" -eq 0 ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod +x "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup-system: installed ${missing[*]}"

@@ -1,0 +1,270 @@
+/**
+ * Test hosts on one machine, for the fleet tests (root only): each is a network namespace
+ * with a veth link to this one (10.A.B.2, and 10.A.B.1 on our side), a pid and mount
+ * namespace of its own (its own /proc, and a tmpfs on /run, so each host has its own
+ * /run/treefreeze registry), an sshd listening only on its private address, and a small
+ * service tree (`treefix comm NAME`: two processes of two threads, named NAME).
+ * Everything is made by this process, named after its pid, and torn down by it.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import {
+  chmodSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fixturePath } from '../fixture/fixture.js';
+import { eventually } from './env.js';
+
+export interface TestHost {
+  /** Inventory name: host1, host2, ... */
+  name: string;
+  /** Its network namespace. */
+  netns: string;
+  /** Our side of its link. */
+  link: string;
+  /** Where its sshd listens. */
+  address: string;
+  /** The host's init (pid 1 in its pid namespace), as this machine sees it. */
+  init: number;
+  /** The service tree's pids, as this machine sees them. */
+  servicePids: () => number[];
+  /** Kills the service (a host where the target is missing), and starts it again. */
+  stopService: () => Promise<void>;
+  startService: () => Promise<void>;
+}
+
+export interface TestFleet {
+  hosts: TestHost[];
+  /** The private key that every host's root accepts. */
+  key: string;
+  /** ssh options that make the client talk to these hosts only, without prompts or state. */
+  sshOptions: string[];
+  dir: string;
+  /** The name every host's service runs under. */
+  service: string;
+  teardown(): Promise<void>;
+}
+
+const run = (file: string, args: string[]) => execFileSync(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** Whether this machine can make test hosts: root, ip netns, unshare and sshd. */
+export function fleetUnavailable(): string {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces)';
+  for (const tool of ['/usr/sbin/sshd', '/usr/bin/ssh', '/usr/sbin/ip', '/usr/bin/unshare']) {
+    try {
+      readFileSync(tool);
+    } catch {
+      return `${tool} is missing (the project's setup, scripts/setup-system.sh, installs it)`;
+    }
+  }
+  try {
+    const probe = `tfprobe${process.pid % 100_000}`;
+    run('ip', ['netns', 'add', probe]);
+    run('ip', ['netns', 'del', probe]);
+  } catch (error) {
+    return `cannot create a network namespace: ${(error as Error).message.split('\n')[0]}`;
+  }
+  return '';
+}
+
+/** The init script of a host: its /run, its service, its sshd; it waits, and dies with its children. */
+function initScript(config: string, service: string): string {
+  return [
+    'set -e',
+    'mount -t tmpfs -o mode=755 tmpfs /run',
+    'mkdir -p /run/sshd',
+    `"${fixturePath()}" comm ${service} > /run/service.ready &`,
+    `/usr/sbin/sshd -D -e -f "${config}" 2>/run/sshd.log &`,
+    'wait',
+  ].join('\n');
+}
+
+export async function startFleet(count: number): Promise<TestFleet> {
+  const tag = process.pid % 100_000;
+  const octet = 64 + (process.pid % 128);
+  const dir = mkdtempSync(join(tmpdir(), 'treefreeze-fleet-'));
+  const service = `tfsvc${tag}`.slice(0, 15);
+  const key = join(dir, 'id_ed25519');
+  run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key, '-C', 'treefreeze-test']);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${key}.pub`));
+  const hostKey = join(dir, 'host_ed25519');
+  run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+  chmodSync(hostKey, 0o600);
+  const hosts: TestHost[] = [];
+  const inits: ChildProcess[] = [];
+  const teardown = async () => {
+    for (const init of inits) init.kill('SIGKILL'); // a pid namespace's init takes every process of it along
+    for (const host of hosts) {
+      try {
+        run('ip', ['netns', 'del', host.netns]); // its end of the link goes with it, and so does ours
+      } catch {
+        // already gone
+      }
+    }
+    await eventually(() => inits.every((init) => init.exitCode !== null || init.signalCode !== null), 5000);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 1; i <= count; i++) {
+      const netns = `tf${tag}h${i}`;
+      const link = `tf${tag}v${i}`;
+      const peer = `tf${tag}p${i}`;
+      const address = `10.${octet}.${i}.2`;
+      run('ip', ['netns', 'add', netns]);
+      const host: TestHost = {
+        name: `host${i}`,
+        netns,
+        link,
+        address,
+        init: 0,
+        servicePids: () => [],
+        stopService: async () => {
+          for (const pid of host.servicePids()) {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // died with its parent already
+            }
+          }
+          await eventually(() => host.servicePids().length === 0, 5000);
+        },
+        startService: async () => {
+          // Inside the host's namespaces, as a child of nsenter: it dies with the host's init.
+          const nsInit = Number(
+            readFileSync(`/proc/${host.init}/task/${host.init}/children`, 'utf8').trim().split(' ')[0],
+          );
+          spawn(
+            'nsenter',
+            ['-t', String(nsInit), '--pid', '--mount', '--net', '--', fixturePath(), 'comm', service],
+            {
+              stdio: 'ignore',
+              detached: true,
+            },
+          ).unref();
+          await eventually(() => host.servicePids().length === 2, 5000);
+        },
+      };
+      hosts.push(host);
+      run('ip', ['link', 'add', link, 'type', 'veth', 'peer', 'name', peer]);
+      run('ip', ['link', 'set', peer, 'netns', netns]);
+      run('ip', ['addr', 'add', `10.${octet}.${i}.1/24`, 'dev', link]);
+      run('ip', ['link', 'set', link, 'up']);
+      run('ip', ['netns', 'exec', netns, 'ip', 'addr', 'add', `${address}/24`, 'dev', peer]);
+      run('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', peer, 'up']);
+      run('ip', ['netns', 'exec', netns, 'ip', 'link', 'set', 'lo', 'up']);
+      const config = join(dir, `sshd_config_${i}`);
+      writeFileSync(
+        config,
+        [
+          `ListenAddress ${address}`,
+          'Port 22',
+          `HostKey ${hostKey}`,
+          `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+          'PermitRootLogin prohibit-password',
+          'PasswordAuthentication no',
+          'KbdInteractiveAuthentication no',
+          'UsePAM no',
+          'StrictModes no',
+          'PidFile none',
+          'ClientAliveInterval 0',
+          '',
+        ].join('\n'),
+      );
+      const init = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          netns,
+          'unshare',
+          '--pid',
+          '--fork',
+          '--mount-proc',
+          '--kill-child',
+          'sh',
+          '-c',
+          initScript(config, service),
+        ],
+        { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
+      );
+      inits.push(init);
+      host.init = init.pid as number;
+      host.servicePids = () => servicePidsOf(init.pid as number, service);
+    }
+    for (const host of hosts) {
+      const up = await eventually(() => host.servicePids().length === 2 && sshdListens(host), 10_000);
+      if (!up)
+        throw new Error(
+          `test host ${host.name} did not come up (sshd on ${host.address}, service ${service})`,
+        );
+    }
+  } catch (error) {
+    await teardown();
+    throw error;
+  }
+  return {
+    hosts,
+    key,
+    dir,
+    service,
+    sshOptions: [
+      '-i',
+      key,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+      '-o',
+      'ConnectTimeout=5',
+      '-F',
+      '/dev/null',
+    ],
+    teardown,
+  };
+}
+
+/** Processes named `name` in the pid namespace of `init`'s child (the host's pid 1), as this machine sees them. */
+function servicePidsOf(init: number, name: string): number[] {
+  let namespace: string;
+  try {
+    const nsInit = readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(' ')[0];
+    namespace = readlinkSync(`/proc/${nsInit}/ns/pid`);
+  } catch {
+    return [];
+  }
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return (
+          readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name &&
+          readlinkSync(`/proc/${pid}/ns/pid`) === namespace &&
+          !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')
+        );
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+function sshdListens(host: TestHost): boolean {
+  try {
+    const table = execFileSync('ip', ['netns', 'exec', host.netns, 'cat', '/proc/net/tcp'], {
+      encoding: 'utf8',
+    });
+    return table.split('\n').some((line) => / 0A /.test(line) && line.includes(':0016 '));
+  } catch {
+    return false;
+  }
+}
