@@ -166,7 +166,7 @@ describe('freezeFleet (the Node helper, over ssh)', () => {
       // SIGKILL: the ssh clients lose their stdin, each host's session reads EOF and thaws.
       const killed = startController(destinations(), options());
       assert.ok(await eventually(() => killed.lines.length >= 1, 30_000));
-      assert.equal((killed.lines[0] as { ok: boolean }).ok, true);
+      assert.equal((killed.lines[0] as { ok: boolean }).ok, true, JSON.stringify(killed.lines[0]));
       const killedAt = performance.now();
       killController(killed.child);
       for (const host of hosts) {

@@ -79,7 +79,10 @@ function initScript(config: string, service: string): string {
     'set -e',
     'mount -t tmpfs -o mode=755 tmpfs /run',
     'mkdir -p /run/sshd',
-    `"${fixturePath()}" comm ${service} > /run/service.ready &`,
+    // The service, started again whenever it ends unless /run/service.off exists (stopService).
+    // (nsenter cannot start it from outside: like su, it stops itself when its child stops, and
+    // nothing inside the host can see it to continue it.)
+    `(set +e; while :; do if [ -e /run/service.off ]; then sleep 0.1; else "${fixturePath()}" comm ${service} > /run/service.ready; fi; done) &`,
     `/usr/sbin/sshd -D -e -f "${config}" 2>/run/sshd.log &`,
     'wait',
   ].join('\n');
@@ -125,6 +128,7 @@ export async function startFleet(count: number): Promise<TestFleet> {
         init: 0,
         servicePids: () => [],
         stopService: async () => {
+          writeFileSync(join(hostRoot(host), 'run/service.off'), '');
           for (const pid of host.servicePids()) {
             try {
               process.kill(pid, 'SIGKILL');
@@ -135,19 +139,10 @@ export async function startFleet(count: number): Promise<TestFleet> {
           await eventually(() => host.servicePids().length === 0, 5000);
         },
         startService: async () => {
-          // Inside the host's namespaces, as a child of nsenter: it dies with the host's init.
-          const nsInit = Number(
-            readFileSync(`/proc/${host.init}/task/${host.init}/children`, 'utf8').trim().split(' ')[0],
-          );
-          spawn(
-            'nsenter',
-            ['-t', String(nsInit), '--pid', '--mount', '--net', '--', fixturePath(), 'comm', service],
-            {
-              stdio: 'ignore',
-              detached: true,
-            },
-          ).unref();
-          await eventually(() => host.servicePids().length === 2, 5000);
+          rmSync(join(hostRoot(host), 'run/service.off'), { force: true });
+          if (!(await eventually(() => host.servicePids().length === 2, 5000))) {
+            throw new Error(`the service did not start again on ${host.name}`);
+          }
         },
       };
       hosts.push(host);
@@ -231,6 +226,12 @@ export async function startFleet(count: number): Promise<TestFleet> {
     ],
     teardown,
   };
+}
+
+/** The host's root directory as its init sees it (its own /run is a tmpfs only it has mounted). */
+function hostRoot(host: TestHost): string {
+  const nsInit = readFileSync(`/proc/${host.init}/task/${host.init}/children`, 'utf8').trim().split(' ')[0];
+  return `/proc/${nsInit}/root`;
 }
 
 /** Processes named `name` in the pid namespace of `init`'s child (the host's pid 1), as this machine sees them. */
