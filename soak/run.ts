@@ -238,6 +238,52 @@ const secondFreezeKilled: Kind = {
   },
 };
 
+/** A detached hold (freeze --detach): ended by thaw <id>, or its holder SIGKILLed at a random moment. */
+function detachedHold(ending: 'thaw <id>' | 'holder SIGKILL'): Kind {
+  return {
+    name: `detached hold, ${ending}`,
+    what:
+      ending === 'thaw <id>'
+        ? '`freeze --detach` then `thaw <id>`: frozen when the command returns, running after the thaw, its registry entry gone'
+        : '`freeze --detach`, then its background holder SIGKILLed at a random moment: the tree runs again, `status` never lists it as holding',
+    runs: 30,
+    async run() {
+      const tree = await startTree('tree', 5, 2);
+      const violations: string[] = [];
+      const figures: Record<string, number> = {};
+      const detached = await startCli(['freeze', String(tree.root), '--detach', '--max-hold', '1m', '--json'])
+        .done;
+      const frozen = detached.stdout.split('\n').find((line) => line.includes('"frozen"'));
+      if (detached.code !== 0 || !frozen) {
+        violations.push(`freeze --detach failed: ${detached.stderr.trim()}`);
+        tree.kill();
+        return { violations, figures };
+      }
+      const { hold, holder } = JSON.parse(frozen) as { hold: string; holder: number };
+      if (stoppedOf(tree.pids).length !== tree.pids.length)
+        violations.push('not frozen when the command returned');
+      const endedAt = performance.now();
+      if (ending === 'thaw <id>') {
+        const thaw = await startCli(['thaw', hold, '--json']).done;
+        if (thaw.code !== 0) violations.push(`thaw ${hold} exited ${thaw.code}: ${thaw.stderr.trim()}`);
+        if (stoppedOf(tree.pids).length > 0) violations.push('left stopped after thaw <id>');
+        else figures['thaw <id>, command to running'] = performance.now() - endedAt;
+      } else {
+        await sleep(random(50));
+        process.kill(holder, 'SIGKILL');
+        const result = await resumed(tree.root, endedAt);
+        if ('left' in result) violations.push(`left stopped: ${result.left.join(', ')}`);
+        else figures['resume after holder SIGKILL'] = result.ms;
+      }
+      const status = JSON.parse((await startCli(['status', '--json']).done).stdout || '{"holds":[]}');
+      const listed = (status.holds as { id: string; state: string }[]).find((entry) => entry.id === hold);
+      if (listed?.state === 'holding') violations.push(`status still lists ${hold} as holding`);
+      tree.kill();
+      return { violations, figures };
+    },
+  };
+}
+
 const leaseThawedAtOnce: Kind = {
   name: 'lease, thawed at once',
   what: 'a freeze with maxHoldMs thawed right away: no lease timer may remain in the watchdog’s group',
@@ -410,8 +456,14 @@ function cpuBound(session: 'own' | 'other', processes: number): Kind {
             stdio: ['ignore', 'pipe', 'inherit'],
           },
         );
-        const report = JSON.parse(await readyLine(child, 'spinning freezer').catch(() => '{}'));
-        if (report.error !== undefined) {
+        // Starting 200 spinning processes beside this freezer, then its first freeze: allow 30 s.
+        const report = JSON.parse(
+          await readyLine(child, 'spinning freezer', 30_000).catch((error: Error) =>
+            JSON.stringify({ lost: error.message }),
+          ),
+        );
+        if (report.lost !== undefined) violations.push(`no report: ${report.lost}`);
+        else if (report.error !== undefined) {
           violations.push(
             `the freeze failed (${report.error}: ${report.message}); ${report.leftStopped} processes left stopped`,
           );
@@ -767,6 +819,8 @@ const KINDS: Kind[] = [
   strayWatchdogSignals,
   secondFreezeKilled,
   leaseThawedAtOnce,
+  detachedHold('thaw <id>'),
+  detachedHold('holder SIGKILL'),
   changingTree('forkstorm'),
   changingTree('churn'),
   pidReuse('during the freeze'),

@@ -12,22 +12,14 @@ import { type EventSink, eventSink, frozenEvent, holdEvent, thawedEvent } from '
 import { EXIT } from './exit-codes.js';
 import { type RegisteredHold, registerHold } from './registered-hold.js';
 import { count, fitLine, type Segment, useColor } from './style.js';
-import { freezeTargets } from './targets-hold.js';
+import { freezeTargets, type TargetFreezeOptions } from './targets-hold.js';
 
-export interface HoldOptions {
+export interface HoldOptions extends TargetFreezeOptions {
   /** What to freeze, resolved (see tree/targets.ts): one or more trees or cgroups. */
   targets: ResolvedTarget[];
-  backend: 'signal' | 'cgroup' | 'auto';
-  childrenOnly: boolean;
-  exclude: number[];
-  timeoutMs: number;
-  maxHoldMs?: number | undefined;
-  watchdog: boolean;
   json: boolean;
   /** freeze: hold this long (default: until a signal). */
   forMs?: number | undefined;
-  onBreach: 'refreeze' | 'report';
-  checkIntervalMs: number;
   /** run: exit with the command's code even when the hold was broken. */
   keepExitCode?: boolean | undefined;
   /** --json: where the JSON Lines events go (freeze: stdout by default; run: --json-fd only). */

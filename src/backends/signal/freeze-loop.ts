@@ -102,7 +102,9 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
           // The watchdog is our child: when we freeze our own descendants it must stay out.
           request.exclude.add(ready.pid);
           // It can only be in the tree when we freeze our own descendants: every other tree
-          // that holds this process excludes our whole subtree already. It has no children yet.
+          // that holds this process excludes our whole subtree already. A new watchdog has no
+          // children yet; one kept from an earlier freeze (and its leases) was excluded from
+          // discovery already, as every watchdog of this process is.
           batch = batch.filter((node) => node.pid !== ready.pid);
           // Before anything is stopped: the ancestors it must continue if we die.
           ready.guardAncestors(ancestors.filter((ancestor) => !ancestor.wasStopped));
