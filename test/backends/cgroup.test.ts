@@ -88,11 +88,14 @@ describe('freezeCgroup (cgroup v2)', () => {
     const cgroup = new TestCgroup(mounts.v2 as string, false);
     // Many spinning threads: the kernel takes a moment to freeze them all, so the first check
     // (already past the deadline) usually finds the cgroup still freezing. Three single-thread
-    // spinners were frozen at once in 10 attempts out of 10 on one CI run.
-    await cgroup.start('tree', 4, 6, 'spin');
+    // spinners were frozen at once in 10 attempts out of 10 on one CI run, and 4 x 6 threads in
+    // 40 out of 40 on an idle machine: 8 x 8.
+    await cgroup.start('tree', 8, 8, 'spin');
     let error: unknown;
+    let attempts = 0;
     // No watchdog: its start would meet the deadline first (WATCHDOG_FAILED, tested elsewhere).
     for (let attempt = 0; attempt < 40 && !error; attempt++) {
+      attempts = attempt + 1;
       try {
         const frozen = await freezeCgroup(cgroup.path, { timeoutMs: 0.001, watchdog: false });
         await frozen.thaw(); // froze at once: try again
@@ -100,6 +103,7 @@ describe('freezeCgroup (cgroup v2)', () => {
         error = caught;
       }
     }
+    console.log(`# the kernel was still freezing at the first check after ${attempts} attempt(s)`);
     assert.ok(error instanceof FreezeError && error.code === 'TIMED_OUT', String(error));
     assert.match(error.message, /; it was thawed$/);
     assert.ok(!cgroup.frozen(), 'and it is thawed');
