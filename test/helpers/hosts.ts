@@ -90,7 +90,10 @@ function initScript(config: string, service: string): string {
 
 export async function startFleet(count: number): Promise<TestFleet> {
   const tag = process.pid % 100_000;
-  const octet = 64 + (process.pid % 128);
+  // A 10.x network no other copy of the suite uses now (it would route to the wrong host).
+  const inUse = execFileSync('ip', ['-o', 'addr', 'show'], { encoding: 'utf8' });
+  const candidates = Array.from({ length: 128 }, (_, i) => 64 + ((process.pid + i) % 128));
+  const octet = candidates.find((n) => !inUse.includes(` 10.${n}.`)) ?? 64 + (process.pid % 128);
   const dir = mkdtempSync(join(tmpdir(), 'treefreeze-fleet-'));
   const service = `tfsvc${tag}`.slice(0, 15);
   const key = join(dir, 'id_ed25519');
