@@ -96,13 +96,10 @@ function open(host: string, options: FleetOptions): Session {
       for (const wake of waiters.splice(0)) wake();
     }
   });
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  exited.then(() => {
-    for (const wake of waiters.splice(0)) wake();
-  });
   let done = false;
-  exited.then(() => {
-    done = true;
+  child.once('close', () => {
+    done = true; // before waking the waiters: they return once done
+    for (const wake of waiters.splice(0)) wake();
   });
   const next = async (wanted: (event: Record<string, unknown>) => boolean) => {
     for (;;) {
