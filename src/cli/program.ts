@@ -231,7 +231,10 @@ function splitAtDashDash(
 /** The processes of a cgroup whose parent is outside it: the roots of its trees. */
 function cgroupRoots(pids: number[]): number[] {
   const inside = new Set(pids);
-  return pids.filter((pid) => !inside.has(readProcessStat(pid)?.ppid ?? 0) && readProcessStat(pid) !== null);
+  return pids.filter((pid) => {
+    const stat = readProcessStat(pid); // one read: gone, or its parent outside the cgroup
+    return stat !== null && !inside.has(stat.ppid);
+  });
 }
 
 async function thawOneHold(id: string, dryRun: boolean, json: boolean): Promise<void> {

@@ -46,8 +46,15 @@ export async function freezeTargets(
   try {
     for (const target of targets) held.push(await freezeOne(target));
   } catch (error) {
-    for (const frozen of held.reverse()) await frozen.thaw().catch(() => {});
-    throw error;
+    // Guarantee 2: what was frozen is thawed. A rollback that could not thaw (THAW_FAILED,
+    // naming what is left stopped) matters more than why the later target failed.
+    let rollbackFailure: unknown;
+    for (const frozen of held.reverse()) {
+      await frozen.thaw().catch((failure: unknown) => {
+        rollbackFailure ??= failure;
+      });
+    }
+    throw rollbackFailure ?? error;
   }
   return held.length === 1 ? (held[0] as FrozenTree) : combineHolds(held, performance.now() - started);
 }
