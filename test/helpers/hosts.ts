@@ -78,6 +78,10 @@ function initScript(config: string, service: string): string {
   return [
     'set -e',
     'mount -t tmpfs -o mode=755 tmpfs /run',
+    // An empty home: a login shell there must not run the machine's root dotfiles (a pyenv rehash
+    // in .bashrc takes a lock in /root; a host torn down mid-rehash left it, and every later
+    // session waited on it).
+    'mount -t tmpfs -o mode=700 tmpfs /root',
     'mkdir -p /run/sshd',
     // The service, started again whenever it ends unless /run/service.off exists (stopService).
     // (nsenter cannot start it from outside: like su, it stops itself when its child stops, and
