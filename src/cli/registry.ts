@@ -5,7 +5,8 @@
  * whole (write, then rename), so concurrent holders never clash and a reader sees an old
  * or a new version, never half of one. A holder that dies leaves its file behind: every
  * reader checks that the holder (pid and start time) still runs, and calls it stale if not
- * — its watchdog has thawed the tree by then.
+ * — its watchdog has thawed the tree by then. TREEFREEZE_RUNTIME_DIR names another directory
+ * (a registry of its own: holds in it are seen only by commands given the same directory).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +41,8 @@ export const HOLD_ID = /^tf-[0-9a-f]{6}$/;
 
 /** This user's registry directory (created on demand). */
 export function registryDir(): string {
+  const chosen = process.env.TREEFREEZE_RUNTIME_DIR;
+  if (chosen !== undefined && chosen !== '') return chosen;
   const base = process.getuid?.() === 0 ? '/run' : (process.env.XDG_RUNTIME_DIR ?? '/tmp');
   return join(base, 'treefreeze');
 }
@@ -47,7 +50,8 @@ export function registryDir(): string {
 /** Every registry directory this user may read: as root, every user's too. */
 function readableDirs(): string[] {
   const dirs = [registryDir()];
-  if (process.getuid?.() === 0) {
+  const chosen = process.env.TREEFREEZE_RUNTIME_DIR;
+  if (process.getuid?.() === 0 && (chosen === undefined || chosen === '')) {
     let users: string[] = [];
     try {
       users = readdirSync('/run/user');

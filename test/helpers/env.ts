@@ -1,4 +1,6 @@
 /** Where the tests run: the repository, root or not, CI or not; small timing helpers. */
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -6,6 +8,16 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 export const isRoot = process.getuid?.() === 0;
 export const inCI = process.env.CI === 'true';
+
+/**
+ * Every test file keeps the command line's registry of holds in a directory of its own, so a
+ * second copy of the suite (or a user's `treefreeze freeze`) never sees, reports as stale or
+ * removes the records of this one. Open to every user like /tmp: tests also run the CLI as others.
+ */
+export const testRuntimeDir = mkdtempSync(join(tmpdir(), 'treefreeze-registry-'));
+chmodSync(testRuntimeDir, 0o1777);
+process.env.TREEFREEZE_RUNTIME_DIR = testRuntimeDir;
+process.on('exit', () => rmSync(testRuntimeDir, { recursive: true, force: true }));
 
 /** For root-only tests: skips with the reason when not root, but fails under CI=true (CI runs as root). */
 export function requireRoot(t: { skip: (message: string) => void }, why: string): boolean {

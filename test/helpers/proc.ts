@@ -59,7 +59,10 @@ export function recyclePid(pid: number): ChildProcess {
   while (taskStates(pid) !== '' && Date.now() < until) {
     // busy-wait: this runs inside a synchronous hook
   }
-  for (let attempt = 0; attempt < 20; attempt++) {
+  // Another process forking between our write and our fork takes the pid first (a second copy of
+  // the suite forks all the time), so try for a while: each attempt costs a few milliseconds.
+  const giveUpAt = Date.now() + 5000;
+  for (let attempt = 0; attempt < 20 || Date.now() < giveUpAt; attempt++) {
     writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
     const child = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
     if (child.pid === pid) return child;
