@@ -216,6 +216,69 @@ describe('freezeTree on real trees', () => {
     tree.kill();
   });
 
+  test(
+    "an orphan's child born between discovery and SIGSTOP is found by the rescan (scan discovery)",
+    T,
+    async () => {
+      // A subreaper root R, its child M and grandchild O. Right after the first discovery, M is
+      // killed (R reaps it, O is moved under R) and O forks C. The rescan must not trust what
+      // it recorded of O's parent (M): through it, O and C would seem outside the tree.
+      const script = [
+        'import ctypes, os, signal, sys, time',
+        'ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)',
+        'def forever():',
+        '    while True: time.sleep(100)',
+        'm = os.fork()',
+        'if m == 0:',
+        '    if os.fork() == 0:',
+        '        def fork_c(*_):',
+        '            if os.fork() == 0: signal.signal(signal.SIGUSR1, signal.SIG_DFL); forever()',
+        '        signal.signal(signal.SIGUSR1, fork_c)',
+        '        forever()',
+        '    forever()',
+        'print(m, flush=True)',
+        'while True:',
+        '    try: os.wait()',
+        '    except ChildProcessError: time.sleep(0.01)',
+      ].join('\n');
+      const root = spawn('python3', ['-c', script], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+      const rootPid = root.pid as number;
+      try {
+        const middle = Number(await readyLine(root, 'the subreaper tree'));
+        assert.ok(await eventually(() => descendantsByScan(rootPid).length === 3), 'R, M and O');
+        const orphan = descendantsByScan(rootPid).find((pid) => pid !== rootPid && pid !== middle) as number;
+        let newborn = 0;
+        const busyWait = (condition: () => boolean) => {
+          const until = Date.now() + 5000;
+          while (!condition()) if (Date.now() > until) throw new Error('the tree did not change in time');
+        };
+        const options: InternalFreezeOptions = {
+          discovery: 'scan',
+          afterDiscovery: (pids) => {
+            if (newborn !== 0 || !pids.includes(middle)) return;
+            process.kill(middle, 'SIGKILL');
+            // Reaped before the freeze binds it (so it never is), O moved under R.
+            busyWait(() => readProcessStat(middle) === null && readProcessStat(orphan)?.ppid === rootPid);
+            process.kill(orphan, 'SIGUSR1');
+            busyWait(() => descendantsByScan(orphan).length === 2);
+            newborn = descendantsByScan(orphan)[1] as number;
+          },
+        };
+        const frozen = await freezeTree(rootPid, options);
+        assert.ok(newborn > 0, 'C was born after the first discovery');
+        assert.ok(
+          frozen.processes.some((p) => p.pid === newborn),
+          'C is part of the freeze',
+        );
+        assertAllStopped([rootPid, orphan, newborn]);
+        await frozen.thaw();
+        assertNoneStopped([rootPid, orphan, newborn]);
+      } finally {
+        process.kill(-rootPid, 'SIGKILL');
+      }
+    },
+  );
+
   for (const name of ['a) R (b', 'x) T 1 2 3', 'nl\nx) S (']) {
     test(`a process named ${JSON.stringify(name)} is frozen and thawed`, T, async () => {
       const tree = await startTree('comm', name);

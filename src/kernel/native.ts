@@ -17,6 +17,8 @@ const F_SETFL = 4;
 const WNOHANG = 1;
 const MFD_CLOEXEC = 1;
 const POSIX_SPAWN_SETSID = 0x80;
+const POLLIN = 1;
+const POLLFD_SIZE = 8; // struct pollfd { int fd; short events; short revents; }
 
 export interface Native {
   /** A pidfd for `pid`, or -errno. */
@@ -31,6 +33,11 @@ export interface Native {
   spawnDetached(path: string, argv: string[], fds: { [target: number]: number }): Promise<number>;
   /** Reaps a child without blocking: its pid when it has exited, 0 while it runs, -1 if not ours. */
   reap(pid: number): number;
+  /**
+   * How many of these pidfds report their process exited (or are not open), with one poll()
+   * and no waiting; -errno on failure. A pidfd turns readable when its process has exited.
+   */
+  countExited(pidfds: readonly number[]): number;
 }
 
 let loaded: Native | null | undefined;
@@ -65,6 +72,7 @@ function load(): Native | null {
     const posixSpawn = libc.func(
       'int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)',
     );
+    const poll = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
     const errno = (): number => koffi.errno();
     const result = (rc: number): number => (rc < 0 ? -errno() : rc);
 
@@ -121,6 +129,16 @@ function load(): Native | null {
       reap(pid) {
         const status = new Int32Array(1);
         return waitpid(pid, status, WNOHANG);
+      },
+      countExited(pidfds) {
+        if (pidfds.length === 0) return 0;
+        const fds = Buffer.alloc(pidfds.length * POLLFD_SIZE);
+        for (const [i, fd] of pidfds.entries()) {
+          fds.writeInt32LE(fd, i * POLLFD_SIZE);
+          fds.writeInt16LE(POLLIN, i * POLLFD_SIZE + 4);
+        }
+        // Every revents that is not 0 counts: POLLIN (exited), POLLNVAL (not open), POLLERR.
+        return result(poll(fds, pidfds.length, 0));
       },
     };
   } catch {

@@ -147,10 +147,14 @@ export function listProcessIds(): number[] {
   return pids;
 }
 
-/** All processes on the system with their stat, from one /proc scan. */
-export function scanAllProcesses(): ProcStat[] {
+/**
+ * All processes on the system with their stat, from one /proc scan; the pids in `skip`
+ * (processes the caller knows already) are left out, unread.
+ */
+export function scanAllProcesses(skip?: ReadonlySet<number> | ReadonlyMap<number, unknown>): ProcStat[] {
   const stats: ProcStat[] = [];
   for (const pid of listProcessIds()) {
+    if (skip?.has(pid)) continue;
     const stat = readProcessStat(pid);
     if (stat !== null) stats.push(stat);
   }

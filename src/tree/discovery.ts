@@ -37,9 +37,19 @@ export interface DiscoveryOptions extends ListTreeOptions {
   method?: 'children-files' | 'scan' | 'auto' | undefined;
   /** The tree's size when known (a rescan): lets 'auto' choose the scan at once. */
   sizeHint?: number | undefined;
+  /**
+   * Processes whose stat is known already and still true (a rescan of a frozen tree: the
+   * caller proves every one of them alive, so its pid, ppid and start time are current).
+   * They are not read again: a scan reads only the other processes, children files only
+   * the other children. Their children are still looked for.
+   */
+  known?: ReadonlyMap<number, KnownProcess> | undefined;
 }
 
-function toNode(stat: ProcStat): ProcessNode {
+/** What discovery needs of a process: the part of its stat a rescan may know already. */
+export type KnownProcess = Pick<ProcStat, 'pid' | 'ppid' | 'comm' | 'state' | 'numThreads' | 'startTime'>;
+
+function toNode(stat: KnownProcess): ProcessNode {
   return { ...processInfo(stat), state: stat.state, children: [] };
 }
 
@@ -60,19 +70,26 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
   if (rootStat === null) throw noSuchProcess(root);
   const exclude = new Set(options.exclude ?? []);
   const method = options.method ?? (childrenFilesSupported() ? 'auto' : 'scan');
+  const known = options.known;
   // A large tree is cheaper to list with one ppid scan of all of /proc (one stat read per
   // process on the system) than with children files (a task listing, a children file per
   // thread and a stat per child, per process of the tree).
   let systemSize: number | undefined;
   const scanIsCheaper = (processes: number, threads: number) => {
     systemSize ??= listProcessIds().length; // one /proc listing per call, only when it matters
-    return processes * (2 + Math.max(0, threads)) > systemSize;
+    // Known processes cost no stat read either way: a scan skips them, children files too.
+    const knownCount = known?.size ?? 0;
+    const perProcess = knownCount > 0 ? 1 + Math.max(0, threads) : 2 + Math.max(0, threads);
+    return processes * perProcess > systemSize - knownCount;
   };
   const hinted =
     method === 'auto' &&
     (options.sizeHint ?? 0) > FIRST_SWITCH_CHECK &&
     scanIsCheaper(options.sizeHint ?? 0, rootStat.numThreads);
-  let childrenOf = method === 'scan' || hinted ? childrenFromScan() : childrenFromFiles;
+  let childrenOf =
+    method === 'scan' || hinted
+      ? childrenFromScan(known)
+      : (pid: number, threads: number) => childrenFromFiles(pid, threads, known);
 
   const nodes: ProcessNode[] = [];
   const seen = new Set<number>([root]);
@@ -85,7 +102,7 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
     if (method === 'auto' && !hinted && i >= nextCheck) {
       nextCheck *= 2;
       if (scanIsCheaper(2 * (queue.length - i), node.threads)) {
-        childrenOf = childrenFromScan();
+        childrenOf = childrenFromScan(known);
         nextCheck = Number.POSITIVE_INFINITY;
       }
     }
@@ -103,21 +120,29 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
 
 const FIRST_SWITCH_CHECK = 16;
 
-function childrenFromFiles(pid: number, threads: number): ProcStat[] {
-  const stats: ProcStat[] = [];
+function childrenFromFiles(
+  pid: number,
+  threads: number,
+  known: ReadonlyMap<number, KnownProcess> | undefined,
+): KnownProcess[] {
+  const stats: KnownProcess[] = [];
   for (const child of readChildren(pid, threads) ?? []) {
-    const stat = readProcessStat(child);
+    const stat = known?.get(child) ?? readProcessStat(child);
     if (stat !== null) stats.push(stat);
   }
   return stats;
 }
 
-function childrenFromScan(): (pid: number, threads: number) => ProcStat[] {
-  const byParent = new Map<number, ProcStat[]>();
-  for (const stat of scanAllProcesses()) {
+function childrenFromScan(
+  known: ReadonlyMap<number, KnownProcess> | undefined,
+): (pid: number, threads: number) => KnownProcess[] {
+  const byParent = new Map<number, KnownProcess[]>();
+  const add = (stat: KnownProcess) => {
     const siblings = byParent.get(stat.ppid);
     if (siblings) siblings.push(stat);
     else byParent.set(stat.ppid, [stat]);
-  }
+  };
+  for (const stat of scanAllProcesses(known)) add(stat);
+  for (const stat of known?.values() ?? []) add(stat);
   return (pid) => byParent.get(pid) ?? [];
 }

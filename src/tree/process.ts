@@ -20,7 +20,9 @@ export interface ProcessRecord extends ProcessInfo {
 }
 
 /** The only place a stat record becomes a process record. */
-export function processInfo(stat: ProcStat): ProcessInfo {
+export function processInfo(
+  stat: Pick<ProcStat, 'pid' | 'ppid' | 'comm' | 'startTime' | 'numThreads'>,
+): ProcessInfo {
   return {
     pid: stat.pid,
     ppid: stat.ppid,

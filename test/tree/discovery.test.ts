@@ -59,6 +59,31 @@ describe('listTree', () => {
     });
   }
 
+  for (const method of methods) {
+    test(`known processes are taken as given, their children still found (${method})`, async () => {
+      const tree = await startTree('tree', 7, 1);
+      const full = discoverTree(tree.root, { method });
+      // Every process but the root (always read: it proves the tree is there) and the last leaf
+      // is known, under a name it does not have: read again, it would show its real name.
+      const leaf = full[full.length - 1] as (typeof full)[number];
+      const known = new Map(
+        full
+          .filter((node) => node.pid !== leaf.pid && node.pid !== tree.root)
+          .map((node) => [
+            node.pid,
+            { ...node, numThreads: node.threads, comm: `known-${node.pid}`, state: 'T' },
+          ]),
+      );
+      const nodes = discoverTree(tree.root, { method, known });
+      assert.deepEqual(nodes.map((n) => n.pid).sort(), [...tree.pids].sort());
+      for (const node of nodes) {
+        if (node.pid === leaf.pid || node.pid === tree.root) assert.equal(node.comm, leaf.comm, 'read');
+        else assert.equal(node.comm, `known-${node.pid}`, 'a known process is not read again');
+      }
+      tree.kill();
+    });
+  }
+
   test('exclude leaves out a whole subtree; includeRoot: false leaves out the root', async () => {
     const tree = await startTree('tree', 13, 1);
     const all = listTree(tree.root);

@@ -62,3 +62,26 @@ for (const [label, calls] of [
     });
   });
 }
+
+describe('countExited (one poll() over pidfds)', () => {
+  test('counts the processes that exited, zombies included, and only those', async (t) => {
+    const calls = native();
+    if (calls === null) {
+      assert.ok(process.env.CI !== 'true', 'CI has the native calls');
+      t.skip('no native calls here');
+      return;
+    }
+    const tree = await startTree('tree', 4, 1);
+    const identities = tree.pids.map(identityOf);
+    for (const identity of identities) assert.equal(bindPidfd(identity, calls), true);
+    const pidfds = identities.map((identity) => identity.pidfd as number);
+    assert.equal(calls.countExited(pidfds), 0, 'all alive');
+    assert.equal(calls.countExited([]), 0);
+    // A leaf, killed: a zombie until its parent reaps it, and exited either way.
+    const leaf = tree.pids[tree.pids.length - 1] as number;
+    process.kill(leaf, 'SIGKILL');
+    assert.ok(await eventually(() => calls.countExited(pidfds) === 1, 3000), 'the killed one counts');
+    for (const identity of identities) releasePidfd(identity);
+    tree.kill();
+  });
+});

@@ -8,7 +8,7 @@ import type { Native } from '../../kernel/native.js';
 import { readTaskStates } from '../../kernel/procfs.js';
 import type { Ancestor } from '../../tree/ancestors.js';
 import { hasStoppedTask } from '../../tree/ancestors.js';
-import { discoverTree, type ProcessNode } from '../../tree/discovery.js';
+import { discoverTree, type KnownProcess, type ProcessNode } from '../../tree/discovery.js';
 import {
   bindPidfd,
   findUnsignallable,
@@ -58,6 +58,11 @@ export class SignalFreezer {
   readonly #setup: FreezerSetup;
   /** Set by resume(): nothing is stopped after the thaw, whatever was in flight. */
   #closed = false;
+  /**
+   * A discovered process exited before it could be bound: its children, tracked or not,
+   * have a new parent, and what this freeze recorded of their parents is no longer true.
+   */
+  #lostBeforeBind = false;
 
   constructor(setup: FreezerSetup) {
     this.#setup = setup;
@@ -93,7 +98,8 @@ export class SignalFreezer {
     for (;;) {
       this.#checkOpen(options.signal);
       phase('other');
-      const { nodes, newcomers: found } = this.#discover();
+      // Every tracked process was confirmed stopped by the wait that ended the last round.
+      const { nodes, newcomers: found } = this.#discover(true);
       let newcomers = found;
       phase('discover');
       if ((rounds > 0 || settled) && newcomers.length === 0) break;
@@ -110,6 +116,7 @@ export class SignalFreezer {
       this.#checkOpen(options.signal);
       rounds++;
       const batch = bindNewcomers(newcomers, setup.identity, setup.calls);
+      if (batch.length !== newcomers.length) this.#lostBeforeBind = true;
       phase('bind');
       for (const process of batch) {
         this.tracked.set(process.pid, process);
@@ -129,20 +136,32 @@ export class SignalFreezer {
 
   /** The processes of the tree now that this freeze does not track (they appeared since). */
   findNewcomers(): ProcessNode[] {
-    return this.#discover().newcomers;
+    return this.#discover(false).newcomers;
   }
 
-  /** The tree now, and the processes of it this freeze does not track (pid and start time). */
-  #discover(): { nodes: ProcessNode[]; newcomers: ProcessNode[] } {
+  /**
+   * The tree now, and the processes of it this freeze does not track (pid and start time).
+   * `confirmed`: every tracked process was just confirmed stopped. A stopped process cannot
+   * fork, start a thread or change its parent while its own parent lives, so what we
+   * recorded of it is current as long as no process this freeze ever tracked has exited:
+   * then discovery does not read the tracked processes again (one poll() on their pidfds
+   * proves them all alive, after the discovery). Otherwise, a full discovery.
+   */
+  #discover(confirmed: boolean): { nodes: ProcessNode[]; newcomers: ProcessNode[] } {
     const setup = this.#setup;
     // This process's watchdogs (a replacement started during the hold included) stay running.
     for (const pid of ownWatchdogPids()) setup.exclude.add(pid);
-    const discovered = discoverTree(setup.root, {
-      includeRoot: setup.includeRoot,
-      exclude: setup.exclude,
-      method: setup.discovery,
-      sizeHint: this.tracked.size,
-    });
+    const discover = (known?: ReadonlyMap<number, KnownProcess>) =>
+      discoverTree(setup.root, {
+        includeRoot: setup.includeRoot,
+        exclude: setup.exclude,
+        method: setup.discovery,
+        sizeHint: this.tracked.size,
+        known,
+      });
+    const known = confirmed ? this.#knownProcesses() : undefined;
+    let discovered = discover(known);
+    if (known !== undefined && !this.#noneExited()) discovered = discover();
     // Another freezer's watchdog inside this tree keeps running, with its lease timer:
     // stopping it would disarm that freezer's safety net. (Its freezer may be frozen.)
     const nodes = withoutForeignWatchdogs(discovered, setup.exclude);
@@ -211,6 +230,27 @@ export class SignalFreezer {
     }
     if (failed.length > 0) throw thawFailed(count(failed.length, 'process', 'processes'), failed, firstError);
     return continued;
+  }
+
+  /** The tracked processes as discovery would read them, if every process ever tracked has a pidfd. */
+  #knownProcesses(): Map<number, KnownProcess> | undefined {
+    if (this.#setup.calls === null || this.tracked.size === 0 || this.#lostBeforeBind) return undefined;
+    if (!this.#everTracked.every((process) => process.pidfd !== undefined)) return undefined;
+    // A tracer may resume a task in ptrace stop whenever it likes.
+    if ([...this.tracked.values()].some((process) => process.traced)) return undefined;
+    const known = new Map<number, KnownProcess>();
+    for (const { pid, ppid, comm, startTime, threads } of this.tracked.values())
+      known.set(pid, { pid, ppid, comm, startTime, numThreads: threads, state: 'T' });
+    return known;
+  }
+
+  /**
+   * Whether every process this freeze ever tracked is still alive: a pidfd is readable once
+   * its process has exited. An exit anywhere may have moved children to another parent.
+   */
+  #noneExited(): boolean {
+    const pidfds = this.#everTracked.map((process) => process.pidfd as number);
+    return this.#setup.calls?.countExited(pidfds) === 0;
   }
 
   releasePidfds(): void {
