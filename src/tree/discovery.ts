@@ -102,7 +102,10 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
     if (method === 'auto' && !hinted && i >= nextCheck) {
       nextCheck *= 2;
       if (scanIsCheaper(2 * (queue.length - i), node.threads)) {
-        childrenOf = childrenFromScan(known);
+        // The processes queued so far were read a moment ago: the scan does not read them again.
+        const read = new Map<number, KnownProcess>(known);
+        for (const queued of queue) read.set(queued.pid, { ...queued, numThreads: queued.threads });
+        childrenOf = childrenFromScan(read);
         nextCheck = Number.POSITIVE_INFINITY;
       }
     }

@@ -1,0 +1,262 @@
+/**
+ * What each command does, once its arguments are parsed: loaded only when a command runs, so
+ * that `--help`, `--version` and usage errors do not load the freezer, koffi or the cgroup code.
+ */
+import { count, FreezeError, listPids } from '../errors.js';
+import { frozenCgroupHolding } from '../kernel/cgroupfs.js';
+import { readProcessStat } from '../kernel/procfs.js';
+import { thawCgroup, thawTree } from '../thaw.js';
+import { listTree } from '../tree/discovery.js';
+import { type ResolvedTarget, resolveTargets } from '../tree/targets.js';
+import { runDemo } from './demo.js';
+import { detachHold, HOLDER_FD_VARIABLE } from './detach.js';
+import { formatDuration } from './duration.js';
+import { eventSink, targetSummary } from './events.js';
+import { type HoldOptions, holdFreeze, runFrozen } from './hold.js';
+import { findHold, HOLD_ID } from './registry.js';
+import { collectStatus, printStatus, thawHold } from './status.js';
+import { paint, useColor } from './style.js';
+import { describeTree, renderTree } from './tree-view.js';
+import {
+  type FreezeCliOptions,
+  TARGET_FORMS,
+  type TargetCliOptions,
+  type ThawCliOptions,
+  UsageError,
+} from './usage.js';
+
+type SetExitCode = (code: number) => void;
+
+/** The targets named on the command line (operands, and --cgroup), resolved; none is a usage error. */
+function resolveCliTargets(specs: string[], options: TargetCliOptions): ResolvedTarget[] {
+  const all = [...specs, ...(options.cgroup !== undefined ? [`cgroup:${options.cgroup}`] : [])];
+  if (all.length === 0) throw new UsageError(`missing target: give ${TARGET_FORMS}`);
+  for (const spec of specs) {
+    // A number that is not a pid (negative numbers never reach here: they read as options).
+    if (/^[+-]?\d/.test(spec) && !/^\d+$/.test(spec)) {
+      throw new UsageError(`target: "${spec}" is not a process id (a positive integer)`);
+    }
+    if (/^0+$/.test(spec)) throw new UsageError(`target: "${spec}" is not a process id (a positive integer)`);
+    const port = /^:(\d+)$/.exec(spec);
+    if (port && !(Number(port[1]) >= 1 && Number(port[1]) <= 65535)) {
+      throw new UsageError(`target: ${spec}: a port is a number from 1 to 65535`);
+    }
+  }
+  return resolveTargets(all, { all: options.all, cmd: options.cmd });
+}
+
+/** --dry-run: what would be frozen, without freezing anything. */
+function printDryRun(command: string, targets: ResolvedTarget[], json: boolean): void {
+  const shown = targets.map((target) => {
+    const processes = target.root !== undefined ? listTree(target.root).map((node) => node.pid) : target.pids;
+    return { ...targetSummary(target), pids: processes };
+  });
+  if (json) {
+    eventSink(1)({ event: 'dry-run', command, targets: shown });
+    return;
+  }
+  for (const target of shown) {
+    process.stdout.write(
+      `would freeze ${target.label}: ${count(target.pids.length, 'process', 'processes')} (${listPids(target.pids, 10) || 'none'})\n`,
+    );
+  }
+}
+
+function holdOptions(targets: ResolvedTarget[], options: FreezeCliOptions): HoldOptions {
+  return {
+    targets,
+    backend: options.backend,
+    childrenOnly: Boolean(options.childrenOnly),
+    exclude: options.exclude ?? [],
+    timeoutMs: options.timeout,
+    maxHoldMs: options.maxHold,
+    watchdog: options.watchdog,
+    json: Boolean(options.json),
+    forMs: options.for,
+    onBreach: options.onBreach,
+    checkIntervalMs: options.checkInterval,
+    keepExitCode: Boolean(options.keepExitCode),
+    jsonFd: options.jsonFd,
+  };
+}
+
+/**
+ * run's operands: the targets before `--`, the command after it. Without `--`, the first
+ * operand is the target and the rest the command (with --cgroup, all of them are the command).
+ */
+function splitAtDashDash(
+  argv: readonly string[],
+  operands: string[],
+  cgroupGiven: boolean,
+): [string[], string[]] {
+  const dashDash = argv.indexOf('--');
+  if (dashDash >= 0) {
+    const command = argv.slice(dashDash + 1);
+    return [operands.slice(0, operands.length - command.length), command];
+  }
+  return cgroupGiven ? [[], operands] : [operands.slice(0, 1), operands.slice(1)];
+}
+
+/** The processes of a cgroup whose parent is outside it: the roots of its trees. */
+function cgroupRoots(pids: number[]): number[] {
+  const inside = new Set(pids);
+  return pids.filter((pid) => {
+    const stat = readProcessStat(pid); // one read: gone, or its parent outside the cgroup
+    return stat !== null && !inside.has(stat.ppid);
+  });
+}
+
+async function thawOneHold(id: string, dryRun: boolean, json: boolean): Promise<void> {
+  if (dryRun) {
+    const hold = findHold(id);
+    if (!hold) throw new FreezeError('NO_MATCH', `no hold ${id} (treefreeze status lists the holds)`);
+    process.stderr.write(
+      `would end hold ${id}: ${count(hold.pids.length, 'process', 'processes')} (${listPids(hold.pids)})\n`,
+    );
+    return;
+  }
+  const outcome = await thawHold(id);
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ command: 'thaw', ...outcome })}\n`);
+    return;
+  }
+  const verdict =
+    outcome.intact === null
+      ? ''
+      : outcome.intact
+        ? ', intact'
+        : `, hold broken ${count(outcome.breaches ?? 0, 'time')}`;
+  const held = outcome.heldMs === null ? '' : ` after ${formatDuration(outcome.heldMs)}`;
+  process.stderr.write(`ended hold ${id}${held}${verdict}\n`);
+}
+
+function thawOneCgroup(path: string, dryRun: boolean, json: boolean): void {
+  const thawed = thawCgroup(path, { dryRun });
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ command: 'thaw', dryRun, ...thawed })}\n`);
+  } else if (dryRun) {
+    process.stderr.write(
+      `${thawed.wasFrozen ? 'would thaw' : 'nothing to thaw: not frozen:'} cgroup ${thawed.path}\n`,
+    );
+  } else {
+    process.stderr.write(`${thawed.wasFrozen ? 'thawed' : 'was not frozen:'} cgroup ${thawed.path}\n`);
+  }
+}
+
+function thawOneTree(pid: number, options: ThawCliOptions, dryRun: boolean): void {
+  const resumed = thawTree(pid, {
+    includeRoot: !options.childrenOnly,
+    dryRun,
+    machineWide: Boolean(options.machineWide),
+  });
+  // Frozen by a cgroup freezer, a process reads S, not T: say which cgroup to thaw instead.
+  const frozenCgroup = resumed.length === 0 ? frozenCgroupHolding(pid) : null;
+  if (options.json) {
+    process.stdout.write(
+      `${JSON.stringify({ command: 'thaw', root: pid, dryRun, resumed, frozenCgroup })}\n`,
+    );
+  } else if (resumed.length === 0) {
+    const hint = frozenCgroup
+      ? `; it is in frozen cgroup ${frozenCgroup}: treefreeze thaw --cgroup ${frozenCgroup}`
+      : '';
+    process.stderr.write(`nothing to resume: no process in the tree of ${pid} is stopped${hint}\n`);
+  } else {
+    const list = resumed.map((p) => `${p.pid} (${p.comm})`).join(', ');
+    const verb = dryRun ? 'would resume' : 'resumed';
+    process.stderr.write(`${verb} ${count(resumed.length, 'process', 'processes')}: ${list}\n`);
+  }
+}
+
+export async function freeze(
+  specs: string[],
+  options: FreezeCliOptions,
+  argv: readonly string[],
+  setExitCode: SetExitCode,
+): Promise<void> {
+  if (options.detach && options.untilStdinCloses) {
+    throw new UsageError(
+      '--detach and --until-stdin-closes do not go together: a detached hold has no input',
+    );
+  }
+  if (options.detach && options.maxHold === undefined && options.for === undefined) {
+    throw new UsageError('--detach needs --max-hold (or --for): nobody is there to thaw a forgotten hold');
+  }
+  const targets = resolveCliTargets(specs, options);
+  if (options.dryRun) return printDryRun('freeze', targets, Boolean(options.json));
+  if (options.detach) {
+    setExitCode(await detachHold(argv, options.timeout, Boolean(options.json), options.maxHold));
+    return;
+  }
+  const holderFd = process.env[HOLDER_FD_VARIABLE];
+  delete process.env[HOLDER_FD_VARIABLE]; // not for anything this process starts
+  const reportFd = holderFd !== undefined && /^\d+$/.test(holderFd) ? Number(holderFd) : undefined;
+  setExitCode(
+    await holdFreeze({
+      ...holdOptions(targets, options),
+      reportFd,
+      untilStdinCloses: Boolean(options.untilStdinCloses),
+    }),
+  );
+}
+
+export async function run(
+  operands: string[],
+  options: FreezeCliOptions,
+  argv: readonly string[],
+  setExitCode: SetExitCode,
+): Promise<void> {
+  const [specs, commandLine] = splitAtDashDash(argv, operands, options.cgroup !== undefined);
+  if (commandLine.length === 0 && !options.dryRun) throw new UsageError('run needs a command after --');
+  const targets = resolveCliTargets(specs, options);
+  if (options.dryRun) return printDryRun('run', targets, Boolean(options.json));
+  if (options.json && options.jsonFd === undefined) {
+    throw new UsageError(
+      "run --json needs --json-fd N: the command's own output uses stdout (e.g. --json-fd 3 3>events.jsonl)",
+    );
+  }
+  setExitCode(await runFrozen(holdOptions(targets, options), commandLine));
+}
+
+export async function thaw(specs: string[], options: ThawCliOptions): Promise<void> {
+  const dryRun = Boolean(options.dryRun);
+  const holdIds = specs.filter((spec) => HOLD_ID.test(spec));
+  for (const id of holdIds) await thawOneHold(id, dryRun, Boolean(options.json));
+  const others = specs.filter((spec) => !HOLD_ID.test(spec));
+  if (holdIds.length > 0 && others.length === 0 && options.cgroup === undefined) return;
+  for (const target of resolveCliTargets(others, options)) {
+    if (target.cgroup !== undefined) thawOneCgroup(target.cgroup, dryRun, Boolean(options.json));
+    else thawOneTree(target.root as number, options, dryRun);
+  }
+}
+
+export function tree(
+  specs: string[],
+  options: { json?: boolean; cgroups?: boolean; all?: boolean; cmd?: boolean },
+): void {
+  const targets = resolveCliTargets(specs, options);
+  const roots = targets.flatMap((target) =>
+    target.root !== undefined ? [target.root] : cgroupRoots(target.pids),
+  );
+  const entries = roots.flatMap((root) => describeTree(listTree(root), Boolean(options.cgroups)));
+  if (options.json) {
+    const root = targets.length === 1 && targets[0]?.root !== undefined ? targets[0].root : null;
+    process.stdout.write(
+      `${JSON.stringify({ command: 'tree', root, targets: targets.map(targetSummary), processes: entries })}\n`,
+    );
+    return;
+  }
+  const color = useColor(process.stdout);
+  const threads = entries.reduce((sum, entry) => sum + entry.threads, 0);
+  process.stdout.write(`${renderTree(entries, color)}\n`);
+  process.stderr.write(
+    `${paint(color, 'dim', `${count(entries.length, 'process', 'processes')}, ${count(threads, 'thread')}`)}\n`,
+  );
+}
+
+export function status(options: { json?: boolean }): void {
+  printStatus(collectStatus(), Boolean(options.json));
+}
+
+export async function demo(setExitCode: SetExitCode): Promise<void> {
+  setExitCode(await runDemo());
+}

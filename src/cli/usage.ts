@@ -1,0 +1,42 @@
+/** What the command line's parser hands to the commands: its option shapes, and its usage error. */
+import { CommanderError } from 'commander';
+import { EXIT } from './exit-codes.js';
+
+export class UsageError extends CommanderError {
+  constructor(message: string) {
+    super(EXIT.USAGE, 'treefreeze.usage', message);
+  }
+}
+
+export interface TargetCliOptions {
+  cgroup?: string;
+  all?: boolean;
+  cmd?: boolean;
+}
+
+export const TARGET_FORMS = 'a pid, a process name, :PORT, unit:NAME, container:ID or a cgroup path';
+
+export interface FreezeCliOptions extends TargetCliOptions {
+  dryRun?: boolean;
+  detach?: boolean;
+  untilStdinCloses?: boolean;
+  backend: 'signal' | 'cgroup' | 'auto';
+  childrenOnly?: boolean;
+  exclude?: number[];
+  timeout: number;
+  maxHold?: number;
+  watchdog: boolean;
+  json?: boolean;
+  for?: number;
+  onBreach: 'refreeze' | 'report';
+  checkInterval: number;
+  keepExitCode?: boolean;
+  jsonFd?: number;
+}
+
+export interface ThawCliOptions extends TargetCliOptions {
+  childrenOnly?: boolean;
+  json?: boolean;
+  dryRun?: boolean;
+  machineWide?: boolean;
+}
