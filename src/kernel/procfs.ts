@@ -3,7 +3,7 @@
  * (ENOENT/ESRCH): a process that exits while we look at it is normal, not an error.
  */
 import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
-import { isGoneError, procUnreadable } from '../errors.js';
+import { errnoCode, isGoneError, procUnreadable } from '../errors.js';
 import { type ProcStat, parseStatBytes } from './stat.js';
 
 // One buffer for all reads: stat lines are short, and reading into a reused
@@ -73,6 +73,38 @@ function readStatFile(path: string): ProcStat | null {
 
 export function readProcessStat(pid: number): ProcStat | null {
   return readStatFile(`/proc/${pid}/stat`);
+}
+
+/**
+ * Opens a process's stat file and keeps it: the open file names that process for good (a
+ * later process with the same pid has a file of its own), and reading it again costs one
+ * pread instead of an open, a read and a close. Returns the descriptor, null when the process
+ * is gone, or undefined when no descriptor is left (EMFILE): then read by path.
+ */
+export function openStatHandle(pid: number): number | null | undefined {
+  const path = `/proc/${pid}/stat`;
+  try {
+    return openSync(path, 'r');
+  } catch (error) {
+    if (isGoneError(error)) return null;
+    if (errnoCode(error) === 'EMFILE' || errnoCode(error) === 'ENFILE') return undefined;
+    throw procUnreadable(path, error);
+  }
+}
+
+/** Reads a kept stat file again (see openStatHandle); null once its process is gone (reaped). */
+export function readStatHandle(fd: number): ProcStat | null {
+  let length: number;
+  try {
+    length = readSync(fd, buffer, 0, buffer.length, 0); // one record, far shorter than the buffer
+  } catch (error) {
+    if (isGoneError(error)) return null;
+    throw procUnreadable(`stat file (descriptor ${fd})`, error);
+  }
+  if (length === 0) return null;
+  const stat = parseStatBytes(buffer, length);
+  if (stat === null) throw procUnreadable(`stat file (descriptor ${fd})`, new Error('unexpected format'));
+  return stat;
 }
 
 export function readTaskStat(pid: number, tid: number): ProcStat | null {

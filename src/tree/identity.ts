@@ -11,7 +11,8 @@ import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { errnoCode, isGoneError, notPermittedToSignal, signalFailed } from '../errors.js';
 import type { Native } from '../kernel/native.js';
-import { readProcessStat } from '../kernel/procfs.js';
+import { openStatHandle, readProcessStat, readStatHandle } from '../kernel/procfs.js';
+import type { ProcStat } from '../kernel/stat.js';
 
 /** How signals are bound to the right process. */
 export type IdentityMethod = 'pidfd' | 'starttime';
@@ -21,6 +22,8 @@ export interface ProcessIdentity {
   startTime: number;
   /** Open pidfd for this process, when identity is bound by pidfd. */
   pidfd?: number | undefined;
+  /** Its stat file, kept open beside the pidfd (see openStatHandle): read again with one pread. */
+  statFd?: number | undefined;
 }
 
 export type SignalName = 'SIGSTOP' | 'SIGCONT';
@@ -31,8 +34,14 @@ const EPERM = 1;
 
 /** Whether `identity` still names a live (or zombie) process, by pid and start time. */
 export function isSameProcess(identity: ProcessIdentity): boolean {
-  const stat = readProcessStat(identity.pid);
-  return stat !== null && stat.startTime === identity.startTime;
+  return readIdentifiedStat(identity) !== null;
+}
+
+/** The process's stat now, or null when it is gone (or its pid names another process now). */
+export function readIdentifiedStat(identity: ProcessIdentity): ProcStat | null {
+  const stat =
+    identity.statFd !== undefined ? readStatHandle(identity.statFd) : readProcessStat(identity.pid);
+  return stat === null || stat.startTime !== identity.startTime ? null : stat;
 }
 
 /**
@@ -45,15 +54,32 @@ export function bindPidfd(identity: ProcessIdentity, calls: Native | null): bool
   const fd = calls.pidfdOpen(identity.pid);
   if (fd === -ESRCH) return false;
   if (fd < 0) return isSameProcess(identity); // EMFILE and the like: fall back for this one
-  if (!isSameProcess(identity)) {
+  // Opened after the pidfd, the stat file confirms it: if it reads the discovered start time,
+  // that process held the pid from discovery to now, so the pidfd names it too.
+  const statFd = openStatHandle(identity.pid);
+  if (typeof statFd === 'number') identity.statFd = statFd;
+  if (statFd === null || !isSameProcess(identity)) {
     closeSync(fd);
+    releaseStatHandle(identity);
     return false;
   }
   identity.pidfd = fd;
   return true;
 }
 
+function releaseStatHandle(identity: ProcessIdentity): void {
+  if (identity.statFd === undefined) return;
+  try {
+    closeSync(identity.statFd);
+  } catch {
+    // already closed
+  }
+  identity.statFd = undefined;
+}
+
+/** Closes the pidfd and the stat file bound to a process (see bindPidfd). */
 export function releasePidfd(identity: ProcessIdentity): void {
+  releaseStatHandle(identity);
   if (identity.pidfd === undefined) return;
   try {
     closeSync(identity.pidfd);

@@ -1,15 +1,25 @@
 import assert from 'node:assert/strict';
+import { closeSync, readlinkSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { native } from '../../src/kernel/native.js';
-import { readProcessStat } from '../../src/kernel/procfs.js';
+import { openStatHandle, readProcessStat, readStatHandle } from '../../src/kernel/procfs.js';
 import {
   bindPidfd,
   isSameProcess,
   type ProcessIdentity,
+  readIdentifiedStat,
   releasePidfd,
   sendSignal,
 } from '../../src/tree/identity.js';
-import { cleanupTrees, eventually, startTree, taskStates } from '../helpers/index.js';
+import {
+  cleanupTrees,
+  eventually,
+  killGroupOf,
+  recyclePid,
+  requireRoot,
+  startTree,
+  taskStates,
+} from '../helpers/index.js';
 
 after(async () => assert.deepEqual(await cleanupTrees(), []));
 
@@ -82,6 +92,55 @@ describe('countExited (one poll() over pidfds)', () => {
     process.kill(leaf, 'SIGKILL');
     assert.ok(await eventually(() => calls.countExited(pidfds) === 1, 3000), 'the killed one counts');
     for (const identity of identities) releasePidfd(identity);
+    tree.kill();
+  });
+});
+
+describe('a kept stat file (openStatHandle)', () => {
+  test('names its process for good: once that process is gone it reads null, even when the pid is reused', async (t) => {
+    if (!requireRoot(t, 'recycling a pid needs ns_last_pid')) return;
+    const tree = await startTree('reaper', 1); // the root reaps: the child really goes away
+    const child = tree.pids[1] as number;
+    const fd = openStatHandle(child);
+    assert.equal(typeof fd, 'number');
+    const before = readStatHandle(fd as number);
+    assert.equal(before?.pid, child);
+    const impostor = recyclePid(child); // kills the child, starts a sleep with the same pid
+    try {
+      assert.equal(readProcessStat(child)?.comm, 'sleep', 'the pid names another process now');
+      assert.equal(readStatHandle(fd as number), null, 'the kept file still names the one that exited');
+    } finally {
+      closeSync(fd as number);
+      killGroupOf(impostor);
+      tree.kill();
+    }
+  });
+
+  test('bindPidfd keeps one beside the pidfd; releasePidfd closes both', async (t) => {
+    const calls = native();
+    if (calls === null) {
+      assert.ok(process.env.CI !== 'true', 'CI has the native calls');
+      t.skip('no native calls here');
+      return;
+    }
+    const tree = await startTree('tree', 1, 1);
+    const identity = identityOf(tree.root);
+    assert.equal(bindPidfd(identity, calls), true);
+    const { pidfd, statFd } = identity;
+    assert.ok(pidfd !== undefined && statFd !== undefined);
+    assert.equal(readIdentifiedStat(identity)?.pid, tree.root);
+    assert.match(readlinkSync(`/proc/self/fd/${statFd}`), new RegExp(`^/proc/${tree.root}/stat$`));
+    releasePidfd(identity);
+    assert.equal(identity.statFd, undefined);
+    for (const fd of [pidfd, statFd]) {
+      let target = '';
+      try {
+        target = readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        // closed
+      }
+      assert.ok(!target.startsWith(`/proc/${tree.root}`) && !target.includes('pidfd'), `fd ${fd}: ${target}`);
+    }
     tree.kill();
   });
 });

@@ -6,10 +6,11 @@
  * stopped again and confirmed, with a rescan for any process they forked meanwhile.
  * A stopped tree cannot fork, so the tree is rescanned only when something ran.
  */
-import { isDying, readProcessStat, readTaskStates } from '../../kernel/procfs.js';
+import { isDying, readTaskStates } from '../../kernel/procfs.js';
 import { openRunClock, type RunClock } from '../../kernel/run-clock.js';
 import type { ProcStat } from '../../kernel/stat.js';
 import { onTick } from '../../timers.js';
+import { readIdentifiedStat } from '../../tree/identity.js';
 import type { Watchdog } from '../../watchdog/channel.js';
 import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';
 import type { SignalFreezer } from './freezer.js';
@@ -70,7 +71,7 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
     // that it is this process's (an fd stays bound to the task it was opened for).
     if (entry.clock === undefined) entry.clock = openRunClock(process.pid);
     if (entry.clock === null) {
-      const stat = readIdentified(process);
+      const stat = readIdentifiedStat(process);
       if (stat === null) return null;
       const moved = entry.lastState !== undefined && stat.state !== entry.lastState;
       entry.lastState = stat.state;
@@ -80,7 +81,7 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
     if (sample !== 'first') return sample === 'gone' ? null : sample === 'moved';
     // A first reading says nothing about the past: then the state decides. One stat read
     // serves identity, state and the rare leader that exited while its threads live on.
-    const stat = readIdentified(process);
+    const stat = readIdentifiedStat(process);
     if (stat === null) return null;
     if (stat.state === 'Z' && stat.numThreads > 1) {
       entry.clock.close(); // the exited leader's clock never moves: watch a live thread's
@@ -192,14 +193,8 @@ function liveThreadClock(process: TrackedProcess): RunClock | null {
   return null;
 }
 
-/** The process's stat, or null when it is gone (or its pid names another process now). */
-function readIdentified(process: TrackedProcess): ProcStat | null {
-  const stat = readProcessStat(process.pid);
-  return stat === null || stat.startTime !== process.startTime ? null : stat;
-}
-
 function stateOf(process: TrackedProcess): Now {
-  const stat = readIdentified(process);
+  const stat = readIdentifiedStat(process);
   return stat === null ? 'gone' : stateFrom(process, stat);
 }
 

@@ -5,15 +5,9 @@
  * are read again.
  */
 import { aborted, count, FreezeError } from '../../errors.js';
-import {
-  listTaskIds,
-  readProcessStat,
-  readTaskStat,
-  readTracerPid,
-  type TaskState,
-} from '../../kernel/procfs.js';
+import { listTaskIds, readTaskStat, readTracerPid, type TaskState } from '../../kernel/procfs.js';
 import { isVforkWait } from '../../kernel/vfork.js';
-import type { ProcessIdentity } from '../../tree/identity.js';
+import { type ProcessIdentity, readIdentifiedStat } from '../../tree/identity.js';
 import type { ProcessRecord } from '../../tree/process.js';
 
 /** A process the signal backend froze: its record, and how to signal it. */
@@ -117,9 +111,9 @@ function isStoppedLetter(state: string): boolean {
 }
 
 function classify(process: TrackedProcess): { verdict: Verdict; tasks: TaskState[] } {
-  const stat = readProcessStat(process.pid);
+  const stat = readIdentifiedStat(process);
   // Gone, or the pid now names another process: the one we knew has exited.
-  if (stat === null || stat.startTime !== process.startTime) return { verdict: 'gone', tasks: [] };
+  if (stat === null) return { verdict: 'gone', tasks: [] };
   process.threads = stat.numThreads;
   const main = { tid: process.pid, state: stat.state };
   // The main thread still running: pending, no need to read the other tasks yet.
