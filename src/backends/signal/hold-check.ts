@@ -177,8 +177,12 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
         // the thaw goes on whatever this last look could not read
       }
       log.end(false);
-      for (const entry of watched.values()) entry.clock?.close();
+      // Closed once the thaw has returned: the resume must not wait for a thousand closes.
+      const clocks = [...watched.values()].map((entry) => entry.clock);
       watched.clear();
+      setImmediate(() => {
+        for (const clock of clocks) clock?.close();
+      });
     },
   };
 }
