@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { registryDir } from '../../src/cli/registry.js';
 import { findCgroupMounts } from '../../src/kernel/cgroupfs.js';
 import {
   cleanupTrees,
@@ -20,6 +21,7 @@ import {
   startTree,
   TestCgroup,
   taskStates,
+  testRuntimeDir,
 } from '../helpers/index.js';
 
 const T = { timeout: 60_000 };
@@ -50,6 +52,19 @@ async function statusJson() {
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout);
 }
+
+test('the registry: TREEFREEZE_RUNTIME_DIR, else /run/treefreeze for root, $XDG_RUNTIME_DIR/treefreeze for others', () => {
+  const saved = process.env.TREEFREEZE_RUNTIME_DIR;
+  try {
+    process.env.TREEFREEZE_RUNTIME_DIR = '/tmp/elsewhere';
+    assert.equal(registryDir(), '/tmp/elsewhere');
+    delete process.env.TREEFREEZE_RUNTIME_DIR;
+    const expected = isRoot ? '/run/treefreeze' : join(process.env.XDG_RUNTIME_DIR ?? '/tmp', 'treefreeze');
+    assert.equal(registryDir(), expected);
+  } finally {
+    process.env.TREEFREEZE_RUNTIME_DIR = saved;
+  }
+});
 
 describe('--until-stdin-closes (a hold tied to a controller’s connection)', () => {
   for (const ending of ['a line "thaw"', 'EOF'] as const) {
@@ -100,6 +115,9 @@ describe('detached holds', () => {
       assert.match(id, /^tf-[0-9a-f]{6}$/);
       assert.equal((event.processes as unknown[]).length, 3);
       assert.ok(stopped(tree.pids), 'still frozen after the command returned');
+      // In this test file's own registry (TREEFREEZE_RUNTIME_DIR), not the machine's.
+      assert.ok(holdFile(id).startsWith(testRuntimeDir) && existsSync(holdFile(id)), 'its entry');
+      assert.ok(!existsSync(join('/run/treefreeze', `${id}.json`)), 'not in the default directory');
       const status = await statusJson();
       const mine = status.holds.find((hold: { id: string }) => hold.id === id);
       assert.equal(mine?.state, 'holding');
