@@ -73,14 +73,20 @@ for (const [label, calls] of [
   });
 }
 
+/** The native calls, or null after skipping the test (never under CI, which has them). */
+function nativeOrSkip(t: { skip: (message: string) => void }) {
+  const calls = native();
+  if (calls === null) {
+    assert.ok(process.env.CI !== 'true', 'CI has the native calls');
+    t.skip('no native calls here');
+  }
+  return calls;
+}
+
 describe('countExited (one poll() over pidfds)', () => {
   test('counts the processes that exited, zombies included, and only those', async (t) => {
-    const calls = native();
-    if (calls === null) {
-      assert.ok(process.env.CI !== 'true', 'CI has the native calls');
-      t.skip('no native calls here');
-      return;
-    }
+    const calls = nativeOrSkip(t);
+    if (calls === null) return;
     const tree = await startTree('tree', 4, 1);
     const identities = tree.pids.map(identityOf);
     for (const identity of identities) assert.equal(bindPidfd(identity, calls), true);
@@ -117,12 +123,8 @@ describe('a kept stat file (openStatHandle)', () => {
   });
 
   test('bindPidfd keeps one beside the pidfd; releasePidfd closes both', async (t) => {
-    const calls = native();
-    if (calls === null) {
-      assert.ok(process.env.CI !== 'true', 'CI has the native calls');
-      t.skip('no native calls here');
-      return;
-    }
+    const calls = nativeOrSkip(t);
+    if (calls === null) return;
     const tree = await startTree('tree', 1, 1);
     const identity = identityOf(tree.root);
     assert.equal(bindPidfd(identity, calls), true);
