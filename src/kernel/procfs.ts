@@ -183,11 +183,14 @@ export function listProcessIds(): number[] {
  * All processes on the system with their stat, from one /proc scan; the pids in `skip`
  * (processes the caller knows already) are left out, unread.
  */
-export function scanAllProcesses(skip?: ReadonlySet<number> | ReadonlyMap<number, unknown>): ProcStat[] {
+export function scanAllProcesses(
+  skip?: ReadonlySet<number> | ReadonlyMap<number, unknown>,
+  readStat: (pid: number) => ProcStat | null = readProcessStat,
+): ProcStat[] {
   const stats: ProcStat[] = [];
   for (const pid of listProcessIds()) {
     if (skip?.has(pid)) continue;
-    const stat = readProcessStat(pid);
+    const stat = readStat(pid);
     if (stat !== null) stats.push(stat);
   }
   return stats;

@@ -44,6 +44,8 @@ export interface DiscoveryOptions extends ListTreeOptions {
    * the other children. Their children are still looked for.
    */
   known?: ReadonlyMap<number, KnownProcess> | undefined;
+  /** How each process's stat is read (a freeze keeps the files open: see KeptStatFiles). */
+  readStat?: ((pid: number) => ProcStat | null) | undefined;
 }
 
 /** What discovery needs of a process: the part of its stat a rescan may know already. */
@@ -66,7 +68,8 @@ export function listTree(root: number, options: ListTreeOptions = {}): ProcessNo
 /** listTree with the internal choices of how to discover. */
 /** @internal */
 export function discoverTree(root: number, options: DiscoveryOptions = {}): ProcessNode[] {
-  const rootStat = readProcessStat(root);
+  const readStat = options.readStat ?? readProcessStat;
+  const rootStat = readStat(root);
   if (rootStat === null) throw noSuchProcess(root);
   const exclude = new Set(options.exclude ?? []);
   const method = options.method ?? (childrenFilesSupported() ? 'auto' : 'scan');
@@ -88,8 +91,8 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
     scanIsCheaper(options.sizeHint ?? 0, rootStat.numThreads);
   let childrenOf =
     method === 'scan' || hinted
-      ? childrenFromScan(known)
-      : (pid: number, threads: number) => childrenFromFiles(pid, threads, known);
+      ? childrenFromScan(known, readStat)
+      : (pid: number, threads: number) => childrenFromFiles(pid, threads, known, readStat);
 
   const nodes: ProcessNode[] = [];
   const seen = new Set<number>([root]);
@@ -105,7 +108,7 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
         // The processes queued so far were read a moment ago: the scan does not read them again.
         const read = new Map<number, KnownProcess>(known);
         for (const queued of queue) read.set(queued.pid, { ...queued, numThreads: queued.threads });
-        childrenOf = childrenFromScan(read);
+        childrenOf = childrenFromScan(read, readStat);
         nextCheck = Number.POSITIVE_INFINITY;
       }
     }
@@ -127,10 +130,11 @@ function childrenFromFiles(
   pid: number,
   threads: number,
   known: ReadonlyMap<number, KnownProcess> | undefined,
+  readStat: (pid: number) => ProcStat | null,
 ): KnownProcess[] {
   const stats: KnownProcess[] = [];
   for (const child of readChildren(pid, threads) ?? []) {
-    const stat = known?.get(child) ?? readProcessStat(child);
+    const stat = known?.get(child) ?? readStat(child);
     if (stat !== null) stats.push(stat);
   }
   return stats;
@@ -138,6 +142,7 @@ function childrenFromFiles(
 
 function childrenFromScan(
   known: ReadonlyMap<number, KnownProcess> | undefined,
+  readStat: (pid: number) => ProcStat | null,
 ): (pid: number, threads: number) => KnownProcess[] {
   const byParent = new Map<number, KnownProcess[]>();
   const add = (stat: KnownProcess) => {
@@ -145,7 +150,7 @@ function childrenFromScan(
     if (siblings) siblings.push(stat);
     else byParent.set(stat.ppid, [stat]);
   };
-  for (const stat of scanAllProcesses(known)) add(stat);
+  for (const stat of scanAllProcesses(known, readStat)) add(stat);
   for (const stat of known?.values() ?? []) add(stat);
   return (pid) => byParent.get(pid) ?? [];
 }

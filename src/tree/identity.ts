@@ -54,9 +54,10 @@ export function bindPidfd(identity: ProcessIdentity, calls: Native | null): bool
   const fd = calls.pidfdOpen(identity.pid);
   if (fd === -ESRCH) return false;
   if (fd < 0) return isSameProcess(identity); // EMFILE and the like: fall back for this one
-  // Opened after the pidfd, the stat file confirms it: if it reads the discovered start time,
-  // that process held the pid from discovery to now, so the pidfd names it too.
-  const statFd = openStatHandle(identity.pid);
+  // Read after the pidfd was opened, a stat file that names the discovered process (kept
+  // open since discovery, or opened now and showing the discovered start time) proves that
+  // process held the pid from discovery to now, so the pidfd names it too.
+  const statFd = identity.statFd ?? openStatHandle(identity.pid);
   if (typeof statFd === 'number') identity.statFd = statFd;
   if (statFd === null || !isSameProcess(identity)) {
     closeSync(fd);

@@ -6,6 +6,7 @@
 import { aborted, count, FreezeError, notPermittedToSignal, thawFailed } from '../../errors.js';
 import type { Native } from '../../kernel/native.js';
 import { readTaskStates } from '../../kernel/procfs.js';
+import { KeptStatFiles } from '../../kernel/stat-files.js';
 import type { Ancestor } from '../../tree/ancestors.js';
 import { hasStoppedTask } from '../../tree/ancestors.js';
 import { discoverTree, type KnownProcess, type ProcessNode } from '../../tree/discovery.js';
@@ -98,24 +99,32 @@ export class SignalFreezer {
     for (;;) {
       this.#checkOpen(options.signal);
       phase('other');
-      // Every tracked process was confirmed stopped by the wait that ended the last round.
-      const { nodes, newcomers: found } = this.#discover(true);
-      let newcomers = found;
-      phase('discover');
-      if ((rounds > 0 || settled) && newcomers.length === 0) break;
-      if (rounds >= MAX_ROUNDS) {
-        throw new FreezeError(
-          'TREE_KEEPS_CHANGING',
-          `the tree kept changing: ${count(newcomers.length, 'new process', 'new processes')} still appeared after ${MAX_ROUNDS} rescans; everything it froze was thawed`,
-          newcomers.map((node) => node.pid),
-        );
+      // Discovery's stat files stay open until binding, which reads them again (one pread).
+      const kept = new KeptStatFiles();
+      let newcomers: ProcessNode[];
+      let batch: TrackedProcess[];
+      try {
+        // Every tracked process was confirmed stopped by the wait that ended the last round.
+        const { nodes, newcomers: found } = this.#discover(true, kept);
+        newcomers = found;
+        phase('discover');
+        if ((rounds > 0 || settled) && newcomers.length === 0) break;
+        if (rounds >= MAX_ROUNDS) {
+          throw new FreezeError(
+            'TREE_KEEPS_CHANGING',
+            `the tree kept changing: ${count(newcomers.length, 'new process', 'new processes')} still appeared after ${MAX_ROUNDS} rescans; everything it froze was thawed`,
+            newcomers.map((node) => node.pid),
+          );
+        }
+        if (rounds === 0 && !settled) refuseUnsignallable(nodes);
+        phase('other');
+        if (options.beforeSignal) newcomers = await options.beforeSignal(newcomers);
+        this.#checkOpen(options.signal);
+        rounds++;
+        batch = bindNewcomers(newcomers, setup.identity, setup.calls, kept);
+      } finally {
+        kept.closeRest();
       }
-      if (rounds === 0 && !settled) refuseUnsignallable(nodes);
-      phase('other');
-      if (options.beforeSignal) newcomers = await options.beforeSignal(newcomers);
-      this.#checkOpen(options.signal);
-      rounds++;
-      const batch = bindNewcomers(newcomers, setup.identity, setup.calls);
       if (batch.length !== newcomers.length) this.#lostBeforeBind = true;
       phase('bind');
       for (const process of batch) {
@@ -147,7 +156,7 @@ export class SignalFreezer {
    * then discovery does not read the tracked processes again (one poll() on their pidfds
    * proves them all alive, after the discovery). Otherwise, a full discovery.
    */
-  #discover(confirmed: boolean): { nodes: ProcessNode[]; newcomers: ProcessNode[] } {
+  #discover(confirmed: boolean, kept?: KeptStatFiles): { nodes: ProcessNode[]; newcomers: ProcessNode[] } {
     const setup = this.#setup;
     // This process's watchdogs (a replacement started during the hold included) stay running.
     for (const pid of ownWatchdogPids()) setup.exclude.add(pid);
@@ -158,6 +167,7 @@ export class SignalFreezer {
         method: setup.discovery,
         sizeHint: this.tracked.size,
         known,
+        readStat: kept?.read,
       });
     const known = confirmed ? this.#knownProcesses() : undefined;
     let discovered = discover(known);
@@ -289,13 +299,19 @@ function bindNewcomers(
   nodes: ProcessNode[],
   identity: IdentityMethod,
   calls: Native | null,
+  kept: KeptStatFiles,
 ): TrackedProcess[] {
   const batch: TrackedProcess[] = [];
   for (const node of nodes) {
     const process: TrackedProcess = processRecord(node, { wasStopped: false, traced: false });
+    // The stat file discovery read it from, when kept: it names this process for good.
+    process.statFd = kept.take(node.pid);
     // With start-time identity, discovery has just read the identity and sendSignal checks it
     // again right before each signal: nothing to bind. A pidfd is confirmed after opening.
-    if (identity === 'pidfd' && !bindPidfd(process, calls)) continue; // exited (or its pid was recycled)
+    if (identity === 'pidfd' && !bindPidfd(process, calls)) {
+      releasePidfd(process); // its stat file
+      continue; // exited (or its pid was recycled)
+    }
     // Stopped before the freeze only if every task is T; the main thread's state from
     // discovery settles the common case without reading the other tasks.
     if (node.state === 'T' || node.state === 't') {

@@ -1,0 +1,69 @@
+/**
+ * The stat files one discovery opened, kept open for the processes a freeze goes on to bind
+ * (see openStatHandle in procfs.ts): binding then reads the file discovery opened, with one
+ * pread, instead of opening it again. Whatever is not taken is closed.
+ */
+import { closeSync, readFileSync } from 'node:fs';
+import { openStatHandle, readProcessStat, readStatHandle } from './procfs.js';
+import type { ProcStat } from './stat.js';
+
+export class KeptStatFiles {
+  readonly #open = new Map<number, number>();
+
+  /**
+   * Reads a process's stat through a file kept open; by path when no descriptor is left, or
+   * once a quarter of this process's descriptors would be spent on kept files (a scan opens
+   * one per process of the system until it knows which ones are in the tree).
+   */
+  read = (pid: number): ProcStat | null => {
+    this.#close(pid); // read again (a rescan that starts over): the newer file wins
+    if (this.#open.size >= keptFilesBudget()) return readProcessStat(pid);
+    const fd = openStatHandle(pid);
+    if (fd === undefined) return readProcessStat(pid);
+    if (fd === null) return null;
+    const stat = readStatHandle(fd);
+    if (stat === null) closeSync(fd);
+    else this.#open.set(pid, fd);
+    return stat;
+  };
+
+  /** The file read for `pid`, now the caller's to close; undefined when none is kept. */
+  take(pid: number): number | undefined {
+    const fd = this.#open.get(pid);
+    this.#open.delete(pid);
+    return fd;
+  }
+
+  /** Closes every file nobody took. */
+  closeRest(): void {
+    for (const pid of [...this.#open.keys()]) this.#close(pid);
+  }
+
+  #close(pid: number): void {
+    const fd = this.#open.get(pid);
+    if (fd === undefined) return;
+    this.#open.delete(pid);
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+}
+
+let budget: number | undefined;
+
+/** A quarter of this process's soft limit on open files (1024 when it cannot be read). */
+function keptFilesBudget(): number {
+  if (budget === undefined) {
+    let limit = 1024;
+    try {
+      const line = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+      if (line) limit = Number(line[1]);
+    } catch {
+      // keep the conservative default
+    }
+    budget = Math.floor(limit / 4);
+  }
+  return budget;
+}
