@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { closeSync, readlinkSync } from 'node:fs';
+import { closeSync, readdirSync, readlinkSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { native } from '../../src/kernel/native.js';
 import { openStatHandle, readProcessStat, readStatHandle } from '../../src/kernel/procfs.js';
+import { KeptStatFiles } from '../../src/kernel/stat-files.js';
 import {
   bindPidfd,
   isSameProcess,
@@ -19,6 +20,7 @@ import {
   requireRoot,
   startTree,
   taskStates,
+  unusedPid,
 } from '../helpers/index.js';
 
 after(async () => assert.deepEqual(await cleanupTrees(), []));
@@ -143,6 +145,36 @@ describe('a kept stat file (openStatHandle)', () => {
       }
       assert.ok(!target.startsWith(`/proc/${tree.root}`) && !target.includes('pidfd'), `fd ${fd}: ${target}`);
     }
+    tree.kill();
+  });
+});
+
+describe('KeptStatFiles (the stat files a discovery opened, until binding)', () => {
+  /** This process's descriptors open on /proc/<pid>/stat of one of `pids`. */
+  const statFilesOpen = (pids: number[]) =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return pids.some((pid) => readlinkSync(`/proc/self/fd/${fd}`) === `/proc/${pid}/stat`);
+      } catch {
+        return false;
+      }
+    }).length;
+
+  test('keeps what was read, hands one over with take(), closes the rest', async () => {
+    const tree = await startTree('tree', 3, 1);
+    const kept = new KeptStatFiles();
+    for (const pid of tree.pids) assert.equal(kept.read(pid)?.pid, pid);
+    assert.equal(kept.read(unusedPid()), null, 'a pid nobody has');
+    assert.equal(statFilesOpen(tree.pids), 3);
+    kept.read(tree.root); // read again: the newer file replaces the older
+    assert.equal(statFilesOpen(tree.pids), 3);
+    const taken = kept.take(tree.root) as number;
+    assert.equal(readStatHandle(taken)?.pid, tree.root);
+    assert.equal(kept.take(tree.root), undefined, 'taken once');
+    kept.closeRest();
+    assert.equal(statFilesOpen(tree.pids), 1, 'only the one taken');
+    closeSync(taken);
+    assert.equal(statFilesOpen(tree.pids), 0);
     tree.kill();
   });
 });
