@@ -1,4 +1,9 @@
 #!/usr/bin/env node
-import { main } from './cli/program.js';
+import module from 'node:module';
+
+// Node 22.1 and later keep the compiled code of the modules below on disk (in os.tmpdir()), so
+// the next start skips compiling them; older runtimes have no such cache and go on as before.
+(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
+const { main } = await import('./cli/program.js');
 
 process.exitCode = await main(process.argv);
