@@ -17,7 +17,15 @@ import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FreezeError } from '../src/errors.js';
-import { freezeCgroup, freezeTree, listTree, parseStat, thawCgroup, thawTree } from '../src/index.js';
+import {
+  type FrozenTree,
+  freezeCgroup,
+  freezeTree,
+  listTree,
+  parseStat,
+  thawCgroup,
+  thawTree,
+} from '../src/index.js';
 import { findCgroupMounts } from '../src/kernel/cgroupfs.js';
 import type { InternalFreezeOptions } from '../src/options.js';
 import { keptWatchdogPids } from '../src/watchdog/shared.js';
@@ -30,6 +38,7 @@ import {
   leaseProcesses,
   readyLine,
   recyclePid,
+  retryWhilePidTaken,
   runningWatchdogs,
   STRAY_SIGNALS,
   sleep,
@@ -350,26 +359,37 @@ function pidReuse(when: 'during the freeze' | 'while frozen'): Kind {
     runs: 25,
     needsRoot: true,
     async run(index) {
-      const tree = await startTree('reaper', 3);
-      const [root, victim] = tree.pids as [number, number];
-      // Start times tick every 10 ms: an impostor born in the victim's own tick has the same
-      // (pid, start time), which only pidfd tells apart (a documented limit of the fallback).
-      // Here the impostor is always born at least two ticks later.
-      await sleep(25);
       let impostor: ChildProcess | undefined;
       const violations: string[] = [];
-      const options: InternalFreezeOptions = {
-        identity: index % 2 === 0 ? 'pidfd' : 'starttime',
-        afterDiscovery: (pids) => {
-          if (when === 'during the freeze' && !impostor && pids.includes(victim))
+      // Another process may take the pid first on a busy machine: then a new tree, a new try.
+      const { tree, frozen } = await retryWhilePidTaken(async () => {
+        const tree = await startTree('reaper', 3);
+        const [root, victim] = tree.pids as [number, number];
+        // Start times tick every 10 ms: an impostor born in the victim's own tick has the same
+        // (pid, start time), which only pidfd tells apart (a documented limit of the fallback).
+        // Here the impostor is always born at least two ticks later.
+        await sleep(25);
+        const options: InternalFreezeOptions = {
+          identity: index % 2 === 0 ? 'pidfd' : 'starttime',
+          afterDiscovery: (pids) => {
+            if (when === 'during the freeze' && !impostor && pids.includes(victim))
+              impostor = recyclePid(victim);
+          },
+        };
+        let frozen: FrozenTree | undefined;
+        try {
+          frozen = await freezeTree(root, options);
+          if (when === 'while frozen') {
+            process.kill(root, 'SIGCONT'); // the victim's stopped parent must run to reap it
             impostor = recyclePid(victim);
-        },
-      };
-      const frozen = await freezeTree(root, options);
-      if (when === 'while frozen') {
-        process.kill(root, 'SIGCONT'); // the victim's stopped parent must run to reap it
-        impostor = recyclePid(victim);
-      }
+          }
+          return { tree, frozen };
+        } catch (error) {
+          await frozen?.thaw();
+          tree.kill();
+          throw error;
+        }
+      });
       const impostorPid = impostor?.pid as number;
       if (/T/.test(taskStates(impostorPid))) violations.push('the impostor was stopped by the freeze');
       process.kill(impostorPid, 'SIGSTOP');

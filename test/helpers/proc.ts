@@ -49,9 +49,14 @@ export function unusedPid(): number {
   throw new Error('no free pid');
 }
 
+/** recyclePid could not give the pid to a process of ours: another process took it first. */
+export class PidNotRecycled extends Error {}
+
 /**
  * Kills `pid` and starts a `sleep` that gets the same pid (through ns_last_pid; root only):
  * an impostor that must never be signalled by a freeze that discovered the original.
+ * Throws PidNotRecycled when another process gets the pid first (a busy machine, or a second
+ * copy of the suite, forks between our write and our fork): run the trial again then.
  */
 export function recyclePid(pid: number): ChildProcess {
   process.kill(pid, 'SIGKILL');
@@ -59,14 +64,23 @@ export function recyclePid(pid: number): ChildProcess {
   while (taskStates(pid) !== '' && Date.now() < until) {
     // busy-wait: this runs inside a synchronous hook
   }
-  // Another process forking between our write and our fork takes the pid first (a second copy of
-  // the suite forks all the time), so try for a while: each attempt costs a few milliseconds.
-  const giveUpAt = Date.now() + 5000;
-  for (let attempt = 0; attempt < 20 || Date.now() < giveUpAt; attempt++) {
+  for (let attempt = 0; attempt < 20; attempt++) {
     writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
     const child = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
     if (child.pid === pid) return child;
     child.kill('SIGKILL');
+    if (existsSync(`/proc/${pid}`)) break; // someone else's process has it now
   }
-  throw new Error(`could not recycle pid ${pid}`);
+  throw new PidNotRecycled(`could not recycle pid ${pid}: another process took it first`);
+}
+
+/** Runs a trial that recycles a pid; again, up to `attempts` times in all, when the pid was taken first. */
+export async function retryWhilePidTaken<T>(trial: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await trial();
+    } catch (error) {
+      if (!(error instanceof PidNotRecycled) || attempt >= attempts) throw error;
+    }
+  }
 }

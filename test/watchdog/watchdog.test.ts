@@ -20,6 +20,7 @@ import {
   leftoverWatchdogs,
   recyclePid,
   requireRoot,
+  retryWhilePidTaken,
   runningWatchdogs,
   STRAY_SIGNALS,
   sleep,
@@ -749,17 +750,24 @@ describe('exact identity', () => {
       T,
       async (t) => {
         if (!requireRoot(t, 'needs root to write /proc/sys/kernel/ns_last_pid')) return;
-        const tree = await startTree('reaper', 3);
-        const [root, victim] = tree.pids as [number, number];
         let impostor: ChildProcess | undefined;
-        const options: InternalFreezeOptions = {
-          identity,
-          afterDiscovery: (pids) => {
-            if (impostor || !pids.includes(victim)) return;
-            impostor = recyclePid(victim);
-          },
-        };
-        const frozen = await freezeTree(root, options);
+        const { tree, victim, frozen } = await retryWhilePidTaken(async () => {
+          const tree = await startTree('reaper', 3);
+          const [root, victim] = tree.pids as [number, number];
+          const options: InternalFreezeOptions = {
+            identity,
+            afterDiscovery: (pids) => {
+              if (impostor || !pids.includes(victim)) return;
+              impostor = recyclePid(victim);
+            },
+          };
+          try {
+            return { tree, victim, frozen: await freezeTree(root, options) };
+          } catch (error) {
+            tree.kill(); // another process took the pid first: a new tree for the next attempt
+            throw error;
+          }
+        });
         assert.ok(impostor, 'the pid was recycled between discovery and signal');
         const impostorPid = impostor.pid as number;
         assert.equal(impostorPid, victim);
@@ -784,16 +792,24 @@ describe('exact identity', () => {
   test('thaw never signals a pid recycled while the tree was frozen (both identities)', T, async (t) => {
     if (!requireRoot(t, 'needs root to write /proc/sys/kernel/ns_last_pid')) return;
     for (const identity of ['pidfd', 'starttime'] as const) {
-      const tree = await startTree('reaper', 3);
-      const [root, victim] = tree.pids as [number, number];
-      // 'report': the root continued below must stay running (to reap the victim), not be refrozen.
-      const frozen = await freezeTree(root, { identity, onBreach: 'report' });
-      // The victim dies while frozen; its stopped parent must run to reap it.
-      process.kill(root, 'SIGCONT');
-      // Start times count 10 ms ticks: an impostor born in the victim's tick would carry its
-      // start time, which only a pidfd tells apart (a documented limit of 'starttime').
-      await sleep(30);
-      const impostor = recyclePid(victim);
+      const { tree, victim, frozen, impostor } = await retryWhilePidTaken(async () => {
+        const tree = await startTree('reaper', 3);
+        const [root, victim] = tree.pids as [number, number];
+        // 'report': the root continued below must stay running (to reap the victim), not be refrozen.
+        const frozen = await freezeTree(root, { identity, onBreach: 'report' });
+        // The victim dies while frozen; its stopped parent must run to reap it.
+        process.kill(root, 'SIGCONT');
+        // Start times count 10 ms ticks: an impostor born in the victim's tick would carry its
+        // start time, which only a pidfd tells apart (a documented limit of 'starttime').
+        await sleep(30);
+        try {
+          return { tree, victim, frozen, impostor: recyclePid(victim) };
+        } catch (error) {
+          await frozen.thaw(); // another process took the pid first: a new tree for the next attempt
+          tree.kill();
+          throw error;
+        }
+      });
       assert.equal(impostor.pid, victim);
       process.kill(victim, 'SIGSTOP');
       assert.ok(await eventually(() => taskStates(victim) === 'T'));
