@@ -30,6 +30,7 @@ import { findCgroupMounts } from '../src/kernel/cgroupfs.js';
 import type { InternalFreezeOptions } from '../src/options.js';
 import { keptWatchdogPids } from '../src/watchdog/shared.js';
 import {
+  cleanupTrees,
   descendantsByScan,
   eventually,
   fixturePath,
@@ -903,6 +904,9 @@ async function main(): Promise<number> {
         outcome = await kind.run(i);
       } catch (error) {
         outcome = { violations: [`trial crashed: ${(error as Error)?.stack ?? error}`], figures: {} };
+        // What the crashed trial started must not outlive it (or keep this runner from exiting).
+        const left = await cleanupTrees();
+        if (left.length > 0) outcome.violations.push(`processes of the crashed trial would not die: ${left}`);
       }
       if ((outcome as Outcome & { skipped?: boolean }).skipped) skipped = true;
       violations.push(...outcome.violations.map((v) => `run ${i + 1}: ${v}`));
