@@ -79,7 +79,7 @@ function releaseStatHandle(identity: ProcessIdentity): void {
 }
 
 /** Closes the pidfd and the stat file bound to a process (see bindPidfd). */
-export function releasePidfd(identity: ProcessIdentity): void {
+export function releaseIdentity(identity: ProcessIdentity): void {
   releaseStatHandle(identity);
   if (identity.pidfd === undefined) return;
   try {

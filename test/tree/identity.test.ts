@@ -9,7 +9,7 @@ import {
   isSameProcess,
   type ProcessIdentity,
   readIdentifiedStat,
-  releasePidfd,
+  releaseIdentity,
   sendSignal,
 } from '../../src/tree/identity.js';
 import {
@@ -45,7 +45,7 @@ for (const [label, calls] of [
       assert.ok(await eventually(() => taskStates(tree.root) === 'T'));
       assert.equal(sendSignal(identity, 'SIGCONT', calls), 'sent');
       assert.ok(await eventually(() => taskStates(tree.root) === 'S'));
-      releasePidfd(identity);
+      releaseIdentity(identity);
       assert.equal(identity.pidfd, undefined);
       tree.kill();
     });
@@ -69,7 +69,7 @@ for (const [label, calls] of [
       process.kill(child, 'SIGKILL');
       assert.ok(await eventually(() => readProcessStat(child) === null, 3000), 'reaped by the fixture');
       assert.equal(sendSignal(identity, 'SIGCONT', calls), 'gone');
-      releasePidfd(identity);
+      releaseIdentity(identity);
       tree.kill();
     });
   });
@@ -99,7 +99,7 @@ describe('countExited (one poll() over pidfds)', () => {
     const leaf = tree.pids[tree.pids.length - 1] as number;
     process.kill(leaf, 'SIGKILL');
     assert.ok(await eventually(() => calls.countExited(pidfds) === 1, 3000), 'the killed one counts');
-    for (const identity of identities) releasePidfd(identity);
+    for (const identity of identities) releaseIdentity(identity);
     tree.kill();
   });
 });
@@ -124,7 +124,7 @@ describe('a kept stat file (openStatHandle)', () => {
     }
   });
 
-  test('bindPidfd keeps one beside the pidfd; releasePidfd closes both', async (t) => {
+  test('bindPidfd keeps one beside the pidfd; releaseIdentity closes both', async (t) => {
     const calls = nativeOrSkip(t);
     if (calls === null) return;
     const tree = await startTree('tree', 1, 1);
@@ -134,7 +134,7 @@ describe('a kept stat file (openStatHandle)', () => {
     assert.ok(pidfd !== undefined && statFd !== undefined);
     assert.equal(readIdentifiedStat(identity)?.pid, tree.root);
     assert.match(readlinkSync(`/proc/self/fd/${statFd}`), new RegExp(`^/proc/${tree.root}/stat$`));
-    releasePidfd(identity);
+    releaseIdentity(identity);
     assert.equal(identity.statFd, undefined);
     for (const fd of [pidfd, statFd]) {
       let target = '';

@@ -5,7 +5,7 @@
  */
 import type { Platform } from '../../kernel/platform.js';
 import { type Ancestor, outsideAncestors } from '../../tree/ancestors.js';
-import { bindPidfd, type IdentityMethod, releasePidfd } from '../../tree/identity.js';
+import { bindPidfd, type IdentityMethod, releaseIdentity } from '../../tree/identity.js';
 import type { Watchdog } from '../../watchdog/channel.js';
 import { sealProtection } from '../../watchdog/lease.js';
 import { acquireWatchdog } from '../../watchdog/shared.js';
@@ -82,8 +82,8 @@ export async function freezeWithSignals(request: SignalFreezeRequest): Promise<F
     discovery: request.discovery,
   });
   const releaseAll = () => {
-    freezer.releasePidfds();
-    for (const ancestor of ancestors) releasePidfd(ancestor);
+    freezer.releaseIdentities();
+    for (const ancestor of ancestors) releaseIdentity(ancestor);
   };
 
   try {

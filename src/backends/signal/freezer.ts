@@ -14,7 +14,7 @@ import {
   bindPidfd,
   findUnsignallable,
   type IdentityMethod,
-  releasePidfd,
+  releaseIdentity,
   sendSignal,
 } from '../../tree/identity.js';
 import { type ProcessInfo, processRecord } from '../../tree/process.js';
@@ -263,8 +263,8 @@ export class SignalFreezer {
     return this.#setup.calls?.countExited(pidfds) === 0;
   }
 
-  releasePidfds(): void {
-    for (const process of this.#everTracked) releasePidfd(process);
+  releaseIdentities(): void {
+    for (const process of this.#everTracked) releaseIdentity(process);
   }
 
   #checkOpen(signal: AbortSignal | undefined): void {
@@ -309,7 +309,7 @@ function bindNewcomers(
     // With start-time identity, discovery has just read the identity and sendSignal checks it
     // again right before each signal: nothing to bind. A pidfd is confirmed after opening.
     if (identity === 'pidfd' && !bindPidfd(process, calls)) {
-      releasePidfd(process); // its stat file
+      releaseIdentity(process); // closes the stat file discovery kept for it
       continue; // exited (or its pid was recycled)
     }
     // Stopped before the freeze only if every task is T; the main thread's state from
