@@ -234,9 +234,10 @@ describe('freezeTree on real trees', () => {
         '        def fork_c(*_):',
         '            if os.fork() == 0: signal.signal(signal.SIGUSR1, signal.SIG_DFL); forever()',
         '        signal.signal(signal.SIGUSR1, fork_c)',
+        // O says it is ready only once its handler is in place: SIGUSR1 before that would kill it.
+        '        print(os.getppid(), os.getpid(), flush=True)',
         '        forever()',
         '    forever()',
-        'print(m, flush=True)',
         'while True:',
         '    try: os.wait()',
         '    except ChildProcessError: time.sleep(0.01)',
@@ -244,13 +245,25 @@ describe('freezeTree on real trees', () => {
       const root = spawn('python3', ['-c', script], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
       const rootPid = root.pid as number;
       try {
-        const middle = Number(await readyLine(root, 'the subreaper tree'));
-        assert.ok(await eventually(() => descendantsByScan(rootPid).length === 3), 'R, M and O');
-        const orphan = descendantsByScan(rootPid).find((pid) => pid !== rootPid && pid !== middle) as number;
+        const [middle, orphan] = (await readyLine(root, 'the subreaper tree')).split(' ').map(Number) as [
+          number,
+          number,
+        ];
+        assert.deepEqual(
+          descendantsByScan(rootPid).sort((a, b) => a - b),
+          [rootPid, middle, orphan].sort((a, b) => a - b),
+          'R, M and O',
+        );
         let newborn = 0;
-        const busyWait = (condition: () => boolean) => {
-          const until = Date.now() + 5000;
-          while (!condition()) if (Date.now() > until) throw new Error('the tree did not change in time');
+        // The hook runs synchronously inside the freeze; it waits for the other processes by
+        // sleeping a millisecond at a time, so on a loaded machine they get the CPU it would spin on.
+        const pause = new Int32Array(new SharedArrayBuffer(4));
+        const waitFor = (what: string, condition: () => boolean) => {
+          const until = Date.now() + 30_000;
+          while (!condition()) {
+            if (Date.now() > until) throw new Error(`${what} did not happen in 30 s`);
+            Atomics.wait(pause, 0, 0, 1);
+          }
         };
         const options: InternalFreezeOptions = {
           discovery: 'scan',
@@ -258,9 +271,11 @@ describe('freezeTree on real trees', () => {
             if (newborn !== 0 || !pids.includes(middle)) return;
             process.kill(middle, 'SIGKILL');
             // Reaped before the freeze binds it (so it never is), O moved under R.
-            busyWait(() => readProcessStat(middle) === null && readProcessStat(orphan)?.ppid === rootPid);
+            waitFor('M reaped and O moved under R', () => {
+              return readProcessStat(middle) === null && readProcessStat(orphan)?.ppid === rootPid;
+            });
             process.kill(orphan, 'SIGUSR1');
-            busyWait(() => descendantsByScan(orphan).length === 2);
+            waitFor('O forking C', () => descendantsByScan(orphan).length === 2);
             newborn = descendantsByScan(orphan)[1] as number;
           },
         };
