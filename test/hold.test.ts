@@ -139,7 +139,7 @@ describe('hold integrity (signal backend)', () => {
     await sleep(250); // past the first check, which takes the baselines
     process.kill(pid, 'SIGCONT');
     process.kill(pid, 'SIGSTOP');
-    assert.ok(await eventually(() => frozen.breaches.length > 0, 3000), 'noticed');
+    assert.ok(await eventually(() => frozen.breaches.length > 0, 10_000), 'noticed');
     assert.deepEqual(frozen.breaches[0]?.pids, [pid]);
     await frozen.thaw();
     tree.kill();
@@ -176,7 +176,7 @@ describe('hold integrity (signal backend)', () => {
         // a sleep that was a zombie when frozen, reaped by the shell since
       }
     }
-    assert.ok(await eventually(() => frozen.breaches[0]?.endedAt != null, 5000), 'refrozen');
+    assert.ok(await eventually(() => frozen.breaches[0]?.endedAt != null, 10_000), 'refrozen');
     const breach = frozen.breaches[0];
     assert.ok(breach && breach.newPids.length > 0, 'the shell forked while it ran');
     for (const pid of breach.newPids) assert.ok(!before.has(pid));
@@ -214,9 +214,9 @@ describe('hold integrity (signal backend)', () => {
       );
       await outer.thaw();
       assert.equal(outer.intact, true);
-      assert.ok(await eventually(() => inner.breaches.length > 0, 5000), `${policy}: the inner noticed`);
+      assert.ok(await eventually(() => inner.breaches.length > 0, 10_000), `${policy}: the inner noticed`);
       if (policy === 'refreeze') {
-        assert.ok(await eventually(() => inner.breaches[0]?.refrozen === true, 5000));
+        assert.ok(await eventually(() => inner.breaches[0]?.refrozen === true, 10_000));
         assert.ok(allStopped(pids), 'the inner hold holds again');
       } else {
         await sleep(150);
@@ -278,7 +278,7 @@ async function startSu(): Promise<{ suPid: number; child: number }> {
   const running = await eventually(() => {
     child = Number(readFileSync(`/proc/${suPid}/task/${suPid}/children`, 'utf8').trim().split(' ')[0]);
     return child > 0 && readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'sleep';
-  }, 5000);
+  }, 10_000);
   assert.ok(running, 'su started its child');
   return { suPid, child };
 }
@@ -299,8 +299,8 @@ describe('nothing outside the tree changed', () => {
       assert.ok(await eventually(() => taskStates(parent) === 'S'), `parent ${taskStates(parent)}`);
       // Running again, it reaps its child when the child ends.
       process.kill(child, 'SIGKILL');
-      assert.ok(await eventually(() => gone(child), 5000), 'the child was reaped');
-      assert.ok(await eventually(() => fixture.exitCode !== null, 5000), 'and the parent exited');
+      assert.ok(await eventually(() => gone(child), 10_000), 'the child was reaped');
+      assert.ok(await eventually(() => fixture.exitCode !== null, 10_000), 'and the parent exited');
     },
   );
 
@@ -331,7 +331,7 @@ describe('nothing outside the tree changed', () => {
     assert.ok(JSON.parse(out.split('\n')[1] as string).frozen);
     assert.ok(await eventually(() => taskStates(parent) === 'T'));
     freezer.kill('SIGKILL');
-    assert.ok(await eventually(() => taskStates(child) === 'S' && taskStates(parent) === 'S', 5000));
+    assert.ok(await eventually(() => taskStates(child) === 'S' && taskStates(parent) === 'S', 10_000));
   });
 
   test('with the real su, su runs again after the thaw', T, async (t) => {
@@ -346,7 +346,7 @@ describe('nothing outside the tree changed', () => {
     );
     assert.ok(await eventually(() => !taskStates(suPid).includes('T')), `su ${taskStates(suPid)}`);
     process.kill(child, 'SIGKILL');
-    assert.ok(await eventually(() => gone(child), 5000), 'su reaped its child');
+    assert.ok(await eventually(() => gone(child), 10_000), 'su reaped its child');
   });
 });
 

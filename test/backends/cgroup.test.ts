@@ -138,7 +138,7 @@ describe('freezeCgroup (cgroup v2)', () => {
       assert.equal(statSync(file).size, sizeAtFreeze, 'no append while frozen');
       assert.match(taskStates(worker), /^[SD]$/, 'a cgroup-frozen task reads S or D, not T');
       await frozen.thaw();
-      assert.ok(await eventually(() => statSync(file).size > sizeAtFreeze, 2000), 'appends resume');
+      assert.ok(await eventually(() => statSync(file).size > sizeAtFreeze, 10_000), 'appends resume');
       await sleep(50);
       assert.equal(notices.length, 0, `the parent saw no stop notice: ${notices.join()}`);
 
@@ -146,9 +146,12 @@ describe('freezeCgroup (cgroup v2)', () => {
       const stopped = await freezeTree(worker);
       // Held until the parent's waitid() has collected the stop: a stop continued before the
       // parent looks is reported as "continued" only.
-      assert.ok(await eventually(() => notices.includes('stopped'), 2000), `stop notice: ${notices.join()}`);
+      assert.ok(
+        await eventually(() => notices.includes('stopped'), 10_000),
+        `stop notice: ${notices.join()}`,
+      );
       await stopped.thaw();
-      assert.ok(await eventually(() => notices.includes('continued'), 2000), notices.join());
+      assert.ok(await eventually(() => notices.includes('continued'), 10_000), notices.join());
       tree.kill();
     },
   );
@@ -187,7 +190,7 @@ describe('freezeCgroup (cgroup v2)', () => {
     assert.ok(cgroup.frozen());
     const killedAt = performance.now();
     freezer.kill('SIGKILL');
-    assert.ok(await eventually(() => !cgroup.frozen(), 3000), 'thawed by the watchdog');
+    assert.ok(await eventually(() => !cgroup.frozen(), 10_000), 'thawed by the watchdog');
     console.log(
       `# cgroup thawed ${(performance.now() - killedAt).toFixed(1)} ms after the freezer was SIGKILLed`,
     );
@@ -200,7 +203,7 @@ describe('freezeCgroup (cgroup v2)', () => {
     const frozen = await freezeCgroup(cgroup.path, { maxHoldMs: 200 });
     assert.ok(cgroup.frozen());
     assert.equal(await frozen.thawed, 'lease');
-    assert.ok(await eventually(() => !cgroup.frozen(), 2000));
+    assert.ok(await eventually(() => !cgroup.frozen(), 10_000));
   });
 
   test('a cgroup frozen before the call stays frozen after thaw', T, async (t) => {
@@ -223,7 +226,7 @@ describe('freezeCgroup (cgroup v2)', () => {
     await cgroup.start('tree', 2, 1);
     const frozen = await freezeCgroup(cgroup.path);
     for (const pid of cgroup.pids()) process.kill(pid, 'SIGKILL'); // frozen v2 tasks still die
-    assert.ok(await eventually(() => cgroup.pids().length === 0, 5000));
+    assert.ok(await eventually(() => cgroup.pids().length === 0, 10_000));
     rmdirSync(cgroup.path);
     await frozen.thaw();
     assert.equal(frozen.frozen, false);
@@ -346,7 +349,7 @@ describe('cgroup hold integrity', () => {
           await sleep(60);
           const sentAt = Date.now();
           writeFileSync(join(cgroup.path, control), thawed);
-          assert.ok(await eventually(() => frozen.breaches.length > 0, 5000), `${policy}: noticed`);
+          assert.ok(await eventually(() => frozen.breaches.length > 0, 10_000), `${policy}: noticed`);
           const [breach] = frozen.breaches;
           assert.equal(breach?.kind, 'cgroup-thawed');
           assert.deepEqual([...(breach?.pids ?? [])].sort(), cgroup.pids().sort());
@@ -354,7 +357,7 @@ describe('cgroup hold integrity', () => {
             `${version} ${policy}: noticed ${(breach?.detectedAt ?? 0) - sentAt} ms after the write`,
           );
           if (policy === 'refreeze') {
-            assert.ok(await eventually(() => breach?.refrozen === true, 5000), 'refrozen');
+            assert.ok(await eventually(() => breach?.refrozen === true, 10_000), 'refrozen');
             assert.ok(cgroup.frozen(), 'frozen again');
           } else {
             await sleep(150);

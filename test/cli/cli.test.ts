@@ -304,7 +304,7 @@ describe('treefreeze freeze', () => {
       const cli = startCli(['freeze', String(tree.root), '--for', '1s', ...(json ? ['--json'] : [])]);
       assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
       const watchdogs = () => watchdogsOf(cli.child.pid as number);
-      assert.ok(await eventually(() => watchdogs().length === 1, 2000), 'the CLI has its watchdog');
+      assert.ok(await eventually(() => watchdogs().length === 1, 10_000), 'the CLI has its watchdog');
       const [watchdog] = watchdogs() as [number];
       await sleep(50); // past its first milliseconds: its traps are set
       process.kill(watchdog, 'SIGSTOP');
@@ -385,7 +385,7 @@ describe('a broken hold on the command line', () => {
     });
     assert.ok(await eventually(() => stderr.includes('holding for'), 10_000), stderr);
     for (const pid of tree.pids) process.kill(pid, 'SIGCONT');
-    assert.ok(await eventually(allFrozen(tree.pids), 5000), 'refrozen while held');
+    assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'refrozen while held');
     const result = await done;
     assert.equal(result.code, 3, result.stderr);
     assert.match(result.stderr, /hold broken: [123] process(es)? .* ran again; refreezing/);
@@ -680,7 +680,7 @@ describe('tree and demo', () => {
     assert.match(result.stdout, /heartbeats resumed from all 3 workers/);
     const group = Number(/process group (\d+)/.exec(result.stdout)?.[1]);
     assert.ok(group > 1);
-    assert.ok(await eventually(() => taskStates(group) === '', 5000), 'the demo cleaned up');
+    assert.ok(await eventually(() => taskStates(group) === '', 10_000), 'the demo cleaned up');
   });
 });
 

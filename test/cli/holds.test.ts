@@ -141,7 +141,7 @@ describe('detached holds', () => {
       assert.equal(outcome.intact, true);
       assert.ok(outcome.heldMs > 0);
       assert.ok(running(tree.pids), 'thaw <id> resumed the tree');
-      assert.ok(await eventually(() => runningHolders([holder]).length === 0, 5000), 'the holder exited');
+      assert.ok(await eventually(() => runningHolders([holder]).length === 0, 10_000), 'the holder exited');
       assert.ok(!existsSync(holdFile(id)), 'its entry is gone');
       const again = await runCli(['thaw', id]);
       assert.equal(again.code, 1);
@@ -154,8 +154,8 @@ describe('detached holds', () => {
     const tree = await startTree('tree', 2, 1);
     const { id, holder } = await detach([String(tree.root), '--max-hold', '600ms']);
     assert.ok(stopped(tree.pids));
-    assert.ok(await eventually(() => running(tree.pids), 5000), 'the lease thawed it');
-    assert.ok(await eventually(() => runningHolders([holder]).length === 0, 5000), 'the holder exited');
+    assert.ok(await eventually(() => running(tree.pids), 10_000), 'the lease thawed it');
+    assert.ok(await eventually(() => runningHolders([holder]).length === 0, 10_000), 'the holder exited');
     assert.ok(!(await statusJson()).holds.some((hold: { id: string }) => hold.id === id), 'status forgot it');
     tree.kill();
   });
@@ -164,7 +164,7 @@ describe('detached holds', () => {
     const tree = await startTree('tree', 3, 1);
     const { id, holder } = await detach([String(tree.root), '--max-hold', '2m']);
     process.kill(holder, 'SIGKILL');
-    assert.ok(await eventually(() => running(tree.pids), 3000), 'its watchdog resumed the tree');
+    assert.ok(await eventually(() => running(tree.pids), 10_000), 'its watchdog resumed the tree');
     const first = await statusJson();
     assert.equal(first.holds.find((hold: { id: string }) => hold.id === id)?.state, 'stale');
     assert.ok(!(await statusJson()).holds.some((hold: { id: string }) => hold.id === id), 'then forgotten');

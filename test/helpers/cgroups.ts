@@ -58,7 +58,7 @@ export class TestCgroup {
         // gone
       }
     }
-    await eventually(() => this.pids().length === 0, 5000);
+    await eventually(() => this.pids().length === 0, 10_000);
     for (let attempt = 0; attempt < 50 && existsSync(this.path); attempt++) {
       try {
         rmdirSync(this.path);

@@ -32,7 +32,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `condition` until it holds or the deadline passes (then returns false). */
-export async function eventually(condition: () => boolean, deadlineMs = 3000): Promise<boolean> {
+export async function eventually(condition: () => boolean, deadlineMs = 10_000): Promise<boolean> {
   const until = Date.now() + deadlineMs;
   while (!condition()) {
     if (Date.now() > until) return false;

@@ -117,7 +117,7 @@ export async function startFleet(count: number): Promise<TestFleet> {
         // already gone
       }
     }
-    await eventually(() => inits.every((init) => init.exitCode !== null || init.signalCode !== null), 5000);
+    await eventually(() => inits.every((init) => init.exitCode !== null || init.signalCode !== null), 10_000);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -143,11 +143,11 @@ export async function startFleet(count: number): Promise<TestFleet> {
               // died with its parent already
             }
           }
-          await eventually(() => host.servicePids().length === 0, 5000);
+          await eventually(() => host.servicePids().length === 0, 10_000);
         },
         startService: async () => {
           rmSync(join(hostRoot(host), 'run/service.off'), { force: true });
-          if (!(await eventually(() => host.servicePids().length === 2, 5000))) {
+          if (!(await eventually(() => host.servicePids().length === 2, 10_000))) {
             throw new Error(`the service did not start again on ${host.name}`);
           }
         },

@@ -67,7 +67,7 @@ for (const [label, calls] of [
       const identity = identityOf(child);
       assert.equal(bindPidfd(identity, calls), true);
       process.kill(child, 'SIGKILL');
-      assert.ok(await eventually(() => readProcessStat(child) === null, 3000), 'reaped by the fixture');
+      assert.ok(await eventually(() => readProcessStat(child) === null, 10_000), 'reaped by the fixture');
       assert.equal(sendSignal(identity, 'SIGCONT', calls), 'gone');
       releaseIdentity(identity);
       tree.kill();
@@ -98,7 +98,7 @@ describe('countExited (one poll() over pidfds)', () => {
     // A leaf, killed: a zombie until its parent reaps it, and exited either way.
     const leaf = tree.pids[tree.pids.length - 1] as number;
     process.kill(leaf, 'SIGKILL');
-    assert.ok(await eventually(() => calls.countExited(pidfds) === 1, 3000), 'the killed one counts');
+    assert.ok(await eventually(() => calls.countExited(pidfds) === 1, 10_000), 'the killed one counts');
     for (const identity of identities) releaseIdentity(identity);
     tree.kill();
   });

@@ -7,6 +7,7 @@ import { after, describe, test } from 'node:test';
 import { FreezeError } from '../../src/errors.js';
 import { freezeDescendants, freezeTree } from '../../src/freeze.js';
 import { defaultPlatform } from '../../src/kernel/platform.js';
+import { readProcessStat } from '../../src/kernel/procfs.js';
 import type { InternalFreezeOptions } from '../../src/options.js';
 import { keptWatchdogPids, retireIdleWatchdogs } from '../../src/watchdog/shared.js';
 import {
@@ -122,7 +123,10 @@ describe('watchdog', () => {
     console.log(`# watchdog resumed 10 processes x 4 threads ${resumedAfter.toFixed(1)} ms after SIGKILL`);
     assert.ok(noneStopped(tree.pids)(), 'every process runs again');
     assert.ok(resumedAfter < 1000, `resumed after ${resumedAfter} ms`);
-    assert.ok(await eventually(() => runningWatchdogs(watchdogs).length === 0, 2000), 'the watchdog exited');
+    assert.ok(
+      await eventually(() => runningWatchdogs(watchdogs).length === 0, 10_000),
+      'the watchdog exited',
+    );
     tree.kill();
   });
 
@@ -155,7 +159,7 @@ describe('watchdog', () => {
         await new Promise((resolve) => child.once('close', resolve));
         const when = lines.length >= 2 ? 'after the freeze completed' : 'mid-freeze';
         const stoppedNow = () => descendantsByScan(tree.root).filter((pid) => hasStopped(taskStates(pid)));
-        const settled = await eventually(() => stoppedNow().length === 0, watchdog ? 3000 : 300);
+        const settled = await eventually(() => stoppedNow().length === 0, watchdog ? 10_000 : 300);
         const left = stoppedNow().length;
         console.log(
           `# ${shape[0]} ${watchdog ? 'with' : 'WITHOUT'} watchdog, freezer killed ${extraMs} ms after the root stopped (${when}): ${left} left stopped`,
@@ -167,7 +171,7 @@ describe('watchdog', () => {
         }
         tree.kill();
       }
-      assert.ok(await eventually(() => runningWatchdogs(watchdogs).length === 0, 2000), 'no watchdog left');
+      assert.ok(await eventually(() => runningWatchdogs(watchdogs).length === 0, 10_000), 'no watchdog left');
     },
   );
 
@@ -184,7 +188,7 @@ describe('watchdog', () => {
     console.log(`# lease thawed after ${(thawedAt - frozenAt).toFixed(0)} ms (maxHoldMs 300)`);
     assert.ok(thawedAt - calledAt >= 300, `thawed ${thawedAt - calledAt} ms after the call`);
     assert.ok(thawedAt - frozenAt < 2000, `held ${thawedAt - frozenAt} ms`);
-    assert.ok(await eventually(noneStopped(tree.pids), 1000));
+    assert.ok(await eventually(noneStopped(tree.pids), 10_000));
     assert.equal(frozen.frozen, false);
     await frozen.thaw(); // harmless
     assert.ok(noneStopped(tree.pids)());
@@ -196,7 +200,7 @@ describe('watchdog', () => {
     const { child, lines } = startFreezer(tree.root, { maxHoldMs: 300, hang: true });
     assert.ok(await eventually(() => lines.length >= 2, 15_000), 'frozen');
     const frozenAt = performance.now();
-    assert.ok(await eventually(noneStopped(tree.pids), 5000), 'resumed while the caller hangs');
+    assert.ok(await eventually(noneStopped(tree.pids), 10_000), 'resumed while the caller hangs');
     const heldMs = performance.now() - frozenAt;
     console.log(
       `# watchdog lease resumed a hung caller's tree after ${heldMs.toFixed(0)} ms (maxHoldMs 300)`,
@@ -223,15 +227,15 @@ describe('watchdog', () => {
       const [watchdog] = used as Set<number> & { [Symbol.iterator](): Iterator<number> };
       // Idle: its leases are gone (a killed lease's last sleep ends within a second), and it sleeps.
       assert.ok(
-        await eventually(() => leaseProcesses(watchdog as number).length === 0, 3000),
+        await eventually(() => leaseProcesses(watchdog as number).length === 0, 10_000),
         'no lease left',
       );
       assert.match(taskStates(watchdog as number), /^S$/, 'idle in a read');
       for (const pid of tree.pids) assert.doesNotMatch(taskStates(pid), /T/);
       assert.deepEqual(retireIdleWatchdogs(), [watchdog]);
-      assert.ok(await eventually(() => watchdogsOf().length === 0, 3000), 'retired, it exited');
+      assert.ok(await eventually(() => watchdogsOf().length === 0, 10_000), 'retired, it exited');
       assert.ok(
-        await eventually(() => !childPids().some((pid) => taskStates(pid).includes('Z')), 3000),
+        await eventually(() => !childPids().some((pid) => taskStates(pid).includes('Z')), 10_000),
         'all reaped',
       );
       assert.equal(readdirSync('/proc/self/fd').length, fdsBefore, 'no pidfd, pipe or file left open');
@@ -254,9 +258,9 @@ describe('watchdog', () => {
     assert.ok(noneStopped([root, tracee, tracer])());
     const watchdog = keptWatchdog();
     assert.deepEqual(watchdogsOf(), [watchdog], 'no other watchdog');
-    assert.ok(await eventually(() => leaseProcesses(watchdog).length === 0, 3000), 'no lease');
+    assert.ok(await eventually(() => leaseProcesses(watchdog).length === 0, 10_000), 'no lease');
     retireIdleWatchdogs();
-    assert.ok(await eventually(() => watchdogsOf().length === 0, 3000), 'no watchdog once retired');
+    assert.ok(await eventually(() => watchdogsOf().length === 0, 10_000), 'no watchdog once retired');
     assert.equal(readdirSync('/proc/self/fd').length, fdsBefore);
     tree.kill();
   });
@@ -289,7 +293,7 @@ describe('watchdog', () => {
     } finally {
       await outer.thaw();
     }
-    assert.ok(await eventually(noneStopped(tree.pids), 1000));
+    assert.ok(await eventually(noneStopped(tree.pids), 10_000));
     tree.kill();
   });
 
@@ -324,8 +328,8 @@ describe('watchdog', () => {
       console.log(
         `# a caller that froze and returned exited after ${(performance.now() - started).toFixed(0)} ms`,
       );
-      assert.ok(await eventually(noneStopped(tree.pids), 2000), 'its watchdog resumed the tree');
-      assert.ok(await eventually(() => runningWatchdogs(report.watchdogs).length === 0, 2000));
+      assert.ok(await eventually(noneStopped(tree.pids), 10_000), 'its watchdog resumed the tree');
+      assert.ok(await eventually(() => runningWatchdogs(report.watchdogs).length === 0, 10_000));
       tree.kill();
     },
   );
@@ -407,7 +411,10 @@ describe('watchdog', () => {
     console.log(`# 60,000 identities handed to the watchdog in ${report.guardMs?.toFixed(1)} ms`);
     assert.equal(report.ok, true, report.message);
     assert.ok(report.guardMs < 1000, `no blocking: ${report.guardMs} ms`);
-    assert.ok(await eventually(() => tree.pids.every((pid) => hasStopped(taskStates(pid))), 2000), 'stopped');
+    assert.ok(
+      await eventually(() => tree.pids.every((pid) => hasStopped(taskStates(pid))), 10_000),
+      'stopped',
+    );
     const killedAt = performance.now();
     child.kill('SIGKILL');
     assert.ok(
@@ -417,7 +424,7 @@ describe('watchdog', () => {
     console.log(
       `# resumed ${(performance.now() - killedAt).toFixed(0)} ms after SIGKILL, behind 60,000 lines`,
     );
-    assert.ok(await eventually(() => runningWatchdogs([report.watchdog]).length === 0, 5000), 'it exited');
+    assert.ok(await eventually(() => runningWatchdogs([report.watchdog]).length === 0, 10_000), 'it exited');
     tree.kill();
   });
 
@@ -428,9 +435,12 @@ describe('watchdog', () => {
       await frozen.thaw();
     }
     const watchdog = keptWatchdog();
-    // A lease killed at its thaw may leave its current sleep (at most a second) behind.
-    const gone = await eventually(() => leaseProcesses(watchdog).length === 0, 3000);
-    assert.ok(gone, `lease timers left in the watchdog's group: ${leaseProcesses(watchdog).join(' ')}`);
+    // A lease killed at its thaw may leave its current sleep (at most a second) behind; on a
+    // loaded machine that sleep may end seconds late. A lease left running would sleep for an
+    // hour, so a 10 s deadline still tells the two apart.
+    const gone = await eventually(() => leaseProcesses(watchdog).length === 0, 10_000);
+    const left = leaseProcesses(watchdog).map((pid) => `${pid} (${readProcessStat(pid)?.comm ?? 'gone'})`);
+    assert.ok(gone, `lease timers left in the watchdog's group: ${left.join(' ')}`);
     tree.kill();
   });
 
@@ -445,18 +455,18 @@ describe('watchdog', () => {
       assert.ok(first, 'the freezer has a watchdog');
       process.kill(first, 'SIGKILL');
       const replaced = () => watchdogsOf(child.pid as number).filter((pid) => pid !== first);
-      assert.ok(await eventually(() => replaced().length === 1, 3000), 'a new watchdog took over');
+      assert.ok(await eventually(() => replaced().length === 1, 10_000), 'a new watchdog took over');
       assert.ok(
         tree.pids.every((pid) => hasStopped(taskStates(pid))),
         'still held meanwhile',
       );
       const killedAt = performance.now();
       child.kill('SIGKILL');
-      assert.ok(await eventually(noneStopped(tree.pids), 3000), 'the replacement resumed the tree');
+      assert.ok(await eventually(noneStopped(tree.pids), 10_000), 'the replacement resumed the tree');
       console.log(
         `# replaced watchdog resumed the tree ${(performance.now() - killedAt).toFixed(0)} ms after SIGKILL`,
       );
-      assert.ok(await eventually(() => runningWatchdogs([first, ...replaced()]).length === 0, 3000));
+      assert.ok(await eventually(() => runningWatchdogs([first, ...replaced()]).length === 0, 10_000));
       tree.kill();
     },
   );
@@ -476,7 +486,7 @@ describe('watchdog', () => {
       await sleep(200);
       assert.doesNotMatch(taskStates(watchdog as number), /T/, 'continued by the freezer');
       child.kill('SIGKILL');
-      assert.ok(await eventually(noneStopped(tree.pids), 3000), 'the watchdog resumed the tree');
+      assert.ok(await eventually(noneStopped(tree.pids), 10_000), 'the watchdog resumed the tree');
       tree.kill();
     },
   );
@@ -496,7 +506,7 @@ describe('watchdog', () => {
         ) &
           (1n << 14n)) !==
         0n;
-      assert.ok(await eventually(ignoresTerm, 2000), 'the watchdog set its traps');
+      assert.ok(await eventually(ignoresTerm, 10_000), 'the watchdog set its traps');
       for (const signal of STRAY_SIGNALS) {
         process.kill(watchdog as number, signal);
       }
@@ -518,14 +528,14 @@ describe('watchdog', () => {
     const frozen = await freezeTree(tree.root);
     const watchdog = keptWatchdog();
     process.kill(watchdog as number, 'SIGSTOP');
-    assert.ok(await eventually(() => frozen.watchdogEvents.length > 0, 2000), 'noticed');
+    assert.ok(await eventually(() => frozen.watchdogEvents.length > 0, 10_000), 'noticed');
     assert.equal(frozen.watchdogEvents[0]?.event, 'continued');
     assert.equal(frozen.watchdogEvents[0]?.pid, watchdog);
     // Stopped again right before the thaw, too fast for the keeper: the thaw continues it.
     process.kill(watchdog as number, 'SIGSTOP');
     await frozen.thaw();
     assert.ok(noneStopped(tree.pids)());
-    assert.ok(await eventually(() => !/T/.test(taskStates(watchdog)), 2000), 'it was continued, idle');
+    assert.ok(await eventually(() => !/T/.test(taskStates(watchdog)), 10_000), 'it was continued, idle');
     assert.deepEqual(runningWatchdogs([watchdog]), [watchdog], 'and kept for the next freeze');
     tree.kill();
   });
@@ -552,7 +562,7 @@ describe('watchdog', () => {
         (error: unknown) => error instanceof FreezeError && error.code === 'WATCHDOG_FAILED',
       );
       assert.equal(frozen.frozen, false);
-      assert.ok(await eventually(noneStopped(tree.pids), 1000), 'the tree was thawed');
+      assert.ok(await eventually(noneStopped(tree.pids), 10_000), 'the tree was thawed');
       assert.equal(frozen.watchdogEvents.at(-1)?.event, 'lost');
       await assert.rejects(frozen.thaw(), { code: 'WATCHDOG_FAILED' });
       tree.kill();
@@ -571,7 +581,7 @@ describe('watchdog', () => {
     assert.doesNotMatch(taskStates(theirs as number), /T/, 'and keeps running');
     // A dies while frozen: its watchdog, never stopped, still resumes A's tree at once.
     child.kill('SIGKILL');
-    assert.ok(await eventually(noneStopped(inner.pids), 3000), "A's watchdog resumed A's tree");
+    assert.ok(await eventually(noneStopped(inner.pids), 10_000), "A's watchdog resumed A's tree");
     await outer.thaw();
     inner.kill();
   });
@@ -608,7 +618,7 @@ describe('watchdog', () => {
       assert.equal(one.watchdogs.length, 1);
       assert.deepEqual(two.watchdogs, one.watchdogs, 'the second freeze reused the first one’s watchdog');
       // The freezer hangs now: only the watchdog can end the first lease, and it must not touch the second tree.
-      assert.ok(await eventually(noneStopped(first.pids), 5000), 'the first lease resumed the first tree');
+      assert.ok(await eventually(noneStopped(first.pids), 10_000), 'the first lease resumed the first tree');
       await sleep(100);
       assert.ok(
         second.pids.every((pid) => hasStopped(taskStates(pid))),
@@ -616,11 +626,11 @@ describe('watchdog', () => {
       );
       freezer.child.kill('SIGKILL');
       assert.ok(
-        await eventually(noneStopped(second.pids), 3000),
+        await eventually(noneStopped(second.pids), 10_000),
         'the freezer’s death resumed the second tree',
       );
       assert.ok(
-        await eventually(() => runningWatchdogs(one.watchdogs).length === 0, 3000),
+        await eventually(() => runningWatchdogs(one.watchdogs).length === 0, 10_000),
         'the watchdog exited',
       );
       first.kill();
@@ -646,13 +656,13 @@ describe('watchdog', () => {
       const when = freezer.lines.length >= 3 ? 'after it completed' : 'mid-freeze';
       const stopped = () =>
         [...first.pids, ...descendantsByScan(second.root)].filter((pid) => hasStopped(taskStates(pid)));
-      const settled = await eventually(() => stopped().length === 0, 3000);
+      const settled = await eventually(() => stopped().length === 0, 10_000);
       console.log(
         `# second freeze killed ${extraMs} ms after its root stopped (${when}): ${stopped().length} left stopped`,
       );
       assert.ok(settled, 'nothing of either tree is left stopped');
       assert.ok(
-        await eventually(() => runningWatchdogs(watchdogs).length === 0, 3000),
+        await eventually(() => runningWatchdogs(watchdogs).length === 0, 10_000),
         'the watchdog exited',
       );
       first.kill();
@@ -693,7 +703,7 @@ describe('watchdog', () => {
       const before = cpu();
       await new Promise((resolve) => child.once('close', resolve));
       assert.ok(
-        await eventually(() => runningWatchdogs([watchdog]).length === 0, 3000),
+        await eventually(() => runningWatchdogs([watchdog]).length === 0, 10_000),
         'gone with its process',
       );
       assert.ok(before === undefined || (cpu() ?? before) - before <= 1, 'idle: no CPU time');

@@ -72,7 +72,7 @@ describe('waitUntilStopped', () => {
     const [root, doomed, other] = tree.pids as [number, number, number];
     const tracked = track(tree.pids);
     process.kill(doomed, 'SIGKILL');
-    assert.ok(await eventually(() => readProcessStat(doomed) === null, 3000), 'reaped');
+    assert.ok(await eventually(() => readProcessStat(doomed) === null, 10_000), 'reaped');
     process.kill(root, 'SIGSTOP');
     process.kill(other, 'SIGSTOP');
     const exited: number[] = [];
