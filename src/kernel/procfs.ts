@@ -181,14 +181,16 @@ export function listProcessIds(): number[] {
 
 /**
  * All processes on the system with their stat, from one /proc scan; the pids in `skip`
- * (processes the caller knows already) are left out, unread.
+ * (processes the caller knows already) are left out, unread. `listing`: a listing of /proc
+ * the caller took a moment ago (it is as current as one taken here).
  */
 export function scanAllProcesses(
   skip?: ReadonlySet<number> | ReadonlyMap<number, unknown>,
   readStat: (pid: number) => ProcStat | null = readProcessStat,
+  listing: readonly number[] = listProcessIds(),
 ): ProcStat[] {
   const stats: ProcStat[] = [];
-  for (const pid of listProcessIds()) {
+  for (const pid of listing) {
     if (skip?.has(pid)) continue;
     const stat = readStat(pid);
     if (stat !== null) stats.push(stat);

@@ -52,7 +52,17 @@ export interface DiscoveryOptions extends ListTreeOptions {
 export type KnownProcess = Pick<ProcStat, 'pid' | 'ppid' | 'comm' | 'state' | 'numThreads' | 'startTime'>;
 
 function toNode(stat: KnownProcess): ProcessNode {
-  return { ...processInfo(stat), state: stat.state, children: [] };
+  // Spelled out rather than spread: a spread copy costs ~2 µs per process, a tenth of a stat read.
+  const info = processInfo(stat);
+  return {
+    pid: info.pid,
+    ppid: info.ppid,
+    comm: info.comm,
+    startTime: info.startTime,
+    threads: info.threads,
+    state: stat.state,
+    children: [],
+  };
 }
 
 /**
@@ -77,21 +87,26 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
   // A large tree is cheaper to list with one ppid scan of all of /proc (one stat read per
   // process on the system) than with children files (a task listing, a children file per
   // thread and a stat per child, per process of the tree).
-  let systemSize: number | undefined;
+  // One /proc listing per call, only when it matters. The scan that follows a decision at once
+  // takes that listing instead of listing /proc again (2 ms at 1,000 processes); a later one lists anew.
+  let listing: number[] | undefined;
+  let fresh = false;
   const scanIsCheaper = (processes: number, threads: number) => {
-    systemSize ??= listProcessIds().length; // one /proc listing per call, only when it matters
+    fresh = listing === undefined;
+    listing ??= listProcessIds();
     // Known processes cost no stat read either way: a scan skips them, children files too.
     const knownCount = known?.size ?? 0;
     const perProcess = knownCount > 0 ? 1 + Math.max(0, threads) : 2 + Math.max(0, threads);
-    return processes * perProcess > systemSize - knownCount;
+    return processes * perProcess > listing.length - knownCount;
   };
+  const freshListing = () => (fresh ? listing : undefined);
   const hinted =
     method === 'auto' &&
     (options.sizeHint ?? 0) > FIRST_SWITCH_CHECK &&
     scanIsCheaper(options.sizeHint ?? 0, rootStat.numThreads);
   let childrenOf =
     method === 'scan' || hinted
-      ? childrenFromScan(known, readStat)
+      ? childrenFromScan(known, readStat, freshListing())
       : (pid: number, threads: number) => childrenFromFiles(pid, threads, known, readStat);
 
   const nodes: ProcessNode[] = [];
@@ -100,15 +115,18 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
   let nextCheck = FIRST_SWITCH_CHECK;
   for (let i = 0; i < queue.length; i++) {
     const node = queue[i] as ProcessNode;
-    // Switch once the tree proves large. Breadth first, the unvisited part of a growing
-    // tree is at least as large again as the queue.
+    // Switch once the tree proves large. Breadth first, the unvisited part of a growing tree
+    // is the queue's pending processes and, one level down, their children: as many again,
+    // or more when the processes visited so far had more than one child each.
     if (method === 'auto' && !hinted && i >= nextCheck) {
       nextCheck *= 2;
-      if (scanIsCheaper(2 * (queue.length - i), node.threads)) {
+      const pending = queue.length - i;
+      const childrenPerProcess = Math.max(1, (queue.length - 1) / i);
+      if (scanIsCheaper(pending * (1 + childrenPerProcess), node.threads)) {
         // The processes queued so far were read a moment ago: the scan does not read them again.
         const read = new Map<number, KnownProcess>(known);
         for (const queued of queue) read.set(queued.pid, { ...queued, numThreads: queued.threads });
-        childrenOf = childrenFromScan(read, readStat);
+        childrenOf = childrenFromScan(read, readStat, freshListing());
         nextCheck = Number.POSITIVE_INFINITY;
       }
     }
@@ -143,6 +161,7 @@ function childrenFromFiles(
 function childrenFromScan(
   known: ReadonlyMap<number, KnownProcess> | undefined,
   readStat: (pid: number) => ProcStat | null,
+  listing: readonly number[] | undefined,
 ): (pid: number, threads: number) => KnownProcess[] {
   const byParent = new Map<number, KnownProcess[]>();
   const add = (stat: KnownProcess) => {
@@ -150,7 +169,7 @@ function childrenFromScan(
     if (siblings) siblings.push(stat);
     else byParent.set(stat.ppid, [stat]);
   };
-  for (const stat of scanAllProcesses(known, readStat)) add(stat);
+  for (const stat of scanAllProcesses(known, readStat, listing)) add(stat);
   for (const stat of known?.values() ?? []) add(stat);
   return (pid) => byParent.get(pid) ?? [];
 }

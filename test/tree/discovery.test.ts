@@ -9,13 +9,22 @@ after(async () => {
   assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
 });
 
-const methods = ['children-files', 'scan'] as const;
+// Every way discovery can go: 'auto' with a size hint decides at once for the scan, taking the
+// listing of /proc it decided on.
+const ways = [
+  { method: 'children-files' },
+  { method: 'scan' },
+  { method: 'auto' },
+  { method: 'auto', sizeHint: 1_000_000 },
+] as const;
+const named = (way: (typeof ways)[number]) => ('sizeHint' in way ? `${way.method}, size hint` : way.method);
 
 describe('listTree', () => {
-  for (const method of methods) {
+  for (const way of ways) {
+    const method = named(way);
     test(`finds every process of a 13 x 3 tree (${method})`, async () => {
       const tree = await startTree('tree', 13, 3);
-      const nodes = discoverTree(tree.root, { method });
+      const nodes = discoverTree(tree.root, way);
       assert.deepEqual(nodes.map((n) => n.pid).sort(), [...tree.pids].sort());
       assert.deepEqual(nodes.map((n) => n.pid).sort(), descendantsByScan(tree.root).sort());
       assert.equal(nodes[0]?.pid, tree.root, 'root first');
@@ -36,7 +45,7 @@ describe('listTree', () => {
       assert.equal(readProcFile(`/proc/${root}/task/${root}/children`)?.trim(), '');
       assert.deepEqual(readChildren(root), [child]);
       assert.deepEqual(
-        discoverTree(root, { method }).map((n) => n.pid),
+        discoverTree(root, way).map((n) => n.pid),
         [root, child],
       );
       tree.kill();
@@ -45,7 +54,7 @@ describe('listTree', () => {
     test(`finds the children of a process whose main thread exited (${method})`, async () => {
       const tree = await startTree('leaderexit');
       const [root, ...children] = tree.pids as [number, number, number];
-      const nodes = discoverTree(root, { method });
+      const nodes = discoverTree(root, way);
       assert.equal(nodes[0]?.state, 'Z', '/proc/P/stat reads Z while the process lives');
       assert.match(
         readTaskStates(root)
@@ -59,10 +68,11 @@ describe('listTree', () => {
     });
   }
 
-  for (const method of methods) {
+  for (const way of ways) {
+    const method = named(way);
     test(`known processes are taken as given, their children still found (${method})`, async () => {
       const tree = await startTree('tree', 7, 1);
-      const full = discoverTree(tree.root, { method });
+      const full = discoverTree(tree.root, way);
       // Every process but the root (always read: it proves the tree is there) and the last leaf
       // is known, under a name it does not have: read again, it would show its real name.
       const leaf = full[full.length - 1] as (typeof full)[number];
@@ -74,7 +84,7 @@ describe('listTree', () => {
             { ...node, numThreads: node.threads, comm: `known-${node.pid}`, state: 'T' },
           ]),
       );
-      const nodes = discoverTree(tree.root, { method, known });
+      const nodes = discoverTree(tree.root, { ...way, known });
       assert.deepEqual(nodes.map((n) => n.pid).sort(), [...tree.pids].sort());
       for (const node of nodes) {
         if (node.pid === leaf.pid || node.pid === tree.root) assert.equal(node.comm, leaf.comm, 'read');
