@@ -87,19 +87,23 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
   // A large tree is cheaper to list with one ppid scan of all of /proc (one stat read per
   // process on the system) than with children files (a task listing, a children file per
   // thread and a stat per child, per process of the tree).
-  // One /proc listing per call, only when it matters. The scan that follows a decision at once
-  // takes that listing instead of listing /proc again (2 ms at 1,000 processes); a later one lists anew.
+  // The size of the system comes from a listing of /proc less than a second old when there is
+  // one (it is only a cost estimate): most discoveries then list /proc once, for the scan, or
+  // not at all. A listing taken for this very decision is handed to the scan it decides on.
   let listing: number[] | undefined;
-  let fresh = false;
   const scanIsCheaper = (processes: number, threads: number) => {
-    fresh = listing === undefined;
-    listing ??= listProcessIds();
+    listing = undefined;
+    let systemSize = recentSystemSize();
+    if (systemSize === undefined) {
+      listing = rememberSystemSize(listProcessIds());
+      systemSize = listing.length;
+    }
     // Known processes cost no stat read either way: a scan skips them, children files too.
     const knownCount = known?.size ?? 0;
     const perProcess = knownCount > 0 ? 1 + Math.max(0, threads) : 2 + Math.max(0, threads);
-    return processes * perProcess > listing.length - knownCount;
+    return processes * perProcess > systemSize - knownCount;
   };
-  const freshListing = () => (fresh ? listing : undefined);
+  const freshListing = () => listing;
   const hinted =
     method === 'auto' &&
     (options.sizeHint ?? 0) > FIRST_SWITCH_CHECK &&
@@ -115,14 +119,13 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
   let nextCheck = FIRST_SWITCH_CHECK;
   for (let i = 0; i < queue.length; i++) {
     const node = queue[i] as ProcessNode;
-    // Switch once the tree proves large. Breadth first, the unvisited part of a growing tree
-    // is the queue's pending processes and, one level down, their children: as many again,
-    // or more when the processes visited so far had more than one child each.
+    // Switch once the tree proves large. Breadth first, the unvisited part of a growing
+    // tree is at least as large again as the queue. (Weighing the children per process seen
+    // so far switches sooner on a large tree, but a 100-process tree looks the same at that
+    // point and would pay a whole scan: measured, it lost more there than it won.)
     if (method === 'auto' && !hinted && i >= nextCheck) {
-      nextCheck *= 2;
-      const pending = queue.length - i;
-      const childrenPerProcess = Math.max(1, (queue.length - 1) / i);
-      if (scanIsCheaper(pending * (1 + childrenPerProcess), node.threads)) {
+      nextCheck += SWITCH_CHECK_EVERY;
+      if (scanIsCheaper(2 * (queue.length - i), node.threads)) {
         // The processes queued so far were read a moment ago: the scan does not read them again.
         const read = new Map<number, KnownProcess>(known);
         for (const queued of queue) read.set(queued.pid, { ...queued, numThreads: queued.threads });
@@ -143,6 +146,23 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
 }
 
 const FIRST_SWITCH_CHECK = 16;
+/** A check costs no I/O while the system's size is known (see recentSystemSize): check often. */
+const SWITCH_CHECK_EVERY = 8;
+
+/** The number of processes on the system, as the last listing of /proc within a second found it. */
+let systemSize: { processes: number; listedAt: number } | undefined;
+const SYSTEM_SIZE_TTL_MS = 1000;
+
+function recentSystemSize(): number | undefined {
+  if (systemSize === undefined || performance.now() - systemSize.listedAt > SYSTEM_SIZE_TTL_MS)
+    return undefined;
+  return systemSize.processes;
+}
+
+function rememberSystemSize(listing: number[]): number[] {
+  systemSize = { processes: listing.length, listedAt: performance.now() };
+  return listing;
+}
 
 function childrenFromFiles(
   pid: number,
@@ -164,12 +184,13 @@ function childrenFromScan(
   listing: readonly number[] | undefined,
 ): (pid: number, threads: number) => KnownProcess[] {
   const byParent = new Map<number, KnownProcess[]>();
+  const pids = listing ?? rememberSystemSize(listProcessIds());
   const add = (stat: KnownProcess) => {
     const siblings = byParent.get(stat.ppid);
     if (siblings) siblings.push(stat);
     else byParent.set(stat.ppid, [stat]);
   };
-  for (const stat of scanAllProcesses(known, readStat, listing)) add(stat);
+  for (const stat of scanAllProcesses(known, readStat, pids)) add(stat);
   for (const stat of known?.values() ?? []) add(stat);
   return (pid) => byParent.get(pid) ?? [];
 }
