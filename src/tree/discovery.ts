@@ -103,7 +103,7 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
     const perProcess = knownCount > 0 ? 1 + Math.max(0, threads) : 2 + Math.max(0, threads);
     return processes * perProcess > systemSize - knownCount;
   };
-  const freshListing = () => listing;
+  const freshListing = () => listing; // read through a call: scanIsCheaper assigns it out of the compiler's sight
   const hinted =
     method === 'auto' &&
     (options.sizeHint ?? 0) > FIRST_SWITCH_CHECK &&
