@@ -85,27 +85,26 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
   // The size of the system comes from a listing of /proc less than a second old when there is
   // one (it is only a cost estimate): most discoveries then list /proc once, for the scan, or
   // not at all. A listing taken for this very decision is handed to the scan it decides on.
-  let listing: number[] | undefined;
-  const scanIsCheaper = (processes: number, threads: number) => {
-    listing = undefined;
-    let systemSize = recentSystemSize();
-    if (systemSize === undefined) {
-      listing = rememberSystemSize(listProcessIds());
-      systemSize = listing.length;
-    }
+  const scanDecision = (
+    processes: number,
+    threads: number,
+  ): { scan: boolean; listing: number[] | undefined } => {
+    const recent = recentSystemSize();
+    const listing = recent === undefined ? rememberSystemSize(listProcessIds()) : undefined;
+    const systemSize = recent ?? listing?.length ?? 0;
     // Known processes cost no stat read either way: a scan skips them, children files too.
     const knownCount = known?.size ?? 0;
     const perProcess = knownCount > 0 ? 1 + Math.max(0, threads) : 2 + Math.max(0, threads);
-    return processes * perProcess > systemSize - knownCount;
+    return { scan: processes * perProcess > systemSize - knownCount, listing };
   };
-  const freshListing = () => listing; // read through a call: scanIsCheaper assigns it out of the compiler's sight
-  const hinted =
-    method === 'auto' &&
-    (options.sizeHint ?? 0) > FIRST_SWITCH_CHECK &&
-    scanIsCheaper(options.sizeHint ?? 0, rootStat.numThreads);
+  const hint =
+    method === 'auto' && (options.sizeHint ?? 0) > FIRST_SWITCH_CHECK
+      ? scanDecision(options.sizeHint ?? 0, rootStat.numThreads)
+      : undefined;
+  const hinted = hint?.scan === true;
   let childrenOf =
     method === 'scan' || hinted
-      ? childrenFromScan(known, readStat, freshListing())
+      ? childrenFromScan(known, readStat, hint?.listing)
       : (pid: number, threads: number) => childrenFromFiles(pid, threads, known, readStat);
 
   const nodes: ProcessNode[] = [];
@@ -120,13 +119,14 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
     // point and would pay a whole scan: measured, it lost more there than it won.)
     if (method === 'auto' && !hinted && i >= nextCheck) {
       nextCheck += SWITCH_CHECK_EVERY;
-      if (scanIsCheaper(2 * (queue.length - i), node.threads)) {
+      const decision = scanDecision(2 * (queue.length - i), node.threads);
+      if (decision.scan) {
         // The processes queued so far were read a moment ago: the scan does not read them again.
         const read = new Map<number, KnownProcess>(known);
         for (const { pid, ppid, comm, state, threads, startTime } of queue) {
           read.set(pid, { pid, ppid, comm, state, numThreads: threads, startTime }); // no spread: see toNode
         }
-        childrenOf = childrenFromScan(read, readStat, freshListing());
+        childrenOf = childrenFromScan(read, readStat, decision.listing);
         nextCheck = Number.POSITIVE_INFINITY;
       }
     }
@@ -154,6 +154,11 @@ function recentSystemSize(): number | undefined {
   if (systemSize === undefined || performance.now() - systemSize.listedAt > SYSTEM_SIZE_TTL_MS)
     return undefined;
   return systemSize.processes;
+}
+
+/** @internal Forgets the system's size, so that the next decision lists /proc (tests take that path). */
+export function forgetSystemSize(): void {
+  systemSize = undefined;
 }
 
 function rememberSystemSize(listing: number[]): number[] {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { FreezeError } from '../../src/errors.js';
 import { readChildren, readProcFile, readTaskStates } from '../../src/kernel/procfs.js';
-import { discoverTree, listTree } from '../../src/tree/discovery.js';
+import { type DiscoveryOptions, discoverTree, forgetSystemSize, listTree } from '../../src/tree/discovery.js';
 import { cleanupTrees, descendantsByScan, startTree, unusedPid } from '../helpers/index.js';
 
 after(async () => {
@@ -18,13 +18,18 @@ const ways = [
   { method: 'auto', sizeHint: 1_000_000 },
 ] as const;
 const named = (way: (typeof ways)[number]) => ('sizeHint' in way ? `${way.method}, size hint` : way.method);
+/** Discovers one way; the size-hinted way starts with the system's size unknown, so it lists /proc to decide. */
+function discoverWay(root: number, way: (typeof ways)[number], known?: DiscoveryOptions['known']) {
+  if ('sizeHint' in way) forgetSystemSize();
+  return discoverTree(root, { ...way, known });
+}
 
 describe('listTree', () => {
   for (const way of ways) {
     const method = named(way);
     test(`finds every process of a 13 x 3 tree (${method})`, async () => {
       const tree = await startTree('tree', 13, 3);
-      const nodes = discoverTree(tree.root, way);
+      const nodes = discoverWay(tree.root, way);
       assert.deepEqual(nodes.map((n) => n.pid).sort(), [...tree.pids].sort());
       assert.deepEqual(nodes.map((n) => n.pid).sort(), descendantsByScan(tree.root).sort());
       assert.equal(nodes[0]?.pid, tree.root, 'root first');
@@ -45,7 +50,7 @@ describe('listTree', () => {
       assert.equal(readProcFile(`/proc/${root}/task/${root}/children`)?.trim(), '');
       assert.deepEqual(readChildren(root), [child]);
       assert.deepEqual(
-        discoverTree(root, way).map((n) => n.pid),
+        discoverWay(root, way).map((n) => n.pid),
         [root, child],
       );
       tree.kill();
@@ -54,7 +59,7 @@ describe('listTree', () => {
     test(`finds the children of a process whose main thread exited (${method})`, async () => {
       const tree = await startTree('leaderexit');
       const [root, ...children] = tree.pids as [number, number, number];
-      const nodes = discoverTree(root, way);
+      const nodes = discoverWay(root, way);
       assert.equal(nodes[0]?.state, 'Z', '/proc/P/stat reads Z while the process lives');
       assert.match(
         readTaskStates(root)
@@ -72,7 +77,7 @@ describe('listTree', () => {
     const method = named(way);
     test(`known processes are taken as given, their children still found (${method})`, async () => {
       const tree = await startTree('tree', 7, 1);
-      const full = discoverTree(tree.root, way);
+      const full = discoverWay(tree.root, way);
       // Every process but the root (always read: it proves the tree is there) and the last leaf
       // is known, under a name it does not have: read again, it would show its real name.
       const leaf = full[full.length - 1] as (typeof full)[number];
@@ -84,7 +89,7 @@ describe('listTree', () => {
             { ...node, numThreads: node.threads, comm: `known-${node.pid}`, state: 'T' },
           ]),
       );
-      const nodes = discoverTree(tree.root, { ...way, known });
+      const nodes = discoverWay(tree.root, way, known);
       assert.deepEqual(nodes.map((n) => n.pid).sort(), [...tree.pids].sort());
       for (const node of nodes) {
         if (node.pid === leaf.pid || node.pid === tree.root) assert.equal(node.comm, leaf.comm, 'read');
