@@ -41,17 +41,22 @@ export const HOLD_ID = /^tf-[0-9a-f]{6}$/;
 
 /** This user's registry directory (created on demand). */
 export function registryDir(): string {
-  const chosen = process.env.TREEFREEZE_RUNTIME_DIR;
-  if (chosen !== undefined && chosen !== '') return chosen;
+  const chosen = chosenRegistryDir();
+  if (chosen !== undefined) return chosen;
   const base = process.getuid?.() === 0 ? '/run' : (process.env.XDG_RUNTIME_DIR ?? '/tmp');
   return join(base, 'treefreeze');
+}
+
+/** The directory TREEFREEZE_RUNTIME_DIR names, if it names one. */
+function chosenRegistryDir(): string | undefined {
+  const chosen = process.env.TREEFREEZE_RUNTIME_DIR;
+  return chosen === undefined || chosen === '' ? undefined : chosen;
 }
 
 /** Every registry directory this user may read: as root, every user's too. */
 function readableDirs(): string[] {
   const dirs = [registryDir()];
-  const chosen = process.env.TREEFREEZE_RUNTIME_DIR;
-  if (process.getuid?.() === 0 && (chosen === undefined || chosen === '')) {
+  if (process.getuid?.() === 0 && chosenRegistryDir() === undefined) {
     let users: string[] = [];
     try {
       users = readdirSync('/run/user');
