@@ -18,7 +18,10 @@ export interface Watchdog {
   guardAncestors(processes: readonly { pid: number; startTime: number }[]): void;
   /** Tells it about a file to write on resume (the cgroup backends' thaw). */
   guardFileWrite(path: string, value: string): void;
-  /** Resume this freeze on its own after `ms`, even if this process hangs. */
+  /**
+   * Resume this freeze on its own once `ms` and then WATCHDOG_LEASE_GRACE_MS have passed,
+   * even if this process hangs. `ms` is when the caller's own lease timer thaws.
+   */
   startLease(ms: number): void;
   /** This freeze is over (thawed or rolled back): never resume it; the watchdog stays for the next one. */
   dismiss(): void;
@@ -51,6 +54,16 @@ export interface WatchdogEnds {
   /** Sends a signal to the watchdog's whole process group (it, its leases and their sleeps), while that is ours. */
   signalGroup: (signal: 'SIGCONT' | 'SIGKILL') => void;
 }
+
+/**
+ * How much longer the watchdog's copy of a lease runs than the caller's own timer. The
+ * watchdog is there for a caller that hangs; a live caller thaws at `maxHoldMs` itself and
+ * tells it so. Both due at once, the watchdog's would sometimes come first (its clock is read
+ * in hundredths of a second, and the caller's timer may be a little late): it resumed the tree
+ * under the caller's hold, which the caller then reported as broken (3 of 45 CLI holds
+ * with `--max-hold 300ms`).
+ */
+export const WATCHDOG_LEASE_GRACE_MS = 1000;
 
 /** Writes all of `text` at `position` (or appends to a pipe when null). */
 function writeAll(fd: number, text: string, position: number | null): number {
@@ -132,7 +145,7 @@ export class WatchdogProcess {
         append(line.writeFile(id, path, value));
       },
       startLease(ms) {
-        control(line.lease(id, ms));
+        control(line.lease(id, ms + WATCHDOG_LEASE_GRACE_MS));
       },
       state: () => (this.#closed ? 'dead' : ends.state()),
       sendContinue: () => {

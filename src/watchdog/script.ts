@@ -27,7 +27,8 @@
  * signalling the watchdog. "D" ends it with SIGKILL and collects it at once (a TERM could
  * arrive before its trap is set, and be lost). It sleeps at most a second at a time, so
  * the `sleep` a killed lease leaves behind ends within a second; the time left is read from
- * /proc/uptime (no fork), so the short sleeps add no drift.
+ * /proc/uptime (no fork), so the short sleeps add no drift; it is read in hundredths of a
+ * second, truncated, so a lease waits one more to never end early.
  *
  * It always ends with SIGKILL to its own process group: it leads it (it runs in a new
  * session), and the group holds only it, its leases and their `sleep`s.
@@ -68,7 +69,7 @@ uptime() {
 }
 lease() {
   uptime
-  end=$((now + $2))
+  end=$((now + $2 + 1))
   while :; do
     uptime
     left=$((end - now))
