@@ -207,6 +207,24 @@ export function readTaskSyscall(pid: number, tid: number): string | null {
   }
 }
 
+/**
+ * Whether a task has left its CPU and its run queue: /proc/<pid>/task/<tid>/wchan names the
+ * function it sleeps in only then. A task that has just entered a stop reads 'T' a moment
+ * before it gets off the CPU (or while it waits on the run queue to get there); its wchan
+ * reads "0" until it has. "0" also means "not ours to inspect" (or a kernel without
+ * symbols), so false says "not known to have left", never "running". Null when it is gone.
+ */
+export function hasLeftRunQueue(pid: number, tid: number = pid): boolean | null {
+  let text: string | null;
+  try {
+    text = readProcFile(`/proc/${pid}/task/${tid}/wchan`);
+  } catch {
+    return false; // unreadable: unknown
+  }
+  if (text === null) return null;
+  return text !== '' && text !== '0';
+}
+
 /** The TracerPid line of /proc/<pid>/status (0 when not traced), or null if gone. */
 export function readTracerPid(pid: number): number | null {
   const text = readProcFile(`/proc/${pid}/status`);

@@ -78,8 +78,9 @@ export function startSignalHoldCheck(options: SignalHoldCheckOptions): HoldCheck
       return moved || stateFrom(process, stat) === 'running';
     }
     const sample = entry.clock.sample();
-    if (sample !== 'first') return sample === 'gone' ? null : sample === 'moved';
-    // A first reading says nothing about the past: then the state decides. One stat read
+    if (sample !== 'first' && sample !== 'unsettled') return sample === 'gone' ? null : sample === 'moved';
+    // Without an earlier reading (or with none taken yet) the clock says nothing about the
+    // past: then the state decides. One stat read
     // serves identity, state and the rare leader that exited while its threads live on.
     const stat = readIdentifiedStat(process);
     if (stat === null) return null;
