@@ -89,10 +89,12 @@ async function startWithPosixSpawn(
   exactPid: boolean,
 ): Promise<WatchdogProcess> {
   const [controlRead, controlWrite] = calls.pipe();
+  const closeControlRead = closeOnce(controlRead);
+  const closeControlWrite = closeOnce(controlWrite);
   // Closing our end makes a watchdog that is (or will be) running see EOF; its identity
   // file is empty or dismissed, so it exits; it is reaped once its exec is done.
   const abandon = () => {
-    closeQuietly(controlWrite);
+    closeControlWrite();
     void spawned.then(
       (pid) => reapLater(pid, calls),
       () => {},
@@ -107,12 +109,12 @@ async function startWithPosixSpawn(
     (pid) => {
       spawnedPid = pid;
       registerWatchdog(pid);
-      closeQuietly(controlRead);
+      closeControlRead();
       return pid;
     },
     (error: unknown) => {
-      closeQuietly(controlRead);
-      closeQuietly(controlWrite); // nobody will ever read it
+      closeControlRead();
+      closeControlWrite(); // nobody will ever read it
       failure = asFreezeError(error, (cause) =>
         watchdogFailed(`could not start the watchdog: ${(cause as Error).message}`, cause),
       );
@@ -154,10 +156,28 @@ async function startWithPosixSpawn(
       await beforeDeadline(spawned, deadline);
     },
     failure: () => failure,
-    // Never reaped before it is dismissed, so its pid (and its group id) stay ours.
-    state: () => stateFromStat(watchdogPid),
-    signalGroup: (signal) => signalQuietly(-watchdogPid, signal),
+    // Never reaped before it is dismissed, so its pid (and its group id) stay ours. Unless
+    // its exec failed: the pid was then a guess at a child that posix_spawn reaped itself, and
+    // may be anyone's by now.
+    state: () => (failure ? 'dead' : stateFromStat(watchdogPid)),
+    signalGroup: (signal) => {
+      if (!failure) signalQuietly(-watchdogPid, signal);
+    },
   });
+}
+
+/**
+ * A closer for `fd` that closes it once, whoever calls it first. A second close of the same
+ * number could close whatever file took the number meanwhile: a pidfd of the tree being frozen
+ * (whose SIGCONT then failed: a rejected freeze left a process stopped, 6 times in 200).
+ */
+function closeOnce(fd: number): () => void {
+  let open = true;
+  return () => {
+    if (!open) return;
+    open = false;
+    closeQuietly(fd);
+  };
 }
 
 function stateFromStat(pid: number): WatchdogState {
