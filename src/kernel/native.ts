@@ -4,9 +4,10 @@
  * watchdog start. Everything here degrades to `null` when koffi or a call is
  * unavailable; callers fall back to portable code.
  */
-import { closeSync } from 'node:fs';
+
 import { createRequire } from 'node:module';
 import { FreezeError } from '../errors.js';
+import { closeQuietly } from './descriptors.js';
 
 const SYS_PIDFD_SEND_SIGNAL = 424; // the same number on every architecture since Linux 5.1
 const SYS_PIDFD_OPEN = 434;
@@ -78,7 +79,7 @@ function load(): Native | null {
 
     const probe = result(syscall2(SYS_PIDFD_OPEN, process.pid, 0));
     if (probe < 0) return null; // kernel older than 5.3, or seccomp forbids it
-    closeFd(probe);
+    closeQuietly(probe);
 
     return {
       pidfdOpen: (pid) => result(syscall2(SYS_PIDFD_OPEN, pid, 0)),
@@ -143,13 +144,5 @@ function load(): Native | null {
     };
   } catch {
     return null; // koffi not installed or cannot load here
-  }
-}
-
-function closeFd(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
   }
 }

@@ -4,6 +4,7 @@
  * pread, instead of opening it again. Whatever is not taken is closed.
  */
 import { closeSync, readFileSync } from 'node:fs';
+import { closeQuietly } from './descriptors.js';
 import { openStatHandle, readProcessStat, readStatHandle } from './procfs.js';
 import type { ProcStat } from './stat.js';
 
@@ -43,11 +44,7 @@ export class KeptStatFiles {
     const fd = this.#open.get(pid);
     if (fd === undefined) return;
     this.#open.delete(pid);
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
+    closeQuietly(fd);
   }
 }
 

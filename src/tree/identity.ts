@@ -10,6 +10,7 @@
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { errnoCode, isGoneError, notPermittedToSignal, signalFailed } from '../errors.js';
+import { closeQuietly } from '../kernel/descriptors.js';
 import type { Native } from '../kernel/native.js';
 import { openStatHandle, readProcessStat, readStatHandle } from '../kernel/procfs.js';
 import type { ProcStat } from '../kernel/stat.js';
@@ -70,11 +71,7 @@ export function bindPidfd(identity: ProcessIdentity, calls: Native | null): bool
 
 function releaseStatHandle(identity: ProcessIdentity): void {
   if (identity.statFd === undefined) return;
-  try {
-    closeSync(identity.statFd);
-  } catch {
-    // already closed
-  }
+  closeQuietly(identity.statFd);
   identity.statFd = undefined;
 }
 
@@ -82,11 +79,7 @@ function releaseStatHandle(identity: ProcessIdentity): void {
 export function releaseIdentity(identity: ProcessIdentity): void {
   releaseStatHandle(identity);
   if (identity.pidfd === undefined) return;
-  try {
-    closeSync(identity.pidfd);
-  } catch {
-    // already closed
-  }
+  closeQuietly(identity.pidfd);
   identity.pidfd = undefined;
 }
 

@@ -2,8 +2,9 @@
  * Talking to a running watchdog (see script.ts): one watchdog process serves any number
  * of freezes, each a session with an id of its own.
  */
-import { closeSync, ftruncateSync, writeSync } from 'node:fs';
+import { ftruncateSync, writeSync } from 'node:fs';
 import { errnoCode, type FreezeError, watchdogFailed } from '../errors.js';
+import { closeQuietly } from '../kernel/descriptors.js';
 import { line } from './script.js';
 
 /** One freeze's view of its watchdog. */
@@ -205,13 +206,5 @@ export class WatchdogProcess {
     else ends.signalGroup('SIGCONT'); // a stopped one must run to read EOF
     closeQuietly(ends.identityFd);
     ends.close();
-  }
-}
-
-export function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already closed
   }
 }

@@ -12,11 +12,12 @@ import { openSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asFreezeError, type FreezeError, watchdogFailed } from '../errors.js';
+import { closeQuietly } from '../kernel/descriptors.js';
 import type { Native } from '../kernel/native.js';
 import type { Platform } from '../kernel/platform.js';
 import { readProcessStat } from '../kernel/procfs.js';
 import { setLongTimeout } from '../timers.js';
-import { closeQuietly, WatchdogProcess, type WatchdogState } from './channel.js';
+import { WatchdogProcess, type WatchdogState } from './channel.js';
 import {
   forgetWatchdog,
   isOwnWatchdog,
