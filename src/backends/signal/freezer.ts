@@ -302,25 +302,34 @@ function bindNewcomers(
   kept: KeptStatFiles,
 ): TrackedProcess[] {
   const batch: TrackedProcess[] = [];
-  for (const node of nodes) {
-    const process: TrackedProcess = processRecord(node, { wasStopped: false, traced: false });
-    // The stat file discovery read it from, when kept: it names this process for good.
-    process.statFd = kept.take(node.pid);
-    // With start-time identity, discovery has just read the identity and sendSignal checks it
-    // again right before each signal: nothing to bind. A pidfd is confirmed after opening.
-    if (identity === 'pidfd' && !bindPidfd(process, calls)) {
-      releaseIdentity(process); // closes the stat file discovery kept for it
-      continue; // exited (or its pid was recycled)
+  let current: TrackedProcess | undefined;
+  try {
+    for (const node of nodes) {
+      const process: TrackedProcess = processRecord(node, { wasStopped: false, traced: false });
+      current = process;
+      // The stat file discovery read it from, when kept: it names this process for good.
+      process.statFd = kept.take(node.pid);
+      // With start-time identity, discovery has just read the identity and sendSignal checks it
+      // again right before each signal: nothing to bind. A pidfd is confirmed after opening.
+      if (identity === 'pidfd' && !bindPidfd(process, calls)) {
+        releaseIdentity(process); // closes the stat file discovery kept for it
+        continue; // exited (or its pid was recycled)
+      }
+      // Stopped before the freeze only if every task is T; the main thread's state from
+      // discovery settles the common case without reading the other tasks.
+      if (node.state === 'T' || node.state === 't') {
+        const tasks = readTaskStates(node.pid) ?? [];
+        process.threads = tasks.length || node.threads;
+        process.wasStopped = tasks.length > 0 && tasks.every((task) => task.state === 'T');
+        process.traced = tasks.some((task) => task.state === 't');
+      }
+      batch.push(process);
     }
-    // Stopped before the freeze only if every task is T; the main thread's state from
-    // discovery settles the common case without reading the other tasks.
-    if (node.state === 'T' || node.state === 't') {
-      const tasks = readTaskStates(node.pid) ?? [];
-      process.threads = tasks.length || node.threads;
-      process.wasStopped = tasks.length > 0 && tasks.every((task) => task.state === 'T');
-      process.traced = tasks.some((task) => task.state === 't');
-    }
-    batch.push(process);
+  } catch (error) {
+    // A /proc read that failed outright: none of these is tracked yet, so nobody else would
+    // close what was opened for them.
+    for (const process of [...batch, current]) if (process) releaseIdentity(process);
+    throw error;
   }
   return batch;
 }
