@@ -102,8 +102,8 @@ export function keepWatchdog(options: KeeperOptions): WatchdogKeeper {
       options.onEvent({ at: Date.now(), pid: current.pid, event: 'continued' });
     }
     if (state === 'dead') {
-      // Past the lease's end its watchdog resumed the tree and exited, as leases do (the caller
-      // was hung, or its own timer is about to thaw): nothing to replace.
+      // Past the lease's end the caller's own timer thaws the tree now (this check runs on the
+      // same event loop, so the caller is not hung): a replacement would only be dismissed.
       if (options.leaseEndsAt !== undefined && performance.now() >= options.leaseEndsAt) return;
       busy = true;
       const dead = current;
