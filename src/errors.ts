@@ -42,6 +42,11 @@ export const FreezeErrorCode = {
   AMBIGUOUS_TARGET: 'AMBIGUOUS_TARGET',
   /** freezeFleet: a host could not be reached or could not freeze; every host that had frozen was thawed. */
   FLEET_FAILED: 'FLEET_FAILED',
+  /**
+   * The command line's runtime directory (where holds are registered) is not safe to use: not
+   * owned by the user, writable by others, a symbolic link, or not a directory.
+   */
+  UNSAFE_RUNTIME_DIR: 'UNSAFE_RUNTIME_DIR',
 } as const;
 
 export type FreezeErrorCode = (typeof FreezeErrorCode)[keyof typeof FreezeErrorCode];

@@ -10,12 +10,14 @@ import { listTree } from '../tree/discovery.js';
 import { type ResolvedTarget, resolveTargets } from '../tree/targets.js';
 import { runDemo } from './demo.js';
 import { detachHold, HOLDER_FD_VARIABLE } from './detach.js';
-import { formatDuration } from './duration.js';
 import { eventSink, targetSummary } from './events.js';
 import { type HoldOptions, holdFreeze, runFrozen } from './hold.js';
-import { findHold, HOLD_ID } from './registry.js';
-import { collectStatus, printStatus, thawHold } from './status.js';
+import { printable } from './printable.js';
+import { HOLD_ID } from './registry.js';
+import { openRuntimeDir } from './runtime-dir.js';
+import { collectStatus, printStatus } from './status.js';
 import { paint, useColor } from './style.js';
+import { describeThaw, thawHold } from './thaw-hold.js';
 import { describeTree, renderTree } from './tree-view.js';
 import {
   type FreezeCliOptions,
@@ -57,7 +59,7 @@ function printDryRun(command: string, targets: ResolvedTarget[], json: boolean):
   }
   for (const target of shown) {
     process.stdout.write(
-      `would freeze ${target.label}: ${count(target.pids.length, 'process', 'processes')} (${listPids(target.pids, 10) || 'none'})\n`,
+      `would freeze ${printable(target.label)}: ${count(target.pids.length, 'process', 'processes')} (${listPids(target.pids, 10) || 'none'})\n`,
     );
   }
 }
@@ -108,7 +110,8 @@ function cgroupRoots(pids: number[]): number[] {
 
 async function thawOneHold(id: string, dryRun: boolean, json: boolean): Promise<void> {
   if (dryRun) {
-    const hold = findHold(id);
+    const report = await collectStatus();
+    const hold = report.holds.find((entry) => entry.id === id && entry.state === 'holding');
     if (!hold) throw new FreezeError('NO_MATCH', `no hold ${id} (treefreeze status lists the holds)`);
     process.stderr.write(
       `would end hold ${id}: ${count(hold.pids.length, 'process', 'processes')} (${listPids(hold.pids)})\n`,
@@ -120,14 +123,7 @@ async function thawOneHold(id: string, dryRun: boolean, json: boolean): Promise<
     process.stdout.write(`${JSON.stringify({ command: 'thaw', ...outcome })}\n`);
     return;
   }
-  const verdict =
-    outcome.intact === null
-      ? ''
-      : outcome.intact
-        ? ', intact'
-        : `, hold broken ${count(outcome.breaches ?? 0, 'time')}`;
-  const held = outcome.heldMs === null ? '' : ` after ${formatDuration(outcome.heldMs)}`;
-  process.stderr.write(`ended hold ${id}${held}${verdict}\n`);
+  process.stderr.write(`${printable(describeThaw(outcome))}\n`);
 }
 
 function thawOneCgroup(path: string, dryRun: boolean, json: boolean): void {
@@ -136,10 +132,12 @@ function thawOneCgroup(path: string, dryRun: boolean, json: boolean): void {
     process.stdout.write(`${JSON.stringify({ command: 'thaw', dryRun, ...thawed })}\n`);
   } else if (dryRun) {
     process.stderr.write(
-      `${thawed.wasFrozen ? 'would thaw' : 'nothing to thaw: not frozen:'} cgroup ${thawed.path}\n`,
+      `${thawed.wasFrozen ? 'would thaw' : 'nothing to thaw: not frozen:'} cgroup ${printable(thawed.path)}\n`,
     );
   } else {
-    process.stderr.write(`${thawed.wasFrozen ? 'thawed' : 'was not frozen:'} cgroup ${thawed.path}\n`);
+    process.stderr.write(
+      `${thawed.wasFrozen ? 'thawed' : 'was not frozen:'} cgroup ${printable(thawed.path)}\n`,
+    );
   }
 }
 
@@ -156,12 +154,11 @@ function thawOneTree(pid: number, options: ThawCliOptions, dryRun: boolean): voi
       `${JSON.stringify({ command: 'thaw', root: pid, dryRun, resumed, frozenCgroup })}\n`,
     );
   } else if (resumed.length === 0) {
-    const hint = frozenCgroup
-      ? `; it is in frozen cgroup ${frozenCgroup}: treefreeze thaw --cgroup ${frozenCgroup}`
-      : '';
+    const cgroup = frozenCgroup ? printable(frozenCgroup) : null;
+    const hint = cgroup ? `; it is in frozen cgroup ${cgroup}: treefreeze thaw --cgroup ${cgroup}` : '';
     process.stderr.write(`nothing to resume: no process in the tree of ${pid} is stopped${hint}\n`);
   } else {
-    const list = resumed.map((p) => `${p.pid} (${p.comm})`).join(', ');
+    const list = resumed.map((p) => `${p.pid} (${printable(p.comm)})`).join(', ');
     const verb = dryRun ? 'would resume' : 'resumed';
     process.stderr.write(`${verb} ${count(resumed.length, 'process', 'processes')}: ${list}\n`);
   }
@@ -184,6 +181,7 @@ export async function freeze(
   const targets = resolveCliTargets(specs, options);
   if (options.dryRun) return printDryRun('freeze', targets, Boolean(options.json));
   if (options.detach) {
+    openRuntimeDir(); // refused here, in one line, rather than by the background holder
     setExitCode(await detachHold(argv, options.timeout, Boolean(options.json), options.maxHold));
     return;
   }
@@ -253,8 +251,8 @@ export function tree(
   );
 }
 
-export function status(options: { json?: boolean }): void {
-  printStatus(collectStatus(), Boolean(options.json));
+export async function status(options: { json?: boolean }): Promise<void> {
+  printStatus(await collectStatus(), Boolean(options.json));
 }
 
 export async function demo(setExitCode: SetExitCode): Promise<void> {

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { formatDuration } from './duration.js';
 import { EXIT } from './exit-codes.js';
+import { printable } from './printable.js';
 import { count } from './style.js';
 
 /** The environment variable that makes the command a holder, naming the fd it reports on. */
@@ -68,7 +69,7 @@ export async function detachHold(
   if (!report.ok || !report.event) {
     const error = report.error ?? { code: 'FAILED', message: 'the background holder failed', pids: [] };
     if (json) process.stdout.write(`${JSON.stringify({ event: 'error', ...error, at: Date.now() })}\n`);
-    process.stderr.write(`treefreeze: ${error.message}\n`);
+    process.stderr.write(`treefreeze: ${printable(error.message)}\n`);
     return EXIT.FAILED;
   }
   const { event } = report;
@@ -79,7 +80,7 @@ export async function detachHold(
   } else {
     const lease = leaseMs === undefined ? '' : `; its lease thaws it within ${formatDuration(leaseMs)}`;
     process.stderr.write(
-      `froze ${count(event.processes.length, 'process', 'processes')} of ${event.targets.map((t) => t.label).join(', ')}; held in the background as ${event.hold} (pid ${holder.pid})${lease}; treefreeze thaw ${event.hold} ends it\n`,
+      `froze ${count(event.processes.length, 'process', 'processes')} of ${event.targets.map((t) => printable(t.label)).join(', ')}; held in the background as ${event.hold} (pid ${holder.pid})${lease}; treefreeze thaw ${event.hold} ends it\n`,
     );
     process.stdout.write(`${event.hold}\n`);
   }

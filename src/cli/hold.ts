@@ -10,7 +10,9 @@ import { findCommand } from './command-path.js';
 import { formatDuration } from './duration.js';
 import { type EventSink, eventSink, frozenEvent, holdEvent, thawedEvent } from './events.js';
 import { EXIT } from './exit-codes.js';
+import { printable } from './printable.js';
 import { type RegisteredHold, registerHold } from './registered-hold.js';
+import { openRuntimeDir } from './runtime-dir.js';
 import { count, fitLine, type Segment, useColor } from './style.js';
 import { freezeTargets, type TargetFreezeOptions } from './targets-hold.js';
 
@@ -218,7 +220,7 @@ function reportHoldEnd(frozen: FrozenTree): void {
     );
   }
   if (frozen.resumedAncestors.length > 0) {
-    const list = frozen.resumedAncestors.map((p) => `${p.pid} (${p.comm})`).join(', ');
+    const list = frozen.resumedAncestors.map((p) => `${p.pid} (${printable(p.comm)})`).join(', ');
     process.stderr.write(
       `treefreeze: continued ${count(frozen.resumedAncestors.length, 'process', 'processes')} above the tree that had stopped when its child stopped: ${list}\n`,
     );
@@ -226,9 +228,12 @@ function reportHoldEnd(frozen: FrozenTree): void {
 }
 
 export async function holdFreeze(options: HoldOptions): Promise<number> {
+  const registry = openRuntimeDir(); // before the freeze: an unsafe directory freezes nothing
   const abort = new AbortController();
   let received: StopSignal | undefined;
   let wake = () => {};
+  let thawRequested = false;
+  let requestThaw = () => {};
   const removeHandlers = onStopSignals((signal) => {
     received ??= signal;
     abort.abort(new Error(`received ${signal}`));
@@ -250,7 +255,11 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
       throw error;
     });
     const holdStarted = performance.now();
-    registered = registerHold('freeze', options.targets, frozen, {
+    registered = await registerHold(registry, 'freeze', options.targets, frozen, {
+      onThawRequest: () => {
+        thawRequested = true;
+        requestThaw();
+      },
       detached: options.reportFd !== undefined,
       maxHoldMs: options.maxHoldMs,
       forMs: options.forMs,
@@ -276,6 +285,8 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     let stopStdinWatch = () => {};
     const reason = await new Promise<string>((resolve) => {
       wake = () => resolve('signal');
+      requestThaw = () => resolve('request');
+      if (thawRequested) resolve('request');
       if (received) resolve('signal');
       // Chained for holds of 2^31 ms (24.8 days) or more: a plain timer would fire at once.
       if (options.forMs !== undefined) timer = setLongTimeout(() => resolve('timer'), options.forMs, true);
@@ -306,7 +317,14 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     } else {
       reportHoldEnd(frozen);
       // One end line, in a terminal or not: a log shows when the tree ran again.
-      const why = reason === 'signal' ? ` (${received})` : reason === 'lease' ? ' (--max-hold ran out)' : '';
+      const why =
+        reason === 'signal'
+          ? ` (${received})`
+          : reason === 'lease'
+            ? ' (--max-hold ran out)'
+            : reason === 'request'
+              ? ` (treefreeze thaw ${hold.id})`
+              : '';
       const verdict = frozen.intact ? '' : ', hold broken';
       process.stderr.write(
         `thawed ${count(frozen.processes.length, 'process', 'processes')} after ${formatDuration(heldMs)}${why}${verdict}\n`,
@@ -328,10 +346,11 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
   if (!('found' in lookup)) {
     const missing = 'missing' in lookup;
     process.stderr.write(
-      `treefreeze: cannot run ${file}: ${missing ? 'command not found' : 'permission denied'}; nothing was frozen\n`,
+      `treefreeze: cannot run ${printable(file)}: ${missing ? 'command not found' : 'permission denied'}; nothing was frozen\n`,
     );
     return missing ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE;
   }
+  const registry = openRuntimeDir();
   const abort = new AbortController();
   let forward: (signal: StopSignal) => void = (signal) => abort.abort(new Error(`received ${signal}`));
   const removeHandlers = onStopSignals((signal) => forward(signal));
@@ -344,24 +363,31 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
       registered?.update();
     });
     const holdStarted = performance.now();
-    registered = registerHold('run', options.targets, frozen, {
+    let thawRequested = false;
+    registered = await registerHold(registry, 'run', options.targets, frozen, {
+      // `thaw <id>` of a run: the command is asked to end, as on SIGTERM; the thaw follows it.
+      onThawRequest: () => {
+        thawRequested = true;
+        forward('SIGTERM');
+      },
       detached: false,
       maxHoldMs: options.maxHoldMs,
     });
     const hold = registered;
     events?.({ ...frozenEvent('run', options, frozen), hold: hold.id });
-    if (!options.json) process.stderr.write(`${summary(frozen)}; running ${file}\n`);
+    if (!options.json) process.stderr.write(`${summary(frozen)}; running ${printable(file)}\n`);
     frozen.thawed.then(
       (why) => {
         if (why === 'lease' && !options.json)
           process.stderr.write('treefreeze: --max-hold ran out: tree thawed\n');
       },
-      (error: Error) => process.stderr.write(`treefreeze: ${error.message}\n`),
+      (error: Error) => process.stderr.write(`treefreeze: ${printable(error.message)}\n`),
     );
     const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
       (resolve) => {
         const child = spawn(file, args, { stdio: 'inherit' });
         forward = (signal) => child.kill(signal); // the command decides how to end
+        if (thawRequested) child.kill('SIGTERM');
         child.once('error', (error) => resolve({ code: null, signal: null, error }));
         child.once('exit', (code, signal) => resolve({ code, signal }));
       },
@@ -376,7 +402,7 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
     if (outcome.error) {
       const notFound = (outcome.error as NodeJS.ErrnoException).code === 'ENOENT';
       process.stderr.write(
-        `treefreeze: cannot run ${file}: ${notFound ? 'command not found' : outcome.error.message}\n`,
+        `treefreeze: cannot run ${printable(file)}: ${notFound ? 'command not found' : printable(outcome.error.message)}\n`,
       );
       exitCode = notFound ? 127 : 126;
     } else if (outcome.signal) {

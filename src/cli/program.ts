@@ -7,6 +7,7 @@ import { completionScript, SHELLS, type Shell } from './completion.js';
 import { MAX_CLI_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js';
 import { eventSink } from './events.js';
 import { EXIT } from './exit-codes.js';
+import { printable } from './printable.js';
 import { type FreezeCliOptions, TARGET_FORMS, type ThawCliOptions } from './usage.js';
 import { packageVersion } from './version.js';
 
@@ -358,12 +359,17 @@ function reportError(error: unknown, program: Command, argv: string[]): number {
     const command = program.commands.find((sub) => sub.name() === argv[2]) ?? program;
     const name = command === program ? 'treefreeze' : `treefreeze ${command.name()}`;
     if (wantsJson(argv)) errorEvent(argv, { code: 'USAGE', message: reason, pids: [] });
-    process.stderr.write(`treefreeze: ${reason}\nusage: ${name} ${command.usage()}\n`);
+    // The reason quotes the words given (outside text): escaped, but for commander's own
+    // "(Did you mean ...?)" line, which names our commands and options only.
+    const [, said = reason, suggestion = ''] =
+      /^([\s\S]*?)(?:\n(\(Did you mean [^\n]*\?\)))?$/.exec(reason) ?? [];
+    const hint = suggestion === '' ? '' : `\n${printable(suggestion)}`;
+    process.stderr.write(`treefreeze: ${printable(said)}${hint}\nusage: ${name} ${command.usage()}\n`);
     return EXIT.USAGE;
   }
   if (error instanceof FreezeError) {
     if (wantsJson(argv)) errorEvent(argv, { code: error.code, message: error.message, pids: error.pids });
-    process.stderr.write(`treefreeze: ${error.message}\n`);
+    process.stderr.write(`treefreeze: ${printable(error.message)}\n`);
     return EXIT.FAILED;
   }
   process.stderr.write(`treefreeze: unexpected error: ${(error as Error)?.stack ?? error}\n`);

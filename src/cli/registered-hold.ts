@@ -1,31 +1,46 @@
-/** A command-line hold's entry in the registry (registry.ts), kept up to date while it holds. */
+/**
+ * A command-line hold's entries in the registry (registry.ts): its record, kept up to date
+ * while it holds, and its socket, where `status` and `thaw <id>` ask it (hold-socket.ts).
+ */
 import type { FrozenTree } from '../backends/frozen-tree.js';
 import { readProcessStat } from '../kernel/procfs.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { targetSummary } from './events.js';
-import {
-  clearOutcomeRequest,
-  type HoldRecord,
-  newHoldId,
-  outcomeRequested,
-  removeHold,
-  writeHold,
-} from './registry.js';
+import { type HoldListener, listenForRequests } from './hold-socket.js';
+import { type HoldRecord, newHoldId, removeHold, writeHold } from './registry.js';
+import type { RuntimeDir } from './runtime-dir.js';
+
+/** What a hold says when it has ended, to whoever asked it to end. */
+export interface HoldOutcome {
+  id: string;
+  intact: boolean;
+  breaches: number;
+  heldMs: number;
+  reason: string;
+  exitCode: number;
+}
 
 export interface RegisteredHold {
   readonly id: string;
-  /** Rewrites the entry (a breach changed `intact`). */
+  /** Rewrites the record (a breach changed `intact`). */
   update(): void;
-  /** The hold ended: keep the outcome for `thaw <id>` if it asked, else remove the entry. */
+  /** The hold ended: answer whoever asked it to end, then remove its entries. */
   end(outcome: { reason: string; heldMs: number; exitCode: number }): void;
 }
 
-export function registerHold(
+export async function registerHold(
+  dir: RuntimeDir,
   command: 'freeze' | 'run',
   targets: readonly ResolvedTarget[],
   frozen: FrozenTree,
-  options: { detached: boolean; maxHoldMs?: number | undefined; forMs?: number | undefined },
-): RegisteredHold {
+  options: {
+    detached: boolean;
+    maxHoldMs?: number | undefined;
+    forMs?: number | undefined;
+    /** `thaw <id>` asked the hold to end: end it; the outcome is sent once end() is called. */
+    onThawRequest: () => void;
+  },
+): Promise<RegisteredHold> {
   const id = newHoldId();
   const since = Date.now();
   const self = readProcessStat(process.pid);
@@ -44,25 +59,26 @@ export function registerHold(
     intact: frozen.intact,
     breaches: frozen.breaches.length,
   });
-  writeHold(record());
-  let ended = false;
+  let ended: HoldOutcome | undefined;
+  const waiting: ((outcome: HoldOutcome) => void)[] = [];
+  writeHold(dir, record());
+  const listener: HoldListener | null = await listenForRequests(dir.path, id, (request) => {
+    if (request === 'describe') return { record: record() };
+    if (ended !== undefined) return { outcome: ended };
+    options.onThawRequest();
+    return new Promise((resolve) => waiting.push((outcome) => resolve({ outcome })));
+  });
   return {
     id,
     update() {
-      if (!ended) writeHold(record());
+      if (ended === undefined) writeHold(dir, record());
     },
     end(outcome) {
-      if (ended) return;
-      ended = true;
-      if (outcomeRequested(id)) {
-        clearOutcomeRequest(id);
-        writeHold({
-          ...record(),
-          ended: { at: Date.now(), intact: frozen.intact, breaches: frozen.breaches.length, ...outcome },
-        });
-      } else {
-        removeHold(id);
-      }
+      if (ended !== undefined) return;
+      ended = { id, intact: frozen.intact, breaches: frozen.breaches.length, ...outcome };
+      for (const answer of waiting.splice(0)) answer(ended);
+      listener?.close();
+      removeHold(dir, id);
     },
   };
 }

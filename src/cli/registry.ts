@@ -1,93 +1,50 @@
 /**
- * The machine's list of holds made by the command line: one small JSON file per hold in
- * the runtime directory (/run/treefreeze for root, $XDG_RUNTIME_DIR/treefreeze otherwise;
- * both are tmpfs, emptied at boot). Each holder writes only its own file, replacing it
- * whole (write, then rename), so concurrent holders never clash and a reader sees an old
- * or a new version, never half of one. A holder that dies leaves its file behind: every
- * reader checks that the holder (pid and start time) still runs, and calls it stale if not
- * — its watchdog has thawed the tree by then. TREEFREEZE_RUNTIME_DIR names another directory
- * (a registry of its own: holds in it are seen only by commands given the same directory).
+ * The holds made by the command line. Each holder keeps two entries in its user's runtime
+ * directory (runtime-dir.ts, the user's alone): `<id>.json`, its record, replaced whole (write,
+ * then rename) as the hold changes; and `<id>.sock`, where it answers `describe` and `thaw`
+ * (hold-socket.ts). A holder that dies leaves both behind; they are removed by the next
+ * command of the same user that finds the holder gone.
+ *
+ * What each reader trusts: a user reads records only from their own directory. Root learns of
+ * other users' holds only by asking their holders over their sockets (the kernel says who
+ * listens), never from their files, and never removes anything of theirs.
  */
+
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readProcessStat } from '../kernel/procfs.js';
+import { HOLD_ID, type HoldRecord, parseHoldRecord, readRecordFile } from './hold-record.js';
+import { holdSocketPath } from './hold-socket.js';
+import { type RuntimeDir, runtimeDirProblem, USERS_RUNTIME_BASE } from './runtime-dir.js';
 
-export interface HoldRecord {
-  /** "tf-" and 6 hex digits: what `thaw` and `status` take. */
-  id: string;
-  /** The process that holds (the CLI, or its detached holder). */
-  holder: { pid: number; startTime: number };
-  command: 'freeze' | 'run';
-  detached: boolean;
-  targets: { spec: string; kind: string; root: number | null; cgroup: string | null; label: string }[];
-  backend: string;
-  /** The frozen processes' pids. */
-  pids: number[];
-  threads: number;
-  /** Date.now() when the tree was frozen. */
-  since: number;
-  /** Date.now() when the lease (--max-hold) ends, or null. */
-  leaseEndsAt: number | null;
-  /** When --for ends, or null. */
-  forEndsAt: number | null;
-  intact: boolean;
-  breaches: number;
-  /** Set by the holder as it ends, when `thaw <id>` asked for the outcome. */
-  ended?: { at: number; reason: string; intact: boolean; breaches: number; heldMs: number; exitCode: number };
-}
+export { HOLD_ID, type HoldRecord } from './hold-record.js';
 
-export const HOLD_ID = /^tf-[0-9a-f]{6}$/;
-
-/** This user's registry directory (created on demand). */
-export function registryDir(): string {
-  const chosen = chosenRegistryDir();
-  if (chosen !== undefined) return chosen;
-  const base = process.getuid?.() === 0 ? '/run' : (process.env.XDG_RUNTIME_DIR ?? '/tmp');
-  return join(base, 'treefreeze');
-}
-
-/** The directory TREEFREEZE_RUNTIME_DIR names, if it names one. */
-function chosenRegistryDir(): string | undefined {
-  const chosen = process.env.TREEFREEZE_RUNTIME_DIR;
-  return chosen === undefined || chosen === '' ? undefined : chosen;
-}
-
-/** Every registry directory this user may read: as root, every user's too. */
-function readableDirs(): string[] {
-  const dirs = [registryDir()];
-  if (process.getuid?.() === 0 && chosenRegistryDir() === undefined) {
-    let users: string[] = [];
-    try {
-      users = readdirSync('/run/user');
-    } catch {
-      // no per-user runtime directories
-    }
-    for (const uid of users) dirs.push(join('/run/user', uid, 'treefreeze'));
-  }
-  return dirs;
-}
+/** At most this many entries of one directory are looked at: a planted flood costs nothing more. */
+const MAX_ENTRIES = 4096;
 
 export function newHoldId(): string {
   return `tf-${randomBytes(3).toString('hex')}`;
 }
 
-/** Writes (or replaces) a hold's record; quietly does nothing where the directory cannot be made. */
-export function writeHold(record: HoldRecord): boolean {
-  const dir = registryDir();
+/** Writes (or replaces) a hold's record; false when it could not (the hold goes on). */
+export function writeHold(dir: RuntimeDir, record: HoldRecord): boolean {
+  const temporary = join(dir.path, `.${record.id}.${process.pid}.tmp`);
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const temporary = join(dir, `.${record.id}.${process.pid}.tmp`);
     writeFileSync(temporary, `${JSON.stringify(record)}\n`, { mode: 0o600 });
-    renameSync(temporary, join(dir, `${record.id}.json`));
+    renameSync(temporary, join(dir.path, `${record.id}.json`));
     return true;
   } catch {
-    return false; // a hold never fails because its registry entry could not be written
+    rmSync(temporary, { force: true });
+    return false;
   }
 }
 
-export function removeHold(id: string): void {
-  for (const dir of readableDirs()) rmSync(join(dir, `${id}.json`), { force: true });
+/** Removes a hold's record and socket from this user's own directory. */
+export function removeHold(dir: RuntimeDir, id: string): void {
+  if (!HOLD_ID.test(id)) return; // never a path built from anything else
+  rmSync(join(dir.path, `${id}.json`), { force: true });
+  rmSync(holdSocketPath(dir.path, id), { force: true });
 }
 
 /** Whether the process that made a record still runs (same pid and start time). */
@@ -96,52 +53,70 @@ export function holderRuns(record: HoldRecord): boolean {
   return stat !== null && stat.startTime === record.holder.startTime && stat.state !== 'Z';
 }
 
-/** Every readable record; unreadable or half-made files are skipped. */
-export function listHolds(): HoldRecord[] {
+function entryNames(path: string): string[] {
+  try {
+    return readdirSync(path).slice(0, MAX_ENTRIES);
+  } catch {
+    return [];
+  }
+}
+
+/** The ids of the entries with `suffix` in a directory (names that are no hold id are ignored). */
+function idsWithSuffix(path: string, suffix: string): string[] {
+  return entryNames(path)
+    .filter((name) => name.endsWith(suffix) && HOLD_ID.test(name.slice(0, -suffix.length)))
+    .map((name) => name.slice(0, -suffix.length));
+}
+
+/** This user's records; each one that is not a valid record is skipped with a warning. */
+export function listHolds(dir: RuntimeDir): { records: HoldRecord[]; warnings: string[] } {
   const records: HoldRecord[] = [];
-  for (const dir of readableDirs()) {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
+  const warnings: string[] = [];
+  for (const id of idsWithSuffix(dir.path, '.json')) {
+    const path = join(dir.path, `${id}.json`);
+    const read = readRecordFile(path, dir.uid);
+    if (read === null) continue; // ended meanwhile
+    const record = 'text' in read ? parseHoldRecord(read.text) : read.problem;
+    if (typeof record === 'string') warnings.push(`skipped ${path}: ${record}`);
+    else if (record.id !== id) warnings.push(`skipped ${path}: it names another hold`);
+    else records.push(record);
+  }
+  return { records: records.sort((a, b) => a.since - b.since), warnings };
+}
+
+export function findHold(dir: RuntimeDir, id: string): HoldRecord | undefined {
+  if (!HOLD_ID.test(id)) return undefined;
+  const read = readRecordFile(join(dir.path, `${id}.json`), dir.uid);
+  if (read === null || !('text' in read)) return undefined;
+  const record = parseHoldRecord(read.text);
+  return typeof record === 'string' || record.id !== id ? undefined : record;
+}
+
+export interface OtherUsersSocket {
+  id: string;
+  uid: number;
+  path: string;
+}
+
+/**
+ * For root: the hold sockets in other users' runtime directories (/run/user/<uid>/treefreeze),
+ * only where that directory is safely the user's own. Nothing in them is read but the names.
+ */
+export function otherUsersHoldSockets(): { sockets: OtherUsersSocket[]; warnings: string[] } {
+  const base = USERS_RUNTIME_BASE;
+  const sockets: OtherUsersSocket[] = [];
+  const warnings: string[] = [];
+  for (const name of entryNames(base)) {
+    if (!/^[1-9]\d{0,9}$/.test(name)) continue;
+    const uid = Number(name);
+    const dir = join(base, name, 'treefreeze');
+    if (runtimeDirProblem(join(base, name), uid) !== null) continue; // not a runtime directory of uid's
+    const problem = runtimeDirProblem(dir, uid);
+    if (problem !== null) {
+      if (!problem.endsWith('does not exist')) warnings.push(`skipped the holds of uid ${uid}: ${problem}`);
       continue;
     }
-    for (const name of names) {
-      if (!name.endsWith('.json') || !HOLD_ID.test(name.slice(0, -5))) continue;
-      try {
-        records.push(JSON.parse(readFileSync(join(dir, name), 'utf8')) as HoldRecord);
-      } catch {
-        // removed meanwhile, or not ours to read
-      }
-    }
+    for (const id of idsWithSuffix(dir, '.sock')) sockets.push({ id, uid, path: holdSocketPath(dir, id) });
   }
-  return records.sort((a, b) => a.since - b.since);
-}
-
-export function findHold(id: string): HoldRecord | undefined {
-  return listHolds().find((record) => record.id === id);
-}
-
-/** A marker `thaw <id>` leaves before it signals the holder: keep the outcome in the record. */
-export function requestOutcome(id: string): void {
-  const dir = registryDir();
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(dir, `${id}.thawing`), '', { mode: 0o600 });
-  } catch {
-    // then the holder removes its record; thaw reports what it saw
-  }
-}
-
-export function outcomeRequested(id: string): boolean {
-  try {
-    readFileSync(join(registryDir(), `${id}.thawing`));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export function clearOutcomeRequest(id: string): void {
-  rmSync(join(registryDir(), `${id}.thawing`), { force: true });
+  return { sockets, warnings };
 }

@@ -1,54 +1,132 @@
 /**
- * `status`: every hold the registry knows (running, or stale: its holder is gone), and what
- * is frozen or stopped on the machine that no hold owns, with the command that resumes each.
- * `thaw <hold id>`: ends a hold through its holder.
+ * `status`: every hold this user may see (running, or stale: its holder is gone), and what is
+ * frozen or stopped on the machine that no hold owns, with the command that resumes each.
+ * A user sees their own holds from their records; root also sees other users' holds, as their
+ * holders describe them over their sockets (registry.ts says why only that way).
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { count, FreezeError, listPids } from '../errors.js';
+import { count, listPids } from '../errors.js';
 import { findCgroupMounts, readCgroupFile } from '../kernel/cgroupfs.js';
 import { readTaskStates, scanAllProcesses } from '../kernel/procfs.js';
 import { formatDuration } from './duration.js';
-import {
-  clearOutcomeRequest,
-  findHold,
-  type HoldRecord,
-  holderRuns,
-  listHolds,
-  removeHold,
-  requestOutcome,
-} from './registry.js';
+import { toHoldRecord } from './hold-record.js';
+import { askHolder } from './hold-socket.js';
+import { printable } from './printable.js';
+import { type HoldRecord, holderRuns, listHolds, otherUsersHoldSockets, removeHold } from './registry.js';
+import { existingRuntimeDir, looksAtOtherUsers } from './runtime-dir.js';
 
-export interface StatusReport {
-  holds: (HoldRecord & { state: 'holding' | 'stale' })[];
-  frozenCgroups: { path: string; resume: string }[];
-  stoppedTrees: { root: number; comm: string; pids: number[]; resume: string }[];
+export interface StatusHold extends HoldRecord {
+  state: 'holding' | 'stale';
+  /** The holder's user: the owner of the directory it was found in, as the kernel says. */
+  uid: number;
 }
 
-export function collectStatus(): StatusReport {
-  const holds = listHolds().map((record) => ({
+export interface StatusReport {
+  holds: StatusHold[];
+  frozenCgroups: { path: string; resume: string }[];
+  stoppedTrees: { root: number; comm: string; pids: number[]; resume: string }[];
+  /** Entries that were skipped, one line each (a bad record, a holder that did not answer). */
+  warnings: string[];
+}
+
+/** How long root waits for all other users' holders together to describe themselves. */
+const DESCRIBE_DEADLINE_MS = 1_000;
+
+/** This user's holds, from their records; the records of holders that are gone are removed. */
+function ownHolds(warnings: string[]): StatusHold[] {
+  let dir: ReturnType<typeof existingRuntimeDir>;
+  try {
+    dir = existingRuntimeDir();
+  } catch (error) {
+    warnings.push(`not listing your holds: ${(error as Error).message}`);
+    return [];
+  }
+  if (dir === null) return [];
+  const listed = listHolds(dir);
+  warnings.push(...listed.warnings);
+  const holds = listed.records.map((record) => ({
     ...record,
     state: holderRuns(record) ? ('holding' as const) : ('stale' as const),
+    uid: dir.uid,
   }));
-  // A stale record's holder died: its watchdog resumed the tree. Report it once, then forget it.
-  for (const hold of holds) if (hold.state === 'stale') removeHold(hold.id);
-  const live = holds.filter((hold) => hold.state === 'holding');
-  const heldCgroups = new Set(
-    live.flatMap((hold) => hold.targets.flatMap((t) => (t.cgroup ? [t.cgroup] : []))),
+  // A stale record's holder is provably gone (no process has its pid and start time): report it once.
+  for (const hold of holds) if (hold.state === 'stale') removeHold(dir, hold.id);
+  return holds;
+}
+
+/** Other users' live holds, as their holders describe them (root only). */
+async function otherUsersHolds(warnings: string[]): Promise<StatusHold[]> {
+  const found = otherUsersHoldSockets();
+  warnings.push(...found.warnings);
+  const answers = await Promise.all(
+    found.sockets.map(async (socket) => ({
+      socket,
+      answer: await askHolder(socket.path, socket.uid, 'describe', DESCRIBE_DEADLINE_MS),
+    })),
   );
-  const heldPids = new Set(live.flatMap((hold) => hold.pids));
+  const holds: StatusHold[] = [];
+  for (const { socket, answer } of answers) {
+    if (answer.kind === 'gone') continue; // its holder has exited: not ours to remove
+    if (answer.kind === 'refused') {
+      warnings.push(`skipped hold ${socket.id} of uid ${socket.uid}: ${answer.why}`);
+      continue;
+    }
+    const value = answer.value as { record?: unknown } | null;
+    const record = toHoldRecord(value?.record);
+    if (typeof record === 'string' || record.id !== socket.id) {
+      warnings.push(`skipped hold ${socket.id} of uid ${socket.uid}: its holder's description is not valid`);
+      continue;
+    }
+    // The holder's pid as the kernel knows it, not as it says.
+    const holder = answer.peer === null ? record.holder : { ...record.holder, pid: answer.peer.pid };
+    holds.push({ ...record, holder, state: 'holding', uid: socket.uid });
+  }
+  return holds;
+}
+
+/** Whether `path` (a process in /proc, a cgroup directory) belongs to `uid`. */
+function ownedBy(path: string, uid: number): boolean {
+  try {
+    return statSync(path).uid === uid;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What live holds hold, to leave out of the stray listing. Another user's description counts
+ * only for their own processes and cgroups: it cannot hide anything of anyone else's.
+ */
+function heldByLiveHolds(holds: StatusHold[]): { pids: Set<number>; cgroups: Set<string> } {
+  const me = process.geteuid?.() ?? 0;
+  const pids = new Set<number>();
+  const cgroups = new Set<string>();
+  for (const hold of holds) {
+    if (hold.state !== 'holding') continue;
+    const trusted = (path: string) => hold.uid === me || ownedBy(path, hold.uid);
+    for (const pid of hold.pids) if (trusted(`/proc/${pid}`)) pids.add(pid);
+    for (const target of hold.targets)
+      if (target.cgroup && trusted(target.cgroup)) cgroups.add(target.cgroup);
+  }
+  return { pids, cgroups };
+}
+
+export async function collectStatus(): Promise<StatusReport> {
+  const warnings: string[] = [];
+  const holds = [...ownHolds(warnings), ...(looksAtOtherUsers() ? await otherUsersHolds(warnings) : [])].sort(
+    (a, b) => a.since - b.since,
+  );
+  const held = heldByLiveHolds(holds);
   return {
     holds,
     frozenCgroups: frozenCgroups()
-      .filter((cgroup) => !heldCgroups.has(cgroup.directory))
-      .map(({ path }) => ({
-        path,
-        resume: `treefreeze thaw --cgroup ${path}`,
-      })),
-    stoppedTrees: stoppedTrees(heldPids),
+      .filter((cgroup) => !held.cgroups.has(cgroup.directory))
+      .map(({ path }) => ({ path, resume: `treefreeze thaw --cgroup ${path}` })),
+    stoppedTrees: stoppedTrees(held.pids),
+    warnings,
   };
 }
-
 /** Every cgroup whose freezer is set to frozen (v2 cgroup.freeze, v1 freezer.self_freezing). */
 function frozenCgroups(): { path: string; directory: string }[] {
   const mounts = findCgroupMounts();
@@ -106,91 +184,40 @@ function stoppedTrees(held: Set<number>): StatusReport['stoppedTrees'] {
 }
 
 export function printStatus(report: StatusReport, json: boolean): void {
+  for (const warning of report.warnings) process.stderr.write(`treefreeze: ${printable(warning)}\n`);
   if (json) {
     process.stdout.write(`${JSON.stringify({ command: 'status', ...report })}\n`);
     return;
   }
-  const now = Date.now();
+  const me = process.geteuid?.() ?? 0;
   const lines: string[] = [];
   if (report.holds.length === 0) lines.push('no treefreeze holds');
-  for (const hold of report.holds) {
-    const what = hold.targets.map((t) => t.label).join(', ');
-    if (hold.state === 'stale') {
-      lines.push(
-        `${hold.id}  ${what}: its holder (pid ${hold.holder.pid}) is gone; its watchdog resumed what it held`,
-      );
-      continue;
-    }
-    const lease =
-      hold.leaseEndsAt === null
-        ? 'no lease'
-        : `lease ${formatDuration(Math.max(0, hold.leaseEndsAt - now))} left`;
-    const verdict = hold.intact ? 'intact' : `hold broken ${count(hold.breaches, 'time')}`;
-    lines.push(
-      `${hold.id}  ${what}: ${count(hold.pids.length, 'process', 'processes')}, ${hold.backend}, held ${formatDuration(now - hold.since)}, ${lease}, ${verdict}; holder pid ${hold.holder.pid}${hold.detached ? ' (detached)' : ''}; treefreeze thaw ${hold.id}`,
-    );
-  }
+  for (const hold of report.holds) lines.push(holdLine(hold, hold.uid === me));
   for (const cgroup of report.frozenCgroups) {
-    lines.push(`frozen cgroup ${cgroup.path}, not held by treefreeze; ${cgroup.resume}`);
+    lines.push(
+      `frozen cgroup ${printable(cgroup.path)}, not held by treefreeze; ${printable(cgroup.resume)}`,
+    );
   }
   for (const tree of report.stoppedTrees) {
     lines.push(
-      `stopped: ${tree.root} (${tree.comm}), ${count(tree.pids.length, 'process', 'processes')} (${listPids(tree.pids, 6)}), not held by treefreeze; ${tree.resume}`,
+      `stopped: ${tree.root} (${printable(tree.comm)}), ${count(tree.pids.length, 'process', 'processes')} (${listPids(tree.pids, 6)}), not held by treefreeze; ${tree.resume}`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-export interface HoldOutcome {
-  id: string;
-  intact: boolean | null;
-  breaches: number | null;
-  heldMs: number | null;
-  reason: string | null;
-}
-
-/** Ends a hold by its id: asks its holder (SIGTERM) and waits until it has thawed and exited. */
-export async function thawHold(id: string, deadlineMs = 15_000): Promise<HoldOutcome> {
-  const record = findHold(id);
-  if (!record) throw new FreezeError('NO_MATCH', `no hold ${id} (treefreeze status lists the holds)`);
-  if (!holderRuns(record)) {
-    removeHold(id);
-    throw new FreezeError(
-      'NO_MATCH',
-      `hold ${id} has already ended: its holder (pid ${record.holder.pid}) is gone, and its watchdog resumed what it held`,
-    );
+/** One hold, one line; another user's is marked as theirs, in their holder's own words. */
+function holdLine(hold: StatusHold, mine: boolean): string {
+  const what = printable(hold.targets.map((t) => t.label).join(', '));
+  if (hold.state === 'stale') {
+    return `${hold.id}  ${what}: ended, its holder (pid ${hold.holder.pid}) is gone; anything of it still stopped is listed below`;
   }
-  requestOutcome(id);
-  try {
-    process.kill(record.holder.pid, 'SIGTERM');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EPERM') {
-      throw new FreezeError(
-        'NOT_PERMITTED',
-        `hold ${id} belongs to another user: ask them, or thaw it as root`,
-        [record.holder.pid],
-      );
-    }
-  }
-  const until = performance.now() + deadlineMs;
-  while (holderRuns(record) && performance.now() < until)
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  if (holderRuns(record)) {
-    throw new FreezeError(
-      'THAW_FAILED',
-      `hold ${id}: its holder (pid ${record.holder.pid}) did not end within ${formatDuration(deadlineMs)}; it still holds ${listPids(record.pids)}`,
-      record.pids,
-    );
-  }
-  const ended = findHold(id)?.ended;
-  removeHold(id);
-  clearOutcomeRequest(id);
-  return {
-    id,
-    intact: ended?.intact ?? null,
-    breaches: ended?.breaches ?? null,
-    heldMs: ended?.heldMs ?? null,
-    reason: ended?.reason ?? null,
-  };
+  const now = Date.now();
+  const lease =
+    hold.leaseEndsAt === null
+      ? 'no lease'
+      : `lease ${formatDuration(Math.max(0, hold.leaseEndsAt - now))} left`;
+  const verdict = hold.intact ? 'intact' : `hold broken ${count(hold.breaches, 'time')}`;
+  const whose = mine ? '' : `, of uid ${hold.uid} (as its holder describes it)`;
+  return `${hold.id}  ${what}: ${count(hold.pids.length, 'process', 'processes')}, ${printable(hold.backend)}, held ${formatDuration(now - hold.since)}, ${lease}, ${verdict}; holder pid ${hold.holder.pid}${hold.detached ? ' (detached)' : ''}${whose}; treefreeze thaw ${hold.id}`;
 }

@@ -1,4 +1,7 @@
 /** Terminal styling: colours only on a TTY and never when NO_COLOR is set (no-color.org). */
+import { printable } from './printable.js';
+
+/** Whether to colour what goes to `stream`: a terminal, no NO_COLOR, no TERM=dumb. */
 export function useColor(stream: NodeJS.WriteStream): boolean {
   return Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
 }
@@ -35,7 +38,8 @@ export interface Segment {
  * would add a row at every redraw. Optional segments go first, then the end is cut with "…".
  */
 export function fitLine(segments: readonly Segment[], width: number, color: boolean): string {
-  const kept = [...segments];
+  // Escaped before measuring and painting: a label (a process name) may hold escape sequences.
+  const kept = segments.map((segment) => ({ ...segment, text: printable(segment.text) }));
   const plain = () => kept.map((segment) => segment.text).join(' · ');
   for (let i = kept.length - 1; i >= 0 && [...plain()].length > width; i--) {
     if (kept[i]?.optional) kept.splice(i, 1);

@@ -3,6 +3,7 @@ import { relative } from 'node:path';
 import { cgroupsOf, findCgroupMounts } from '../kernel/cgroupfs.js';
 import { readTaskStates } from '../kernel/procfs.js';
 import type { ProcessNode } from '../tree/discovery.js';
+import { printable } from './printable.js';
 import { paint, stateStyle } from './style.js';
 
 export interface TreeEntry extends ProcessNode {
@@ -51,9 +52,10 @@ export function renderTree(entries: TreeEntry[], color: boolean): string {
     const state = summarizeStates(entry.taskStates || entry.state);
     const threads = `${entry.threads} thr`.padStart(7);
     const pid = String(entry.pid).padStart(pidWidth);
-    // JSON.stringify shows a hostile comm (newlines, control characters) safely.
-    const comm = /^[\x20-\x7e]*$/.test(entry.comm) ? entry.comm : JSON.stringify(entry.comm);
-    const cgroup = entry.cgroup === undefined ? '' : `  ${paint(color, 'dim', entry.cgroup ?? '?')}`;
+    // Whoever started a process chose its name (and can name a cgroup): escaped, never obeyed.
+    const comm = printable(entry.comm);
+    const cgroup =
+      entry.cgroup === undefined ? '' : `  ${paint(color, 'dim', printable(entry.cgroup ?? '?'))}`;
     return `${indent}${pid}  ${paint(color, stateStyle(state[0] ?? '?'), state.padEnd(3))} ${threads}  ${comm}${cgroup}`;
   });
   return lines.join('\n');

@@ -20,6 +20,9 @@ const MFD_CLOEXEC = 1;
 const POSIX_SPAWN_SETSID = 0x80;
 const POLLIN = 1;
 const POLLFD_SIZE = 8; // struct pollfd { int fd; short events; short revents; }
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+const UCRED_SIZE = 12; // struct ucred { pid_t pid; uid_t uid; gid_t gid; }
 
 export interface Native {
   /** A pidfd for `pid`, or -errno. */
@@ -39,6 +42,15 @@ export interface Native {
    * and no waiting; -errno on failure. A pidfd turns readable when its process has exited.
    */
   countExited(pidfds: readonly number[]): number;
+  /** The kernel's record of who is at the other end of a connected unix socket (SO_PEERCRED), or null. */
+  peerCredentials(socketFd: number): PeerCredentials | null;
+}
+
+/** Filled in by the kernel at connect() or listen(): the peer cannot choose them. */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
 }
 
 let loaded: Native | null | undefined;
@@ -74,6 +86,9 @@ function load(): Native | null {
       'int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)',
     );
     const poll = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
+    const getsockopt = libc.func(
+      'int getsockopt(int fd, int level, int name, _Out_ void *value, _Inout_ uint32_t *length)',
+    );
     const errno = (): number => koffi.errno();
     const result = (rc: number): number => (rc < 0 ? -errno() : rc);
 
@@ -140,6 +155,12 @@ function load(): Native | null {
         }
         // Every revents that is not 0 counts: POLLIN (exited), POLLNVAL (not open), POLLERR.
         return result(poll(fds, pidfds.length, 0));
+      },
+      peerCredentials(socketFd) {
+        const value = Buffer.alloc(UCRED_SIZE);
+        const length = new Uint32Array([UCRED_SIZE]);
+        if (getsockopt(socketFd, SOL_SOCKET, SO_PEERCRED, value, length) !== 0) return null;
+        return { pid: value.readInt32LE(0), uid: value.readUInt32LE(4), gid: value.readUInt32LE(8) };
       },
     };
   } catch {

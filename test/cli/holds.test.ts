@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { registryDir } from '../../src/cli/registry.js';
+import { runtimeDirPath } from '../../src/cli/runtime-dir.js';
 import { findCgroupMounts } from '../../src/kernel/cgroupfs.js';
 import {
   cleanupTrees,
@@ -53,14 +53,20 @@ async function statusJson() {
   return JSON.parse(result.stdout);
 }
 
-test('the registry: TREEFREEZE_RUNTIME_DIR, else /run/treefreeze for root, $XDG_RUNTIME_DIR/treefreeze for others', () => {
+test('the registry: TREEFREEZE_RUNTIME_DIR, else /run/treefreeze for root, the user’s own directory for others', () => {
   const saved = process.env.TREEFREEZE_RUNTIME_DIR;
   try {
     process.env.TREEFREEZE_RUNTIME_DIR = '/tmp/elsewhere';
-    assert.equal(registryDir(), '/tmp/elsewhere');
+    assert.equal(runtimeDirPath(), '/tmp/elsewhere');
     delete process.env.TREEFREEZE_RUNTIME_DIR;
-    const expected = isRoot ? '/run/treefreeze' : join(process.env.XDG_RUNTIME_DIR ?? '/tmp', 'treefreeze');
-    assert.equal(registryDir(), expected);
+    const uid = process.geteuid?.() ?? 0;
+    const expected = isRoot
+      ? '/run/treefreeze'
+      : process.env.XDG_RUNTIME_DIR
+        ? join(process.env.XDG_RUNTIME_DIR, 'treefreeze')
+        : undefined;
+    if (expected !== undefined) assert.equal(runtimeDirPath(), expected);
+    else assert.match(runtimeDirPath(), new RegExp(`/treefreeze(-${uid})?$`));
   } finally {
     process.env.TREEFREEZE_RUNTIME_DIR = saved;
   }

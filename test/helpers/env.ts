@@ -1,5 +1,5 @@
 /** Where the tests run: the repository, root or not, CI or not; small timing helpers. */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,10 +12,10 @@ export const inCI = process.env.CI === 'true';
 /**
  * Every test file keeps the command line's registry of holds in a directory of its own, so a
  * second copy of the suite (or a user's `treefreeze freeze`) never sees, reports as stale or
- * removes the records of this one. Open to every user like /tmp: tests also run the CLI as others.
+ * removes the records of this one. Private (0700), as the command line requires of it: a test
+ * that runs the command line as another user gives that user a directory of its own.
  */
 export const testRuntimeDir = mkdtempSync(join(tmpdir(), 'treefreeze-registry-'));
-chmodSync(testRuntimeDir, 0o1777);
 process.env.TREEFREEZE_RUNTIME_DIR = testRuntimeDir;
 process.on('exit', () => rmSync(testRuntimeDir, { recursive: true, force: true }));
 

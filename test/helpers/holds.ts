@@ -1,11 +1,11 @@
 /** The registry of holds, as the tests see it: only the holders they started themselves. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { registryDir } from '../../src/cli/registry.js';
+import { runtimeDirPath } from '../../src/cli/runtime-dir.js';
 
 /** Where a hold's entry lives. */
 export function holdFile(id: string): string {
-  return join(registryDir(), `${id}.json`);
+  return join(runtimeDirPath(), `${id}.json`);
 }
 
 /** Those of `pids` that are still running treefreeze holders (a Node process running the CLI). */

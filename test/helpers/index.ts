@@ -8,6 +8,7 @@ export * from './events.js';
 export * from './holds.js';
 export * from './hosts.js';
 export * from './proc.js';
+export * from './registry-attack.js';
 export * from './trees.js';
 export * from './users.js';
 export * from './watchdogs.js';

@@ -1,0 +1,184 @@
+/**
+ * How a hold is asked to describe itself or to end: a unix socket the holder listens on, in
+ * its user's runtime directory. Both ends know who the other is from the kernel, never from
+ * anything written in a file:
+ * - the holder answers only its own user or root: the directory is theirs alone (0700), and
+ *   where the native binding loads, SO_PEERCRED names the asker's uid;
+ * - the asker reaches the socket without following a symbolic link (it opens the socket file
+ *   with O_PATH | O_NOFOLLOW and connects through /proc/self/fd), requires it to belong to the
+ *   directory's owner, and, where SO_PEERCRED is there, requires the listening process to run
+ *   as that owner before it sends a byte.
+ * Nothing is ever signalled: a holder that does not answer is reported, not killed.
+ * One request line, one answer line, both JSON and bounded.
+ */
+import { closeSync, constants, fstatSync, openSync, rmSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { errnoCode } from '../errors.js';
+import { native, type PeerCredentials } from '../kernel/native.js';
+
+export type HoldRequest = 'describe' | 'thaw';
+
+const O_PATH = 0o10000000;
+const REQUEST_MAX_BYTES = 256;
+const ANSWER_MAX_BYTES = 256 * 1024;
+/** How long a holder waits for a connected asker to say what it wants. */
+const REQUEST_DEADLINE_MS = 2_000;
+
+/** The socket of hold `id` in a runtime directory. */
+export const holdSocketPath = (dir: string, id: string): string => `${dir}/${id}.sock`;
+
+function fdOf(socket: Socket): number | undefined {
+  return (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+}
+
+/** The kernel's word on who is at the other end, or null where the native binding is missing. */
+function peerOf(socket: Socket): PeerCredentials | null {
+  const fd = fdOf(socket);
+  return fd === undefined || fd < 0 ? null : (native()?.peerCredentials(fd) ?? null);
+}
+
+export interface HoldListener {
+  close(): void;
+}
+
+/**
+ * Listens for requests to hold `id`. `answer` gets each request from the holder's own user or
+ * root and returns the answer to send (a thaw's answer arrives once the tree runs again).
+ * Resolves once listening; null if the socket could not be made (the hold goes on without it).
+ */
+export function listenForRequests(
+  dir: string,
+  id: string,
+  answer: (request: HoldRequest) => Promise<unknown> | unknown,
+): Promise<HoldListener | null> {
+  const path = holdSocketPath(dir, id);
+  const me = process.geteuid?.() ?? 0;
+  const server: Server = createServer((socket) => {
+    const peer = peerOf(socket);
+    if (peer !== null && peer.uid !== me && peer.uid !== 0) {
+      socket.end(
+        `${JSON.stringify({ error: 'not permitted: only its own user or root may ask this hold' })}\n`,
+      );
+      return;
+    }
+    socket.setTimeout(REQUEST_DEADLINE_MS, () => socket.destroy());
+    let text = '';
+    socket.on('data', async (data) => {
+      text += data.toString('utf8');
+      if (text.length > REQUEST_MAX_BYTES) return void socket.destroy();
+      if (!text.includes('\n')) return;
+      socket.removeAllListeners('data');
+      socket.setTimeout(0);
+      let request: unknown;
+      try {
+        request = JSON.parse(text.slice(0, text.indexOf('\n'))).request;
+      } catch {
+        request = undefined;
+      }
+      if (request !== 'describe' && request !== 'thaw') {
+        socket.end(`${JSON.stringify({ error: 'unknown request' })}\n`);
+        return;
+      }
+      const reply = await answer(request);
+      if (!socket.destroyed) socket.end(`${JSON.stringify(reply)}\n`);
+    });
+    socket.on('error', () => socket.destroy());
+  });
+  server.unref(); // the hold keeps the process alive, not its socket
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(null));
+    server.listen(path, () => {
+      server.removeAllListeners('error');
+      server.on('error', () => {});
+      resolve({
+        close() {
+          server.close();
+          rmSync(path, { force: true }); // our own socket file, in our own directory
+        },
+      });
+    });
+  });
+}
+
+export type HolderAnswer =
+  | { kind: 'answer'; value: unknown; peer: PeerCredentials | null }
+  | { kind: 'gone' }
+  | { kind: 'refused'; why: string };
+
+/**
+ * Asks the holder listening at `path`, which must belong to `ownerUid`, and waits at most
+ * `deadlineMs` for its answer. 'gone': nobody listens there (its holder has exited).
+ */
+export function askHolder(
+  path: string,
+  ownerUid: number,
+  request: HoldRequest,
+  deadlineMs: number,
+): Promise<HolderAnswer> {
+  let fd: number;
+  try {
+    fd = openSync(path, O_PATH | constants.O_NOFOLLOW);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return Promise.resolve({ kind: 'gone' });
+    return Promise.resolve({ kind: 'refused', why: `cannot open ${path} (${errnoCode(error)})` });
+  }
+  const stat = fstatSync(fd);
+  if (!stat.isSocket() || stat.uid !== ownerUid) {
+    closeSync(fd);
+    const what = stat.isSocket() ? `owned by uid ${stat.uid}, not ${ownerUid}` : 'not a socket';
+    return Promise.resolve({ kind: 'refused', why: `${path} is ${what}` });
+  }
+  return new Promise((resolve) => {
+    const socket = connect(`/proc/self/fd/${fd}`);
+    let fdOpen = true;
+    const closeFd = () => {
+      if (fdOpen) closeSync(fd);
+      fdOpen = false;
+    };
+    let settled = false;
+    const finish = (result: HolderAnswer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      closeFd();
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(
+      () => finish({ kind: 'refused', why: `its holder did not answer within ${deadlineMs} ms` }),
+      deadlineMs,
+    );
+    let peer: PeerCredentials | null = null;
+    let connected = false;
+    let text = '';
+    socket.once('connect', () => {
+      connected = true;
+      closeFd();
+      peer = peerOf(socket);
+      if (peer !== null && peer.uid !== ownerUid) {
+        return finish({ kind: 'refused', why: `its listener runs as uid ${peer.uid}, not ${ownerUid}` });
+      }
+      socket.write(`${JSON.stringify({ request })}\n`);
+    });
+    socket.on('data', (data) => {
+      text += data.toString('utf8');
+      if (text.length > ANSWER_MAX_BYTES) finish({ kind: 'refused', why: 'its answer is too long' });
+      else if (text.includes('\n')) {
+        try {
+          finish({ kind: 'answer', value: JSON.parse(text.slice(0, text.indexOf('\n'))), peer });
+        } catch {
+          finish({ kind: 'refused', why: 'its answer is not JSON' });
+        }
+      }
+    });
+    socket.once('end', () =>
+      finish({ kind: 'refused', why: 'its holder closed the connection without answering' }),
+    );
+    socket.once('error', (error) => {
+      const code = errnoCode(error);
+      // Refused at connect: a socket file nobody listens on any more, left by a holder that died.
+      if (!connected && (code === 'ECONNREFUSED' || code === 'ENOENT')) return finish({ kind: 'gone' });
+      finish({ kind: 'refused', why: code ?? error.message });
+    });
+  });
+}

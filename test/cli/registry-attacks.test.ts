@@ -1,0 +1,360 @@
+/**
+ * The registry of holds on a shared machine: what a second local user (nobody, daemon) can
+ * plant in their own runtime directory or in a shared one, and what root's `status` and
+ * `thaw <id>` then do. Every outcome is checked from outside: a root process that logs the
+ * signals it receives, the files on disk, the command's own wall time and peak memory.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  cleanupTrees,
+  DAEMON,
+  eventually,
+  hasStopped,
+  inCI,
+  isRoot,
+  makeUsersRegistry,
+  NOBODY,
+  parseEvents,
+  plantAs,
+  runMeasured,
+  runningHolders,
+  stageForOtherUser,
+  startFakeHolder,
+  startSignalLogger,
+  taskStates,
+  testRuntimeDir,
+} from '../helpers/index.js';
+
+const T = { timeout: 90_000 };
+/** A byte no output meant for a terminal may carry raw: every control character but the line end. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: looking for control characters is the point
+const RAW_CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/;
+const HOSTILE_LABEL = 'postgres (pid 812)\x1b[2J\x1b]0;owned\x07\r\n\u202e';
+
+let users: ReturnType<typeof makeUsersRegistry>;
+let staged: ReturnType<typeof stageForOtherUser>;
+const holders = new Set<number>();
+
+before(() => {
+  if (!isRoot) return;
+  users = makeUsersRegistry([NOBODY, DAEMON]);
+  staged = stageForOtherUser();
+});
+
+after(async () => {
+  for (const pid of runningHolders(holders)) process.kill(pid, 'SIGTERM');
+  assert.ok(await eventually(() => runningHolders(holders).length === 0, 10_000), 'no holder left');
+  users?.remove();
+  staged?.remove();
+  assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
+});
+
+function rootOnly(t: { skip: (why: string) => void }): boolean {
+  if (isRoot) return true;
+  assert.ok(!inCI, 'CI runs as root');
+  t.skip('needs root and a second user');
+  return false;
+}
+
+/**
+ * Root's command line with the machine's default places: /run/user is the test users' base
+ * and /run/treefreeze this file's own registry (in a mount namespace of its own).
+ */
+const asRoot = (args: string[], deadlineMs = 20_000) =>
+  runMeasured(args, { machine: { users: users.base, root: testRuntimeDir }, deadlineMs });
+
+/** A record as a holder writes it, with some fields replaced. */
+function record(id: string, fields: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    id,
+    holder: { pid: process.pid, startTime: 1 },
+    command: 'freeze',
+    detached: true,
+    targets: [{ spec: '812', kind: 'pid', root: 812, cgroup: null, label: 'postgres (pid 812)' }],
+    backend: 'signal',
+    pids: [812],
+    threads: 1,
+    since: Date.now(),
+    leaseEndsAt: null,
+    forEndsAt: null,
+    intact: true,
+    breaches: 0,
+    ...fields,
+  });
+}
+
+function assertPrintable(text: string, what: string): void {
+  assert.doesNotMatch(text, RAW_CONTROL, `${what} carries a raw control character: ${JSON.stringify(text)}`);
+}
+
+describe('a record planted by another user', () => {
+  test("root's status and thaw never signal the process it names as its holder", T, async (t) => {
+    if (!rootOnly(t)) return;
+    const logger = await startSignalLogger();
+    t.after(logger.kill);
+    const stat = readFileSync(`/proc/${logger.pid}/stat`, 'utf8');
+    const startTime = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    for (const uid of [NOBODY, DAEMON]) {
+      const id = uid === NOBODY ? 'tf-a1a1a1' : 'tf-a2a2a2';
+      const planted = record(id, {
+        holder: { pid: logger.pid, startTime },
+        targets: [{ spec: '812', kind: 'pid', root: 812, cgroup: null, label: HOSTILE_LABEL }],
+      });
+      plantAs(uid, join(users.dirOf(uid), `${id}.json`), { text: planted });
+      const status = await asRoot(['status', '--json']);
+      assert.equal(status.code, 0, status.stderr);
+      const listed = JSON.parse(status.stdout).holds.map((hold: { id: string }) => hold.id);
+      assert.ok(!listed.includes(id), `status lists the planted ${id} as a hold`);
+      const human = await asRoot(['status']);
+      assertPrintable(human.stdout + human.stderr, 'status');
+      const thaw = await asRoot(['thaw', id]);
+      assert.equal(thaw.code, 1, thaw.stderr);
+      assert.match(thaw.stderr, new RegExp(`no hold ${id}`));
+    }
+    assert.deepEqual(logger.signals(), [], 'the named process received a signal');
+    assert.ok(!hasStopped(taskStates(logger.pid)), 'and it runs');
+  });
+
+  test('an id that is a path makes nobody delete anything, in or out of the registry', T, async (t) => {
+    if (!rootOnly(t)) return;
+    const secret = mkdtempSync(join(tmpdir(), 'treefreeze-secret-'));
+    t.after(() => rmSync(secret, { recursive: true, force: true }));
+    const important = join(secret, 'important.json');
+    writeFileSync(important, 'keep me');
+    const traversal = `../../../../../../../../..${secret}/important`;
+    // Stale (its holder is gone): the old status removed `${id}.json` of every stale record.
+    const stale = { holder: { pid: 999_999_999, startTime: 1 } };
+    plantAs(NOBODY, join(users.dirOf(NOBODY), 'tf-d1d1d1.json'), { text: record(traversal, stale) });
+    // The same in root's own registry, as garbage would be: skipped, not followed.
+    writeFileSync(join(testRuntimeDir, 'tf-d2d2d2.json'), record(traversal, stale));
+    t.after(() => rmSync(join(testRuntimeDir, 'tf-d2d2d2.json'), { force: true }));
+    for (const args of [['status'], ['status', '--json'], ['thaw', 'tf-d1d1d1'], ['thaw', 'tf-d2d2d2']]) {
+      const result = await asRoot(args);
+      assert.notEqual(result.code, null, `${args.join(' ')} hung`);
+      assert.ok(existsSync(important), `${args.join(' ')} deleted a file outside the registry`);
+    }
+    assert.ok(existsSync(join(users.dirOf(NOBODY), 'tf-d1d1d1.json')), "root removed another user's file");
+    const status = await asRoot(['status']);
+    assert.match(status.stderr, /skipped .*tf-d2d2d2\.json: no valid id/);
+  });
+});
+
+describe('entries that would hang or exhaust a reader', () => {
+  const plants: [string, Parameters<typeof plantAs>[2]][] = [
+    ['a FIFO named like a record', { fifo: true }],
+    ['a symbolic link to /dev/zero', { symlinkTo: '/dev/zero' }],
+    ['a 600 MB sparse record', { sparseBytes: 600 * 1024 * 1024 }],
+    ['a record that is null', { text: 'null' }],
+    ['a record that is not JSON', { text: '{"id": "tf-' }],
+    ['a directory named like a record', { text: '' }],
+  ];
+  for (const [index, [what, plant]] of plants.entries()) {
+    test(
+      `${what}: root's status and thaw finish within 2 s, under 100 MiB, without a crash`,
+      T,
+      async (t) => {
+        if (!rootOnly(t)) return;
+        const id = `tf-e0e0${index.toString(16).padStart(2, '0')}`;
+        const places = [
+          { uid: NOBODY, dir: users.dirOf(NOBODY) },
+          { uid: 0, dir: testRuntimeDir },
+        ];
+        for (const { uid, dir } of places) {
+          for (const suffix of ['.json', '.sock']) {
+            const path = join(dir, `${id}${suffix}`);
+            if (what.startsWith('a directory')) {
+              mkdirSync(path);
+              chownSync(path, uid, uid);
+            } else plantAs(uid, path, plant);
+            t.after(() => rmSync(path, { recursive: true, force: true }));
+          }
+        }
+        for (const args of [['status'], ['status', '--json'], ['thaw', id], ['thaw', 'tf-ffffff']]) {
+          const result = await asRoot(args, 10_000);
+          t.diagnostic(`${args.join(' ')}: ${result.wallMs.toFixed(0)} ms, ${result.peakMiB.toFixed(1)} MiB`);
+          assert.notEqual(result.code, null, `${args.join(' ')} hung beside ${what}`);
+          assert.ok(result.wallMs < 2_000, `${args.join(' ')} took ${result.wallMs.toFixed(0)} ms`);
+          assert.ok(result.peakMiB < 100, `${args.join(' ')} used ${result.peakMiB.toFixed(1)} MiB`);
+          assert.doesNotMatch(result.stderr, /unexpected error|TypeError|\n {4}at /, result.stderr);
+          assertPrintable(result.stdout + result.stderr, args.join(' '));
+          if (args[0] === 'status') assert.equal(result.code, 0, result.stderr);
+          else assert.equal(result.code, 1, result.stderr);
+        }
+      },
+    );
+  }
+});
+
+describe("another user's holder, as root sees it", () => {
+  test(
+    'a fake holder: listed as its user’s, with the pid the kernel gives; thaw signals nobody',
+    T,
+    async (t) => {
+      if (!rootOnly(t)) return;
+      const logger = await startSignalLogger();
+      t.after(logger.kill);
+      const id = 'tf-b1b1b1';
+      const path = join(users.dirOf(NOBODY), `${id}.sock`);
+      const lie = JSON.parse(
+        record(id, {
+          holder: { pid: logger.pid, startTime: 1 },
+          targets: [{ spec: '1', kind: 'pid', root: 1, cgroup: null, label: HOSTILE_LABEL }],
+          pids: [1, logger.pid],
+        }),
+      );
+      const fake = await startFakeHolder(NOBODY, path, {
+        record: lie,
+        outcome: { intact: true, breaches: 0, heldMs: 5, reason: 'request\x1b[2J' },
+      });
+      t.after(fake.kill);
+      t.after(() => rmSync(path, { force: true }));
+      const status = await asRoot(['status', '--json']);
+      const hold = JSON.parse(status.stdout).holds.find((entry: { id: string }) => entry.id === id);
+      assert.equal(hold?.uid, NOBODY, 'listed as the user’s');
+      assert.equal(
+        hold.holder.pid,
+        fake.pid,
+        'with the pid of the process that listens, not the one it names',
+      );
+      const human = await asRoot(['status']);
+      assert.match(human.stdout, new RegExp(`${id} .*of uid ${NOBODY}`));
+      assertPrintable(human.stdout + human.stderr, 'status');
+      const thaw = await asRoot(['thaw', id]);
+      assert.equal(thaw.code, 0, thaw.stderr);
+      assertPrintable(thaw.stderr, 'thaw');
+      assert.deepEqual(logger.signals(), [], 'the process the holder named received a signal');
+    },
+  );
+
+  test('a socket in a user’s directory that leads to a listener of another user is refused', T, async (t) => {
+    if (!rootOnly(t)) return;
+    // daemon listens; nobody links its own entry to daemon's socket (planted as a symlink).
+    const daemonSocket = join(users.dirOf(DAEMON), 'tf-c1c1c1.sock');
+    const fake = await startFakeHolder(DAEMON, daemonSocket, { outcome: { intact: true } });
+    t.after(fake.kill);
+    t.after(() => rmSync(daemonSocket, { force: true }));
+    const link = join(users.dirOf(NOBODY), 'tf-c2c2c2.sock');
+    plantAs(NOBODY, link, { symlinkTo: daemonSocket });
+    t.after(() => rmSync(link, { force: true }));
+    const thaw = await asRoot(['thaw', 'tf-c2c2c2']);
+    assert.equal(thaw.code, 1);
+    assert.match(thaw.stderr, /not a socket/);
+  });
+
+  test(
+    'root ends a real hold of another user through its holder, and a failed thaw leaves nothing',
+    T,
+    async (t) => {
+      if (!rootOnly(t)) return;
+      const sleeper = spawn('sleep', ['120'], { uid: NOBODY, gid: NOBODY, detached: true, stdio: 'ignore' });
+      t.after(() => sleeper.kill('SIGKILL'));
+      const pid = sleeper.pid as number;
+      const nobodyEnv = { TREEFREEZE_RUNTIME_DIR: users.dirOf(NOBODY) };
+      const held = await runMeasured(['freeze', String(pid), '--detach', '--max-hold', '2m', '--json'], {
+        uid: NOBODY,
+        cli: staged.cli,
+        env: nobodyEnv,
+      });
+      assert.equal(held.code, 0, held.stderr);
+      const frozen = parseEvents(held.stdout).find((event) => event.event === 'frozen');
+      holders.add(frozen?.holder as number);
+      const id = frozen?.hold as string;
+      assert.ok(hasStopped(taskStates(pid)), 'held');
+      const mode = lstatSync(users.dirOf(NOBODY)).mode & 0o777;
+      assert.equal(mode, 0o700);
+      const status = await asRoot(['status', '--json']);
+      const hold = JSON.parse(status.stdout).holds.find((entry: { id: string }) => entry.id === id);
+      assert.equal(hold?.state, 'holding', status.stderr);
+      assert.equal(hold.holder.pid, frozen?.holder);
+
+      // A thaw the holder refuses to answer (an impostor that hangs up) fails and leaves no file.
+      const impostorPath = join(users.dirOf(NOBODY), 'tf-c3c3c3.sock');
+      const impostor = await startFakeHolder(NOBODY, impostorPath, 'close');
+      t.after(impostor.kill);
+      t.after(() => rmSync(impostorPath, { force: true }));
+      const listing = () => [users.dirOf(NOBODY), testRuntimeDir].flatMap((dir) => readdirSync(dir)).sort();
+      const before = listing();
+      const failed = await asRoot(['thaw', 'tf-c3c3c3']);
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, /without answering/);
+      assert.deepEqual(listing(), before, 'a failed thaw left something behind');
+
+      const thaw = await asRoot(['thaw', id, '--json']);
+      assert.equal(thaw.code, 0, thaw.stderr);
+      const outcome = JSON.parse(thaw.stdout);
+      assert.equal(outcome.intact, true);
+      assert.equal(outcome.reason, 'request');
+      assert.ok(!hasStopped(taskStates(pid)), 'root’s thaw resumed it');
+      assert.ok(
+        await eventually(() => runningHolders([frozen?.holder as number]).length === 0),
+        'holder exited',
+      );
+      assert.ok(!existsSync(join(users.dirOf(NOBODY), `${id}.json`)), 'its holder removed its record');
+    },
+  );
+});
+
+describe('the runtime directory', () => {
+  test(
+    'without XDG_RUNTIME_DIR a user gets a private directory of their own, never a shared one',
+    T,
+    async (t) => {
+      if (!rootOnly(t)) return;
+      const temporary = mkdtempSync(join(tmpdir(), 'treefreeze-tmp-'));
+      chmodSync(temporary, 0o1777); // as /tmp is
+      t.after(() => rmSync(temporary, { recursive: true, force: true }));
+      const sleeper = spawn('sleep', ['120'], { uid: NOBODY, gid: NOBODY, detached: true, stdio: 'ignore' });
+      t.after(() => sleeper.kill('SIGKILL'));
+      const pid = String(sleeper.pid);
+      const env = { TMPDIR: temporary, XDG_RUNTIME_DIR: '', TREEFREEZE_RUNTIME_DIR: '' };
+      const asNobody = (args: string[]) => runMeasured(args, { uid: NOBODY, cli: staged.cli, env });
+      const dir = join(temporary, `treefreeze-${NOBODY}`);
+
+      // daemon got there first, and left it open to everyone.
+      mkdirSync(dir, { mode: 0o777 });
+      chmodSync(dir, 0o777);
+      chownSync(dir, DAEMON, DAEMON);
+      const refused = await asNobody(['freeze', pid, '--for', '200ms']);
+      assert.equal(refused.code, 1);
+      assert.match(
+        refused.stderr,
+        /^treefreeze: refusing the runtime directory: .* belongs to uid 1, not to uid 65534/m,
+      );
+      assert.ok(!hasStopped(taskStates(Number(pid))), 'nothing was frozen');
+      chownSync(dir, NOBODY, NOBODY);
+      const open = await asNobody(['freeze', pid, '--for', '200ms']);
+      assert.equal(open.code, 1);
+      assert.match(open.stderr, /is writable by others \(mode 0777\): chmod 700/);
+      rmSync(dir, { recursive: true });
+      // A symbolic link to a directory of someone else's.
+      writeFileSync(join(temporary, 'x'), '');
+      symlinkSync(temporary, dir);
+      const linked = await asNobody(['freeze', pid, '--for', '200ms']);
+      assert.match(linked.stderr, /is a symbolic link/);
+      rmSync(dir);
+
+      const made = await asNobody(['freeze', pid, '--for', '200ms']);
+      assert.equal(made.code, 0, made.stderr);
+      const stat = lstatSync(dir);
+      assert.equal(stat.uid, NOBODY);
+      assert.equal(stat.mode & 0o777, 0o700, 'made private');
+    },
+  );
+});
