@@ -56,9 +56,7 @@ export function listenForRequests(
   const server: Server = createServer((socket) => {
     const peer = peerOf(socket);
     if (peer !== null && peer.uid !== me && peer.uid !== 0) {
-      socket.end(
-        `${JSON.stringify({ error: 'not permitted: only its own user or root may ask this hold' })}\n`,
-      );
+      socket.end(`${JSON.stringify({ refused: 'only its own user or root may ask this hold' })}\n`);
       return;
     }
     socket.setTimeout(REQUEST_DEADLINE_MS, () => socket.destroy());
@@ -79,7 +77,12 @@ export function listenForRequests(
         socket.end(`${JSON.stringify({ error: 'unknown request' })}\n`);
         return;
       }
-      const reply = await answer(request);
+      let reply: unknown;
+      try {
+        reply = await answer(request);
+      } catch (error) {
+        reply = { error: `the holder could not answer: ${(error as Error)?.message ?? error}` };
+      }
       if (!socket.destroyed) socket.end(`${JSON.stringify(reply)}\n`);
     });
     socket.on('error', () => socket.destroy());

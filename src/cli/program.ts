@@ -257,15 +257,16 @@ Example:
 
   program
     .command('status')
-    .description('list the holds on this machine, and what is frozen or stopped that no hold owns')
+    .description("list your holds (root: everyone's), and what is frozen or stopped that no hold owns")
     .option('--json', 'print one JSON document on stdout')
     .addHelpText(
       'after',
       `
 Each hold: its id, what it holds, its backend, how long it has held, the lease left, whether the
-hold is intact, and its holder's pid. A hold whose holder is gone (killed) is shown once as stale:
-its watchdog resumed the tree. Then every cgroup left frozen and every tree of stopped processes
-that no hold owns, with the command that resumes it.
+hold is intact, and its holder's pid. A hold whose holder is gone (killed) is shown once as ended;
+whatever of it is still stopped is listed after it. Then every cgroup left frozen and every tree
+of stopped processes that no hold owns, with the command that resumes it. Root also lists other
+users' holds, as their holders describe themselves (see docs/security.md).
 
 Example:
   treefreeze status`,

@@ -49,8 +49,9 @@ export async function thawHold(id: string, deadlineMs = 15_000): Promise<ThawOut
         `hold ${id}: ${answer.why}; nothing was signalled (treefreeze status shows what it still holds)`,
       );
     }
-    const refusal = (answer.value as { error?: unknown } | null)?.error;
-    if (typeof refusal === 'string') throw new FreezeError('NOT_PERMITTED', `hold ${id}: ${refusal}`);
+    const { refused, error } = (answer.value ?? {}) as { refused?: unknown; error?: unknown };
+    if (typeof refused === 'string') throw new FreezeError('NOT_PERMITTED', `hold ${id}: ${refused}`);
+    if (typeof error === 'string') throw new FreezeError('THAW_FAILED', `hold ${id}: ${error}`);
     const outcome = toOutcome(id, answer.value);
     if (outcome === null)
       throw new FreezeError('THAW_FAILED', `hold ${id}: its holder's answer is not valid`);

@@ -311,6 +311,45 @@ describe("another user's holder, as root sees it", () => {
   );
 });
 
+describe('a holder asked by another user', () => {
+  test('refuses, by the kernel’s word on who asks, even when the socket is open to all', T, async (t) => {
+    if (!rootOnly(t)) return;
+    const sleeper = spawn('sleep', ['120'], { detached: true, stdio: 'ignore' });
+    t.after(() => sleeper.kill('SIGKILL'));
+    const dir = mkdtempSync(join(tmpdir(), 'treefreeze-open-'));
+    chmodSync(dir, 0o755); // readable by all, writable by root only: allowed
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const held = await runMeasured(
+      ['freeze', String(sleeper.pid), '--detach', '--max-hold', '1m', '--json'],
+      { env: { TREEFREEZE_RUNTIME_DIR: dir } },
+    );
+    assert.equal(held.code, 0, held.stderr);
+    const frozen = parseEvents(held.stdout).find((event) => event.event === 'frozen');
+    holders.add(frozen?.holder as number);
+    const socket = join(dir, `${frozen?.hold}.sock`);
+    chmodSync(socket, 0o777); // only the holder's own check stands between nobody and the hold
+    const ask = `const c = require('node:net').connect(${JSON.stringify(socket)});
+      c.on('connect', () => c.write('{"request":"thaw"}\\n'));
+      let s = ''; c.on('data', (d) => { s += d; }); c.on('close', () => process.stdout.write(s));
+      c.on('error', (e) => process.stdout.write('error ' + e.code));`;
+    const reply = await new Promise<string>((resolve) => {
+      const child = spawn(process.execPath, ['-e', ask], { uid: NOBODY, gid: NOBODY, cwd: '/' });
+      let out = '';
+      child.stdout.on('data', (data) => {
+        out += data;
+      });
+      child.once('close', () => resolve(out));
+    });
+    assert.match(reply, /"refused":"only its own user or root may ask this hold"/);
+    assert.ok(hasStopped(taskStates(sleeper.pid as number)), 'still held');
+    const thaw = await runMeasured(['thaw', frozen?.hold as string], {
+      env: { TREEFREEZE_RUNTIME_DIR: dir },
+    });
+    assert.equal(thaw.code, 0, thaw.stderr);
+    assert.ok(!hasStopped(taskStates(sleeper.pid as number)), 'its owner ended it');
+  });
+});
+
 describe('the runtime directory', () => {
   test(
     'without XDG_RUNTIME_DIR a user gets a private directory of their own, never a shared one',
