@@ -373,6 +373,8 @@ function reportError(error: unknown, program: Command, argv: string[]): number {
     process.stderr.write(`treefreeze: ${printable(error.message)}\n`);
     return EXIT.FAILED;
   }
-  process.stderr.write(`treefreeze: unexpected error: ${(error as Error)?.stack ?? error}\n`);
+  // A stack trace may quote outside text (a path, a name): escaped line by line, still readable.
+  const trace = String((error as Error)?.stack ?? error).split('\n').map(printable).join('\n');
+  process.stderr.write(`treefreeze: unexpected error: ${trace}\n`);
   return EXIT.FAILED;
 }
