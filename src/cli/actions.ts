@@ -12,7 +12,7 @@ import { runDemo } from './demo.js';
 import { detachHold, HOLDER_FD_VARIABLE } from './detach.js';
 import { eventSink, targetSummary } from './events.js';
 import { type HoldOptions, holdFreeze, runFrozen } from './hold.js';
-import { printable } from './printable.js';
+import { jsonLine, printable } from './printable.js';
 import { HOLD_ID } from './registry.js';
 import { openRuntimeDir } from './runtime-dir.js';
 import { collectStatus, printStatus } from './status.js';
@@ -118,18 +118,21 @@ async function thawOneHold(id: string, dryRun: boolean, json: boolean): Promise<
     );
     return;
   }
-  const outcome = await thawHold(id);
-  if (json) {
-    process.stdout.write(`${JSON.stringify({ command: 'thaw', ...outcome })}\n`);
-    return;
+  const { outcomes, failures } = await thawHold(id);
+  for (const outcome of outcomes) {
+    if (json) process.stdout.write(jsonLine({ command: 'thaw', ...outcome }));
+    else process.stderr.write(`${printable(describeThaw(outcome))}\n`);
   }
-  process.stderr.write(`${printable(describeThaw(outcome))}\n`);
+  // Every holder was asked; the first failure is the command's error (the rest, one line each).
+  for (const failure of failures.slice(1))
+    process.stderr.write(`treefreeze: ${printable(failure.message)}\n`);
+  if (failures[0]) throw failures[0];
 }
 
 function thawOneCgroup(path: string, dryRun: boolean, json: boolean): void {
   const thawed = thawCgroup(path, { dryRun });
   if (json) {
-    process.stdout.write(`${JSON.stringify({ command: 'thaw', dryRun, ...thawed })}\n`);
+    process.stdout.write(jsonLine({ command: 'thaw', dryRun, ...thawed }));
   } else if (dryRun) {
     process.stderr.write(
       `${thawed.wasFrozen ? 'would thaw' : 'nothing to thaw: not frozen:'} cgroup ${printable(thawed.path)}\n`,
@@ -150,9 +153,7 @@ function thawOneTree(pid: number, options: ThawCliOptions, dryRun: boolean): voi
   // Frozen by a cgroup freezer, a process reads S, not T: say which cgroup to thaw instead.
   const frozenCgroup = resumed.length === 0 ? frozenCgroupHolding(pid) : null;
   if (options.json) {
-    process.stdout.write(
-      `${JSON.stringify({ command: 'thaw', root: pid, dryRun, resumed, frozenCgroup })}\n`,
-    );
+    process.stdout.write(jsonLine({ command: 'thaw', root: pid, dryRun, resumed, frozenCgroup }));
   } else if (resumed.length === 0) {
     const cgroup = frozenCgroup ? printable(frozenCgroup) : null;
     const hint = cgroup ? `; it is in frozen cgroup ${cgroup}: treefreeze thaw --cgroup ${cgroup}` : '';
@@ -239,7 +240,7 @@ export function tree(
   if (options.json) {
     const root = targets.length === 1 && targets[0]?.root !== undefined ? targets[0].root : null;
     process.stdout.write(
-      `${JSON.stringify({ command: 'tree', root, targets: targets.map(targetSummary), processes: entries })}\n`,
+      jsonLine({ command: 'tree', root, targets: targets.map(targetSummary), processes: entries }),
     );
     return;
   }

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { formatDuration } from './duration.js';
 import { EXIT } from './exit-codes.js';
-import { printable } from './printable.js';
+import { jsonLine, printable } from './printable.js';
 import { count } from './style.js';
 
 /** The environment variable that makes the command a holder, naming the fd it reports on. */
@@ -60,23 +60,19 @@ export async function detachHold(
     holder.kill('SIGTERM'); // if it is still freezing, it rolls back and exits
     const message = 'the background holder ended without reporting a freeze; nothing is held';
     if (json)
-      process.stdout.write(
-        `${JSON.stringify({ event: 'error', code: 'FAILED', message, pids: [], at: Date.now() })}\n`,
-      );
+      process.stdout.write(jsonLine({ event: 'error', code: 'FAILED', message, pids: [], at: Date.now() }));
     process.stderr.write(`treefreeze: ${message}\n`);
     return EXIT.FAILED;
   }
   if (!report.ok || !report.event) {
     const error = report.error ?? { code: 'FAILED', message: 'the background holder failed', pids: [] };
-    if (json) process.stdout.write(`${JSON.stringify({ event: 'error', ...error, at: Date.now() })}\n`);
+    if (json) process.stdout.write(jsonLine({ event: 'error', ...error, at: Date.now() }));
     process.stderr.write(`treefreeze: ${printable(error.message)}\n`);
     return EXIT.FAILED;
   }
   const { event } = report;
   if (json) {
-    process.stdout.write(
-      `${JSON.stringify({ ...event, detached: true, holder: holder.pid, at: Date.now() })}\n`,
-    );
+    process.stdout.write(jsonLine({ ...event, detached: true, holder: holder.pid, at: Date.now() }));
   } else {
     const lease = leaseMs === undefined ? '' : `; its lease thaws it within ${formatDuration(leaseMs)}`;
     process.stderr.write(

@@ -6,6 +6,7 @@
 import { writeSync } from 'node:fs';
 import type { FrozenTree, HoldEvent } from '../backends/frozen-tree.js';
 import type { ResolvedTarget } from '../tree/targets.js';
+import { jsonLine } from './printable.js';
 
 export type EventSink = (event: Record<string, unknown> & { event: string }) => void;
 
@@ -14,7 +15,7 @@ export function eventSink(fd: number): EventSink {
   return (event) => {
     if (!open) return;
     try {
-      writeSync(fd, `${JSON.stringify({ ...event, at: Date.now() })}\n`);
+      writeSync(fd, jsonLine({ ...event, at: Date.now() }));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
       open = false;

@@ -15,12 +15,14 @@ import { closeSync, constants, fstatSync, openSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { errnoCode } from '../errors.js';
 import { native, type PeerCredentials } from '../kernel/native.js';
+import { RECORD_MAX_BYTES } from './hold-record.js';
 
 export type HoldRequest = 'describe' | 'thaw';
 
 const O_PATH = 0o10000000;
 const REQUEST_MAX_BYTES = 256;
-const ANSWER_MAX_BYTES = 256 * 1024;
+/** A record (at most RECORD_MAX_BYTES) and its envelope. */
+const ANSWER_MAX_BYTES = RECORD_MAX_BYTES + 1024;
 /** How long a holder waits for a connected asker to say what it wants. */
 const REQUEST_DEADLINE_MS = 2_000;
 

@@ -374,7 +374,10 @@ function reportError(error: unknown, program: Command, argv: string[]): number {
     return EXIT.FAILED;
   }
   // A stack trace may quote outside text (a path, a name): escaped line by line, still readable.
-  const trace = String((error as Error)?.stack ?? error).split('\n').map(printable).join('\n');
+  const trace = String((error as Error)?.stack ?? error)
+    .split('\n')
+    .map(printable)
+    .join('\n');
   process.stderr.write(`treefreeze: unexpected error: ${trace}\n`);
   return EXIT.FAILED;
 }

@@ -22,6 +22,12 @@ export { HOLD_ID, type HoldRecord } from './hold-record.js';
 
 /** At most this many entries of one directory are looked at: a planted flood costs nothing more. */
 const MAX_ENTRIES = 4096;
+/**
+ * Root asks at most this many holders of one user, and of all users together, to describe
+ * themselves: each answer may be 65 KiB, and all are asked at once.
+ */
+const MAX_SOCKETS_PER_USER = 64;
+const MAX_SOCKETS = 256;
 
 export function newHoldId(): string {
   return `tf-${randomBytes(3).toString('hex')}`;
@@ -100,9 +106,10 @@ export interface OtherUsersSocket {
 
 /**
  * For root: the hold sockets in other users' runtime directories (/run/user/<uid>/treefreeze),
- * only where that directory is safely the user's own. Nothing in them is read but the names.
+ * only where that directory is safely the user's own (only those of hold `onlyId`, if given).
+ * Nothing in them is read but the names.
  */
-export function otherUsersHoldSockets(): { sockets: OtherUsersSocket[]; warnings: string[] } {
+export function otherUsersHoldSockets(onlyId?: string): { sockets: OtherUsersSocket[]; warnings: string[] } {
   const base = USERS_RUNTIME_BASE;
   const sockets: OtherUsersSocket[] = [];
   const warnings: string[] = [];
@@ -116,7 +123,11 @@ export function otherUsersHoldSockets(): { sockets: OtherUsersSocket[]; warnings
       if (!problem.endsWith('does not exist')) warnings.push(`skipped the holds of uid ${uid}: ${problem}`);
       continue;
     }
-    for (const id of idsWithSuffix(dir, '.sock')) sockets.push({ id, uid, path: holdSocketPath(dir, id) });
+    const ids = idsWithSuffix(dir, '.sock').filter((id) => onlyId === undefined || id === onlyId);
+    const room = Math.min(MAX_SOCKETS_PER_USER, MAX_SOCKETS - sockets.length);
+    if (ids.length > room)
+      warnings.push(`asked only ${room} of the ${ids.length} hold sockets of uid ${uid}`);
+    for (const id of ids.slice(0, room)) sockets.push({ id, uid, path: holdSocketPath(dir, id) });
   }
   return { sockets, warnings };
 }

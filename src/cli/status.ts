@@ -12,7 +12,7 @@ import { readTaskStates, scanAllProcesses } from '../kernel/procfs.js';
 import { formatDuration } from './duration.js';
 import { toHoldRecord } from './hold-record.js';
 import { askHolder } from './hold-socket.js';
-import { printable } from './printable.js';
+import { jsonLine, printable } from './printable.js';
 import { type HoldRecord, holderRuns, listHolds, otherUsersHoldSockets, removeHold } from './registry.js';
 import { existingRuntimeDir, looksAtOtherUsers } from './runtime-dir.js';
 
@@ -31,7 +31,7 @@ export interface StatusReport {
 }
 
 /** How long root waits for all other users' holders together to describe themselves. */
-const DESCRIBE_DEADLINE_MS = 1_000;
+const DESCRIBE_DEADLINE_MS = 750;
 
 /** This user's holds, from their records; the records of holders that are gone are removed. */
 function ownHolds(warnings: string[]): StatusHold[] {
@@ -186,7 +186,7 @@ function stoppedTrees(held: Set<number>): StatusReport['stoppedTrees'] {
 export function printStatus(report: StatusReport, json: boolean): void {
   for (const warning of report.warnings) process.stderr.write(`treefreeze: ${printable(warning)}\n`);
   if (json) {
-    process.stdout.write(`${JSON.stringify({ command: 'status', ...report })}\n`);
+    process.stdout.write(jsonLine({ command: 'status', ...report }));
     return;
   }
   const me = process.geteuid?.() ?? 0;

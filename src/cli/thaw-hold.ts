@@ -8,10 +8,12 @@ import { count, FreezeError } from '../errors.js';
 import { formatDuration } from './duration.js';
 import { askHolder, holdSocketPath } from './hold-socket.js';
 import { findHold, HOLD_ID, holderRuns, otherUsersHoldSockets, removeHold } from './registry.js';
-import { existingRuntimeDir, looksAtOtherUsers } from './runtime-dir.js';
+import { existingRuntimeDir, looksAtOtherUsers, type RuntimeDir } from './runtime-dir.js';
 
 export interface ThawOutcome {
   id: string;
+  /** The holder's user, as the kernel says (the owner of its directory and socket). */
+  uid: number;
   intact: boolean;
   breaches: number;
   heldMs: number;
@@ -22,59 +24,82 @@ const noHold = (id: string) =>
   new FreezeError('NO_MATCH', `no hold ${id} (treefreeze status lists the holds)`);
 
 /** The holder's answer as a ThawOutcome, or null when it is not one. */
-function toOutcome(id: string, value: unknown): ThawOutcome | null {
+function toOutcome(id: string, uid: number, value: unknown): ThawOutcome | null {
   const outcome = (value as { outcome?: Record<string, unknown> } | null)?.outcome;
   if (typeof outcome !== 'object' || outcome === null) return null;
   const { intact, breaches, heldMs, reason } = outcome;
   if (typeof intact !== 'boolean' || !Number.isSafeInteger(breaches) || (breaches as number) < 0) return null;
   if (typeof heldMs !== 'number' || !Number.isFinite(heldMs) || heldMs < 0) return null;
   if (typeof reason !== 'string' || reason.length > 64) return null;
-  return { id, intact, breaches: breaches as number, heldMs, reason };
+  return { id, uid, intact, breaches: breaches as number, heldMs, reason };
 }
 
-/** Ends hold `id` through its holder; resolves once its tree runs again. */
-export async function thawHold(id: string, deadlineMs = 15_000): Promise<ThawOutcome> {
+/** One holder's answer to `thaw`: its outcome, or why there is none (null: nobody listens there). */
+async function askToThaw(
+  id: string,
+  place: { path: string; uid: number },
+  deadlineMs: number,
+): Promise<ThawOutcome | FreezeError | null> {
+  const answer = await askHolder(place.path, place.uid, 'thaw', deadlineMs);
+  const whose = `hold ${id} of uid ${place.uid}`;
+  if (answer.kind === 'gone') return null;
+  if (answer.kind === 'refused') {
+    return new FreezeError('THAW_FAILED', `${whose}: ${answer.why}; nothing was signalled`);
+  }
+  const { refused, error } = (answer.value ?? {}) as { refused?: unknown; error?: unknown };
+  if (typeof refused === 'string') return new FreezeError('NOT_PERMITTED', `${whose}: ${refused}`);
+  if (typeof error === 'string') return new FreezeError('THAW_FAILED', `${whose}: ${error}`);
+  const outcome = toOutcome(id, place.uid, answer.value);
+  return outcome ?? new FreezeError('THAW_FAILED', `${whose}: its holder's answer is not valid`);
+}
+
+/**
+ * Ends hold `id` through its holder; resolves once its tree runs again. Ids are random but not
+ * secret (socket paths show in /proc/net/unix): another user can make a socket of the same id in
+ * their own directory. So every holder of that id that root can reach is asked, at once, and each
+ * answer is reported with its uid; one that fails does not keep the others from ending.
+ */
+export async function thawHold(
+  id: string,
+  deadlineMs = 15_000,
+): Promise<{ outcomes: ThawOutcome[]; failures: FreezeError[] }> {
   if (!HOLD_ID.test(id)) throw noHold(id);
   const own = existingRuntimeDir();
   const places = [
     ...(own === null ? [] : [{ path: holdSocketPath(own.path, id), uid: own.uid }]),
-    ...(looksAtOtherUsers() ? otherUsersHoldSockets().sockets.filter((socket) => socket.id === id) : []),
+    ...(looksAtOtherUsers() ? otherUsersHoldSockets(id).sockets : []),
   ];
-  for (const place of places) {
-    const answer = await askHolder(place.path, place.uid, 'thaw', deadlineMs);
-    if (answer.kind === 'gone') continue;
-    if (answer.kind === 'refused') {
-      throw new FreezeError(
-        'THAW_FAILED',
-        `hold ${id}: ${answer.why}; nothing was signalled (treefreeze status shows what it still holds)`,
-      );
-    }
-    const { refused, error } = (answer.value ?? {}) as { refused?: unknown; error?: unknown };
-    if (typeof refused === 'string') throw new FreezeError('NOT_PERMITTED', `hold ${id}: ${refused}`);
-    if (typeof error === 'string') throw new FreezeError('THAW_FAILED', `hold ${id}: ${error}`);
-    const outcome = toOutcome(id, answer.value);
-    if (outcome === null)
-      throw new FreezeError('THAW_FAILED', `hold ${id}: its holder's answer is not valid`);
-    return outcome;
-  }
+  const answers = await Promise.all(places.map((place) => askToThaw(id, place, deadlineMs)));
+  const outcomes = answers.filter(
+    (answer): answer is ThawOutcome => answer !== null && !(answer instanceof FreezeError),
+  );
+  const failures = answers.filter((answer): answer is FreezeError => answer instanceof FreezeError);
+  if (outcomes.length > 0 || failures.length > 0) return { outcomes, failures };
+  throw endedOrMissing(id, own);
+}
+
+/** Nobody answered for `id`: a hold of ours whose holder died (its entries are removed), or none. */
+function endedOrMissing(id: string, own: RuntimeDir | null): FreezeError {
   const record = own === null ? undefined : findHold(own, id);
-  if (own === null || record === undefined) throw noHold(id);
+  if (own === null || record === undefined) return noHold(id);
   if (holderRuns(record)) {
-    throw new FreezeError(
+    return new FreezeError(
       'THAW_FAILED',
       `hold ${id}: its holder (pid ${record.holder.pid}) runs but does not listen for requests; it ends at its lease or when that process ends`,
       record.pids,
     );
   }
   removeHold(own, id); // ours, and its holder is provably gone
-  throw new FreezeError(
+  return new FreezeError(
     'NO_MATCH',
     `hold ${id} has already ended: its holder (pid ${record.holder.pid}) is gone`,
   );
 }
 
-/** "ended hold tf-1a2b3c after 4.2 s, intact". */
+/** "ended hold tf-1a2b3c after 4.2 s, intact"; another user's is named as theirs, in its holder's words. */
 export function describeThaw(outcome: ThawOutcome): string {
   const verdict = outcome.intact ? 'intact' : `hold broken ${count(outcome.breaches, 'time')}`;
-  return `ended hold ${outcome.id} after ${formatDuration(outcome.heldMs)}, ${verdict}`;
+  const whose =
+    outcome.uid === (process.geteuid?.() ?? 0) ? '' : ` of uid ${outcome.uid} (as its holder says)`;
+  return `ended hold ${outcome.id}${whose} after ${formatDuration(outcome.heldMs)}, ${verdict}`;
 }

@@ -226,8 +226,10 @@ describe("another user's holder, as root sees it", () => {
       t.after(fake.kill);
       t.after(() => rmSync(path, { force: true }));
       const status = await asRoot(['status', '--json']);
+      assertPrintable(status.stdout, 'status --json');
       const hold = JSON.parse(status.stdout).holds.find((entry: { id: string }) => entry.id === id);
       assert.equal(hold?.uid, NOBODY, 'listed as the user’s');
+      assert.equal(hold.targets[0].label, HOSTILE_LABEL, 'JSON output is exact');
       assert.equal(
         hold.holder.pid,
         fake.pid,
@@ -296,9 +298,21 @@ describe("another user's holder, as root sees it", () => {
       assert.match(failed.stderr, /without answering/);
       assert.deepEqual(listing(), before, 'a failed thaw left something behind');
 
+      // Ids are not secret (/proc/net/unix shows socket paths): daemon makes one of the same id,
+      // which hangs up. Root's thaw still ends nobody's hold, and says which one failed.
+      const decoyPath = join(users.dirOf(DAEMON), `${id}.sock`);
+      const decoy = await startFakeHolder(DAEMON, decoyPath, 'close');
+      t.after(decoy.kill);
+      t.after(() => rmSync(decoyPath, { force: true }));
       const thaw = await asRoot(['thaw', id, '--json']);
-      assert.equal(thaw.code, 0, thaw.stderr);
-      const outcome = JSON.parse(thaw.stdout);
+      assert.equal(thaw.code, 1, 'the decoy’s failure is the command’s');
+      assert.match(thaw.stderr, new RegExp(`hold ${id} of uid ${DAEMON}: .*without answering`));
+      const [outcome, error] = thaw.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      assert.equal(error.code, 'THAW_FAILED', 'and --json says so as an error event');
+      assert.equal(outcome.uid, NOBODY);
       assert.equal(outcome.intact, true);
       assert.equal(outcome.reason, 'request');
       assert.ok(!hasStopped(taskStates(pid)), 'root’s thaw resumed it');
@@ -309,6 +323,26 @@ describe("another user's holder, as root sees it", () => {
       assert.ok(!existsSync(join(users.dirOf(NOBODY), `${id}.json`)), 'its holder removed its record');
     },
   );
+});
+
+describe('a flood of sockets', () => {
+  test("root's status asks at most 64 holders of a user, all at once, within 2 s", T, async (t) => {
+    if (!rootOnly(t)) return;
+    const paths = Array.from({ length: 70 }, (_, i) =>
+      join(users.dirOf(NOBODY), `tf-f0${i.toString(16).padStart(4, '0')}.sock`),
+    );
+    const silent = await startFakeHolder(NOBODY, paths, 'silent');
+    t.after(silent.kill);
+    t.after(() => {
+      for (const path of paths) rmSync(path, { force: true });
+    });
+    const status = await asRoot(['status']);
+    t.diagnostic(`${status.wallMs.toFixed(0)} ms, ${status.peakMiB.toFixed(1)} MiB`);
+    assert.equal(status.code, 0, status.stderr);
+    assert.ok(status.wallMs < 2_000, `took ${status.wallMs.toFixed(0)} ms`);
+    assert.match(status.stderr, new RegExp(`asked only 64 of the 70 hold sockets of uid ${NOBODY}`));
+    assert.equal(status.stderr.match(/did not answer/g)?.length, 64, 'every one asked was waited for, once');
+  });
 });
 
 describe('a holder asked by another user', () => {

@@ -83,6 +83,7 @@ export async function startSignalLogger(): Promise<{
     detached: true,
     stdio: ['ignore', 'pipe', 'ignore'],
   });
+  killedAtExit(child);
   await new Promise<void>((resolve, reject) => {
     child.stdout?.once('data', () => resolve());
     child.once('exit', () => reject(new Error('the signal logger exited')));
@@ -103,18 +104,21 @@ export async function startSignalLogger(): Promise<{
  */
 export async function startFakeHolder(
   uid: number,
-  path: string,
+  path: string | string[],
   answer: unknown | 'close' | 'silent',
 ): Promise<{ pid: number; kill: () => void }> {
   const script = `
     const answer = ${JSON.stringify(answer)};
-    require('node:net').createServer((socket) => {
-      socket.on('error', () => {});
-      socket.once('data', () => {
-        if (answer === 'close') socket.destroy();
-        else if (answer !== 'silent') socket.end(JSON.stringify(answer) + '\\n');
-      });
-    }).listen(${JSON.stringify(path)}, () => process.stdout.write('ready\\n'));`;
+    const paths = ${JSON.stringify([path].flat())};
+    let listening = 0;
+    for (const path of paths)
+      require('node:net').createServer((socket) => {
+        socket.on('error', () => {});
+        socket.once('data', () => {
+          if (answer === 'close') socket.destroy();
+          else if (answer !== 'silent') socket.end(JSON.stringify(answer) + '\\n');
+        });
+      }).listen(path, () => ++listening === paths.length && process.stdout.write('ready\\n'));`;
   const child = spawn(process.execPath, ['-e', script], {
     uid,
     gid: uid,
@@ -122,11 +126,19 @@ export async function startFakeHolder(
     detached: true,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  killedAtExit(child);
   await new Promise<void>((resolve, reject) => {
     child.stdout?.once('data', () => resolve());
     child.once('exit', (code) => reject(new Error(`the fake holder exited (${code})`)));
   });
   return { pid: child.pid as number, kill: () => child.kill('SIGKILL') };
+}
+
+/** Whatever a test file started here is killed when it exits, even if a test was cancelled. */
+function killedAtExit(child: ChildProcess): void {
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  child.once('exit', () => process.off('exit', kill));
 }
 
 export interface MeasuredRun {
@@ -176,6 +188,7 @@ await import(${JSON.stringify(cli)});`;
     cwd: '/',
     ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
   });
+  killedAtExit(child);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (data) => {
