@@ -9,7 +9,8 @@
  *   directory's owner, and, where SO_PEERCRED is there, requires the listening process to run
  *   as that owner before it sends a byte.
  * Nothing is ever signalled: a holder that does not answer is reported, not killed.
- * One request line, one answer line, both JSON and bounded.
+ * One request line, one answer line, both JSON and bounded; a `thaw` is first acknowledged with
+ * `{"accepted":true}`, so that a holder that says nothing is given up on quickly.
  */
 import { closeSync, constants, fstatSync, openSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -25,6 +26,9 @@ const REQUEST_MAX_BYTES = 256;
 const ANSWER_MAX_BYTES = RECORD_MAX_BYTES + 1024;
 /** How long a holder waits for a connected asker to say what it wants. */
 const REQUEST_DEADLINE_MS = 2_000;
+/** How long an asker waits for any first word from a holder (`thaw` is acknowledged at once). */
+export const FIRST_WORD_DEADLINE_MS = 750;
+const ACCEPTED = { accepted: true };
 
 /** The socket of hold `id` in a runtime directory. */
 export const holdSocketPath = (dir: string, id: string): string => `${dir}/${id}.sock`;
@@ -79,6 +83,8 @@ export function listenForRequests(
         socket.end(`${JSON.stringify({ error: 'unknown request' })}\n`);
         return;
       }
+      // A thaw is acknowledged at once: the asker then knows a holder is at work, not stuck.
+      if (request === 'thaw') socket.write(`${JSON.stringify(ACCEPTED)}\n`);
       let reply: unknown;
       try {
         reply = await answer(request);
@@ -149,10 +155,11 @@ export function askHolder(
       socket.destroy();
       resolve(result);
     };
-    const timer = setTimeout(
-      () => finish({ kind: 'refused', why: `its holder did not answer within ${deadlineMs} ms` }),
-      deadlineMs,
-    );
+    const silent = (ms: number) => () =>
+      finish({ kind: 'refused', why: `its holder did not answer within ${ms} ms` });
+    // A holder that says nothing at all is given little time; one that accepted a thaw, all of it.
+    const firstWordMs = Math.min(deadlineMs, FIRST_WORD_DEADLINE_MS);
+    let timer = setTimeout(silent(firstWordMs), firstWordMs);
     let peer: PeerCredentials | null = null;
     let connected = false;
     let text = '';
@@ -167,13 +174,22 @@ export function askHolder(
     });
     socket.on('data', (data) => {
       text += data.toString('utf8');
-      if (text.length > ANSWER_MAX_BYTES) finish({ kind: 'refused', why: 'its answer is too long' });
-      else if (text.includes('\n')) {
+      if (text.length > ANSWER_MAX_BYTES) return finish({ kind: 'refused', why: 'its answer is too long' });
+      for (let end = text.indexOf('\n'); end >= 0 && !settled; end = text.indexOf('\n')) {
+        const line = text.slice(0, end);
+        text = text.slice(end + 1);
+        let value: unknown;
         try {
-          finish({ kind: 'answer', value: JSON.parse(text.slice(0, text.indexOf('\n'))), peer });
+          value = JSON.parse(line);
         } catch {
-          finish({ kind: 'refused', why: 'its answer is not JSON' });
+          return finish({ kind: 'refused', why: 'its answer is not JSON' });
         }
+        if (request === 'thaw' && (value as { accepted?: unknown } | null)?.accepted === true) {
+          clearTimeout(timer);
+          timer = setTimeout(silent(deadlineMs), deadlineMs);
+          continue;
+        }
+        finish({ kind: 'answer', value, peer });
       }
     });
     socket.once('end', () =>

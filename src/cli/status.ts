@@ -11,7 +11,7 @@ import { findCgroupMounts, readCgroupFile } from '../kernel/cgroupfs.js';
 import { readTaskStates, scanAllProcesses } from '../kernel/procfs.js';
 import { formatDuration } from './duration.js';
 import { toHoldRecord } from './hold-record.js';
-import { askHolder } from './hold-socket.js';
+import { askHolder, FIRST_WORD_DEADLINE_MS } from './hold-socket.js';
 import { jsonLine, printable } from './printable.js';
 import { type HoldRecord, holderRuns, listHolds, otherUsersHoldSockets, removeHold } from './registry.js';
 import { existingRuntimeDir, looksAtOtherUsers } from './runtime-dir.js';
@@ -29,9 +29,6 @@ export interface StatusReport {
   /** Entries that were skipped, one line each (a bad record, a holder that did not answer). */
   warnings: string[];
 }
-
-/** How long root waits for all other users' holders together to describe themselves. */
-const DESCRIBE_DEADLINE_MS = 750;
 
 /** This user's holds, from their records; the records of holders that are gone are removed. */
 function ownHolds(warnings: string[]): StatusHold[] {
@@ -62,7 +59,7 @@ async function otherUsersHolds(warnings: string[]): Promise<StatusHold[]> {
   const answers = await Promise.all(
     found.sockets.map(async (socket) => ({
       socket,
-      answer: await askHolder(socket.path, socket.uid, 'describe', DESCRIBE_DEADLINE_MS),
+      answer: await askHolder(socket.path, socket.uid, 'describe', FIRST_WORD_DEADLINE_MS),
     })),
   );
   const holds: StatusHold[] = [];

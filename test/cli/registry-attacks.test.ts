@@ -345,6 +345,21 @@ describe('a flood of sockets', () => {
   });
 });
 
+describe('a holder that never answers', () => {
+  test("costs root's thaw under 2 s, and the thaw fails saying so", T, async (t) => {
+    if (!rootOnly(t)) return;
+    const path = join(users.dirOf(NOBODY), 'tf-5e5e5e.sock');
+    const silent = await startFakeHolder(NOBODY, path, 'silent');
+    t.after(silent.kill);
+    t.after(() => rmSync(path, { force: true }));
+    const thaw = await asRoot(['thaw', 'tf-5e5e5e']);
+    t.diagnostic(`${thaw.wallMs.toFixed(0)} ms`);
+    assert.equal(thaw.code, 1);
+    assert.match(thaw.stderr, /did not answer within 750 ms; nothing was signalled/);
+    assert.ok(thaw.wallMs < 2_000, `took ${thaw.wallMs.toFixed(0)} ms`);
+  });
+});
+
 describe('a holder asked by another user', () => {
   test('refuses, by the kernel’s word on who asks, even when the socket is open to all', T, async (t) => {
     if (!rootOnly(t)) return;
