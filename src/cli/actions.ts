@@ -110,12 +110,20 @@ function cgroupRoots(pids: number[]): number[] {
 
 async function thawOneHold(id: string, dryRun: boolean, json: boolean): Promise<void> {
   if (dryRun) {
-    const report = await collectStatus();
-    const hold = report.holds.find((entry) => entry.id === id && entry.state === 'holding');
-    if (!hold) throw new FreezeError('NO_MATCH', `no hold ${id} (treefreeze status lists the holds)`);
-    process.stderr.write(
-      `would end hold ${id}: ${count(hold.pids.length, 'process', 'processes')} (${listPids(hold.pids)})\n`,
+    // As thaw would: the caller's own hold of that id if there is one, else every other user's.
+    const me = process.geteuid?.() ?? 0;
+    const live = (await collectStatus()).holds.filter(
+      (entry) => entry.id === id && entry.state === 'holding',
     );
+    const holds = live.some((entry) => entry.uid === me) ? live.filter((entry) => entry.uid === me) : live;
+    if (holds.length === 0)
+      throw new FreezeError('NO_MATCH', `no hold ${id} (treefreeze status lists the holds)`);
+    for (const hold of holds) {
+      const whose = hold.uid === me ? '' : ` of uid ${hold.uid} (as its holder describes it)`;
+      process.stderr.write(
+        `would end hold ${id}${whose}: ${count(hold.pids.length, 'process', 'processes')} (${listPids(hold.pids)})\n`,
+      );
+    }
     return;
   }
   const { outcomes, failures } = await thawHold(id);

@@ -80,7 +80,10 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 const isPid = (value: unknown): value is number => isCount(value) && (value as number) > 0;
-const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+/** Times (milliseconds since the epoch, or durations) beyond the year 3000 are no record's. */
+export const MAX_TIME_MS = 32_503_680_000_000;
+const isTime = (value: unknown): value is number =>
+  typeof value === 'number' && value >= 0 && value <= MAX_TIME_MS;
 const isText = (value: unknown, max = 4096): value is string =>
   typeof value === 'string' && value.length <= max;
 const isTimeOrNull = (value: unknown) => value === null || isTime(value);

@@ -125,6 +125,8 @@ export function askHolder(
   ownerUid: number,
   request: HoldRequest,
   deadlineMs: number,
+  /** Shared by several asks: the bytes all their answers may take together. */
+  budget: { bytes: number } = { bytes: ANSWER_MAX_BYTES },
 ): Promise<HolderAnswer> {
   let fd: number;
   try {
@@ -157,9 +159,12 @@ export function askHolder(
     };
     const silent = (ms: number) => () =>
       finish({ kind: 'refused', why: `its holder did not answer within ${ms} ms` });
-    // A holder that says nothing at all is given little time; one that accepted a thaw, all of it.
+    // A holder that says nothing at all is given little time; one that accepted a thaw, the rest
+    // of one deadline counted from the start (a second acceptance gains nothing).
+    const started = performance.now();
     const firstWordMs = Math.min(deadlineMs, FIRST_WORD_DEADLINE_MS);
     let timer = setTimeout(silent(firstWordMs), firstWordMs);
+    let accepted = false;
     let peer: PeerCredentials | null = null;
     let connected = false;
     let text = '';
@@ -174,7 +179,9 @@ export function askHolder(
     });
     socket.on('data', (data) => {
       text += data.toString('utf8');
+      budget.bytes -= data.length;
       if (text.length > ANSWER_MAX_BYTES) return finish({ kind: 'refused', why: 'its answer is too long' });
+      if (budget.bytes < 0) return finish({ kind: 'refused', why: 'the holders asked have said too much' });
       for (let end = text.indexOf('\n'); end >= 0 && !settled; end = text.indexOf('\n')) {
         const line = text.slice(0, end);
         text = text.slice(end + 1);
@@ -185,8 +192,11 @@ export function askHolder(
           return finish({ kind: 'refused', why: 'its answer is not JSON' });
         }
         if (request === 'thaw' && (value as { accepted?: unknown } | null)?.accepted === true) {
-          clearTimeout(timer);
-          timer = setTimeout(silent(deadlineMs), deadlineMs);
+          if (!accepted) {
+            clearTimeout(timer);
+            timer = setTimeout(silent(deadlineMs), deadlineMs - (performance.now() - started));
+          }
+          accepted = true;
           continue;
         }
         finish({ kind: 'answer', value, peer });

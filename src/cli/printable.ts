@@ -7,35 +7,45 @@
  */
 
 /**
- * C0 and C1 control characters, DEL, the backslash (so that an escape in the output cannot be
- * forged by a name that spells one), and the bidirectional and zero-width formatting
- * characters, which reorder or hide what a reader sees.
+ * Characters that are invisible or reorder what a reader sees: the soft hyphen, the combining
+ * grapheme joiner, bidirectional marks and overrides, zero-width and filler characters, the BOM,
+ * interlinear annotations, and the tag characters (U+E0000-E007F, written as surrogate pairs).
  */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\\\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+const INVISIBLE =
+  '\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\u3164\\ufeff\\uffa0\\ufff9-\\ufffb';
+const TAGS = '\\udb40[\\udc00-\\udc7f]';
+
+/**
+ * C0 and C1 control characters, DEL, the backslash (so that an escape in the output cannot be
+ * forged by a name that spells one), and the invisible characters above.
+ */
+const UNPRINTABLE = new RegExp(`[\\x00-\\x1f\\x7f-\\x9f\\\\${INVISIBLE}]|${TAGS}`, 'g');
+
+/** What JSON.stringify leaves raw that a terminal still acts on, or that hides or reorders text. */
+const JSON_UNSAFE = new RegExp(`[\\x7f-\\x9f${INVISIBLE}]|${TAGS}`, 'g');
 
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
 
-/** `text` with every unprintable character written as an escape (\n, \x1b, \u202e). */
+const hex = (code: number, digits: number) => code.toString(16).padStart(digits, '0');
+
+/** `text` with every unprintable character written as an escape (\n, \x1b, \u202e, \u{e0041}). */
 export function printable(text: string): string {
   return text.replace(UNPRINTABLE, (char) => {
     const named = NAMED[char];
     if (named !== undefined) return named;
-    const code = char.charCodeAt(0);
-    return code <= 0xff
-      ? `\\x${code.toString(16).padStart(2, '0')}`
-      : `\\u${code.toString(16).padStart(4, '0')}`;
+    const code = char.codePointAt(0) ?? 0;
+    if (code <= 0xff) return `\\x${hex(code, 2)}`;
+    return code <= 0xffff ? `\\u${hex(code, 4)}` : `\\u{${hex(code, 5)}}`;
   });
 }
 
-/** What JSON.stringify leaves raw that a terminal still acts on. */
-const JSON_UNSAFE = /[\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
-
 /** One JSON document as a line, with every character a terminal acts on written as \\uXXXX: the same JSON. */
 export function jsonLine(value: unknown): string {
-  const text = JSON.stringify(value).replace(
-    JSON_UNSAFE,
-    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  const text = JSON.stringify(value).replace(JSON_UNSAFE, (chars) =>
+    chars
+      .split('') // UTF-16 units: a tag character becomes its surrogate pair, as JSON writes it
+      .map((unit) => `\\u${hex(unit.charCodeAt(0), 4)}`)
+      .join(''),
   );
   return `${text}\n`;
 }

@@ -11,12 +11,12 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { type Dir, opendirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readProcessStat } from '../kernel/procfs.js';
 import { HOLD_ID, type HoldRecord, parseHoldRecord, readRecordFile } from './hold-record.js';
 import { holdSocketPath } from './hold-socket.js';
-import { type RuntimeDir, runtimeDirProblem, USERS_RUNTIME_BASE } from './runtime-dir.js';
+import { openDirectoryOf, type RuntimeDir, runtimeDirProblem, USERS_RUNTIME_BASE } from './runtime-dir.js';
 
 export { HOLD_ID, type HoldRecord } from './hold-record.js';
 
@@ -59,12 +59,25 @@ export function holderRuns(record: HoldRecord): boolean {
   return stat !== null && stat.startTime === record.holder.startTime && stat.state !== 'Z';
 }
 
+/** The first MAX_ENTRIES names in a directory, read in batches: a huge directory costs no more. */
 function entryNames(path: string): string[] {
+  let dir: Dir;
   try {
-    return readdirSync(path).slice(0, MAX_ENTRIES);
+    dir = opendirSync(path);
   } catch {
     return [];
   }
+  const names: string[] = [];
+  try {
+    for (let entry = dir.readSync(); entry !== null && names.length < MAX_ENTRIES; entry = dir.readSync()) {
+      names.push(entry.name);
+    }
+  } catch {
+    // removed meanwhile
+  } finally {
+    dir.closeSync();
+  }
+  return names;
 }
 
 /** The ids of the entries with `suffix` in a directory (names that are no hold id are ignored). */
@@ -109,25 +122,35 @@ export interface OtherUsersSocket {
  * only where that directory is safely the user's own (only those of hold `onlyId`, if given).
  * Nothing in them is read but the names.
  */
-export function otherUsersHoldSockets(onlyId?: string): { sockets: OtherUsersSocket[]; warnings: string[] } {
+export function otherUsersHoldSockets(onlyId?: string): {
+  sockets: OtherUsersSocket[];
+  warnings: string[];
+  /** Lets go of the directories the sockets' paths go through: after the holders were asked. */
+  close: () => void;
+} {
   const base = USERS_RUNTIME_BASE;
   const sockets: OtherUsersSocket[] = [];
   const warnings: string[] = [];
+  const opened: (() => void)[] = [];
   for (const name of entryNames(base)) {
     if (!/^[1-9]\d{0,9}$/.test(name)) continue;
     const uid = Number(name);
-    const dir = join(base, name, 'treefreeze');
     if (runtimeDirProblem(join(base, name), uid) !== null) continue; // not a runtime directory of uid's
-    const problem = runtimeDirProblem(dir, uid);
-    if (problem !== null) {
-      if (!problem.endsWith('does not exist')) warnings.push(`skipped the holds of uid ${uid}: ${problem}`);
+    const dir = openDirectoryOf(join(base, name, 'treefreeze'), uid);
+    if ('problem' in dir) {
+      if (!dir.problem.endsWith('does not exist'))
+        warnings.push(`skipped the holds of uid ${uid}: ${dir.problem}`);
       continue;
     }
-    const ids = idsWithSuffix(dir, '.sock').filter((id) => onlyId === undefined || id === onlyId);
+    opened.push(dir.close);
+    const ids = idsWithSuffix(dir.path, '.sock').filter((id) => onlyId === undefined || id === onlyId);
     const room = Math.min(MAX_SOCKETS_PER_USER, MAX_SOCKETS - sockets.length);
     if (ids.length > room)
       warnings.push(`asked only ${room} of the ${ids.length} hold sockets of uid ${uid}`);
-    for (const id of ids.slice(0, room)) sockets.push({ id, uid, path: holdSocketPath(dir, id) });
+    for (const id of ids.slice(0, room)) sockets.push({ id, uid, path: holdSocketPath(dir.path, id) });
   }
-  return { sockets, warnings };
+  const close = () => {
+    for (const closeOne of opened.splice(0)) closeOne();
+  };
+  return { sockets, warnings, close };
 }

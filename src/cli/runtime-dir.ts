@@ -6,7 +6,7 @@
  * Missing, it is created 0700 (mkdir is atomic: it fails rather than reuse what another
  * user made first). Anything else is refused, saying what to fix.
  */
-import { lstatSync, mkdirSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { errnoCode, FreezeError } from '../errors.js';
@@ -71,6 +71,11 @@ function octal(mode: number): string {
 export function runtimeDirProblem(path: string, uid: number): string | null {
   const stat = lstatOrNull(path);
   if (stat === null) return `${path} does not exist`;
+  return directoryProblem(path, stat, uid);
+}
+
+/** Why a directory with this (l)stat is not safely `uid`'s alone, or null. */
+function directoryProblem(path: string, stat: Stats, uid: number): string | null {
   if (stat.isSymbolicLink()) return `${path} is a symbolic link: use a real directory`;
   if (!stat.isDirectory()) return `${path} is not a directory`;
   if (stat.uid !== uid)
@@ -78,11 +83,39 @@ export function runtimeDirProblem(path: string, uid: number): string | null {
   if ((stat.mode & 0o022) !== 0) {
     return `${path} is writable by others (mode ${octal(stat.mode)}): chmod 700 ${path}`;
   }
+  // Whoever owns the parent, or may write it without the sticky bit, can swap the directory.
   const parent = lstatOrNull(dirname(path));
+  if (parent !== null && parent.uid !== uid && parent.uid !== 0) {
+    return `${dirname(path)} belongs to uid ${parent.uid}, who could replace ${path}: choose a directory of yours`;
+  }
   if (parent !== null && (parent.mode & 0o022) !== 0 && (parent.mode & STICKY) === 0) {
     return `${dirname(path)} lets others rename or replace ${path} (mode ${octal(parent.mode)}, no sticky bit)`;
   }
   return null;
+}
+
+/**
+ * Opens `uid`'s directory `path` once, without following a link, and checks what was opened:
+ * whatever is then read through the returned path (/proc/self/fd/<n>) is that directory, even
+ * if its owner swaps names meanwhile. Call close() when done.
+ */
+export function openDirectoryOf(
+  path: string,
+  uid: number,
+): { path: string; close: () => void } | { problem: string } {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = errnoCode(error);
+    return { problem: code === 'ENOENT' ? `${path} does not exist` : `cannot open ${path} (${code})` };
+  }
+  const problem = directoryProblem(path, fstatSync(fd), uid);
+  if (problem !== null) {
+    closeSync(fd);
+    return { problem };
+  }
+  return { path: `/proc/self/fd/${fd}`, close: () => closeSync(fd) };
 }
 
 /** This user's runtime directory, created (0700) when missing; UNSAFE_RUNTIME_DIR when unsafe. */

@@ -9,11 +9,19 @@ import { join, relative } from 'node:path';
 import { count, listPids } from '../errors.js';
 import { findCgroupMounts, readCgroupFile } from '../kernel/cgroupfs.js';
 import { readTaskStates, scanAllProcesses } from '../kernel/procfs.js';
+import type { ProcStat } from '../kernel/stat.js';
 import { formatDuration } from './duration.js';
 import { toHoldRecord } from './hold-record.js';
-import { askHolder, FIRST_WORD_DEADLINE_MS } from './hold-socket.js';
+import { askHolder, FIRST_WORD_DEADLINE_MS, type HolderAnswer } from './hold-socket.js';
 import { jsonLine, printable } from './printable.js';
-import { type HoldRecord, holderRuns, listHolds, otherUsersHoldSockets, removeHold } from './registry.js';
+import {
+  type HoldRecord,
+  holderRuns,
+  listHolds,
+  type OtherUsersSocket,
+  otherUsersHoldSockets,
+  removeHold,
+} from './registry.js';
 import { existingRuntimeDir, looksAtOtherUsers } from './runtime-dir.js';
 
 export interface StatusHold extends HoldRecord {
@@ -52,33 +60,41 @@ function ownHolds(warnings: string[]): StatusHold[] {
   return holds;
 }
 
+/**
+ * All other users' descriptions together may name at most this many processes: each answer is
+ * checked as it arrives and dropped past the budget, so a flood of large descriptions costs
+ * root's status a bounded amount of memory.
+ */
+const MAX_DESCRIBED_PIDS = 100_000;
+/** And all their answers together at most this many bytes, counted as they arrive. */
+const MAX_DESCRIBED_BYTES = 1024 * 1024;
+
 /** Other users' live holds, as their holders describe them (root only). */
 async function otherUsersHolds(warnings: string[]): Promise<StatusHold[]> {
   const found = otherUsersHoldSockets();
   warnings.push(...found.warnings);
-  const answers = await Promise.all(
-    found.sockets.map(async (socket) => ({
-      socket,
-      answer: await askHolder(socket.path, socket.uid, 'describe', FIRST_WORD_DEADLINE_MS),
-    })),
-  );
   const holds: StatusHold[] = [];
-  for (const { socket, answer } of answers) {
-    if (answer.kind === 'gone') continue; // its holder has exited: not ours to remove
-    if (answer.kind === 'refused') {
-      warnings.push(`skipped hold ${socket.id} of uid ${socket.uid}: ${answer.why}`);
-      continue;
-    }
-    const value = answer.value as { record?: unknown } | null;
-    const record = toHoldRecord(value?.record);
-    if (typeof record === 'string' || record.id !== socket.id) {
-      warnings.push(`skipped hold ${socket.id} of uid ${socket.uid}: its holder's description is not valid`);
-      continue;
-    }
+  let described = 0;
+  const take = (socket: OtherUsersSocket, answer: HolderAnswer): void => {
+    const skip = (why: string) => warnings.push(`skipped hold ${socket.id} of uid ${socket.uid}: ${why}`);
+    if (answer.kind === 'gone') return; // its holder has exited: not ours to remove
+    if (answer.kind === 'refused') return void skip(answer.why);
+    const record = toHoldRecord((answer.value as { record?: unknown } | null)?.record);
+    if (typeof record === 'string' || record.id !== socket.id)
+      return void skip('its description is not valid');
+    described += record.pids.length;
+    if (described > MAX_DESCRIBED_PIDS)
+      return void skip(`other users' holds describe over ${MAX_DESCRIBED_PIDS} processes`);
     // The holder's pid as the kernel knows it, not as it says.
     const holder = answer.peer === null ? record.holder : { ...record.holder, pid: answer.peer.pid };
     holds.push({ ...record, holder, state: 'holding', uid: socket.uid });
-  }
+  };
+  const budget = { bytes: MAX_DESCRIBED_BYTES };
+  await Promise.all(
+    found.sockets.map(async (socket) =>
+      take(socket, await askHolder(socket.path, socket.uid, 'describe', FIRST_WORD_DEADLINE_MS, budget)),
+    ),
+  ).finally(found.close);
   return holds;
 }
 
@@ -92,19 +108,28 @@ function ownedBy(path: string, uid: number): boolean {
 }
 
 /**
- * What live holds hold, to leave out of the stray listing. Another user's description counts
- * only for their own processes and cgroups: it cannot hide anything of anyone else's.
+ * What live holds hold, among what is stopped or frozen, to leave out of the stray listing.
+ * Another user's description counts only for their own processes and cgroups: it cannot hide
+ * anything of anyone else's. Only stopped pids and frozen cgroups are looked up, each once, so
+ * a description of thousands of pids costs no more than the stopped processes there are.
  */
-function heldByLiveHolds(holds: StatusHold[]): { pids: Set<number>; cgroups: Set<string> } {
+function heldByLiveHolds(
+  holds: StatusHold[],
+  stopped: ReadonlySet<number>,
+  frozen: ReadonlySet<string>,
+): { pids: Set<number>; cgroups: Set<string> } {
   const me = process.geteuid?.() ?? 0;
   const pids = new Set<number>();
   const cgroups = new Set<string>();
   for (const hold of holds) {
     if (hold.state !== 'holding') continue;
     const trusted = (path: string) => hold.uid === me || ownedBy(path, hold.uid);
-    for (const pid of hold.pids) if (trusted(`/proc/${pid}`)) pids.add(pid);
-    for (const target of hold.targets)
-      if (target.cgroup && trusted(target.cgroup)) cgroups.add(target.cgroup);
+    for (const pid of hold.pids) {
+      if (stopped.has(pid) && !pids.has(pid) && trusted(`/proc/${pid}`)) pids.add(pid);
+    }
+    for (const { cgroup } of hold.targets) {
+      if (cgroup !== null && frozen.has(cgroup) && trusted(cgroup)) cgroups.add(cgroup);
+    }
   }
   return { pids, cgroups };
 }
@@ -114,16 +139,23 @@ export async function collectStatus(): Promise<StatusReport> {
   const holds = [...ownHolds(warnings), ...(looksAtOtherUsers() ? await otherUsersHolds(warnings) : [])].sort(
     (a, b) => a.since - b.since,
   );
-  const held = heldByLiveHolds(holds);
+  const processes = scanAllProcesses();
+  const frozen = frozenCgroups();
+  const held = heldByLiveHolds(
+    holds,
+    new Set(processes.filter((stat) => stat.state === 'T').map((stat) => stat.pid)),
+    new Set(frozen.map((cgroup) => cgroup.directory)),
+  );
   return {
     holds,
-    frozenCgroups: frozenCgroups()
+    frozenCgroups: frozen
       .filter((cgroup) => !held.cgroups.has(cgroup.directory))
       .map(({ path }) => ({ path, resume: `treefreeze thaw --cgroup ${path}` })),
-    stoppedTrees: stoppedTrees(held.pids),
+    stoppedTrees: stoppedTrees(processes, held.pids),
     warnings,
   };
 }
+
 /** Every cgroup whose freezer is set to frozen (v2 cgroup.freeze, v1 freezer.self_freezing). */
 function frozenCgroups(): { path: string; directory: string }[] {
   const mounts = findCgroupMounts();
@@ -150,8 +182,7 @@ function frozenCgroups(): { path: string; directory: string }[] {
 }
 
 /** Processes every task of which is stopped (T), outside every hold, grouped into trees. */
-function stoppedTrees(held: Set<number>): StatusReport['stoppedTrees'] {
-  const all = scanAllProcesses();
+function stoppedTrees(all: readonly ProcStat[], held: Set<number>): StatusReport['stoppedTrees'] {
   const byPid = new Map(all.map((stat) => [stat.pid, stat]));
   const stopped = new Set(
     all

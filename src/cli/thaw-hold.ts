@@ -4,8 +4,10 @@
  * anyone's process by the time it is signalled, and a record can be written by anyone who can
  * write its directory. A user reaches their own holds; root, everyone's.
  */
+import { existsSync } from 'node:fs';
 import { count, FreezeError } from '../errors.js';
 import { formatDuration } from './duration.js';
+import { MAX_TIME_MS } from './hold-record.js';
 import { askHolder, holdSocketPath } from './hold-socket.js';
 import { findHold, HOLD_ID, holderRuns, otherUsersHoldSockets, removeHold } from './registry.js';
 import { existingRuntimeDir, looksAtOtherUsers, type RuntimeDir } from './runtime-dir.js';
@@ -29,7 +31,7 @@ function toOutcome(id: string, uid: number, value: unknown): ThawOutcome | null 
   if (typeof outcome !== 'object' || outcome === null) return null;
   const { intact, breaches, heldMs, reason } = outcome;
   if (typeof intact !== 'boolean' || !Number.isSafeInteger(breaches) || (breaches as number) < 0) return null;
-  if (typeof heldMs !== 'number' || !Number.isFinite(heldMs) || heldMs < 0) return null;
+  if (typeof heldMs !== 'number' || !(heldMs >= 0 && heldMs <= MAX_TIME_MS)) return null;
   if (typeof reason !== 'string' || reason.length > 64) return null;
   return { id, uid, intact, breaches: breaches as number, heldMs, reason };
 }
@@ -47,17 +49,18 @@ async function askToThaw(
     return new FreezeError('THAW_FAILED', `${whose}: ${answer.why}; nothing was signalled`);
   }
   const { refused, error } = (answer.value ?? {}) as { refused?: unknown; error?: unknown };
-  if (typeof refused === 'string') return new FreezeError('NOT_PERMITTED', `${whose}: ${refused}`);
-  if (typeof error === 'string') return new FreezeError('THAW_FAILED', `${whose}: ${error}`);
+  if (typeof refused === 'string')
+    return new FreezeError('NOT_PERMITTED', `${whose}: ${refused.slice(0, 200)}`);
+  if (typeof error === 'string') return new FreezeError('THAW_FAILED', `${whose}: ${error.slice(0, 200)}`);
   const outcome = toOutcome(id, place.uid, answer.value);
   return outcome ?? new FreezeError('THAW_FAILED', `${whose}: its holder's answer is not valid`);
 }
 
 /**
- * Ends hold `id` through its holder; resolves once its tree runs again. Ids are random but not
- * secret (socket paths show in /proc/net/unix): another user can make a socket of the same id in
- * their own directory. So every holder of that id that root can reach is asked, at once, and each
- * answer is reported with its uid; one that fails does not keep the others from ending.
+ * Ends hold `id` through its holder; resolves once its tree runs again. The caller's own hold of
+ * that id, if it has one, is the only one asked. Otherwise (root) other users' holders of it are:
+ * ids are random but not secret (socket paths show in /proc/net/unix), so another user may have
+ * made a decoy of the same id; each is asked at once, and each answer is reported with its uid.
  */
 export async function thawHold(
   id: string,
@@ -65,11 +68,14 @@ export async function thawHold(
 ): Promise<{ outcomes: ThawOutcome[]; failures: FreezeError[] }> {
   if (!HOLD_ID.test(id)) throw noHold(id);
   const own = existingRuntimeDir();
-  const places = [
-    ...(own === null ? [] : [{ path: holdSocketPath(own.path, id), uid: own.uid }]),
-    ...(looksAtOtherUsers() ? otherUsersHoldSockets(id).sockets : []),
-  ];
-  const answers = await Promise.all(places.map((place) => askToThaw(id, place, deadlineMs)));
+  const ownPlace = own === null ? null : { path: holdSocketPath(own.path, id), uid: own.uid };
+  const mine =
+    own !== null && ownPlace !== null && (existsSync(ownPlace.path) || findHold(own, id) !== undefined);
+  const others = mine || !looksAtOtherUsers() ? null : otherUsersHoldSockets(id);
+  const places = mine && ownPlace ? [ownPlace] : (others?.sockets ?? []);
+  const answers = await Promise.all(places.map((place) => askToThaw(id, place, deadlineMs))).finally(() =>
+    others?.close(),
+  );
   const outcomes = answers.filter(
     (answer): answer is ThawOutcome => answer !== null && !(answer instanceof FreezeError),
   );

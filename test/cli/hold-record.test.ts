@@ -1,7 +1,7 @@
 /** Reading what another process wrote: a hold's record, and whether a runtime directory is safe. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -128,5 +128,14 @@ describe('runtimeDirProblem', () => {
     assert.match(runtimeDirProblem(join(parent, 'mine'), me) ?? '', /lets others rename or replace/);
     chmodSync(parent, 0o1777); // sticky, as /tmp: others cannot rename what is not theirs
     assert.equal(runtimeDirProblem(join(parent, 'mine'), me), null);
+    if (me === 0) {
+      // A parent of another user's (TMPDIR inside their directory): they could swap it in later.
+      chownSync(parent, 65534, 65534);
+      chmodSync(parent, 0o755);
+      assert.match(
+        runtimeDirProblem(join(parent, 'mine'), me) ?? '',
+        /belongs to uid 65534, who could replace/,
+      );
+    }
   });
 });

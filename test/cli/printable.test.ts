@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
-import { printable } from '../../src/cli/printable.js';
+import { jsonLine, printable } from '../../src/cli/printable.js';
 import { fitLine } from '../../src/cli/style.js';
 import {
   cleanupTrees,
@@ -69,10 +69,27 @@ test('printable escapes control, formatting and backslash characters, and nothin
     ['a\\x1bb', 'a\\\\x1bb'], // a name that spells an escape cannot pass for one
     ['a\u202eb', 'a\\u202eb'],
     ['a\u200bb\ufeff', 'a\\u200bb\\ufeff'],
+    ['soft\u00adhyphen\u061cmark\u3164filler\ufff9', 'soft\\xadhyphen\\u061cmark\\u3164filler\\ufff9'],
+    ['tag\u{e0041}\u{e007f}', 'tag\\u{e0041}\\u{e007f}'],
+    ['emoji 😀 stays', 'emoji 😀 stays'],
     [HOSTILE, SHOWN],
     ['', ''],
   ];
   for (const [input, expected] of table) assert.equal(printable(input), expected, JSON.stringify(input));
+});
+
+test('jsonLine is the same JSON, with what JSON.stringify leaves raw for a terminal escaped', () => {
+  const value = { label: `C1\u009b DEL\x7f rlo\u202e tag\u{e0041} ${ESC}[2J café 😀`, n: 1 };
+  const line = jsonLine(value);
+  assert.ok(line.endsWith('}\n'));
+  assert.deepEqual(JSON.parse(line), value, 'the same document');
+  const raw = [...line.slice(0, -1)].filter((char) => {
+    const code = char.codePointAt(0) ?? 0;
+    return code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x202e || code >= 0xe0000;
+  });
+  assert.deepEqual(raw, [], JSON.stringify(line));
+  assert.match(line, /\\u009b.*\\u007f.*\\u202e.*\\udb40\\udc41.*\\u001b/);
+  assert.match(line, /café 😀/, 'printable text stays as it is');
 });
 
 test('fitLine escapes each segment, measures the escaped text, and keeps its own colours', () => {

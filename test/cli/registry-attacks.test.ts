@@ -360,6 +360,75 @@ describe('a holder that never answers', () => {
   });
 });
 
+describe("root's own hold beside another user's decoy of the same id", () => {
+  test(
+    'only root’s own holder is asked: the decoy can neither stall nor change the outcome',
+    T,
+    async (t) => {
+      if (!rootOnly(t)) return;
+      const sleeper = spawn('sleep', ['120'], { detached: true, stdio: 'ignore' });
+      t.after(() => sleeper.kill('SIGKILL'));
+      const held = await runMeasured([
+        'freeze',
+        String(sleeper.pid),
+        '--detach',
+        '--max-hold',
+        '1m',
+        '--json',
+      ]);
+      assert.equal(held.code, 0, held.stderr);
+      const frozen = parseEvents(held.stdout).find((event) => event.event === 'frozen');
+      holders.add(frozen?.holder as number);
+      const id = frozen?.hold as string;
+      // The id shows in /proc/net/unix; nobody listens on it too, accepting again and again.
+      const decoyPath = join(users.dirOf(NOBODY), `${id}.sock`);
+      const decoy = await startFakeHolder(NOBODY, decoyPath, 'stall');
+      t.after(decoy.kill);
+      t.after(() => rmSync(decoyPath, { force: true }));
+      const dryRun = await asRoot(['thaw', id, '--dry-run']);
+      assert.equal(dryRun.code, 0, dryRun.stderr);
+      assert.match(dryRun.stderr, new RegExp(`^would end hold ${id}: 1 process \\(${sleeper.pid}\\)\n$`));
+      const thaw = await asRoot(['thaw', id]);
+      t.diagnostic(`${thaw.wallMs.toFixed(0)} ms`);
+      assert.equal(thaw.code, 0, thaw.stderr);
+      assert.match(thaw.stderr, new RegExp(`^ended hold ${id} after .*, intact\n$`));
+      assert.ok(!hasStopped(taskStates(sleeper.pid as number)), 'its own holder ended it');
+    },
+  );
+
+  test(
+    '128 descriptions of 30,000 pids each: root’s status takes 100,000 processes’ worth, in bounded time and memory',
+    T,
+    async (t) => {
+      if (!rootOnly(t)) return;
+      // Single-digit pids, so that 30,000 of them fit the 64 KiB a description may take.
+      const pids = Array.from({ length: 30_000 }, (_, i) => (i % 8) + 2);
+      // As many as root asks of each of two users: 64 each.
+      const answer = { record: JSON.parse(record('*', { pids })) };
+      const paths: string[] = [];
+      for (const uid of [NOBODY, DAEMON]) {
+        const mine = Array.from({ length: 64 }, (_, i) =>
+          join(users.dirOf(uid), `tf-b0b0${i.toString(16).padStart(2, '0')}.sock`),
+        );
+        const heavy = await startFakeHolder(uid, mine, answer);
+        t.after(heavy.kill);
+        paths.push(...mine);
+      }
+      t.after(() => {
+        for (const path of paths) rmSync(path, { force: true });
+      });
+      const status = await asRoot(['status', '--json']);
+      t.diagnostic(`${status.wallMs.toFixed(0)} ms, ${status.peakMiB.toFixed(1)} MiB`);
+      assert.equal(status.code, 0, status.stderr);
+      const listed = JSON.parse(status.stdout).holds.filter((hold: { uid: number }) => hold.uid !== 0);
+      assert.equal(listed.length, 3, `descriptions taken up to 100,000 processes: ${status.stderr}`);
+      assert.match(status.stderr, /other users' holds describe over 100000 processes/);
+      assert.ok(status.wallMs < 2_000, `took ${status.wallMs.toFixed(0)} ms`);
+      assert.ok(status.peakMiB < 100, `used ${status.peakMiB.toFixed(1)} MiB`);
+    },
+  );
+});
+
 describe('a holder asked by another user', () => {
   test('refuses, by the kernel’s word on who asks, even when the socket is open to all', T, async (t) => {
     if (!rootOnly(t)) return;

@@ -100,23 +100,27 @@ export async function startSignalLogger(): Promise<{
 
 /**
  * A holder impostor run as `uid`: listens on `path` and answers every request with `answer`
- * (or closes without a word, or says nothing at all).
+ * (or closes without a word, says nothing at all, or stalls: accepts again and again, forever).
  */
 export async function startFakeHolder(
   uid: number,
   path: string | string[],
-  answer: unknown | 'close' | 'silent',
+  answer: unknown | 'close' | 'silent' | 'stall',
 ): Promise<{ pid: number; kill: () => void }> {
+  // The answer comes on stdin: it may be larger than an argument may be.
   const script = `
-    const answer = ${JSON.stringify(answer)};
-    const paths = ${JSON.stringify([path].flat())};
+    const { answer, paths } = JSON.parse(require('node:fs').readFileSync(0, 'utf8'));
     let listening = 0;
+    // A described record whose id is '*' takes the id of the socket it is told on.
+    const ownId = (answer, path) => answer?.record?.id !== '*' ? answer
+      : { ...answer, record: { ...answer.record, id: /(tf-[0-9a-f]{6})\\.sock$/.exec(path)[1] } };
     for (const path of paths)
       require('node:net').createServer((socket) => {
         socket.on('error', () => {});
         socket.once('data', () => {
           if (answer === 'close') socket.destroy();
-          else if (answer !== 'silent') socket.end(JSON.stringify(answer) + '\\n');
+          else if (answer === 'stall') setInterval(() => socket.write('{"accepted":true}\\n'), 200);
+          else if (answer !== 'silent') socket.end(JSON.stringify(ownId(answer, path)) + '\\n');
         });
       }).listen(path, () => ++listening === paths.length && process.stdout.write('ready\\n'));`;
   const child = spawn(process.execPath, ['-e', script], {
@@ -124,9 +128,10 @@ export async function startFakeHolder(
     gid: uid,
     cwd: '/',
     detached: true,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   killedAtExit(child);
+  child.stdin?.end(JSON.stringify({ answer, paths: [path].flat() }));
   await new Promise<void>((resolve, reject) => {
     child.stdout?.once('data', () => resolve());
     child.once('exit', (code) => reject(new Error(`the fake holder exited (${code})`)));
