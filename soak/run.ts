@@ -52,6 +52,7 @@ import {
   makeUsersRegistry,
   NOBODY,
   plantAs,
+  plantedRecord,
   readyLine,
   recyclePid,
   retryWhilePidTaken,
@@ -500,26 +501,6 @@ const FAKE_ANSWERS = ['lie', 'error', 'null', 'close', 'silent'] as const;
 
 const pick = <T>(items: readonly T[]): T => items[random(items.length)] as T;
 
-/** A record as a holder writes it, with some fields replaced. */
-function holdRecord(id: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    id,
-    holder: { pid: process.pid, startTime: 1 },
-    command: 'freeze',
-    detached: true,
-    targets: [{ spec: '812', kind: 'pid', root: 812, cgroup: null, label: 'postgres (pid 812)' }],
-    backend: 'signal',
-    pids: [812],
-    threads: 1,
-    since: Date.now(),
-    leaseEndsAt: null,
-    forEndsAt: null,
-    intact: true,
-    breaches: 0,
-    ...fields,
-  };
-}
-
 /** The start time (field 22 of /proc/<pid>/stat) of a process. */
 function startTimeOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -583,7 +564,7 @@ const registryAttack: Kind = {
     const fakeHolder = async (uid: number, id: string, answer: (typeof FAKE_ANSWERS)[number]) => {
       const path = join(users.dirOf(uid), `${id}.sock`);
       const target = await theLogger();
-      const lie = holdRecord(id, {
+      const lie = plantedRecord(id, {
         holder: { pid: target.pid, startTime: startTimeOf(target.pid) },
         targets: [{ spec: '1', kind: 'pid', root: 1, cgroup: null, label: HOSTILE_LABEL }],
         pids: [1, target.pid],
@@ -613,7 +594,7 @@ const registryAttack: Kind = {
         if (attack === 'holder record') {
           const target = await theLogger();
           const startTime = Math.random() < 0.5 ? startTimeOf(target.pid) : 1; // running, or stale
-          const record = holdRecord(id, {
+          const record = plantedRecord(id, {
             holder: { pid: target.pid, startTime },
             targets: [{ spec: '812', kind: 'pid', root: 812, cgroup: null, label: HOSTILE_LABEL }],
             pids: [target.pid],
@@ -624,7 +605,7 @@ const registryAttack: Kind = {
           writeFileSync(join(secret, 'important.json'), 'keep me');
           const traversal = `../../../../../../../../..${secret}/important`;
           const stale = { holder: { pid: 999_999_999, startTime: 1 } };
-          entry = { name: `${id}.json`, what: { text: JSON.stringify(holdRecord(traversal, stale)) } };
+          entry = { name: `${id}.json`, what: { text: JSON.stringify(plantedRecord(traversal, stale)) } };
         } else if (attack === 'FIFO') entry = { name: `${id}${suffix}`, what: { fifo: true } };
         else if (attack === '/dev/zero link')
           entry = { name: `${id}${suffix}`, what: { symlinkTo: '/dev/zero' } };

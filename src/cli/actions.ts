@@ -2,7 +2,7 @@
  * What each command does, once its arguments are parsed: loaded only when a command runs, so
  * that `--help`, `--version` and usage errors do not load the freezer, koffi or the cgroup code.
  */
-import { count, FreezeError, listPids } from '../errors.js';
+import { count, listPids } from '../errors.js';
 import { frozenCgroupHolding } from '../kernel/cgroupfs.js';
 import { readProcessStat } from '../kernel/procfs.js';
 import { thawCgroup, thawTree } from '../thaw.js';
@@ -17,7 +17,7 @@ import { HOLD_ID } from './registry.js';
 import { openRuntimeDir } from './runtime-dir.js';
 import { collectStatus, printStatus } from './status.js';
 import { paint, useColor } from './style.js';
-import { describeThaw, thawHold } from './thaw-hold.js';
+import { describeHold, describeThaw, thawHold } from './thaw-hold.js';
 import { describeTree, renderTree } from './tree-view.js';
 import {
   type FreezeCliOptions,
@@ -109,31 +109,27 @@ function cgroupRoots(pids: number[]): number[] {
 }
 
 async function thawOneHold(id: string, dryRun: boolean, json: boolean): Promise<void> {
+  const me = process.geteuid?.() ?? 0;
+  const whose = (uid: number) => (uid === me ? '' : ` of uid ${uid} (as its holder says)`);
+  const warn = (text: string) => process.stderr.write(`treefreeze: ${printable(text)}\n`);
   if (dryRun) {
-    // As thaw would: the caller's own hold of that id if there is one, else every other user's.
-    const me = process.geteuid?.() ?? 0;
-    const live = (await collectStatus()).holds.filter(
-      (entry) => entry.id === id && entry.state === 'holding',
-    );
-    const holds = live.some((entry) => entry.uid === me) ? live.filter((entry) => entry.uid === me) : live;
-    if (holds.length === 0)
-      throw new FreezeError('NO_MATCH', `no hold ${id} (treefreeze status lists the holds)`);
+    const { holds, warnings } = await describeHold(id);
+    warnings.forEach(warn);
     for (const hold of holds) {
-      const whose = hold.uid === me ? '' : ` of uid ${hold.uid} (as its holder describes it)`;
       process.stderr.write(
-        `would end hold ${id}${whose}: ${count(hold.pids.length, 'process', 'processes')} (${listPids(hold.pids)})\n`,
+        `would end hold ${id}${whose(hold.uid)}: ${count(hold.pids.length, 'process', 'processes')} (${listPids(hold.pids)})\n`,
       );
     }
     return;
   }
-  const { outcomes, failures } = await thawHold(id);
+  const { outcomes, failures, warnings } = await thawHold(id);
+  warnings.forEach(warn);
   for (const outcome of outcomes) {
     if (json) process.stdout.write(jsonLine({ command: 'thaw', ...outcome }));
     else process.stderr.write(`${printable(describeThaw(outcome))}\n`);
   }
   // Every holder was asked; the first failure is the command's error (the rest, one line each).
-  for (const failure of failures.slice(1))
-    process.stderr.write(`treefreeze: ${printable(failure.message)}\n`);
+  for (const failure of failures.slice(1)) warn(failure.message);
   if (failures[0]) throw failures[0];
 }
 

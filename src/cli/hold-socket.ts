@@ -12,8 +12,8 @@
  * One request line, one answer line, both JSON and bounded; a `thaw` is first acknowledged with
  * `{"accepted":true}`, so that a holder that says nothing is given up on quickly.
  */
-import { closeSync, constants, fstatSync, openSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { errnoCode } from '../errors.js';
 import { native, type PeerCredentials } from '../kernel/native.js';
 import { RECORD_MAX_BYTES } from './hold-record.js';
@@ -21,14 +21,12 @@ import { RECORD_MAX_BYTES } from './hold-record.js';
 export type HoldRequest = 'describe' | 'thaw';
 
 const O_PATH = 0o10000000;
-const REQUEST_MAX_BYTES = 256;
+export const REQUEST_MAX_BYTES = 256;
 /** A record (at most RECORD_MAX_BYTES) and its envelope. */
 const ANSWER_MAX_BYTES = RECORD_MAX_BYTES + 1024;
-/** How long a holder waits for a connected asker to say what it wants. */
-const REQUEST_DEADLINE_MS = 2_000;
 /** How long an asker waits for any first word from a holder (`thaw` is acknowledged at once). */
 export const FIRST_WORD_DEADLINE_MS = 750;
-const ACCEPTED = { accepted: true };
+export const ACCEPTED = { accepted: true };
 
 /** The socket of hold `id` in a runtime directory. */
 export const holdSocketPath = (dir: string, id: string): string => `${dir}/${id}.sock`;
@@ -38,77 +36,9 @@ function fdOf(socket: Socket): number | undefined {
 }
 
 /** The kernel's word on who is at the other end, or null where the native binding is missing. */
-function peerOf(socket: Socket): PeerCredentials | null {
+export function peerOf(socket: Socket): PeerCredentials | null {
   const fd = fdOf(socket);
   return fd === undefined || fd < 0 ? null : (native()?.peerCredentials(fd) ?? null);
-}
-
-export interface HoldListener {
-  close(): void;
-}
-
-/**
- * Listens for requests to hold `id`. `answer` gets each request from the holder's own user or
- * root and returns the answer to send (a thaw's answer arrives once the tree runs again).
- * Resolves once listening; null if the socket could not be made (the hold goes on without it).
- */
-export function listenForRequests(
-  dir: string,
-  id: string,
-  answer: (request: HoldRequest) => Promise<unknown> | unknown,
-): Promise<HoldListener | null> {
-  const path = holdSocketPath(dir, id);
-  const me = process.geteuid?.() ?? 0;
-  const server: Server = createServer((socket) => {
-    const peer = peerOf(socket);
-    if (peer !== null && peer.uid !== me && peer.uid !== 0) {
-      socket.end(`${JSON.stringify({ refused: 'only its own user or root may ask this hold' })}\n`);
-      return;
-    }
-    socket.setTimeout(REQUEST_DEADLINE_MS, () => socket.destroy());
-    let text = '';
-    socket.on('data', async (data) => {
-      text += data.toString('utf8');
-      if (text.length > REQUEST_MAX_BYTES) return void socket.destroy();
-      if (!text.includes('\n')) return;
-      socket.removeAllListeners('data');
-      socket.setTimeout(0);
-      let request: unknown;
-      try {
-        request = JSON.parse(text.slice(0, text.indexOf('\n'))).request;
-      } catch {
-        request = undefined;
-      }
-      if (request !== 'describe' && request !== 'thaw') {
-        socket.end(`${JSON.stringify({ error: 'unknown request' })}\n`);
-        return;
-      }
-      // A thaw is acknowledged at once: the asker then knows a holder is at work, not stuck.
-      if (request === 'thaw') socket.write(`${JSON.stringify(ACCEPTED)}\n`);
-      let reply: unknown;
-      try {
-        reply = await answer(request);
-      } catch (error) {
-        reply = { error: `the holder could not answer: ${(error as Error)?.message ?? error}` };
-      }
-      if (!socket.destroyed) socket.end(`${JSON.stringify(reply)}\n`);
-    });
-    socket.on('error', () => socket.destroy());
-  });
-  server.unref(); // the hold keeps the process alive, not its socket
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(null));
-    server.listen(path, () => {
-      server.removeAllListeners('error');
-      server.on('error', () => {});
-      resolve({
-        close() {
-          server.close();
-          rmSync(path, { force: true }); // our own socket file, in our own directory
-        },
-      });
-    });
-  });
 }
 
 export type HolderAnswer =
@@ -125,8 +55,8 @@ export function askHolder(
   ownerUid: number,
   request: HoldRequest,
   deadlineMs: number,
-  /** Shared by several asks: the bytes all their answers may take together. */
-  budget: { bytes: number } = { bytes: ANSWER_MAX_BYTES },
+  /** Shared by several asks: the bytes all their answers may take together (each budget counts). */
+  budgets: readonly { bytes: number }[] = [],
 ): Promise<HolderAnswer> {
   let fd: number;
   try {
@@ -179,9 +109,11 @@ export function askHolder(
     });
     socket.on('data', (data) => {
       text += data.toString('utf8');
-      budget.bytes -= data.length;
       if (text.length > ANSWER_MAX_BYTES) return finish({ kind: 'refused', why: 'its answer is too long' });
-      if (budget.bytes < 0) return finish({ kind: 'refused', why: 'the holders asked have said too much' });
+      for (const budget of budgets) budget.bytes -= data.length;
+      if (budgets.some((budget) => budget.bytes < 0)) {
+        return finish({ kind: 'refused', why: 'the holders asked have said too much' });
+      }
       for (let end = text.indexOf('\n'); end >= 0 && !settled; end = text.indexOf('\n')) {
         const line = text.slice(0, end);
         text = text.slice(end + 1);

@@ -301,6 +301,9 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     stopStdinWatch();
     try {
       await frozen.thaw();
+    } catch (error) {
+      hold.fail(error);
+      throw error;
     } finally {
       clearInterval(keepAlive);
       stopStatus();
@@ -394,6 +397,9 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
     );
     try {
       await frozen.thaw();
+    } catch (error) {
+      hold.fail(error);
+      throw error;
     } finally {
       if (!options.json) reportWatchdogEvents(frozen);
     }

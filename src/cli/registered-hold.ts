@@ -6,7 +6,7 @@ import type { FrozenTree } from '../backends/frozen-tree.js';
 import { readProcessStat } from '../kernel/procfs.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { targetSummary } from './events.js';
-import { type HoldListener, listenForRequests } from './hold-socket.js';
+import { type HoldListener, listenForRequests } from './hold-listener.js';
 import { type HoldRecord, newHoldId, removeHold, writeHold } from './registry.js';
 import type { RuntimeDir } from './runtime-dir.js';
 
@@ -26,6 +26,8 @@ export interface RegisteredHold {
   update(): void;
   /** The hold ended: answer whoever asked it to end, then remove its entries. */
   end(outcome: { reason: string; heldMs: number; exitCode: number }): void;
+  /** The thaw failed: say so to whoever asked it to end, then remove its entries. */
+  fail(error: unknown): void;
 }
 
 export async function registerHold(
@@ -59,26 +61,36 @@ export async function registerHold(
     intact: frozen.intact,
     breaches: frozen.breaches.length,
   });
-  let ended: HoldOutcome | undefined;
-  const waiting: ((outcome: HoldOutcome) => void)[] = [];
-  writeHold(dir, record());
+  /** What a thaw request is answered: the outcome, or why there is none. */
+  let final: { outcome: HoldOutcome } | { error: string } | undefined;
+  const waiting: ((answer: NonNullable<typeof final>) => void)[] = [];
+  const warn = (what: string) =>
+    process.stderr.write(`treefreeze: warning: hold ${id} ${what}; it holds all the same\n`);
+  if (!writeHold(dir, record())) warn(`could not be recorded in ${dir.path}: status will not list it`);
   const listener: HoldListener | null = await listenForRequests(dir.path, id, (request) => {
     if (request === 'describe') return { record: record() };
-    if (ended !== undefined) return { outcome: ended };
+    if (final !== undefined) return final;
     options.onThawRequest();
-    return new Promise((resolve) => waiting.push((outcome) => resolve({ outcome })));
+    return new Promise((resolve) => waiting.push(resolve));
   });
+  if (listener === null) warn(`cannot listen in ${dir.path}: treefreeze thaw ${id} will not reach it`);
+  const settle = (answer: NonNullable<typeof final>) => {
+    if (final !== undefined) return;
+    final = answer;
+    for (const reply of waiting.splice(0)) reply(answer);
+    listener?.close();
+    removeHold(dir, id);
+  };
   return {
     id,
     update() {
-      if (ended === undefined) writeHold(dir, record());
+      if (final === undefined) writeHold(dir, record());
     },
     end(outcome) {
-      if (ended !== undefined) return;
-      ended = { id, intact: frozen.intact, breaches: frozen.breaches.length, ...outcome };
-      for (const answer of waiting.splice(0)) answer(ended);
-      listener?.close();
-      removeHold(dir, id);
+      settle({ outcome: { id, intact: frozen.intact, breaches: frozen.breaches.length, ...outcome } });
+    },
+    fail(error) {
+      settle({ error: `the thaw failed: ${(error as Error)?.message ?? error}` });
     },
   };
 }

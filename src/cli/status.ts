@@ -61,20 +61,24 @@ function ownHolds(warnings: string[]): StatusHold[] {
 }
 
 /**
- * All other users' descriptions together may name at most this many processes: each answer is
- * checked as it arrives and dropped past the budget, so a flood of large descriptions costs
- * root's status a bounded amount of memory.
+ * What other users' descriptions may take, each user's and all together: answers are counted as
+ * they arrive and dropped past a budget, so a flood of large descriptions costs root's status a
+ * bounded amount of time and memory, and one user's flood cannot crowd out another's holds.
  */
-const MAX_DESCRIBED_PIDS = 100_000;
-/** And all their answers together at most this many bytes, counted as they arrive. */
-const MAX_DESCRIBED_BYTES = 1024 * 1024;
+const DESCRIBED = { bytes: 2 * 1024 * 1024, pids: 100_000 };
+const DESCRIBED_PER_USER = { bytes: 256 * 1024, pids: 25_000 };
 
 /** Other users' live holds, as their holders describe them (root only). */
 async function otherUsersHolds(warnings: string[]): Promise<StatusHold[]> {
   const found = otherUsersHoldSockets();
   warnings.push(...found.warnings);
   const holds: StatusHold[] = [];
-  let described = 0;
+  const all = { ...DESCRIBED };
+  const perUser = new Map<number, { bytes: number; pids: number }>();
+  const budgetOf = (uid: number) => {
+    if (!perUser.has(uid)) perUser.set(uid, { ...DESCRIBED_PER_USER });
+    return perUser.get(uid) as { bytes: number; pids: number };
+  };
   const take = (socket: OtherUsersSocket, answer: HolderAnswer): void => {
     const skip = (why: string) => warnings.push(`skipped hold ${socket.id} of uid ${socket.uid}: ${why}`);
     if (answer.kind === 'gone') return; // its holder has exited: not ours to remove
@@ -82,18 +86,19 @@ async function otherUsersHolds(warnings: string[]): Promise<StatusHold[]> {
     const record = toHoldRecord((answer.value as { record?: unknown } | null)?.record);
     if (typeof record === 'string' || record.id !== socket.id)
       return void skip('its description is not valid');
-    described += record.pids.length;
-    if (described > MAX_DESCRIBED_PIDS)
-      return void skip(`other users' holds describe over ${MAX_DESCRIBED_PIDS} processes`);
+    const user = budgetOf(socket.uid);
+    user.pids -= record.pids.length;
+    all.pids -= record.pids.length;
+    if (user.pids < 0 || all.pids < 0) return void skip('the holds described name too many processes');
     // The holder's pid as the kernel knows it, not as it says.
     const holder = answer.peer === null ? record.holder : { ...record.holder, pid: answer.peer.pid };
     holds.push({ ...record, holder, state: 'holding', uid: socket.uid });
   };
-  const budget = { bytes: MAX_DESCRIBED_BYTES };
   await Promise.all(
-    found.sockets.map(async (socket) =>
-      take(socket, await askHolder(socket.path, socket.uid, 'describe', FIRST_WORD_DEADLINE_MS, budget)),
-    ),
+    found.sockets.map(async (socket) => {
+      const budgets = [all, budgetOf(socket.uid)];
+      take(socket, await askHolder(socket.path, socket.uid, 'describe', FIRST_WORD_DEADLINE_MS, budgets));
+    }),
   ).finally(found.close);
   return holds;
 }

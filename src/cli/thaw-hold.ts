@@ -7,8 +7,8 @@
 import { existsSync } from 'node:fs';
 import { count, FreezeError } from '../errors.js';
 import { formatDuration } from './duration.js';
-import { MAX_TIME_MS } from './hold-record.js';
-import { askHolder, holdSocketPath } from './hold-socket.js';
+import { type HoldRecord, MAX_TIME_MS, toHoldRecord } from './hold-record.js';
+import { askHolder, FIRST_WORD_DEADLINE_MS, holdSocketPath } from './hold-socket.js';
 import { findHold, HOLD_ID, holderRuns, otherUsersHoldSockets, removeHold } from './registry.js';
 import { existingRuntimeDir, looksAtOtherUsers, type RuntimeDir } from './runtime-dir.js';
 
@@ -46,7 +46,10 @@ async function askToThaw(
   const whose = `hold ${id} of uid ${place.uid}`;
   if (answer.kind === 'gone') return null;
   if (answer.kind === 'refused') {
-    return new FreezeError('THAW_FAILED', `${whose}: ${answer.why}; nothing was signalled`);
+    return new FreezeError(
+      'THAW_FAILED',
+      `${whose}: ${answer.why}; it may still end (treefreeze status shows whether it holds)`,
+    );
   }
   const { refused, error } = (answer.value ?? {}) as { refused?: unknown; error?: unknown };
   if (typeof refused === 'string')
@@ -57,31 +60,62 @@ async function askToThaw(
 }
 
 /**
- * Ends hold `id` through its holder; resolves once its tree runs again. The caller's own hold of
- * that id, if it has one, is the only one asked. Otherwise (root) other users' holders of it are:
- * ids are random but not secret (socket paths show in /proc/net/unix), so another user may have
- * made a decoy of the same id; each is asked at once, and each answer is reported with its uid.
+ * Whom `thaw <id>` asks: the caller's own holder of that id, if it has one, and no one else.
+ * Otherwise (root) every other user's holder of it: ids are random but not secret (socket paths
+ * show in /proc/net/unix), so another user may have made a decoy of the same id; each is asked,
+ * and each answer is reported with its uid. `done()` lets go of the directories they are in.
  */
+function holdersOf(id: string): {
+  own: RuntimeDir | null;
+  places: { path: string; uid: number }[];
+  warnings: string[];
+  done: () => void;
+} {
+  if (!HOLD_ID.test(id)) throw noHold(id);
+  const own = existingRuntimeDir();
+  if (own !== null) {
+    const path = holdSocketPath(own.path, id);
+    if (existsSync(path) || findHold(own, id) !== undefined) {
+      return { own, places: [{ path, uid: own.uid }], warnings: [], done: () => {} };
+    }
+  }
+  if (!looksAtOtherUsers()) return { own, places: [], warnings: [], done: () => {} };
+  const others = otherUsersHoldSockets(id);
+  return { own, places: others.sockets, warnings: others.warnings, done: others.close };
+}
+
+/** Ends hold `id` through its holder(s); resolves once they have answered (their trees run again). */
 export async function thawHold(
   id: string,
   deadlineMs = 15_000,
-): Promise<{ outcomes: ThawOutcome[]; failures: FreezeError[] }> {
-  if (!HOLD_ID.test(id)) throw noHold(id);
-  const own = existingRuntimeDir();
-  const ownPlace = own === null ? null : { path: holdSocketPath(own.path, id), uid: own.uid };
-  const mine =
-    own !== null && ownPlace !== null && (existsSync(ownPlace.path) || findHold(own, id) !== undefined);
-  const others = mine || !looksAtOtherUsers() ? null : otherUsersHoldSockets(id);
-  const places = mine && ownPlace ? [ownPlace] : (others?.sockets ?? []);
-  const answers = await Promise.all(places.map((place) => askToThaw(id, place, deadlineMs))).finally(() =>
-    others?.close(),
-  );
+): Promise<{ outcomes: ThawOutcome[]; failures: FreezeError[]; warnings: string[] }> {
+  const { own, places, warnings, done } = holdersOf(id);
+  const answers = await Promise.all(places.map((place) => askToThaw(id, place, deadlineMs))).finally(done);
   const outcomes = answers.filter(
     (answer): answer is ThawOutcome => answer !== null && !(answer instanceof FreezeError),
   );
   const failures = answers.filter((answer): answer is FreezeError => answer instanceof FreezeError);
-  if (outcomes.length > 0 || failures.length > 0) return { outcomes, failures };
+  if (outcomes.length > 0 || failures.length > 0) return { outcomes, failures, warnings };
   throw endedOrMissing(id, own);
+}
+
+/** What `thaw <id>` would end: the holds of that id it would ask, as their holders describe them. */
+export async function describeHold(
+  id: string,
+): Promise<{ holds: (HoldRecord & { uid: number })[]; warnings: string[] }> {
+  const { places, warnings, done } = holdersOf(id);
+  const answers = await Promise.all(
+    places.map((place) => askHolder(place.path, place.uid, 'describe', FIRST_WORD_DEADLINE_MS)),
+  ).finally(done);
+  const holds: (HoldRecord & { uid: number })[] = [];
+  for (const [index, answer] of answers.entries()) {
+    if (answer.kind !== 'answer') continue;
+    const record = toHoldRecord((answer.value as { record?: unknown } | null)?.record);
+    if (typeof record !== 'string' && record.id === id)
+      holds.push({ ...record, uid: (places[index] as { uid: number }).uid });
+  }
+  if (holds.length === 0) throw noHold(id);
+  return { holds, warnings };
 }
 
 /** Nobody answered for `id`: a hold of ours whose holder died (its entries are removed), or none. */

@@ -49,6 +49,8 @@ describe('toHoldRecord', () => {
     ['a negative pid', { ...valid, pids: [-1] }, /pids/],
     ['a fractional thread count', { ...valid, threads: 1.5 }, /thread/],
     ['an infinite lease', { ...valid, leaseEndsAt: 'never' }, /times/],
+    ['a lease past the year 3000', { ...valid, leaseEndsAt: 1.7e308 }, /times/],
+    ['a start before 1970', { ...valid, since: -1 }, /times/],
     ['no verdict', { ...valid, intact: 'yes' }, /verdict/],
   ];
   for (const [what, value, why] of cases) {

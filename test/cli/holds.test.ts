@@ -156,6 +156,26 @@ describe('detached holds', () => {
     },
   );
 
+  test('thaw <id> of a run: its command is asked to end (SIGTERM), then the tree is thawed', T, async () => {
+    const tree = await startTree('tree', 2, 1);
+    const cli = startCli(['run', String(tree.root), '--json', '--json-fd', '3', '--', 'sleep', '60']);
+    const frozenEvent = () =>
+      cli
+        .fd3()
+        .split('\n')
+        .find((line) => line.includes('"frozen"'));
+    assert.ok(await eventually(() => frozenEvent() !== undefined, 15_000), cli.stderr());
+    const id = JSON.parse(frozenEvent() as string).hold as string;
+    assert.ok(stopped(tree.pids), 'held while the command runs');
+    const thawed = await runCli(['thaw', id, '--json']);
+    assert.equal(thawed.code, 0, thawed.stderr);
+    assert.equal(JSON.parse(thawed.stdout).reason, 'command');
+    const result = await cli.done;
+    assert.equal(result.code, 143, 'the command ended on SIGTERM (128 + 15)');
+    assert.ok(running(tree.pids), 'thawed');
+    tree.kill();
+  });
+
   test('the lease ends a detached hold nobody thaws', T, async () => {
     const tree = await startTree('tree', 2, 1);
     // A lease long enough to outlast this command's own return on a loaded machine (at 600 ms,

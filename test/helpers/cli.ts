@@ -19,7 +19,13 @@ export interface CliResult {
 export function startCli(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' } = {},
-): { child: ChildProcess; done: Promise<CliResult>; stdout: () => string; stderr: () => string } {
+): {
+  child: ChildProcess;
+  done: Promise<CliResult>;
+  stdout: () => string;
+  stderr: () => string;
+  fd3: () => string;
+} {
   freshBuild();
   const child = spawn(process.execPath, [cliPath, ...args], {
     stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe', 'pipe'],
@@ -44,7 +50,7 @@ export function startCli(
       resolve({ code, signal, stdout, stderr, fd3 });
     });
   });
-  return { child, done, stdout: () => stdout, stderr: () => stderr };
+  return { child, done, stdout: () => stdout, stderr: () => stderr, fd3: () => fd3 };
 }
 
 export const runCli = (args: string[]) => startCli(args).done;

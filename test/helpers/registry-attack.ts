@@ -46,6 +46,26 @@ export function makeUsersRegistry(uids: number[]): {
   };
 }
 
+/** A hold's record as a holder writes it, with some fields replaced (what an attacker starts from). */
+export function plantedRecord(id: string, fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id,
+    holder: { pid: process.pid, startTime: 1 },
+    command: 'freeze',
+    detached: true,
+    targets: [{ spec: '812', kind: 'pid', root: 812, cgroup: null, label: 'postgres (pid 812)' }],
+    backend: 'signal',
+    pids: [812],
+    threads: 1,
+    since: Date.now(),
+    leaseEndsAt: null,
+    forEndsAt: null,
+    intact: true,
+    breaches: 0,
+    ...fields,
+  };
+}
+
 export type Planted = { text: string } | { fifo: true } | { symlinkTo: string } | { sparseBytes: number };
 
 /** Makes `path` as user `uid` would have made it (root makes it, then gives it to them). */
