@@ -1244,7 +1244,7 @@ before treefreeze's first statement runs.
 
 "command wall" (registry attack) is one command of root's from the spawn of \`unshare\` (a mount namespace whose
 \`/run/user\` and \`/run/treefreeze\` are the run's own directories) to its exit: about 200 ms of it is that and
-Node's start, and a \`status\` beside a holder that never answers waits out its 1 s. "peak RSS" is that
+Node's start, and a \`status\` or \`thaw\` beside a holder that never answers waits out its 750 ms. "peak RSS" is that
 command's maxRSS. A command killed at 10 s counts as a violation, not in the figures.
 
 ## The trials

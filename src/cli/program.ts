@@ -154,8 +154,9 @@ or 3 if the hold was broken while it ran (--keep-exit-code: the command's code a
     .addHelpText(
       'after',
       `
-Holds until --for elapses, treefreeze gets SIGINT (Ctrl-C), SIGTERM or SIGHUP, or (with
---until-stdin-closes) its standard input ends or reads "thaw"; then thaws and exits 0, or 3
+Holds until --for elapses, treefreeze gets SIGINT (Ctrl-C), SIGTERM or SIGHUP, treefreeze thaw
+<hold id> asks it to end, or (with --until-stdin-closes) its standard input ends or reads
+"thaw"; then thaws and exits 0, or 3
 if the hold was broken (a frozen process ran again: someone sent SIGCONT, another freezer
 thawed it, the cgroup was thawed). Breaches are reported as they happen and refrozen unless
 --on-breach report.
@@ -193,7 +194,8 @@ Examples:
       'after',
       `
 The command runs with inherited stdio and is never part of the frozen tree. Signals
-treefreeze gets (SIGINT, SIGTERM, SIGHUP) are passed on to the command. If the hold was
+treefreeze gets (SIGINT, SIGTERM, SIGHUP) are passed on to the command; treefreeze thaw
+<hold id> sends it SIGTERM, and the tree is thawed once it ends. If the hold was
 broken while the command ran, treefreeze exits 3 (--keep-exit-code: the command's code).
 
 Examples:
