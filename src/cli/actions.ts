@@ -14,7 +14,7 @@ import { eventSink, targetSummary } from './events.js';
 import { type HoldOptions, holdFreeze, runFrozen } from './hold.js';
 import { jsonLine, printable } from './printable.js';
 import { HOLD_ID } from './registry.js';
-import { openRuntimeDir } from './runtime-dir.js';
+import { myUid, openRuntimeDir } from './runtime-dir.js';
 import { collectStatus, printStatus } from './status.js';
 import { paint, useColor } from './style.js';
 import { describeHold, describeThaw, thawHold } from './thaw-hold.js';
@@ -109,7 +109,7 @@ function cgroupRoots(pids: number[]): number[] {
 }
 
 async function thawOneHold(id: string, dryRun: boolean, json: boolean): Promise<void> {
-  const me = process.geteuid?.() ?? 0;
+  const me = myUid();
   const whose = (uid: number) => (uid === me ? '' : ` of uid ${uid} (as its holder says)`);
   const warn = (text: string) => process.stderr.write(`treefreeze: ${printable(text)}\n`);
   if (dryRun) {

@@ -7,6 +7,7 @@
 import { rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { ACCEPTED, type HoldRequest, holdSocketPath, peerOf, REQUEST_MAX_BYTES } from './hold-socket.js';
+import { myUid } from './runtime-dir.js';
 
 /** How long a holder waits for a connected asker to say what it wants (or to take a refusal). */
 const REQUEST_DEADLINE_MS = 2_000;
@@ -21,7 +22,7 @@ type Answer = (request: HoldRequest) => Promise<unknown> | unknown;
 function serveConnection(socket: Socket, answer: Answer): void {
   socket.on('error', () => socket.destroy());
   socket.setTimeout(REQUEST_DEADLINE_MS, () => socket.destroy());
-  const me = process.geteuid?.() ?? 0;
+  const me = myUid();
   const peer = peerOf(socket);
   if (peer !== null && peer.uid !== me && peer.uid !== 0) {
     socket.end(`${JSON.stringify({ refused: 'only its own user or root may ask this hold' })}\n`);

@@ -55,7 +55,7 @@ export function askHolder(
   ownerUid: number,
   request: HoldRequest,
   deadlineMs: number,
-  /** Shared by several asks: the bytes all their answers may take together (each budget counts). */
+  /** Shared by several asks: the bytes their answers may take together, charged in this order. */
   budgets: readonly { bytes: number }[] = [],
 ): Promise<HolderAnswer> {
   let fd: number;
@@ -110,9 +110,11 @@ export function askHolder(
     socket.on('data', (data) => {
       text += data.toString('utf8');
       if (text.length > ANSWER_MAX_BYTES) return finish({ kind: 'refused', why: 'its answer is too long' });
-      for (const budget of budgets) budget.bytes -= data.length;
-      if (budgets.some((budget) => budget.bytes < 0)) {
-        return finish({ kind: 'refused', why: 'the holders asked have said too much' });
+      // Charged in order, and no further once one is spent: a user's flood spends their own
+      // budget, not the one they share with everyone else.
+      for (const budget of budgets) {
+        budget.bytes -= data.length;
+        if (budget.bytes < 0) return finish({ kind: 'refused', why: 'the holders asked have said too much' });
       }
       for (let end = text.indexOf('\n'); end >= 0 && !settled; end = text.indexOf('\n')) {
         const line = text.slice(0, end);

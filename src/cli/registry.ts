@@ -138,8 +138,7 @@ export function otherUsersHoldSockets(onlyId?: string): {
     if (runtimeDirProblem(join(base, name), uid) !== null) continue; // not a runtime directory of uid's
     const dir = openDirectoryOf(join(base, name, 'treefreeze'), uid);
     if ('problem' in dir) {
-      if (!dir.problem.endsWith('does not exist'))
-        warnings.push(`skipped the holds of uid ${uid}: ${dir.problem}`);
+      if (!dir.missing) warnings.push(`skipped the holds of uid ${uid}: ${dir.problem}`);
       continue;
     }
     opened.push(dir.close);

@@ -19,7 +19,8 @@ export interface RuntimeDir {
 
 const STICKY = 0o1000;
 
-function myUid(): number {
+/** The user this process acts as: whose runtime directory and holds are its own. */
+export function myUid(): number {
   return process.geteuid?.() ?? 0;
 }
 
@@ -102,18 +103,19 @@ function directoryProblem(path: string, stat: Stats, uid: number): string | null
 export function openDirectoryOf(
   path: string,
   uid: number,
-): { path: string; close: () => void } | { problem: string } {
+): { path: string; close: () => void } | { problem: string; missing: boolean } {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   } catch (error) {
     const code = errnoCode(error);
-    return { problem: code === 'ENOENT' ? `${path} does not exist` : `cannot open ${path} (${code})` };
+    const missing = code === 'ENOENT';
+    return { problem: missing ? `${path} does not exist` : `cannot open ${path} (${code})`, missing };
   }
   const problem = directoryProblem(path, fstatSync(fd), uid);
   if (problem !== null) {
     closeSync(fd);
-    return { problem };
+    return { problem, missing: false };
   }
   return { path: `/proc/self/fd/${fd}`, close: () => closeSync(fd) };
 }

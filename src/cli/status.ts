@@ -22,7 +22,7 @@ import {
   otherUsersHoldSockets,
   removeHold,
 } from './registry.js';
-import { existingRuntimeDir, looksAtOtherUsers } from './runtime-dir.js';
+import { existingRuntimeDir, looksAtOtherUsers, myUid } from './runtime-dir.js';
 
 export interface StatusHold extends HoldRecord {
   state: 'holding' | 'stale';
@@ -86,17 +86,17 @@ async function otherUsersHolds(warnings: string[]): Promise<StatusHold[]> {
     const record = toHoldRecord((answer.value as { record?: unknown } | null)?.record);
     if (typeof record === 'string' || record.id !== socket.id)
       return void skip('its description is not valid');
-    const user = budgetOf(socket.uid);
-    user.pids -= record.pids.length;
-    all.pids -= record.pids.length;
-    if (user.pids < 0 || all.pids < 0) return void skip('the holds described name too many processes');
+    for (const budget of [budgetOf(socket.uid), all]) {
+      budget.pids -= record.pids.length;
+      if (budget.pids < 0) return void skip('the holds described name too many processes');
+    }
     // The holder's pid as the kernel knows it, not as it says.
     const holder = answer.peer === null ? record.holder : { ...record.holder, pid: answer.peer.pid };
     holds.push({ ...record, holder, state: 'holding', uid: socket.uid });
   };
   await Promise.all(
     found.sockets.map(async (socket) => {
-      const budgets = [all, budgetOf(socket.uid)];
+      const budgets = [budgetOf(socket.uid), all]; // the user's own first
       take(socket, await askHolder(socket.path, socket.uid, 'describe', FIRST_WORD_DEADLINE_MS, budgets));
     }),
   ).finally(found.close);
@@ -123,7 +123,7 @@ function heldByLiveHolds(
   stopped: ReadonlySet<number>,
   frozen: ReadonlySet<string>,
 ): { pids: Set<number>; cgroups: Set<string> } {
-  const me = process.geteuid?.() ?? 0;
+  const me = myUid();
   const pids = new Set<number>();
   const cgroups = new Set<string>();
   for (const hold of holds) {
@@ -222,7 +222,7 @@ export function printStatus(report: StatusReport, json: boolean): void {
     process.stdout.write(jsonLine({ command: 'status', ...report }));
     return;
   }
-  const me = process.geteuid?.() ?? 0;
+  const me = myUid();
   const lines: string[] = [];
   if (report.holds.length === 0) lines.push('no treefreeze holds');
   for (const hold of report.holds) lines.push(holdLine(hold, hold.uid === me));

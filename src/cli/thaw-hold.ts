@@ -10,7 +10,7 @@ import { formatDuration } from './duration.js';
 import { type HoldRecord, MAX_TIME_MS, toHoldRecord } from './hold-record.js';
 import { askHolder, FIRST_WORD_DEADLINE_MS, holdSocketPath } from './hold-socket.js';
 import { findHold, HOLD_ID, holderRuns, otherUsersHoldSockets, removeHold } from './registry.js';
-import { existingRuntimeDir, looksAtOtherUsers, type RuntimeDir } from './runtime-dir.js';
+import { existingRuntimeDir, looksAtOtherUsers, myUid, type RuntimeDir } from './runtime-dir.js';
 
 export interface ThawOutcome {
   id: string;
@@ -139,7 +139,6 @@ function endedOrMissing(id: string, own: RuntimeDir | null): FreezeError {
 /** "ended hold tf-1a2b3c after 4.2 s, intact"; another user's is named as theirs, in its holder's words. */
 export function describeThaw(outcome: ThawOutcome): string {
   const verdict = outcome.intact ? 'intact' : `hold broken ${count(outcome.breaches, 'time')}`;
-  const whose =
-    outcome.uid === (process.geteuid?.() ?? 0) ? '' : ` of uid ${outcome.uid} (as its holder says)`;
+  const whose = outcome.uid === myUid() ? '' : ` of uid ${outcome.uid} (as its holder says)`;
   return `ended hold ${outcome.id}${whose} after ${formatDuration(outcome.heldMs)}, ${verdict}`;
 }
