@@ -2,8 +2,9 @@
  * How a hold is asked to describe itself or to end: a unix socket the holder listens on, in
  * its user's runtime directory. Both ends know who the other is from the kernel, never from
  * anything written in a file:
- * - the holder answers only its own user or root: the directory is theirs alone (0700), and
- *   where the native binding loads, SO_PEERCRED names the asker's uid;
+ * - the holder answers only its own user or root: its socket is 0600 in a directory nobody else
+ *   may write, and where the native binding loads, SO_PEERCRED names the asker's uid
+ *   (hold-listener.ts);
  * - the asker reaches the socket without following a symbolic link (it opens the socket file
  *   with O_PATH | O_NOFOLLOW and connects through /proc/self/fd), requires it to belong to the
  *   directory's owner, and, where SO_PEERCRED is there, requires the listening process to run
@@ -47,6 +48,30 @@ export type HolderAnswer =
   | { kind: 'refused'; why: string };
 
 /**
+ * The socket file at `path`, opened without following a link (O_PATH: nothing is read or
+ * connected yet), if it is a socket of `ownerUid`'s; else what to answer instead.
+ */
+function openSocketFile(path: string, ownerUid: number): number | HolderAnswer {
+  let fd: number;
+  try {
+    fd = openSync(path, O_PATH | constants.O_NOFOLLOW);
+  } catch (error) {
+    const code = errnoCode(error);
+    return code === 'ENOENT' ? { kind: 'gone' } : { kind: 'refused', why: `cannot open ${path} (${code})` };
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (stat.isSocket() && stat.uid === ownerUid) return fd;
+    const what = stat.isSocket() ? `owned by uid ${stat.uid}, not ${ownerUid}` : 'not a socket';
+    closeSync(fd);
+    return { kind: 'refused', why: `${path} is ${what}` };
+  } catch (error) {
+    closeSync(fd);
+    return { kind: 'refused', why: `cannot inspect ${path} (${errnoCode(error)})` };
+  }
+}
+
+/**
  * Asks the holder listening at `path`, which must belong to `ownerUid`, and waits at most
  * `deadlineMs` for its answer. 'gone': nobody listens there (its holder has exited).
  */
@@ -58,19 +83,8 @@ export function askHolder(
   /** Shared by several asks: the bytes their answers may take together, charged in this order. */
   budgets: readonly { bytes: number }[] = [],
 ): Promise<HolderAnswer> {
-  let fd: number;
-  try {
-    fd = openSync(path, O_PATH | constants.O_NOFOLLOW);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return Promise.resolve({ kind: 'gone' });
-    return Promise.resolve({ kind: 'refused', why: `cannot open ${path} (${errnoCode(error)})` });
-  }
-  const stat = fstatSync(fd);
-  if (!stat.isSocket() || stat.uid !== ownerUid) {
-    closeSync(fd);
-    const what = stat.isSocket() ? `owned by uid ${stat.uid}, not ${ownerUid}` : 'not a socket';
-    return Promise.resolve({ kind: 'refused', why: `${path} is ${what}` });
-  }
+  const fd = openSocketFile(path, ownerUid);
+  if (typeof fd !== 'number') return Promise.resolve(fd);
   return new Promise((resolve) => {
     const socket = connect(`/proc/self/fd/${fd}`);
     let fdOpen = true;

@@ -112,7 +112,12 @@ export function openDirectoryOf(
     const missing = code === 'ENOENT';
     return { problem: missing ? `${path} does not exist` : `cannot open ${path} (${code})`, missing };
   }
-  const problem = directoryProblem(path, fstatSync(fd), uid);
+  let problem: string | null;
+  try {
+    problem = directoryProblem(path, fstatSync(fd), uid);
+  } catch (error) {
+    problem = `cannot inspect ${path} (${errnoCode(error)})`;
+  }
   if (problem !== null) {
     closeSync(fd);
     return { problem, missing: false };
