@@ -1,4 +1,4 @@
-/** The command line's documented exit codes (README "Exit codes"). */
+/** The command line's documented exit codes (docs/cli.md, "Exit codes"). */
 export const EXIT = {
   OK: 0,
   /** The freeze (or thaw) failed; nothing was left frozen. */

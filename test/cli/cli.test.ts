@@ -684,15 +684,15 @@ describe('tree and demo', () => {
   });
 });
 
-describe('README', () => {
+describe('docs/cli.md', () => {
   test('the CLI reference matches --help', async () => {
-    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const readme = readFileSync(join(repoRoot, 'docs/cli.md'), 'utf8');
     for (const command of ['', 'freeze', 'run', 'thaw', 'tree', 'status', 'completion', 'demo']) {
       const args = command ? [command, '--help'] : ['--help'];
       const help = (await runCli(args)).stdout.trimEnd();
       const marker = `treefreeze ${command ? `${command} ` : ''}--help`;
       const block = new RegExp(`\\$ ${marker}\\n([\\s\\S]*?)\\n\`\`\``).exec(readme)?.[1];
-      assert.equal(block, help, `README block for "${marker}" is out of date`);
+      assert.equal(block, help, `docs/cli.md block for "${marker}" is out of date`);
     }
   });
 });
