@@ -9,6 +9,7 @@ import {
   cliPath,
   eventually,
   fixturePath,
+  freshBuild,
   hasStopped,
   inCI,
   isStoppedOrDead,
@@ -693,6 +694,21 @@ describe('docs/cli.md', () => {
       const marker = `treefreeze ${command ? `${command} ` : ''}--help`;
       const block = new RegExp(`\\$ ${marker}\\n([\\s\\S]*?)\\n\`\`\``).exec(readme)?.[1];
       assert.equal(block, help, `docs/cli.md block for "${marker}" is out of date`);
+    }
+  });
+
+  test('the man page carries every command and option --help shows', async () => {
+    freshBuild();
+    const man = readFileSync(join(repoRoot, 'dist/treefreeze.1'), 'utf8').replace(/\\-/g, '-');
+    for (const command of ['freeze', 'run', 'thaw', 'tree', 'status', 'completion', 'demo']) {
+      const help = (await runCli([command, '--help'])).stdout;
+      assert.ok(man.includes(`.SS "${command} `), `the man page has no section for ${command}`);
+      const options = [...help.matchAll(/^ {2}(-[^\n]*?)(?: {2,}|$)/gm)].map((match) =>
+        (match[1] as string).trim(),
+      );
+      assert.ok(options.length > 0, `${command} --help lists options`);
+      for (const option of options)
+        assert.ok(man.includes(option), `the man page lacks ${command} ${option}`);
     }
   });
 });
