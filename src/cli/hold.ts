@@ -2,18 +2,26 @@
 import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { FrozenTree, HoldBreach, HoldEvent } from '../backends/frozen-tree.js';
-import { FreezeError, listPids } from '../errors.js';
+import type { FrozenTree, HoldEvent } from '../backends/frozen-tree.js';
+import { FreezeError } from '../errors.js';
 import { type LongTimer, setLongTimeout } from '../timers.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { findCommand } from './command-path.js';
 import { formatDuration } from './duration.js';
-import { type EventSink, eventSink, frozenEvent, holdEvent, thawedEvent } from './events.js';
+import { eventSink, frozenEvent, thawedEvent } from './events.js';
 import { EXIT } from './exit-codes.js';
+import {
+  breachPrinter,
+  reportHoldEnd,
+  reportWatchdogEvents,
+  startStatusLine,
+  summary,
+} from './hold-output.js';
 import { printable } from './printable.js';
 import { type RegisteredHold, registerHold } from './registered-hold.js';
 import { openRuntimeDir } from './runtime-dir.js';
-import { count, fitLine, type Segment, useColor } from './style.js';
+import { onStopSignals, type StopSignal, watchStdin } from './stop-signals.js';
+import { count } from './style.js';
 import { freezeTargets, type TargetFreezeOptions } from './targets-hold.js';
 
 export interface HoldOptions extends TargetFreezeOptions {
@@ -48,183 +56,12 @@ function errorFields(error: unknown) {
     : { code: 'FAILED', message: String((error as Error)?.message ?? error), pids: [] };
 }
 
-/**
- * --until-stdin-closes: calls `ended` at EOF on stdin (the controller's SSH session went
- * away: sshd closes the pipe), or when a line reads "thaw". Returns the remover, which also
- * lets go of stdin so that it no longer keeps the process alive.
- */
-function watchStdin(ended: () => void): () => void {
-  const input = process.stdin;
-  let text = '';
-  const onData = (data: Buffer) => {
-    text += data.toString('utf8');
-    if (text.split('\n').some((line) => line.trim() === 'thaw')) ended();
-    text = text.slice(text.lastIndexOf('\n') + 1);
-  };
-  const onEnd = () => ended();
-  input.on('data', onData);
-  input.once('end', onEnd);
-  input.once('close', onEnd);
-  input.once('error', onEnd); // a broken pipe is a closed one
-  input.resume();
-  return () => {
-    input.off('data', onData);
-    input.off('end', onEnd);
-    input.off('close', onEnd);
-    input.pause();
-    input.destroy();
-  };
-}
-
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-type StopSignal = (typeof STOP_SIGNALS)[number];
-
-/** Installs handlers for SIGINT/SIGTERM/SIGHUP (so they cannot kill us mid-freeze); returns the remover. */
-function onStopSignals(handler: (signal: StopSignal) => void): () => void {
-  const listeners = STOP_SIGNALS.map((signal) => {
-    const listener = () => handler(signal);
-    process.on(signal, listener);
-    return [signal, listener] as const;
-  });
-  return () => {
-    for (const [signal, listener] of listeners) process.off(signal, listener);
-  };
-}
-
 function freeze(
   options: HoldOptions,
   signal: AbortSignal,
   onHoldEvent: (event: HoldEvent) => void,
 ): Promise<FrozenTree> {
   return freezeTargets(options.targets, options, signal, onHoldEvent);
-}
-
-/** "nginx (pid 812)", or several, as the status line names what is frozen. */
-function targetLabel(options: HoldOptions): string {
-  return options.targets.map((target) => target.label).join(', ');
-}
-
-function threadTotal(frozen: FrozenTree): number {
-  return frozen.processes.reduce((sum, p) => sum + p.threads, 0);
-}
-
-function summary(frozen: FrozenTree): string {
-  return `froze ${count(frozen.processes.length, 'process', 'processes')}, ${count(threadTotal(frozen), 'thread')} in ${formatDuration(frozen.durationMs)}`;
-}
-
-/** One line per thing that happened to the watchdog during the hold (stderr, human output). */
-function reportWatchdogEvents(frozen: FrozenTree): void {
-  for (const { pid, event, replacement } of frozen.watchdogEvents) {
-    const what =
-      event === 'continued'
-        ? `the watchdog (pid ${pid}) was stopped by someone; continued it`
-        : event === 'replaced'
-          ? `the watchdog (pid ${pid}) was killed; replaced it with pid ${replacement}`
-          : `the watchdog (pid ${pid}) was killed and could not be replaced`;
-    process.stderr.write(`treefreeze: ${what}\n`);
-  }
-}
-
-/**
- * A live status line on a terminal: what is frozen, held, left, how to thaw. Returns
- * [stop, clear]: clear wipes the line so another can be printed; the next tick redraws it.
- */
-function startStatusLine(frozen: FrozenTree, options: HoldOptions): [() => void, () => void] {
-  const stream = process.stderr;
-  if (options.json || !stream.isTTY) return [() => {}, () => {}];
-  const color = useColor(stream);
-  const started = performance.now();
-  const deadline = options.forMs ?? options.maxHoldMs;
-  const draw = () => {
-    const held = performance.now() - started;
-    const what = `${count(frozen.processes.length, 'process', 'processes')}, ${count(threadTotal(frozen), 'thread')}`;
-    const segments: Segment[] = [
-      { text: `❄ frozen ${what} of ${targetLabel(options)}`, style: 'cyan' },
-      { text: `held ${formatDuration(held)}` },
-    ];
-    if (deadline !== undefined) {
-      segments.push({ text: `${formatDuration(Math.max(0, deadline - held))} left`, optional: true });
-    }
-    if (!frozen.intact) {
-      segments.push({ text: `hold broken ${count(frozen.breaches.length, 'time')}`, style: 'red' });
-    }
-    segments.push({ text: 'Ctrl-C to thaw', style: 'bold', optional: true });
-    // One column short of the width: a line that fills it exactly wraps on some terminals.
-    stream.write(`\r\x1b[2K${fitLine(segments, (stream.columns || 80) - 1, color)}`);
-  };
-  draw();
-  const timer = setInterval(draw, 200);
-  let stopped = false;
-  const clear = () => {
-    if (!stopped) stream.write('\r\x1b[2K');
-  };
-  const stop = () => {
-    if (stopped) return;
-    clear();
-    stopped = true;
-    clearInterval(timer);
-  };
-  return [stop, clear];
-}
-
-/** "3 processes (12, 13, 14)": who ran. */
-function whoRan(breach: HoldBreach): string {
-  const what = breach.kind === 'cgroup-thawed' ? 'the cgroup was thawed' : 'ran again';
-  const who = `${count(breach.pids.length, 'process', 'processes')} (${listPids(breach.pids, 5)})`;
-  return breach.kind === 'cgroup-thawed' ? `${what}: ${who} ran` : `${who} ${what}`;
-}
-
-/** Prints each breach as it is noticed and ends (stderr, human output); the status line is redrawn after. */
-function breachPrinter(
-  options: HoldOptions,
-  clearStatus: () => void,
-  events: EventSink | undefined,
-): (event: HoldEvent) => void {
-  return (event) => {
-    if (events) {
-      events(holdEvent(event));
-      return;
-    }
-    if (event.type === 'breach') {
-      clearStatus();
-      const action =
-        event.breach.foundBy === 'thaw'
-          ? 'found as the hold ended'
-          : options.onBreach === 'refreeze'
-            ? 'refreezing'
-            : 'reporting only (--on-breach report)';
-      process.stderr.write(`treefreeze: hold broken: ${whoRan(event.breach)}; ${action}\n`);
-    } else if (event.type === 'breach-ended' && event.breach.refrozen) {
-      clearStatus();
-      const { breach } = event;
-      const newOnes =
-        breach.newPids.length > 0
-          ? `, and ${count(breach.newPids.length, 'new process', 'new processes')} they forked`
-          : '';
-      process.stderr.write(
-        `treefreeze: refroze them${newOnes}; the tree ran for at most ${formatDuration((breach.endedAt ?? 0) - breach.intactAt)}\n`,
-      );
-    }
-  };
-}
-
-/** After the thaw: the hold's verdict and what outside the tree was set right (stderr, human output). */
-function reportHoldEnd(frozen: FrozenTree): void {
-  if (!frozen.intact) {
-    const ranFor = frozen.breaches.reduce(
-      (sum, breach) => sum + ((breach.endedAt ?? 0) - breach.intactAt),
-      0,
-    );
-    process.stderr.write(
-      `treefreeze: the hold was broken ${count(frozen.breaches.length, 'time')}: the tree ran for at most ${formatDuration(ranFor)} while held\n`,
-    );
-  }
-  if (frozen.resumedAncestors.length > 0) {
-    const list = frozen.resumedAncestors.map((p) => `${p.pid} (${printable(p.comm)})`).join(', ');
-    process.stderr.write(
-      `treefreeze: continued ${count(frozen.resumedAncestors.length, 'process', 'processes')} above the tree that had stopped when its child stopped: ${list}\n`,
-    );
-  }
 }
 
 export async function holdFreeze(options: HoldOptions): Promise<number> {
