@@ -3,12 +3,14 @@
  * each printing heartbeats from a worker thread), freezes it for two seconds while
  * showing that no heartbeat arrives, thaws it, shows the heartbeats resume, cleans up.
  */
+
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { freezeTree } from '../freeze.js';
 import { listTree } from '../tree/discovery.js';
 import { formatDuration } from './duration.js';
+import { EXIT } from './exit-codes.js';
 import { count, paint, useColor } from './style.js';
 import { describeTree, renderTree } from './tree-view.js';
 
@@ -98,7 +100,7 @@ export async function runDemo(): Promise<number> {
   try {
     if (!(await waitFor(allWorkersSince(0), 8000))) {
       say('The sample service did not start in time.');
-      return 1;
+      return EXIT.FAILED;
     }
     ok(`heartbeats from all ${WORKERS} workers`);
     say();
@@ -134,7 +136,7 @@ export async function runDemo(): Promise<number> {
     }
     say();
     say(`Done: stopped the sample service (process group ${root}).`);
-    return during === 0 && resumed ? 0 : 1;
+    return during === 0 && resumed ? EXIT.OK : EXIT.FAILED;
   } finally {
     cleanup();
     process.off('SIGINT', onSignal);

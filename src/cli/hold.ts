@@ -247,7 +247,7 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
       process.stderr.write(
         `treefreeze: cannot run ${printable(file)}: ${notFound ? 'command not found' : printable(outcome.error.message)}\n`,
       );
-      exitCode = notFound ? 127 : 126;
+      exitCode = notFound ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE;
     } else if (outcome.signal) {
       exitCode = 128 + (constants.signals[outcome.signal] ?? 0);
     } else {
