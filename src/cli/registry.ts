@@ -87,28 +87,29 @@ function idsWithSuffix(path: string, suffix: string): string[] {
     .map((name) => name.slice(0, -suffix.length));
 }
 
+/** Hold `id`'s record in this user's directory, or why it is not a valid one; null when there is none. */
+function readHold(dir: RuntimeDir, id: string): HoldRecord | string | null {
+  const read = readRecordFile(join(dir.path, `${id}.json`), dir.uid);
+  if (read === null) return null;
+  const record = 'text' in read ? parseHoldRecord(read.text) : read.problem;
+  return typeof record !== 'string' && record.id !== id ? 'it names another hold' : record;
+}
+
 /** This user's records; each one that is not a valid record is skipped with a warning. */
 export function listHolds(dir: RuntimeDir): { records: HoldRecord[]; warnings: string[] } {
   const records: HoldRecord[] = [];
   const warnings: string[] = [];
   for (const id of idsWithSuffix(dir.path, '.json')) {
-    const path = join(dir.path, `${id}.json`);
-    const read = readRecordFile(path, dir.uid);
-    if (read === null) continue; // ended meanwhile
-    const record = 'text' in read ? parseHoldRecord(read.text) : read.problem;
-    if (typeof record === 'string') warnings.push(`skipped ${path}: ${record}`);
-    else if (record.id !== id) warnings.push(`skipped ${path}: it names another hold`);
-    else records.push(record);
+    const record = readHold(dir, id);
+    if (typeof record === 'string') warnings.push(`skipped ${join(dir.path, `${id}.json`)}: ${record}`);
+    else if (record !== null) records.push(record); // null: ended meanwhile
   }
   return { records: records.sort((a, b) => a.since - b.since), warnings };
 }
 
 export function findHold(dir: RuntimeDir, id: string): HoldRecord | undefined {
-  if (!HOLD_ID.test(id)) return undefined;
-  const read = readRecordFile(join(dir.path, `${id}.json`), dir.uid);
-  if (read === null || !('text' in read)) return undefined;
-  const record = parseHoldRecord(read.text);
-  return typeof record === 'string' || record.id !== id ? undefined : record;
+  const record = HOLD_ID.test(id) ? readHold(dir, id) : null;
+  return record === null || typeof record === 'string' ? undefined : record;
 }
 
 export interface OtherUsersSocket {
