@@ -236,6 +236,12 @@ export function printStatus(report: StatusReport, json: boolean): void {
       `stopped: ${tree.root} (${printable(tree.comm)}), ${count(tree.pids.length, 'process', 'processes')} (${listPids(tree.pids, 6)}), not held by treefreeze; ${tree.resume}`,
     );
   }
+  // A skipped hold may own what is listed as stray: say so before anyone resumes it.
+  if (report.warnings.length > 0 && (report.stoppedTrees.length > 0 || report.frozenCgroups.length > 0)) {
+    lines.push(
+      'some entries were skipped (see the warnings): a hold among them may own what is listed as not held',
+    );
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
