@@ -16,7 +16,8 @@ import { rmdirSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FreezeError } from '../src/errors.js';
+import { FreezeError } from '../src/base/errors.js';
+import type { InternalFreezeOptions } from '../src/hold/plan.js';
 import {
   type FrozenTree,
   freezeCgroup,
@@ -27,7 +28,6 @@ import {
   thawTree,
 } from '../src/index.js';
 import { findCgroupMounts } from '../src/kernel/cgroupfs.js';
-import type { InternalFreezeOptions } from '../src/options.js';
 import { keptWatchdogPids } from '../src/watchdog/shared.js';
 import {
   cleanupTrees,

@@ -8,7 +8,7 @@
  * is thawed before it rejects.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { FreezeError, invalidArgument } from './errors.js';
+import { FreezeError, invalidArgument } from './base/errors.js';
 
 export interface FleetOptions {
   /** What to freeze on every host: a treefreeze target (a name, :PORT, unit:NAME, a pid...). */

@@ -2,17 +2,24 @@
 import { freezeWithCgroup } from './backends/cgroup.js';
 import type { FrozenTree } from './backends/frozen-tree.js';
 import { freezeWithSignals } from './backends/signal/freeze-loop.js';
-import { abortedBeforeStart, assertPid, count, FreezeError, invalidArgument, listPids } from './errors.js';
-import { cgroupPids, cgroupsOf, type ResolvedCgroup, resolveCgroup } from './kernel/cgroupfs.js';
-import { raisePriority } from './kernel/priority.js';
+import {
+  abortedBeforeStart,
+  assertPid,
+  count,
+  FreezeError,
+  invalidArgument,
+  listPids,
+} from './base/errors.js';
 import {
   type CommonOptions,
   commonOptions,
   type FreezeOptions,
   type InternalFreezeOptions,
-} from './options.js';
+} from './hold/plan.js';
+import { cgroupPids, cgroupsOf, type ResolvedCgroup, resolveCgroup } from './kernel/cgroupfs.js';
+import { raisePriority } from './kernel/priority.js';
 import { discoverTree } from './tree/discovery.js';
-import { readRootStat, refuseKernelThread } from './tree/target.js';
+import { readRootStat, refuseKernelThread } from './tree/root-check.js';
 
 /** Freezes `root` and all its descendants. */
 export function freezeTree(root: number, options: FreezeOptions = {}): Promise<FrozenTree> {

@@ -7,7 +7,7 @@ export type {
   ThawReason,
   WatchdogEvent,
 } from './backends/frozen-tree.js';
-export { FreezeError, FreezeErrorCode } from './errors.js';
+export { FreezeError, FreezeErrorCode } from './base/errors.js';
 export {
   type FleetOptions,
   type FrozenFleet,
@@ -16,14 +16,14 @@ export {
   type HostThaw,
 } from './fleet.js';
 export { freezeCgroup, freezeDescendants, freezeTree } from './freeze.js';
-export { readTaskStates, type TaskState } from './kernel/procfs.js';
-export { type ProcStat, parseStat } from './kernel/stat.js';
 export {
   type BackendChoice,
   DEFAULT_CHECK_INTERVAL_MS,
   DEFAULT_TIMEOUT_MS,
   type FreezeOptions,
-} from './options.js';
+} from './hold/plan.js';
+export { readTaskStates, type TaskState } from './kernel/procfs.js';
+export { type ProcStat, parseStat } from './kernel/stat.js';
 export {
   type ResumedProcess,
   type ThawedCgroup,

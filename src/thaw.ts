@@ -1,11 +1,11 @@
 /** Recovery: resume every stopped process of a tree that something else left stopped. */
-import { assertPid, FreezeError } from './errors.js';
+import { assertPid, FreezeError } from './base/errors.js';
 import { readCgroupFile, resolveCgroup, writeCgroupFile } from './kernel/cgroupfs.js';
 import { defaultPlatform } from './kernel/platform.js';
 import { readTaskStates } from './kernel/procfs.js';
 import { listTree } from './tree/discovery.js';
 import { sendSignal } from './tree/identity.js';
-import { readRootStat, refuseKernelThread } from './tree/target.js';
+import { readRootStat, refuseKernelThread } from './tree/root-check.js';
 
 export interface ThawTreeOptions {
   /** Include the root itself (default true). */

@@ -1,7 +1,7 @@
 /** Getting ready before the first freeze, so that it does not pay for the start. */
-import { invalidArgument } from './errors.js';
+import { invalidArgument } from './base/errors.js';
+import { DEFAULT_TIMEOUT_MS } from './hold/plan.js';
 import { defaultPlatform, type Platform } from './kernel/platform.js';
-import { DEFAULT_TIMEOUT_MS } from './options.js';
 import { warmUpWatchdog } from './watchdog/shared.js';
 
 export interface WarmUpOptions {

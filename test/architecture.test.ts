@@ -5,13 +5,14 @@ import { test } from 'node:test';
 import { repoRoot } from './helpers/index.js';
 
 // The layers, lowest first. A module may import from its own layer or a lower one, never
-// from a higher one: kernel <- tree <- watchdog <- backends <- entry points <- cli.
+// from a higher one: base <- kernel <- tree <- watchdog <- backends <- hold <- entry points <- cli.
 const LAYERS: [string, (path: string) => boolean][] = [
-  ['foundation', (path) => path === 'errors.ts' || path === 'timers.ts'],
+  ['base', (path) => path.startsWith('base/')],
   ['kernel', (path) => path.startsWith('kernel/')],
   ['tree', (path) => path.startsWith('tree/')],
   ['watchdog', (path) => path.startsWith('watchdog/')],
   ['backends', (path) => path.startsWith('backends/')],
+  ['hold', (path) => path.startsWith('hold/')],
   ['entry points', (path) => !path.includes('/') && path !== 'cli.ts'],
   ['cli', (path) => path.startsWith('cli/') || path === 'cli.ts'],
 ];

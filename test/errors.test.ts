@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FreezeError, FreezeErrorCode } from '../src/errors.js';
+import { FreezeError, FreezeErrorCode } from '../src/base/errors.js';
 import {
   freezeCgroup,
   freezeDescendants,

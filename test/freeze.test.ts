@@ -3,10 +3,10 @@ import { execFile, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { FreezeError } from '../src/errors.js';
+import { FreezeError } from '../src/base/errors.js';
 import { freezeDescendants, freezeTree } from '../src/freeze.js';
+import type { InternalFreezeOptions } from '../src/hold/plan.js';
 import { readProcessStat } from '../src/kernel/procfs.js';
-import type { InternalFreezeOptions } from '../src/options.js';
 import { thawTree } from '../src/thaw.js';
 import { listTree } from '../src/tree/discovery.js';
 import {

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { HoldEvent } from '../src/backends/breach.js';
-import { FreezeError } from '../src/errors.js';
+import { FreezeError } from '../src/base/errors.js';
 import { freezeTree } from '../src/freeze.js';
 import { thawTree } from '../src/thaw.js';
 import {

@@ -9,11 +9,11 @@
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { join } from 'node:path';
-import { abortedBeforeStart, FreezeError } from '../errors.js';
+import { abortedBeforeStart, FreezeError } from '../base/errors.js';
+import { onTick } from '../base/timers.js';
 import { cgroupPids, type ResolvedCgroup, readCgroupFile, writeCgroupFile } from '../kernel/cgroupfs.js';
 import type { Platform } from '../kernel/platform.js';
 import { readProcessStat } from '../kernel/procfs.js';
-import { onTick } from '../timers.js';
 import { type ProcessRecord, processInfo, processRecord } from '../tree/process.js';
 import type { Watchdog } from '../watchdog/channel.js';
 import { sealProtection } from '../watchdog/lease.js';

@@ -1,7 +1,7 @@
 /** The handle a successful freeze returns: what was frozen, and the one way to thaw it. */
-import { FreezeError, thawFailed } from '../errors.js';
+import { FreezeError, thawFailed } from '../base/errors.js';
+import type { LongTimer } from '../base/timers.js';
 import type { Platform } from '../kernel/platform.js';
-import type { LongTimer } from '../timers.js';
 import type { IdentityMethod } from '../tree/identity.js';
 import type { ProcessInfo } from '../tree/process.js';
 import { type ProcessRecord, processRecord } from '../tree/process.js';

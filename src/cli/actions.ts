@@ -2,7 +2,7 @@
  * What each command does, once its arguments are parsed: loaded only when a command runs, so
  * that `--help`, `--version` and usage errors do not load the freezer, koffi or the cgroup code.
  */
-import { count, listPids } from '../errors.js';
+import { count, listPids } from '../base/errors.js';
 import { frozenCgroupHolding } from '../kernel/cgroupfs.js';
 import { readProcessStat } from '../kernel/procfs.js';
 import { thawCgroup, thawTree } from '../thaw.js';
@@ -12,8 +12,8 @@ import { runDemo } from './demo.js';
 import { detachHold, HOLDER_FD_VARIABLE } from './detach.js';
 import { eventSink, targetSummary } from './events.js';
 import { type HoldOptions, holdFreeze, runFrozen } from './hold.js';
+import { HOLD_ID } from './hold-registry.js';
 import { jsonLine, printable } from './printable.js';
-import { HOLD_ID } from './registry.js';
 import { myUid, openRuntimeDir } from './runtime-dir.js';
 import { collectStatus, printStatus } from './status.js';
 import { paint, useColor } from './style.js';

@@ -3,7 +3,7 @@
  * each breach as it happens, and how the hold ended. JSON events are written elsewhere (events.ts).
  */
 import type { FrozenTree, HoldBreach, HoldEvent } from '../backends/frozen-tree.js';
-import { listPids } from '../errors.js';
+import { listPids } from '../base/errors.js';
 import { formatDuration } from './duration.js';
 import type { EventSink } from './events.js';
 import { holdEvent } from './events.js';

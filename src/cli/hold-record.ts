@@ -6,7 +6,7 @@
  * the schema before anything uses it.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { errnoCode } from '../errors.js';
+import { errnoCode } from '../base/errors.js';
 
 export interface HoldTargetSummary {
   spec: string;

@@ -15,7 +15,7 @@
  */
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { errnoCode } from '../errors.js';
+import { errnoCode } from '../base/errors.js';
 import { native, type PeerCredentials } from '../kernel/native.js';
 import { RECORD_MAX_BYTES } from './hold-record.js';
 

@@ -2,7 +2,7 @@
 
 import { fstatSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { FreezeError } from '../errors.js';
+import { FreezeError } from '../base/errors.js';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 import { MAX_CLI_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js';
 import { eventSink } from './events.js';

@@ -7,7 +7,7 @@ import { readProcessStat } from '../kernel/procfs.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { targetSummary } from './events.js';
 import { type HoldListener, listenForRequests } from './hold-listener.js';
-import { type HoldRecord, newHoldId, removeHold, writeHold } from './registry.js';
+import { type HoldRecord, newHoldId, removeHold, writeHold } from './hold-registry.js';
 import type { RuntimeDir } from './runtime-dir.js';
 
 /** What a hold says when it has ended, to whoever asked it to end. */

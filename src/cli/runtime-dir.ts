@@ -9,7 +9,7 @@
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { errnoCode, FreezeError } from '../errors.js';
+import { errnoCode, FreezeError } from '../base/errors.js';
 
 export interface RuntimeDir {
   path: string;

@@ -6,14 +6,12 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { count, listPids } from '../errors.js';
+import { count, listPids } from '../base/errors.js';
 import { findCgroupMounts, readCgroupFile } from '../kernel/cgroupfs.js';
 import { readTaskStates, scanAllProcesses } from '../kernel/procfs.js';
 import type { ProcStat } from '../kernel/stat.js';
 import { formatDuration } from './duration.js';
 import { toHoldRecord } from './hold-record.js';
-import { askHolder, FIRST_WORD_DEADLINE_MS, type HolderAnswer } from './hold-socket.js';
-import { jsonLine, printable } from './printable.js';
 import {
   type HoldRecord,
   holderRuns,
@@ -21,7 +19,9 @@ import {
   type OtherUsersSocket,
   otherUsersHoldSockets,
   removeHold,
-} from './registry.js';
+} from './hold-registry.js';
+import { askHolder, FIRST_WORD_DEADLINE_MS, type HolderAnswer } from './hold-socket.js';
+import { jsonLine, printable } from './printable.js';
 import { existingRuntimeDir, looksAtOtherUsers, myUid } from './runtime-dir.js';
 
 export interface StatusHold extends HoldRecord {

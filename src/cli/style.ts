@@ -23,7 +23,7 @@ export function stateStyle(state: string): Style {
 }
 
 /** Plural forms and thousands separators: one implementation for messages and output. */
-export { count } from '../errors.js';
+export { count } from '../base/errors.js';
 
 /** A piece of a status line; optional pieces are left out, last first, when the line is too wide. */
 export interface Segment {

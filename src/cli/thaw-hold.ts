@@ -5,11 +5,11 @@
  * write its directory. A user reaches their own holds; root, everyone's.
  */
 import { existsSync } from 'node:fs';
-import { count, FreezeError } from '../errors.js';
+import { count, FreezeError } from '../base/errors.js';
 import { formatDuration } from './duration.js';
 import { type HoldRecord, MAX_TIME_MS, toHoldRecord } from './hold-record.js';
+import { findHold, HOLD_ID, holderRuns, otherUsersHoldSockets, removeHold } from './hold-registry.js';
 import { askHolder, FIRST_WORD_DEADLINE_MS, holdSocketPath } from './hold-socket.js';
-import { findHold, HOLD_ID, holderRuns, otherUsersHoldSockets, removeHold } from './registry.js';
 import { existingRuntimeDir, looksAtOtherUsers, myUid, type RuntimeDir } from './runtime-dir.js';
 
 export interface ThawOutcome {

@@ -12,7 +12,7 @@ import {
   invalidArgument,
   isGoneError,
   notPermittedCgroup,
-} from '../errors.js';
+} from '../base/errors.js';
 import { readProcFile } from './procfs.js';
 
 export interface CgroupMounts {

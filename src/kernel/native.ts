@@ -6,7 +6,7 @@
  */
 
 import { createRequire } from 'node:module';
-import { FreezeError } from '../errors.js';
+import { FreezeError } from '../base/errors.js';
 import { closeQuietly } from './descriptors.js';
 
 const SYS_PIDFD_SEND_SIGNAL = 424; // the same number on every architecture since Linux 5.1

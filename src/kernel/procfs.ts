@@ -3,7 +3,7 @@
  * (ENOENT/ESRCH): a process that exits while we look at it is normal, not an error.
  */
 import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
-import { errnoCode, isGoneError, procUnreadable } from '../errors.js';
+import { errnoCode, isGoneError, procUnreadable } from '../base/errors.js';
 import { type ProcStat, parseStatBytes } from './stat.js';
 
 // One buffer for all reads: stat lines are short, and reading into a reused

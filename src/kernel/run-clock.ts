@@ -14,7 +14,7 @@
  * of a task whose wchan, read just before, had said "0"; it did for 161.)
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { errnoCode, isGoneError, procUnreadable } from '../errors.js';
+import { errnoCode, isGoneError, procUnreadable } from '../base/errors.js';
 import { hasLeftRunQueue } from './procfs.js';
 
 export interface RunClock {

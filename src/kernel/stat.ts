@@ -1,4 +1,4 @@
-import { FreezeError } from '../errors.js';
+import { FreezeError } from '../base/errors.js';
 
 /** One parsed line of /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat (see proc(5)). */
 export interface ProcStat {

@@ -1,5 +1,5 @@
 /** Discovering a process tree from /proc. Never relies on pid order: pids wrap. */
-import { assertPid, noSuchProcess } from '../errors.js';
+import { assertPid, noSuchProcess } from '../base/errors.js';
 import {
   childrenFilesSupported,
   listProcessIds,
@@ -9,7 +9,7 @@ import {
 } from '../kernel/procfs.js';
 import type { ProcStat } from '../kernel/stat.js';
 import { type ProcessInfo, processInfo } from './process.js';
-import { readRootStat } from './target.js';
+import { readRootStat } from './root-check.js';
 
 export interface ProcessNode extends ProcessInfo {
   /** The state letter of /proc/<pid>/stat (the main thread's: see readTaskStates for all). */

@@ -9,7 +9,7 @@
  */
 import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
-import { errnoCode, isGoneError, notPermittedToSignal, signalFailed } from '../errors.js';
+import { errnoCode, isGoneError, notPermittedToSignal, signalFailed } from '../base/errors.js';
 import { closeQuietly } from '../kernel/descriptors.js';
 import type { Native } from '../kernel/native.js';
 import { openStatHandle, readProcessStat, readStatHandle } from '../kernel/procfs.js';

@@ -7,12 +7,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { basename, join, relative } from 'node:path';
-import { FreezeError, invalidArgument, listPids } from '../errors.js';
+import { FreezeError, invalidArgument, listPids } from '../base/errors.js';
 import { cgroupPids, findCgroupMounts, resolveCgroup } from '../kernel/cgroupfs.js';
 import { listProcessIds, readProcessStat, readProcFile, scanAllProcesses } from '../kernel/procfs.js';
 import { processesHoldingSockets, socketInodesOnPort } from '../kernel/sockets.js';
 import type { ProcStat } from '../kernel/stat.js';
-import { readRootStat, refuseKernelThread } from './target.js';
+import { readRootStat, refuseKernelThread } from './root-check.js';
 
 export type TargetKind = 'pid' | 'name' | 'command' | 'port' | 'unit' | 'container' | 'cgroup';
 

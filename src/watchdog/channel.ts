@@ -3,7 +3,7 @@
  * of freezes, each a session with an id of its own.
  */
 import { ftruncateSync, writeSync } from 'node:fs';
-import { errnoCode, type FreezeError, watchdogFailed } from '../errors.js';
+import { errnoCode, type FreezeError, watchdogFailed } from '../base/errors.js';
 import { closeQuietly } from '../kernel/descriptors.js';
 import { line } from './script.js';
 

@@ -7,9 +7,9 @@
  * If protection cannot be restored, `onLost` is called: the holder then thaws the tree
  * and ends the hold as WATCHDOG_FAILED.
  */
-import { FreezeError, watchdogFailed } from '../errors.js';
+import { FreezeError, watchdogFailed } from '../base/errors.js';
+import { onTick, TICK_MS } from '../base/timers.js';
 import type { Platform } from '../kernel/platform.js';
-import { onTick, TICK_MS } from '../timers.js';
 import type { Watchdog } from './channel.js';
 import { acquireWatchdog } from './shared.js';
 

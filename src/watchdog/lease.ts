@@ -4,8 +4,8 @@
  * which thaws even if this process hangs, and by a timer here, which thaws through the
  * handle so that the caller learns of it.
  */
-import { watchdogFailed } from '../errors.js';
-import { type LongTimer, setLongTimeout } from '../timers.js';
+import { watchdogFailed } from '../base/errors.js';
+import { type LongTimer, setLongTimeout } from '../base/timers.js';
 import type { Watchdog } from './channel.js';
 
 /**

@@ -11,12 +11,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { openSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asFreezeError, type FreezeError, watchdogFailed } from '../errors.js';
+import { asFreezeError, type FreezeError, watchdogFailed } from '../base/errors.js';
+import { setLongTimeout } from '../base/timers.js';
 import { closeQuietly } from '../kernel/descriptors.js';
 import type { Native } from '../kernel/native.js';
 import type { Platform } from '../kernel/platform.js';
 import { readProcessStat } from '../kernel/procfs.js';
-import { setLongTimeout } from '../timers.js';
 import { WatchdogProcess, type WatchdogState } from './channel.js';
 import {
   forgetWatchdog,
@@ -24,7 +24,7 @@ import {
   nonMainThreadChildren,
   reapLater,
   registerWatchdog,
-} from './registry.js';
+} from './own-watchdogs.js';
 import { WATCHDOG_NAME, WATCHDOG_SCRIPT } from './script.js';
 
 /** Rejects with WATCHDOG_FAILED if `promise` has not settled by `deadline` (a performance.now() time). */

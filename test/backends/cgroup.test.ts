@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { FreezeError } from '../../src/errors.js';
+import { FreezeError } from '../../src/base/errors.js';
 import { freezeCgroup, freezeTree } from '../../src/freeze.js';
 import { findCgroupMounts } from '../../src/kernel/cgroupfs.js';
 import {

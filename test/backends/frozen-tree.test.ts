@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { FrozenTreeHandle, type FrozenTreeParts } from '../../src/backends/frozen-tree.js';
-import { FreezeError } from '../../src/errors.js';
+import { FreezeError } from '../../src/base/errors.js';
 import { sleep } from '../helpers/index.js';
 
 const record = {

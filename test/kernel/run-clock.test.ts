@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { onTick, TICK_MS } from '../../src/base/timers.js';
 import { hasLeftRunQueue } from '../../src/kernel/procfs.js';
 import { openRunClock, runClocksSupported } from '../../src/kernel/run-clock.js';
-import { onTick, TICK_MS } from '../../src/timers.js';
 import { eventually, sleep, startTree, taskStates } from '../helpers/index.js';
 
 test('a run clock stays still while its task is stopped and moves when it runs, even briefly', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { FreezeError } from '../../src/errors.js';
+import { FreezeError } from '../../src/base/errors.js';
 import { readChildren, readProcFile, readTaskStates } from '../../src/kernel/procfs.js';
 import { type DiscoveryOptions, discoverTree, forgetSystemSize, listTree } from '../../src/tree/discovery.js';
 import { cleanupTrees, descendantsByScan, startTree, unusedPid } from '../helpers/index.js';

@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { FreezeError } from '../../src/errors.js';
+import { FreezeError } from '../../src/base/errors.js';
 import { findCgroupMounts } from '../../src/kernel/cgroupfs.js';
 import { resolveTargets } from '../../src/tree/targets.js';
 import {

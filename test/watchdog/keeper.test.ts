@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FreezeError } from '../../src/errors.js';
+import type { FreezeError } from '../../src/base/errors.js';
 import { defaultPlatform } from '../../src/kernel/platform.js';
 import type { Watchdog } from '../../src/watchdog/channel.js';
 import { keepWatchdog, type WatchdogEvent } from '../../src/watchdog/keeper.js';

@@ -4,11 +4,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { FreezeError } from '../../src/errors.js';
+import { FreezeError } from '../../src/base/errors.js';
 import { freezeDescendants, freezeTree } from '../../src/freeze.js';
+import type { InternalFreezeOptions } from '../../src/hold/plan.js';
 import { defaultPlatform } from '../../src/kernel/platform.js';
 import { readProcessStat } from '../../src/kernel/procfs.js';
-import type { InternalFreezeOptions } from '../../src/options.js';
 import { keptWatchdogPids, retireIdleWatchdogs } from '../../src/watchdog/shared.js';
 import {
   cleanupTrees,

@@ -3,7 +3,7 @@
  * guard, SIGSTOP and confirm until a rescan finds nothing new; the same rounds again to
  * refreeze a tree someone resumed during the hold; SIGCONT on thaw.
  */
-import { aborted, count, FreezeError, notPermittedToSignal, thawFailed } from '../../errors.js';
+import { aborted, count, FreezeError, notPermittedToSignal, thawFailed } from '../../base/errors.js';
 import type { Native } from '../../kernel/native.js';
 import { readTaskStates } from '../../kernel/procfs.js';
 import { KeptStatFiles } from '../../kernel/stat-files.js';
@@ -19,7 +19,7 @@ import {
 } from '../../tree/identity.js';
 import { type ProcessInfo, processRecord } from '../../tree/process.js';
 import type { Watchdog } from '../../watchdog/channel.js';
-import { isWatchdogProcess, ownWatchdogPids } from '../../watchdog/registry.js';
+import { isWatchdogProcess, ownWatchdogPids } from '../../watchdog/own-watchdogs.js';
 import { type TrackedProcess, waitUntilStopped } from './wait.js';
 
 /** A tree that still shows newcomers after this many rounds is "keeps changing". */

@@ -6,10 +6,11 @@
  * stopped again and confirmed, with a rescan for any process they forked meanwhile.
  * A stopped tree cannot fork, so the tree is rescanned only when something ran.
  */
+
+import { onTick } from '../../base/timers.js';
 import { isDying, readTaskStates } from '../../kernel/procfs.js';
 import { openRunClock, type RunClock } from '../../kernel/run-clock.js';
 import type { ProcStat } from '../../kernel/stat.js';
-import { onTick } from '../../timers.js';
 import { readIdentifiedStat } from '../../tree/identity.js';
 import type { Watchdog } from '../../watchdog/channel.js';
 import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';

@@ -4,7 +4,7 @@
  * "next turn of the event loop" to at most 10 ms; only tasks not yet seen stopped
  * are read again.
  */
-import { aborted, count, FreezeError } from '../../errors.js';
+import { aborted, count, FreezeError } from '../../base/errors.js';
 import { listTaskIds, readTaskStat, readTracerPid, type TaskState } from '../../kernel/procfs.js';
 import { isVforkWait } from '../../kernel/vfork.js';
 import { type ProcessIdentity, readIdentifiedStat } from '../../tree/identity.js';

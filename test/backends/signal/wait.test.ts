@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { type TrackedProcess, waitUntilStopped } from '../../../src/backends/signal/wait.js';
-import { FreezeError } from '../../../src/errors.js';
+import { FreezeError } from '../../../src/base/errors.js';
 import { readProcessStat } from '../../../src/kernel/procfs.js';
 import { processInfo, processRecord } from '../../../src/tree/process.js';
 import { cleanupTrees, eventually, startTree } from '../../helpers/index.js';

@@ -1,8 +1,8 @@
 /** The options of the public entry points, and their checks. */
-import { type BreachPolicy, eventEmitter, type HoldEvent } from './backends/breach.js';
-import type { HoldSettings } from './backends/frozen-tree.js';
-import { invalidArgument } from './errors.js';
-import { defaultPlatform, type Platform } from './kernel/platform.js';
+import { type BreachPolicy, eventEmitter, type HoldEvent } from '../backends/breach.js';
+import type { HoldSettings } from '../backends/frozen-tree.js';
+import { invalidArgument } from '../base/errors.js';
+import { defaultPlatform, type Platform } from '../kernel/platform.js';
 
 export type BackendChoice = 'signal' | 'cgroup' | 'auto';
 

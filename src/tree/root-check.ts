@@ -1,5 +1,5 @@
 /** Checks on the pid a person gave as the root of a tree, shared by freeze, thaw and listing. */
-import { FreezeError, noSuchProcess, threadNotProcess } from '../errors.js';
+import { FreezeError, noSuchProcess, threadNotProcess } from '../base/errors.js';
 import { readProcessStat, readThreadGroup } from '../kernel/procfs.js';
 import { isKernelThreadStat, type ProcStat } from '../kernel/stat.js';
 
