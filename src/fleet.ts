@@ -9,12 +9,12 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { FreezeError, invalidArgument } from './base/errors.js';
+import type { RequiredOptions } from './hold/plan.js';
 
-export interface FleetOptions {
+/** `maxHoldMs` is required: the lease on every host, after which a host thaws by itself, whatever happens. */
+export interface FleetOptions extends RequiredOptions<'maxHoldMs'> {
   /** What to freeze on every host: a treefreeze target (a name, :PORT, unit:NAME, a pid...). */
   target: string;
-  /** The lease on every host, in ms: a host thaws by itself after this long, whatever happens. */
-  maxHoldMs: number;
   /** The ssh command and its options, before the host (default: ['ssh']). */
   ssh?: readonly string[];
   /** How treefreeze is run on the hosts (default: 'treefreeze'), e.g. 'sudo treefreeze'. */

@@ -1,12 +1,3 @@
-export type { BreachPolicy, HoldBreach, HoldEvent } from './backends/breach.js';
-export type {
-  FreezeBackend,
-  FrozenProcess,
-  FrozenTree,
-  IdentityMethod,
-  ThawReason,
-  WatchdogEvent,
-} from './backends/frozen-tree.js';
 export { FreezeError, FreezeErrorCode } from './base/errors.js';
 export {
   type FleetOptions,
@@ -16,6 +7,17 @@ export {
   type HostThaw,
 } from './fleet.js';
 export { freezeCgroup, freezeDescendants, freezeTree } from './freeze.js';
+export type {
+  BreachPolicy,
+  FreezeBackend,
+  FrozenProcess,
+  FrozenTree,
+  HoldBreach,
+  HoldEvent,
+  IdentityMethod,
+  ThawReason,
+  WatchdogEvent,
+} from './hold/frozen-tree.js';
 export {
   type BackendChoice,
   DEFAULT_CHECK_INTERVAL_MS,

@@ -5,7 +5,7 @@ import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { FreezeError } from '../src/base/errors.js';
 import { freezeDescendants, freezeTree } from '../src/freeze.js';
-import type { InternalFreezeOptions } from '../src/hold/plan.js';
+import { type InternalFreezeOptions, internalKnobs } from '../src/hold/plan.js';
 import { readProcessStat } from '../src/kernel/procfs.js';
 import { thawTree } from '../src/thaw.js';
 import { listTree } from '../src/tree/discovery.js';
@@ -266,17 +266,19 @@ describe('freezeTree on real trees', () => {
           }
         };
         const options: InternalFreezeOptions = {
-          discovery: 'scan',
-          afterDiscovery: (pids) => {
-            if (newborn !== 0 || !pids.includes(middle)) return;
-            process.kill(middle, 'SIGKILL');
-            // Reaped before the freeze binds it (so it never is), O moved under R.
-            waitFor('M reaped and O moved under R', () => {
-              return readProcessStat(middle) === null && readProcessStat(orphan)?.ppid === rootPid;
-            });
-            process.kill(orphan, 'SIGUSR1');
-            waitFor('O forking C', () => descendantsByScan(orphan).length === 2);
-            newborn = descendantsByScan(orphan)[1] as number;
+          [internalKnobs]: {
+            discovery: 'scan',
+            afterDiscovery: (pids) => {
+              if (newborn !== 0 || !pids.includes(middle)) return;
+              process.kill(middle, 'SIGKILL');
+              // Reaped before the freeze binds it (so it never is), O moved under R.
+              waitFor('M reaped and O moved under R', () => {
+                return readProcessStat(middle) === null && readProcessStat(orphan)?.ppid === rootPid;
+              });
+              process.kill(orphan, 'SIGUSR1');
+              waitFor('O forking C', () => descendantsByScan(orphan).length === 2);
+              newborn = descendantsByScan(orphan)[1] as number;
+            },
           },
         };
         const frozen = await freezeTree(rootPid, options);
@@ -328,7 +330,7 @@ describe('freezeTree on real trees', () => {
 
   test('the scan discovery path freezes a tree too', T, async () => {
     const tree = await startTree('threadfork');
-    const scan: InternalFreezeOptions = { discovery: 'scan' };
+    const scan: InternalFreezeOptions = { [internalKnobs]: { discovery: 'scan' } };
     const frozen = await freezeTree(tree.root, scan);
     assert.equal(frozen.processes.length, 2);
     assertAllStopped(tree.pids);

@@ -8,9 +8,9 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import type { HoldEvent } from '../src/backends/breach.js';
 import { FreezeError } from '../src/base/errors.js';
 import { freezeTree } from '../src/freeze.js';
+import type { HoldEvent } from '../src/hold/frozen-tree.js';
 import { thawTree } from '../src/thaw.js';
 import {
   cleanupTrees,

@@ -4,10 +4,9 @@
  * records each episode once, from the moment it is noticed until every process of it is
  * stopped again (refrozen by treefreeze, or by someone else) or the hold ends.
  */
-import type { WatchdogEvent } from '../watchdog/keeper.js';
-
 /** What a hold does when it is broken: stop the tree again, or only record it. */
-export type BreachPolicy = 'refreeze' | 'report';
+export const BREACH_POLICIES = ['refreeze', 'report'] as const;
+export type BreachPolicy = (typeof BREACH_POLICIES)[number];
 
 export interface HoldBreach {
   /** 'resumed': processes of the tree ran again; 'cgroup-thawed': the frozen cgroup was thawed. */
@@ -31,11 +30,10 @@ export interface HoldBreach {
   readonly foundBy: 'check' | 'thaw';
 }
 
-/** Something that happened while a tree was held, as it happens. */
-export type HoldEvent =
+/** A breach as it happens: found, then ended. */
+export type BreachEvent =
   | { readonly type: 'breach'; readonly breach: HoldBreach }
-  | { readonly type: 'breach-ended'; readonly breach: HoldBreach }
-  | { readonly type: 'watchdog'; readonly watchdog: WatchdogEvent };
+  | { readonly type: 'breach-ended'; readonly breach: HoldBreach };
 
 type MutableBreach = { -readonly [K in keyof HoldBreach]: HoldBreach[K] } & {
   pids: number[];
@@ -57,9 +55,9 @@ export class BreachLog {
   #open: MutableBreach | undefined;
   /** Date.now() of the last check that found the hold intact. */
   #intactAt = Date.now();
-  readonly #emit: (event: HoldEvent) => void;
+  readonly #emit: (event: BreachEvent) => void;
 
-  constructor(emit: (event: HoldEvent) => void) {
+  constructor(emit: (event: BreachEvent) => void) {
     this.#emit = emit;
   }
 
@@ -121,18 +119,4 @@ export class BreachLog {
     this.#intactAt = open.endedAt;
     this.#emit({ type: 'breach-ended', breach: open });
   }
-}
-
-/** Calls the caller's event listener; a listener that throws must not break the hold. */
-export function eventEmitter(listener: ((event: HoldEvent) => void) | undefined): (event: HoldEvent) => void {
-  if (!listener) return () => {};
-  return (event) => {
-    try {
-      listener(event);
-    } catch (error) {
-      process.emitWarning(
-        `treefreeze: the onHoldEvent listener threw: ${(error as Error)?.message ?? error}`,
-      );
-    }
-  };
 }

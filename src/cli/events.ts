@@ -4,7 +4,7 @@
  * command's output. A reader that went away ends nothing: the events are dropped.
  */
 import { writeSync } from 'node:fs';
-import type { FrozenTree, HoldEvent } from '../backends/frozen-tree.js';
+import type { FrozenTree, HoldEvent } from '../hold/frozen-tree.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { jsonLine } from './printable.js';
 

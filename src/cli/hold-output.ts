@@ -2,8 +2,10 @@
  * What a hold shows a person on stderr: the summary line, the live status line on a terminal,
  * each breach as it happens, and how the hold ended. JSON events are written elsewhere (events.ts).
  */
-import type { FrozenTree, HoldBreach, HoldEvent } from '../backends/frozen-tree.js';
+
 import { listPids } from '../base/errors.js';
+import type { FrozenTree, HoldBreach, HoldEvent } from '../hold/frozen-tree.js';
+import type { FreezeOptions } from '../hold/plan.js';
 import { formatDuration } from './duration.js';
 import type { EventSink } from './events.js';
 import { holdEvent } from './events.js';
@@ -11,12 +13,10 @@ import { printable } from './printable.js';
 import { count, fitLine, type Segment, useColor } from './style.js';
 
 /** What of a hold's options its output needs. */
-export interface HoldView {
+export interface HoldView extends Pick<FreezeOptions, 'maxHoldMs' | 'onBreach'> {
   targets: readonly { label: string }[];
   json: boolean;
   forMs?: number | undefined;
-  maxHoldMs?: number | undefined;
-  onBreach?: string | undefined;
 }
 
 /** "nginx (pid 812)", or several, as the status line names what is frozen. */

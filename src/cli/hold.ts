@@ -2,9 +2,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { FrozenTree, HoldEvent } from '../backends/frozen-tree.js';
 import { FreezeError } from '../base/errors.js';
 import { type LongTimer, setLongTimeout } from '../base/timers.js';
+import type { FrozenTree, HoldEvent } from '../hold/frozen-tree.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { findCommand } from './command-path.js';
 import { formatDuration } from './duration.js';

@@ -2,7 +2,9 @@
  * A command-line hold's entries in the registry (registry.ts): its record, kept up to date
  * while it holds, and its socket, where `status` and `thaw <id>` ask it (hold-socket.ts).
  */
-import type { FrozenTree } from '../backends/frozen-tree.js';
+
+import type { FrozenTree } from '../hold/frozen-tree.js';
+import type { FreezeOptions } from '../hold/plan.js';
 import { readProcessStat } from '../kernel/procfs.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { targetSummary } from './events.js';
@@ -35,9 +37,8 @@ export async function registerHold(
   command: 'freeze' | 'run',
   targets: readonly ResolvedTarget[],
   frozen: FrozenTree,
-  options: {
+  options: Pick<FreezeOptions, 'maxHoldMs'> & {
     detached: boolean;
-    maxHoldMs?: number | undefined;
     forMs?: number | undefined;
     /** `thaw <id>` asked the hold to end: end it; the outcome is sent once end() is called. */
     onThawRequest: () => void;

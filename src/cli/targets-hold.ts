@@ -1,117 +1,41 @@
 /**
- * Freezing what the command line names: one target is one freeze; several are frozen one
- * after the other and held as one (if one fails, the ones already frozen are thawed, and
- * the first error is reported). Thawed in reverse order, so a tree inside an earlier one is
- * resumed by the earlier, outer freeze.
+ * Freezing what the command line names: one target is one freeze; several are held as one
+ * (see hold/several.ts).
  */
-import type { FrozenTree, HoldEvent } from '../backends/frozen-tree.js';
 import { freezeCgroup, freezeDescendants, freezeTree } from '../freeze.js';
+import type { FrozenTree, HoldEvent } from '../hold/frozen-tree.js';
+import type { FreezeOptions, RequiredOptions } from '../hold/plan.js';
+import { holdInTurn } from '../hold/several.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 
-export interface TargetFreezeOptions {
-  backend: 'signal' | 'cgroup' | 'auto';
+/** The freeze options the command line always sets, and its own. */
+export interface TargetFreezeOptions
+  extends Pick<FreezeOptions, 'maxHoldMs'>,
+    RequiredOptions<'backend' | 'timeoutMs' | 'watchdog' | 'onBreach' | 'checkIntervalMs'> {
   childrenOnly: boolean;
   exclude: number[];
-  timeoutMs: number;
-  maxHoldMs?: number | undefined;
-  watchdog: boolean;
-  onBreach: 'refreeze' | 'report';
-  checkIntervalMs: number;
 }
 
-export async function freezeTargets(
+export function freezeTargets(
   targets: readonly ResolvedTarget[],
   options: TargetFreezeOptions,
   signal: AbortSignal,
   onHoldEvent: (event: HoldEvent) => void,
 ): Promise<FrozenTree> {
-  const freezeOptions = {
+  const freezeOptions: FreezeOptions = {
     backend: options.backend,
     exclude: options.exclude,
     timeoutMs: options.timeoutMs,
+    maxHoldMs: options.maxHoldMs,
     watchdog: options.watchdog,
     onBreach: options.onBreach,
     checkIntervalMs: options.checkIntervalMs,
     onHoldEvent,
     signal,
-    ...(options.maxHoldMs === undefined ? {} : { maxHoldMs: options.maxHoldMs }),
   };
-  const freezeOne = (target: ResolvedTarget) => {
+  return holdInTurn(targets, (target) => {
     if (target.cgroup !== undefined) return freezeCgroup(target.cgroup, freezeOptions);
     const root = target.root as number;
     return options.childrenOnly ? freezeDescendants(root, freezeOptions) : freezeTree(root, freezeOptions);
-  };
-  const started = performance.now();
-  const held: FrozenTree[] = [];
-  try {
-    for (const target of targets) held.push(await freezeOne(target));
-  } catch (error) {
-    // Guarantee 2: what was frozen is thawed. A rollback that could not thaw (THAW_FAILED,
-    // naming what is left stopped) matters more than why the later target failed.
-    let rollbackFailure: unknown;
-    for (const frozen of held.reverse()) {
-      await frozen.thaw().catch((failure: unknown) => {
-        rollbackFailure ??= failure;
-      });
-    }
-    throw rollbackFailure ?? error;
-  }
-  return held.length === 1 ? (held[0] as FrozenTree) : combineHolds(held, performance.now() - started);
-}
-
-/** Several holds seen as one: everything they froze, every breach, one thaw. */
-function combineHolds(holds: FrozenTree[], durationMs: number): FrozenTree {
-  const all = <T>(pick: (hold: FrozenTree) => readonly T[]): T[] => holds.flatMap(pick);
-  const thaw = async () => {
-    let failure: unknown;
-    for (const hold of [...holds].reverse()) {
-      try {
-        await hold.thaw();
-      } catch (error) {
-        failure ??= error;
-      }
-    }
-    if (failure !== undefined) throw failure;
-  };
-  const first = holds[0] as FrozenTree;
-  return {
-    backend: first.backend,
-    identity: first.identity,
-    get processes() {
-      return all((hold) => hold.processes);
-    },
-    durationMs,
-    rounds: Math.max(...holds.map((hold) => hold.rounds)),
-    exited: holds.reduce((sum, hold) => sum + hold.exited, 0),
-    get frozen() {
-      return holds.some((hold) => hold.frozen);
-    },
-    get watchdogEvents() {
-      return all((hold) => hold.watchdogEvents);
-    },
-    get breaches() {
-      return all((hold) => hold.breaches);
-    },
-    get intact() {
-      return holds.every((hold) => hold.intact);
-    },
-    get resumedAncestors() {
-      return all((hold) => hold.resumedAncestors);
-    },
-    thaw,
-    // The first hold to end (a lease, a lost watchdog) ends them all.
-    thawed: Promise.race(holds.map((hold) => hold.thawed)),
-    [Symbol.dispose]: () => {
-      let failure: unknown;
-      for (const hold of [...holds].reverse()) {
-        try {
-          hold[Symbol.dispose]();
-        } catch (error) {
-          failure ??= error;
-        }
-      }
-      if (failure !== undefined) throw failure;
-    },
-    [Symbol.asyncDispose]: thaw,
-  };
+  });
 }

@@ -1,10 +1,24 @@
-/** The options of the public entry points, and their checks. */
-import { type BreachPolicy, eventEmitter, type HoldEvent } from '../backends/breach.js';
-import type { HoldSettings } from '../backends/frozen-tree.js';
-import { invalidArgument } from '../base/errors.js';
+/**
+ * A hold's plan: the options of the public entry points, checked once. This is the only
+ * place an option is declared, validated and defaulted; each choice is one constant that
+ * feeds the types, the checks, and the command line's choices and help.
+ */
+import { BREACH_POLICIES, type BreachPolicy } from '../backends/breach.js';
+import { assertPid, FreezeError, invalidArgument } from '../base/errors.js';
 import { defaultPlatform, type Platform } from '../kernel/platform.js';
+import { IDENTITY_METHODS, type IdentityMethod } from '../tree/identity.js';
+import type { HoldEvent } from './frozen-tree.js';
 
-export type BackendChoice = 'signal' | 'cgroup' | 'auto';
+/** freezeTree's backends: SIGSTOP/SIGCONT, the kernel's freezer, or the freezer when it fits. */
+export const BACKEND_CHOICES = ['signal', 'cgroup', 'auto'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+export const DEFAULT_BACKEND: BackendChoice = 'signal';
+export const DEFAULT_BREACH_POLICY: BreachPolicy = 'refreeze';
+export const DEFAULT_TIMEOUT_MS = 5000;
+export const DEFAULT_CHECK_INTERVAL_MS = 100;
+/** The longest duration any option accepts: about 285,000 years, far beyond any real hold. */
+export const MAX_DURATION_MS = Number.MAX_SAFE_INTEGER;
 
 export interface FreezeOptions {
   /** Pids whose whole subtree stays running (a monitor, a log shipper). */
@@ -37,15 +51,21 @@ export interface FreezeOptions {
    * How signals are bound to the right process: 'pidfd' (default where available)
    * or 'starttime' (force the fallback: a (pid, start time) check before each signal).
    */
-  identity?: 'pidfd' | 'starttime' | undefined;
+  identity?: IdentityMethod | undefined;
 }
 
+/** Options a caller must give, with the types FreezeOptions declares for them. */
+export type RequiredOptions<K extends keyof FreezeOptions> = { [P in K]-?: NonNullable<FreezeOptions[P]> };
+
 /**
- * Knobs for tests and the benchmark, never published: pass an object of this type where
- * FreezeOptions is expected.
+ * The key of the knobs tests and the benchmark use. Never published (the package exports
+ * only its index): the public entry points read nothing else that is not in FreezeOptions.
  * @internal
  */
-export interface InternalFreezeOptions extends FreezeOptions {
+export const internalKnobs = Symbol('treefreeze internal knobs');
+
+/** @internal */
+export interface InternalKnobs {
   /** Force the discovery method. */
   discovery?: 'children-files' | 'scan' | undefined;
   /** false keeps the freezer's priority as it is (the benchmark measures the raise). */
@@ -58,13 +78,82 @@ export interface InternalFreezeOptions extends FreezeOptions {
   platform?: Platform | undefined;
 }
 
-export const DEFAULT_TIMEOUT_MS = 5000;
-export const DEFAULT_CHECK_INTERVAL_MS = 100;
+/** FreezeOptions with the internal knobs. @internal */
+export interface InternalFreezeOptions extends FreezeOptions {
+  [internalKnobs]?: InternalKnobs | undefined;
+}
 
-/** The longest duration any option accepts: about 285,000 years, far beyond any real hold. */
-export const MAX_DURATION_MS = Number.MAX_SAFE_INTEGER;
+/** How a hold is verified, checked. */
+export interface HoldCheckPlan {
+  policy: BreachPolicy;
+  intervalMs: number;
+  onEvent: (event: HoldEvent) => void;
+}
 
-function checkDuration(name: string, value: unknown): number {
+/** What every hold needs, checked and defaulted. @internal */
+export interface HoldPlan {
+  /** performance.now() when the caller called: durationMs counts from there. */
+  started: number;
+  timeoutMs: number;
+  /** performance.now() by which the tree must be frozen. */
+  deadline: number;
+  maxHoldMs: number | undefined;
+  watchdog: boolean;
+  signal: AbortSignal | undefined;
+  platform: Platform;
+  check: HoldCheckPlan;
+  knobs: InternalKnobs;
+}
+
+/** What a process tree's freeze needs besides. @internal */
+export interface TreePlan {
+  backend: BackendChoice;
+  /** The user's exclusions (the caller is added by the freeze). */
+  exclude: Set<number>;
+  identity: IdentityMethod | undefined;
+}
+
+/** Checks and defaults the options every freeze shares. @internal */
+export function planHold(options: InternalFreezeOptions, started: number): HoldPlan {
+  const timeoutMs = checkDuration('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  return {
+    started,
+    timeoutMs,
+    deadline: started + timeoutMs,
+    maxHoldMs: options.maxHoldMs === undefined ? undefined : checkDuration('maxHoldMs', options.maxHoldMs),
+    watchdog: options.watchdog ?? true,
+    signal: options.signal,
+    platform: knobsOf(options).platform ?? defaultPlatform,
+    check: planCheck(options),
+    knobs: knobsOf(options),
+  };
+}
+
+/** Checks the options only a process tree's freeze has. @internal */
+export function planTree(root: number, includeRoot: boolean, options: FreezeOptions): TreePlan {
+  const backend = checkChoice('backend', options.backend ?? DEFAULT_BACKEND, BACKEND_CHOICES);
+  const identity =
+    options.identity === undefined ? undefined : checkChoice('identity', options.identity, IDENTITY_METHODS);
+  const exclude = new Set<number>();
+  for (const pid of options.exclude ?? []) {
+    assertPid(pid, 'excluded pid');
+    exclude.add(pid);
+  }
+  if (includeRoot && exclude.has(root)) {
+    throw new FreezeError('INVALID_ARGUMENT', `the root ${root} is excluded: nothing would be frozen`, [
+      root,
+    ]);
+  }
+  return { backend, exclude, identity };
+}
+
+/** The knobs, read only from their own key. @internal */
+export function knobsOf(options: InternalFreezeOptions): InternalKnobs {
+  return options[internalKnobs] ?? {};
+}
+
+/** A positive number of milliseconds up to MAX_DURATION_MS. @internal */
+export function checkDuration(name: string, value: unknown): number {
   if (typeof value !== 'number' || !(value > 0) || !(value <= MAX_DURATION_MS)) {
     throw invalidArgument(
       `${name} must be a positive number of milliseconds up to ${MAX_DURATION_MS}, got ${String(value)}`,
@@ -73,37 +162,18 @@ function checkDuration(name: string, value: unknown): number {
   return value;
 }
 
-/** @internal */
-export interface CommonOptions {
-  /** performance.now() when the caller called: durationMs counts from there. */
-  started: number;
-  timeoutMs: number;
-  maxHoldMs: number | undefined;
-  watchdog: boolean;
-  signal: AbortSignal | undefined;
-  platform: Platform;
-  hold: HoldSettings;
-}
-
-/** Checks the options every backend shares. */
-/** @internal */
-export function commonOptions(options: InternalFreezeOptions, started: number): CommonOptions {
-  return {
-    started,
-    timeoutMs: checkDuration('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-    maxHoldMs: options.maxHoldMs === undefined ? undefined : checkDuration('maxHoldMs', options.maxHoldMs),
-    watchdog: options.watchdog ?? true,
-    signal: options.signal,
-    platform: options.platform ?? defaultPlatform,
-    hold: holdSettings(options),
-  };
-}
-
-function holdSettings(options: FreezeOptions): HoldSettings {
-  const policy = options.onBreach ?? 'refreeze';
-  if (policy !== 'refreeze' && policy !== 'report') {
-    throw invalidArgument(`onBreach must be 'refreeze' or 'report', got ${String(policy)}`);
+function checkChoice<T extends string>(name: string, value: unknown, choices: readonly T[]): T {
+  if (!choices.includes(value as T)) {
+    const named = choices.map((choice) => `'${choice}'`);
+    throw invalidArgument(
+      `${name} must be ${named.slice(0, -1).join(', ')} or ${named.at(-1)}, got ${String(value)}`,
+    );
   }
+  return value as T;
+}
+
+function planCheck(options: FreezeOptions): HoldCheckPlan {
+  const policy = checkChoice('onBreach', options.onBreach ?? DEFAULT_BREACH_POLICY, BREACH_POLICIES);
   if (options.onHoldEvent !== undefined && typeof options.onHoldEvent !== 'function') {
     throw invalidArgument('onHoldEvent must be a function');
   }
@@ -115,5 +185,19 @@ function holdSettings(options: FreezeOptions): HoldSettings {
       2 ** 31 - 1,
     ),
     onEvent: eventEmitter(options.onHoldEvent),
+  };
+}
+
+/** Calls the caller's event listener; a listener that throws must not break the hold. */
+function eventEmitter(listener: ((event: HoldEvent) => void) | undefined): (event: HoldEvent) => void {
+  if (!listener) return () => {};
+  return (event) => {
+    try {
+      listener(event);
+    } catch (error) {
+      process.emitWarning(
+        `treefreeze: the onHoldEvent listener threw: ${(error as Error)?.message ?? error}`,
+      );
+    }
   };
 }

@@ -15,8 +15,9 @@ import type { Native } from '../kernel/native.js';
 import { openStatHandle, readProcessStat, readStatHandle } from '../kernel/procfs.js';
 import type { ProcStat } from '../kernel/stat.js';
 
-/** How signals are bound to the right process. */
-export type IdentityMethod = 'pidfd' | 'starttime';
+/** How signals are bound to the right process: a pidfd, or a (pid, start time) check before each signal. */
+export const IDENTITY_METHODS = ['pidfd', 'starttime'] as const;
+export type IdentityMethod = (typeof IDENTITY_METHODS)[number];
 
 export interface ProcessIdentity {
   pid: number;

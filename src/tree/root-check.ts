@@ -23,3 +23,20 @@ export function refuseKernelThread(stat: ProcStat, why: string): void {
     ]);
   }
 }
+
+/** pid 1, kernel threads and (for freezeTree) this process itself are never frozen. */
+export function refuseUnsafeRoot(root: number, includeRoot: boolean): void {
+  if (root === 1) {
+    throw new FreezeError('UNSAFE_TARGET', 'refusing to freeze pid 1 (init) or the whole system under it', [
+      root,
+    ]);
+  }
+  refuseKernelThread(readRootStat(root), ', which ignores SIGSTOP');
+  if (includeRoot && root === process.pid) {
+    throw new FreezeError(
+      'UNSAFE_TARGET',
+      `pid ${root} is this process: a process cannot freeze itself (use freezeDescendants to freeze its children)`,
+      [root],
+    );
+  }
+}

@@ -14,7 +14,7 @@ import type { Watchdog } from './channel.js';
  */
 export async function sealProtection(
   watchdog: Watchdog | undefined,
-  maxHoldMs: number | undefined,
+  leaseMs: number | undefined,
 ): Promise<void> {
   if (!watchdog) return;
   await watchdog.confirmRunning();
@@ -23,10 +23,10 @@ export async function sealProtection(
   // Stopped by someone during the freeze: continue it (from now on, the keeper does).
   if (state === 'stopped') watchdog.sendContinue();
   if (state === 'dead') throw watchdogFailed(`the watchdog (pid ${watchdog.pid}) died during the freeze`);
-  if (maxHoldMs !== undefined) watchdog.startLease(maxHoldMs);
+  if (leaseMs !== undefined) watchdog.startLease(leaseMs);
 }
 
 /** The in-process side of the lease; does not keep the process alive. */
-export function startLeaseTimer(maxHoldMs: number, expire: () => void): LongTimer {
-  return setLongTimeout(expire, maxHoldMs, true);
+export function startLeaseTimer(leaseMs: number, expire: () => void): LongTimer {
+  return setLongTimeout(expire, leaseMs, true);
 }

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { FreezeError } from '../../src/base/errors.js';
 import { freezeDescendants, freezeTree } from '../../src/freeze.js';
-import type { InternalFreezeOptions } from '../../src/hold/plan.js';
+import { type InternalFreezeOptions, internalKnobs } from '../../src/hold/plan.js';
 import { defaultPlatform } from '../../src/kernel/platform.js';
 import { readProcessStat } from '../../src/kernel/procfs.js';
 import { keptWatchdogPids, retireIdleWatchdogs } from '../../src/watchdog/shared.js';
@@ -346,9 +346,11 @@ describe('watchdog', () => {
       const tree = await startTree('tree', 4, 1);
       for (const withKoffi of [true, false]) {
         const options: InternalFreezeOptions = {
-          platform: {
-            native: withKoffi ? defaultPlatform.native : () => null,
-            watchdogShell: '/nonexistent/treefreeze-sh',
+          [internalKnobs]: {
+            platform: {
+              native: withKoffi ? defaultPlatform.native : () => null,
+              watchdogShell: '/nonexistent/treefreeze-sh',
+            },
           },
         };
         // Many times: the failure arrives at a different moment of the freeze each time. (A
@@ -565,7 +567,7 @@ describe('watchdog', () => {
           return shell;
         },
       };
-      const options: InternalFreezeOptions = { platform };
+      const options: InternalFreezeOptions = { [internalKnobs]: { platform } };
       const frozen = await freezeTree(tree.root, options);
       const watchdog = keptWatchdog();
       shell = '/nonexistent/treefreeze-sh';
@@ -753,7 +755,7 @@ describe('exact identity', () => {
     {
       const before = watchdogsOf();
       const withoutKoffi = await freezeTree(tree.root, {
-        platform: { ...defaultPlatform, native: () => null },
+        [internalKnobs]: { platform: { ...defaultPlatform, native: () => null } },
       } as InternalFreezeOptions);
       assert.equal(
         withoutKoffi.identity,
@@ -779,9 +781,11 @@ describe('exact identity', () => {
           const [root, victim] = tree.pids as [number, number];
           const options: InternalFreezeOptions = {
             identity,
-            afterDiscovery: (pids) => {
-              if (impostor || !pids.includes(victim)) return;
-              impostor = recyclePid(victim);
+            [internalKnobs]: {
+              afterDiscovery: (pids) => {
+                if (impostor || !pids.includes(victim)) return;
+                impostor = recyclePid(victim);
+              },
             },
           };
           try {

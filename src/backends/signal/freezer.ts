@@ -18,8 +18,8 @@ import {
   sendSignal,
 } from '../../tree/identity.js';
 import { type ProcessInfo, processRecord } from '../../tree/process.js';
-import type { Watchdog } from '../../watchdog/channel.js';
-import { isWatchdogProcess, ownWatchdogPids } from '../../watchdog/own-watchdogs.js';
+import type { SafetyNet, SafetyNetProcesses } from '../contract.js';
+import { bindNewcomers, refuseUnsignallable, stopOrder, withoutSafetyNets } from './binding.js';
 import { type TrackedProcess, waitUntilStopped } from './wait.js';
 
 /** A tree that still shows newcomers after this many rounds is "keeps changing". */
@@ -29,8 +29,10 @@ export const MAX_ROUNDS = 32;
 export interface FreezerSetup {
   root: number;
   includeRoot: boolean;
-  /** Pids whose subtrees stay running (the caller, the user's exclusions, watchdogs). */
+  /** Pids whose subtrees stay running (the caller, the user's exclusions, safety nets). */
   exclude: Set<number>;
+  /** The safety nets' processes: never frozen. */
+  safetyNets: SafetyNetProcesses;
   calls: Native | null;
   identity: IdentityMethod;
   discovery?: 'children-files' | 'scan' | undefined;
@@ -40,9 +42,9 @@ export interface FreezerSetup {
 export interface RoundsOptions {
   deadline: number;
   signal?: AbortSignal | undefined;
-  /** The watchdog to tell about each process before it is stopped. */
-  watchdog: () => Watchdog | undefined;
-  /** Called with each round's newcomers before they are bound; may await (the watchdog's start). */
+  /** The safety net to tell about each process before it is stopped. */
+  net: () => SafetyNet | undefined;
+  /** Called with each round's newcomers before they are bound; may await (the safety net's start). */
   beforeSignal?: ((newcomers: ProcessNode[]) => Promise<ProcessNode[]> | ProcessNode[]) | undefined;
   /** Called for each tracked process found to have exited. */
   onExit?: (() => void) | undefined;
@@ -132,8 +134,8 @@ export class SignalFreezer {
         this.#everTracked.push(process);
         added.push(process);
       }
-      // The watchdog learns each process before it is stopped, so no window leaves one unguarded.
-      options.watchdog()?.guardProcesses(batch.filter((process) => !process.wasStopped));
+      // The safety net learns each process before it is stopped, so no window leaves one unguarded.
+      options.net()?.guardProcesses(batch.filter((process) => !process.wasStopped));
       phase('watchdog write');
       for (const process of stopOrder(batch, newcomers)) this.stop(process);
       phase('SIGSTOP');
@@ -158,8 +160,8 @@ export class SignalFreezer {
    */
   #discover(confirmed: boolean, kept?: KeptStatFiles): { nodes: ProcessNode[]; newcomers: ProcessNode[] } {
     const setup = this.#setup;
-    // This process's watchdogs (a replacement started during the hold included) stay running.
-    for (const pid of ownWatchdogPids()) setup.exclude.add(pid);
+    // This process's safety nets (a replacement started during the hold included) stay running.
+    for (const pid of setup.safetyNets.own()) setup.exclude.add(pid);
     const discover = (known?: ReadonlyMap<number, KnownProcess>) =>
       discoverTree(setup.root, {
         includeRoot: setup.includeRoot,
@@ -174,7 +176,7 @@ export class SignalFreezer {
     if (known !== undefined && !this.#noneExited()) discovered = discover();
     // Another freezer's watchdog inside this tree keeps running, with its lease timer:
     // stopping it would disarm that freezer's safety net. (Its freezer may be frozen.)
-    const nodes = withoutForeignWatchdogs(discovered, setup.exclude);
+    const nodes = withoutSafetyNets(discovered, setup.exclude, setup.safetyNets);
     const newcomers = nodes.filter((node) => this.tracked.get(node.pid)?.startTime !== node.startTime);
     return { nodes, newcomers };
   }
@@ -199,7 +201,7 @@ export class SignalFreezer {
   async refreeze(ran: TrackedProcess[], options: RoundsOptions): Promise<TrackedProcess[]> {
     const adopted = ran.filter((process) => process.wasStopped);
     for (const process of adopted) process.wasStopped = false;
-    options.watchdog()?.guardProcesses(adopted);
+    options.net()?.guardProcesses(adopted);
     for (const process of ran) this.stop(process);
     await this.waitStopped(options);
     return (await this.freezeRounds(options, true)).added;
@@ -271,81 +273,4 @@ export class SignalFreezer {
     if (signal?.aborted) throw aborted(signal.reason);
     if (this.#closed) throw aborted(new Error('the tree was thawed'));
   }
-}
-
-/**
- * The nodes minus every watchdog among them and its subtree (read from the nodes' own
- * children lists: no second discovery); each such watchdog joins `exclude` for later rounds.
- */
-function withoutForeignWatchdogs(nodes: ProcessNode[], exclude: Set<number>): ProcessNode[] {
-  const watchdogs = nodes.filter((node) => isWatchdogProcess(node.pid, node.comm));
-  if (watchdogs.length === 0) return nodes;
-  const byPid = new Map(nodes.map((node) => [node.pid, node]));
-  const dropped = new Set<number>();
-  const drop = (pid: number) => {
-    if (dropped.has(pid)) return;
-    dropped.add(pid);
-    for (const child of byPid.get(pid)?.children ?? []) drop(child);
-  };
-  for (const watchdog of watchdogs) {
-    exclude.add(watchdog.pid);
-    drop(watchdog.pid);
-  }
-  return nodes.filter((node) => !dropped.has(node.pid));
-}
-
-/** Records each newcomer's state before the freeze touches it and binds its identity. */
-function bindNewcomers(
-  nodes: ProcessNode[],
-  identity: IdentityMethod,
-  calls: Native | null,
-  kept: KeptStatFiles,
-): TrackedProcess[] {
-  const batch: TrackedProcess[] = [];
-  let current: TrackedProcess | undefined;
-  try {
-    for (const node of nodes) {
-      const process: TrackedProcess = processRecord(node, { wasStopped: false, traced: false });
-      current = process;
-      // The stat file discovery read it from, when kept: it names this process for good.
-      process.statFd = kept.take(node.pid);
-      // With start-time identity, discovery has just read the identity and sendSignal checks it
-      // again right before each signal: nothing to bind. A pidfd is confirmed after opening.
-      if (identity === 'pidfd' && !bindPidfd(process, calls)) {
-        releaseIdentity(process); // closes the stat file discovery kept for it
-        continue; // exited (or its pid was recycled)
-      }
-      // Stopped before the freeze only if every task is T; the main thread's state from
-      // discovery settles the common case without reading the other tasks.
-      if (node.state === 'T' || node.state === 't') {
-        const tasks = readTaskStates(node.pid) ?? [];
-        process.threads = tasks.length || node.threads;
-        process.wasStopped = tasks.length > 0 && tasks.every((task) => task.state === 'T');
-        process.traced = tasks.some((task) => task.state === 't');
-      }
-      batch.push(process);
-    }
-  } catch (error) {
-    // A /proc read that failed outright: none of these is tracked yet, so nobody else would
-    // close what was opened for them.
-    for (const process of [...batch, current]) if (process) releaseIdentity(process);
-    throw error;
-  }
-  return batch;
-}
-
-/**
- * Running processes first (they hold the CPU the freezer needs), then the rest;
- * each group keeps discovery order, parents before children. A child forked in
- * the gap is caught by the rescan.
- */
-function stopOrder(batch: TrackedProcess[], nodes: ProcessNode[]): TrackedProcess[] {
-  const running = new Set(nodes.filter((node) => node.state === 'R').map((node) => node.pid));
-  return [...batch.filter((p) => running.has(p.pid)), ...batch.filter((p) => !running.has(p.pid))];
-}
-
-/** Checks permission for the whole first scan before stopping anything, so EPERM stops nothing. */
-function refuseUnsignallable(nodes: ProcessNode[]): void {
-  const denied = findUnsignallable(nodes.map((node) => node.pid));
-  if (denied.length > 0) throw notPermittedToSignal(denied);
 }

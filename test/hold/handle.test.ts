@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FrozenTreeHandle, type FrozenTreeParts } from '../../src/backends/frozen-tree.js';
+import type { BackendFreeze } from '../../src/backends/contract.js';
 import { FreezeError } from '../../src/base/errors.js';
+import { FrozenTreeHandle } from '../../src/hold/handle.js';
+import { defaultPlatform } from '../../src/kernel/platform.js';
 import { sleep } from '../helpers/index.js';
 
 const record = {
@@ -14,20 +16,33 @@ const record = {
   traced: false,
 };
 
-function handle(resume: () => unknown, extra: Partial<FrozenTreeParts> = {}): FrozenTreeHandle {
-  return new FrozenTreeHandle({
-    backend: 'signal',
-    identity: 'pidfd',
-    processes: [{ ...record, pidfd: 9 } as typeof record],
-    started: performance.now(),
-    rounds: 1,
-    exited: 0,
+function handle(resume: () => unknown, extra: { maxHoldMs?: number } = {}): FrozenTreeHandle {
+  const backend: BackendFreeze = {
+    stop: () => Promise.reject(new Error('not used')),
     resume: () => {
       resume();
       return [];
     },
-    hold: { policy: 'refreeze', intervalMs: 50, onEvent: () => {} },
-    ...extra,
+    rollback: () => {},
+    brief: () => {},
+    startHoldCheck: () => ({ stop: () => {} }),
+  };
+  return new FrozenTreeHandle({
+    plan: {
+      started: performance.now(),
+      maxHoldMs: extra.maxHoldMs,
+      check: { policy: 'refreeze', intervalMs: 50, onEvent: () => {} },
+      platform: defaultPlatform,
+    },
+    backend,
+    stopped: {
+      backend: 'signal',
+      identity: 'pidfd',
+      processes: [{ ...record, pidfd: 9 } as typeof record],
+      rounds: 1,
+      exited: 0,
+    },
+    watchdog: undefined,
   });
 }
 

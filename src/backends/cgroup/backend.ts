@@ -1,0 +1,118 @@
+/**
+ * The cgroup backends: the kernel freezes every task of a cgroup atomically and
+ * invisibly (no SIGCHLD, no job-control change, forks included by construction).
+ * v2 writes 1 to cgroup.freeze, v1 FROZEN to freezer.state (see state.ts).
+ */
+import { abortedBeforeStart, FreezeError } from '../../base/errors.js';
+import { cgroupPids, type ResolvedCgroup, writeCgroupFile } from '../../kernel/cgroupfs.js';
+import { readProcessStat } from '../../kernel/procfs.js';
+import { type ProcessInfo, type ProcessRecord, processInfo, processRecord } from '../../tree/process.js';
+import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';
+import type { BackendFreeze, SafetyNet, StopContext, Stopped } from '../contract.js';
+import { startCgroupHoldCheck } from './hold-check.js';
+import { FROZEN_VALUE, frozenBefore, THAWED_VALUE, waitFrozen } from './state.js';
+
+/** @internal */
+export interface CgroupFreezeRequest {
+  cgroup: ResolvedCgroup;
+  /** The hold check: what a breach makes it do, how often it looks, the bound on one refreeze. */
+  policy: BreachPolicy;
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+/** @internal */
+export class CgroupBackendFreeze implements BackendFreeze {
+  readonly #request: CgroupFreezeRequest;
+  /**
+   * Whether the cgroup itself asked to be frozen before we came: then it stays frozen. A
+   * cgroup frozen before us that someone thaws during the hold and that we refreeze is ours
+   * from then on, and the thaw thaws it.
+   */
+  #wasFrozen: boolean;
+  #wrote = false;
+
+  constructor(request: CgroupFreezeRequest) {
+    this.#request = request;
+    this.#wasFrozen = frozenBefore(request.cgroup);
+  }
+
+  get #thawed(): string {
+    return THAWED_VALUE[this.#request.cgroup.version];
+  }
+
+  async stop(context: StopContext): Promise<Stopped> {
+    const { cgroup } = this.#request;
+    const net = await context.safetyNet();
+    // Before the first write, so no moment leaves the cgroup frozen without a guard.
+    if (net && !this.#wasFrozen) net.guardFileWrite(cgroup.control, this.#thawed);
+    if (context.signal?.aborted) throw abortedBeforeStart();
+    this.#wrote = true;
+    writeCgroupFile(cgroup.control, FROZEN_VALUE[cgroup.version]);
+    await waitFrozen(cgroup, context.signal, context.deadline);
+    if (net?.failure) throw net.failure;
+    return {
+      backend: cgroup.version,
+      identity: 'starttime',
+      processes: snapshotProcesses(cgroupPids(cgroup.path), this.#wasFrozen),
+      rounds: 1,
+      exited: 0,
+    };
+  }
+
+  resume(): ProcessInfo[] {
+    this.#thaw();
+    return []; // the kernel freezer is invisible to parents: no ancestor stopped
+  }
+
+  /** guarantee 2: nothing left frozen by a rejected freeze; the error says what the rollback did. */
+  rollback(error: unknown): void {
+    const { cgroup } = this.#request;
+    let outcome = this.#wasFrozen ? 'it was frozen before this freeze and stays frozen' : 'it was thawed';
+    try {
+      this.#thaw();
+    } catch (rollbackError) {
+      outcome = `the thaw failed too (${(rollbackError as Error).message}): run \`treefreeze thaw --cgroup ${cgroup.path}\``;
+    }
+    if (this.#wrote && error instanceof FreezeError) error.message += `; ${outcome}`;
+  }
+
+  brief(net: SafetyNet): void {
+    if (!this.#wasFrozen) net.guardFileWrite(this.#request.cgroup.control, this.#thawed);
+  }
+
+  startHoldCheck(log: BreachLog, net: () => SafetyNet | undefined): HoldCheck {
+    const request = this.#request;
+    return startCgroupHoldCheck({
+      cgroup: request.cgroup,
+      policy: request.policy,
+      intervalMs: request.intervalMs,
+      timeoutMs: request.timeoutMs,
+      log,
+      adopt: () => {
+        if (!this.#wasFrozen) return;
+        this.#wasFrozen = false;
+        net()?.guardFileWrite(request.cgroup.control, this.#thawed);
+      },
+    });
+  }
+
+  #thaw(): void {
+    if (!this.#wrote || this.#wasFrozen) return;
+    try {
+      writeCgroupFile(this.#request.cgroup.control, this.#thawed);
+    } catch (error) {
+      // Removed while frozen (its processes gone): nothing is left frozen.
+      if (!(error instanceof FreezeError && error.code === 'NO_SUCH_CGROUP')) throw error;
+    }
+  }
+}
+
+function snapshotProcesses(pids: number[], wasStopped: boolean): ProcessRecord[] {
+  const processes: ProcessRecord[] = [];
+  for (const pid of pids) {
+    const stat = readProcessStat(pid);
+    if (stat !== null) processes.push(processRecord(processInfo(stat), { wasStopped, traced: false }));
+  }
+  return processes;
+}

@@ -1,0 +1,28 @@
+/**
+ * Where a signal-backend freeze spends its time, phase by phase: only when a profiler asks
+ * (the benchmark), so that an ordinary freeze reads no clock for it.
+ */
+/** @internal */
+export class PhaseClock {
+  readonly #phases: Record<string, number> = {};
+  readonly #profile: { started: number; report: (phases: Record<string, number>) => void } | undefined;
+  #last: number;
+
+  constructor(profile: { started: number; report: (phases: Record<string, number>) => void } | undefined) {
+    this.#profile = profile;
+    this.#last = profile?.started ?? 0;
+  }
+
+  /** Charges the time since the last mark to `name`. */
+  readonly mark = (name: string): void => {
+    if (!this.#profile) return;
+    const now = performance.now();
+    this.#phases[name] = (this.#phases[name] ?? 0) + (now - this.#last);
+    this.#last = now;
+  };
+
+  /** Hands the phases to the profiler. */
+  report(): void {
+    this.#profile?.report({ ...this.#phases });
+  }
+}

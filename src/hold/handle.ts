@@ -1,0 +1,150 @@
+/**
+ * The handle of a hold: it keeps the watchdog (replacing one that dies), runs the lease
+ * timer and the backend's hold check, and thaws exactly once, by the caller, the lease, or a
+ * watchdog lost for good.
+ */
+import { BreachLog, type HoldBreach, type HoldCheck } from '../backends/breach.js';
+import type { BackendFreeze, FreezeBackend, Stopped } from '../backends/contract.js';
+import { FreezeError, thawFailed } from '../base/errors.js';
+import type { LongTimer } from '../base/timers.js';
+import type { IdentityMethod } from '../tree/identity.js';
+import { type ProcessInfo, processRecord } from '../tree/process.js';
+import type { Watchdog } from '../watchdog/channel.js';
+import { keepWatchdog, type WatchdogEvent, type WatchdogKeeper } from '../watchdog/keeper.js';
+import { startLeaseTimer } from '../watchdog/lease.js';
+import type { FrozenProcess, FrozenTree, ThawReason } from './frozen-tree.js';
+import type { HoldPlan } from './plan.js';
+
+/** What a hold is made of. @internal */
+export interface HoldParts {
+  plan: Pick<HoldPlan, 'started' | 'maxHoldMs' | 'check' | 'platform'>;
+  backend: BackendFreeze;
+  stopped: Stopped;
+  /** The hold's watchdog, kept running (or replaced) until the thaw, then dismissed. */
+  watchdog: Watchdog | undefined;
+}
+
+/** @internal */
+export class FrozenTreeHandle implements FrozenTree {
+  readonly backend: FreezeBackend;
+  readonly identity: IdentityMethod;
+  readonly processes: readonly FrozenProcess[];
+  readonly durationMs: number;
+  readonly rounds: number;
+  readonly exited: number;
+  readonly thawed: Promise<ThawReason>;
+  readonly watchdogEvents: WatchdogEvent[] = [];
+  #resumedAncestors: readonly ProcessInfo[] = [];
+  readonly #log: BreachLog;
+  readonly #check: HoldCheck;
+  readonly #backend: BackendFreeze;
+  #keeper: WatchdogKeeper | undefined;
+  #watchdog: Watchdog | undefined;
+  #lease: LongTimer | undefined;
+  /** Set by the first thaw: undefined while frozen, null when it succeeded, else its error. */
+  #outcome: FreezeError | null | undefined;
+  #settle!: (reason: ThawReason) => void;
+  #fail!: (error: FreezeError) => void;
+
+  constructor(parts: HoldParts) {
+    const { plan, stopped } = parts;
+    this.backend = stopped.backend;
+    this.identity = stopped.identity;
+    this.processes = Object.freeze(
+      stopped.processes.map((record) => Object.freeze(processRecord(record, record))),
+    );
+    this.rounds = stopped.rounds;
+    this.exited = stopped.exited;
+    this.#backend = parts.backend;
+    this.thawed = new Promise((resolve, reject) => {
+      this.#settle = resolve;
+      this.#fail = reject;
+    });
+    // A failed thaw nobody awaits must not crash the caller as an unhandled rejection.
+    this.thawed.catch(() => {});
+    if (plan.maxHoldMs !== undefined) {
+      this.#lease = startLeaseTimer(plan.maxHoldMs, () => void this.#thawNow('lease'));
+    }
+    this.#watchdog = parts.watchdog;
+    this.#log = new BreachLog(plan.check.onEvent);
+    this.#keeper = parts.watchdog && this.#keep(parts.watchdog, plan);
+    this.#check = parts.backend.startHoldCheck(this.#log, () => this.#keeper?.current ?? this.#watchdog);
+    // Last: the handle, its keeper and its check included, is ready now.
+    this.durationMs = performance.now() - plan.started;
+  }
+
+  /** Keeps the watchdog running: continued if stopped, replaced and briefed if it dies. */
+  #keep(watchdog: Watchdog, plan: HoldParts['plan']): WatchdogKeeper {
+    return keepWatchdog({
+      watchdog,
+      platform: plan.platform,
+      brief: (fresh) => this.#backend.brief(fresh),
+      leaseEndsAt: plan.maxHoldMs === undefined ? undefined : performance.now() + plan.maxHoldMs,
+      onEvent: (event) => {
+        this.watchdogEvents.push(event);
+        plan.check.onEvent({ type: 'watchdog', watchdog: event });
+      },
+      onLost: (error) => void this.#thawNow('caller', error),
+    });
+  }
+
+  get frozen(): boolean {
+    return this.#outcome === undefined;
+  }
+
+  get breaches(): readonly HoldBreach[] {
+    return this.#log.breaches;
+  }
+
+  get intact(): boolean {
+    return this.#log.intact;
+  }
+
+  get resumedAncestors(): readonly ProcessInfo[] {
+    return this.#resumedAncestors;
+  }
+
+  thaw(): Promise<void> {
+    const error = this.#thawNow('caller');
+    return error ? Promise.reject(error) : Promise.resolve();
+  }
+
+  /**
+   * Thaws once, synchronously, and records why; returns the thaw's error, if any.
+   * `ended`: the hold ended for that reason (its watchdog was lost), even if the thaw succeeded.
+   */
+  #thawNow(reason: ThawReason, ended?: FreezeError): FreezeError | undefined {
+    if (this.#outcome === undefined) {
+      this.#lease?.clear();
+      this.#check.stop(); // its last look, before anything is resumed
+      this.#keeper?.stop();
+      const watchdog = this.#keeper?.current ?? this.#watchdog;
+      try {
+        this.#resumedAncestors = Object.freeze(this.#backend.resume());
+        this.#outcome = ended ?? null;
+      } catch (error) {
+        // A backend's own THAW_FAILED already names what is left stopped: keep it, unwrapped.
+        const pids = this.processes.map((p) => p.pid);
+        this.#outcome =
+          error instanceof FreezeError && error.code === 'THAW_FAILED'
+            ? error
+            : thawFailed('the frozen tree', pids, error);
+      } finally {
+        watchdog?.dismiss();
+      }
+      if (this.#outcome) this.#fail(this.#outcome);
+      else this.#settle(reason);
+    }
+    return this.#outcome ?? undefined;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.thaw();
+  }
+
+  /** Synchronous dispose: every backend resumes synchronously, so `using` thaws at once, and throws if it failed. */
+  [Symbol.dispose](): void {
+    const error = this.#thawNow('caller');
+    if (error) throw error;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Holding a process tree or a cgroup: the backend chosen, its request made from the plan,
+ * and the rules that keep the caller out of what it freezes.
+ */
+import { CgroupBackendFreeze } from '../backends/cgroup/backend.js';
+import { SignalBackendFreeze } from '../backends/signal/backend.js';
+import { abortedBeforeStart, count, FreezeError, listPids } from '../base/errors.js';
+import { cgroupPids, cgroupsOf, type ResolvedCgroup, resolveCgroup } from '../kernel/cgroupfs.js';
+import { discoverTree } from '../tree/discovery.js';
+import type { FrozenTreeHandle } from './handle.js';
+import type { HoldPlan, TreePlan } from './plan.js';
+import { holdWith, watchdogProcesses } from './protection.js';
+
+/** Freezes a cgroup with the kernel's freezer. */
+export function holdCgroup(cgroup: ResolvedCgroup, plan: HoldPlan): Promise<FrozenTreeHandle> {
+  // Every way to a cgroup freeze passes here: this process (and so its watchdog and the
+  // command of `run`, which start in its cgroup) must never be inside.
+  if (cgroupPids(cgroup.path).includes(process.pid)) {
+    throw new FreezeError(
+      'UNSAFE_TARGET',
+      `cgroup ${cgroup.path} holds this process: it cannot freeze itself`,
+      [process.pid],
+    );
+  }
+  if (plan.signal?.aborted) throw abortedBeforeStart();
+  const { policy, intervalMs } = plan.check;
+  return holdWith(plan, new CgroupBackendFreeze({ cgroup, policy, intervalMs, timeoutMs: plan.timeoutMs }));
+}
+
+/** Freezes the tree of `root` (without the root itself unless `includeRoot`), by the plan's backend. */
+export function holdProcessTree(
+  root: number,
+  includeRoot: boolean,
+  plan: HoldPlan,
+  tree: TreePlan,
+): Promise<FrozenTreeHandle> {
+  if (tree.backend !== 'signal') {
+    const choice = !includeRoot
+      ? { reason: 'the cgroup backend freezes whole trees (freezeTree), not descendants only' }
+      : tree.exclude.size > 0
+        ? { reason: 'a cgroup is frozen whole, so exclude needs the signal backend' }
+        : cgroupHoldingExactly(root);
+    if ('cgroup' in choice) return holdCgroup(choice.cgroup, plan);
+    if (tree.backend === 'cgroup') {
+      throw new FreezeError(
+        'CGROUP_MISMATCH',
+        `cannot use the cgroup backend for ${root}: ${choice.reason}`,
+        [root],
+      );
+    }
+  }
+  // The caller and its own descendants are never frozen: when the root is an ancestor
+  // of the caller, the caller's subtree is simply left out.
+  tree.exclude.add(process.pid);
+  const { knobs } = plan;
+  const backend = new SignalBackendFreeze({
+    root,
+    includeRoot,
+    exclude: tree.exclude,
+    identity: tree.identity, // decided after the priority raise: loading koffi is slow on a busy CPU
+    platform: plan.platform,
+    safetyNets: watchdogProcesses,
+    policy: plan.check.policy,
+    intervalMs: plan.check.intervalMs,
+    timeoutMs: plan.timeoutMs,
+    discovery: knobs.discovery,
+    afterDiscovery: knobs.afterDiscovery,
+    profile: knobs.profile && { started: plan.started, report: knobs.profile },
+  });
+  // Only a tree of our own descendants can contain the watchdog: then its exact pid is needed.
+  return holdWith(plan, backend, root === process.pid);
+}
+
+/**
+ * The root's own cgroup when it holds exactly the root's tree (never the caller),
+ * preferring v2; otherwise the reason it does not.
+ */
+function cgroupHoldingExactly(root: number): { cgroup: ResolvedCgroup } | { reason: string } {
+  const tree = new Set(discoverTree(root).map((node) => node.pid));
+  const { v2, v1 } = cgroupsOf(root);
+  const reasons: string[] = [];
+  for (const path of [v2, v1]) {
+    if (path === undefined) continue;
+    let cgroup: ResolvedCgroup;
+    try {
+      cgroup = resolveCgroup(path);
+    } catch (error) {
+      reasons.push((error as Error).message);
+      continue;
+    }
+    const members = new Set(cgroupPids(cgroup.path));
+    if (members.has(process.pid)) {
+      reasons.push(`cgroup ${cgroup.path} holds this process, which is never frozen`);
+      continue;
+    }
+    const outsiders = [...members].filter((pid) => !tree.has(pid));
+    const missing = [...tree].filter((pid) => !members.has(pid));
+    if (outsiders.length === 0 && missing.length === 0) return { cgroup };
+    reasons.push(
+      outsiders.length > 0
+        ? `cgroup ${cgroup.path} also holds ${count(outsiders.length, 'process', 'processes')} outside the tree (${listPids(outsiders, 5)})`
+        : `cgroup ${cgroup.path} lacks ${count(missing.length, 'process', 'processes')} of the tree (${listPids(missing, 5)})`,
+    );
+  }
+  return { reason: reasons.join('; ') || `process ${root} is in no cgroup with a freezer` };
+}

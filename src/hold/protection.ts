@@ -1,0 +1,47 @@
+/**
+ * The one place a hold is assembled, for every backend: the watchdog is started first (its
+ * start overlaps the backend's first reads), handed to the backend as its safety net before
+ * anything is stopped, confirmed running before the freeze resolves, and given the lease;
+ * the handle then keeps it. A freeze that fails is rolled back before it rejects.
+ */
+import type { BackendFreeze } from '../backends/contract.js';
+import type { Watchdog } from '../watchdog/channel.js';
+import { sealProtection } from '../watchdog/lease.js';
+import { isWatchdogProcess, ownWatchdogPids } from '../watchdog/own-watchdogs.js';
+import { acquireWatchdog } from '../watchdog/shared.js';
+import { FrozenTreeHandle } from './handle.js';
+import type { HoldPlan } from './plan.js';
+
+/** How a backend tells watchdogs (ours and other freezers') from the tree it freezes. */
+export const watchdogProcesses = { own: ownWatchdogPids, isOne: isWatchdogProcess };
+
+/**
+ * Freezes with `backend` under `plan`'s protection. `watchdogMayBeInTree`: the tree is this
+ * process's own descendants, where its watchdog is too: then its exact pid is awaited.
+ */
+export async function holdWith(
+  plan: HoldPlan,
+  backend: BackendFreeze,
+  watchdogMayBeInTree = false,
+): Promise<FrozenTreeHandle> {
+  const starting = plan.watchdog
+    ? acquireWatchdog(plan.platform, plan.deadline, watchdogMayBeInTree)
+    : undefined;
+  starting?.catch(() => {}); // awaited below; never an unhandled rejection
+  let watchdog: Watchdog | undefined;
+  const safetyNet = async () => {
+    watchdog ??= await starting;
+    return watchdog;
+  };
+  try {
+    const stopped = await backend.stop({ deadline: plan.deadline, signal: plan.signal, safetyNet });
+    // Never resolve unprotected: the watchdog must really run (usually long done).
+    await sealProtection(await safetyNet(), plan.maxHoldMs);
+    return new FrozenTreeHandle({ plan, backend, stopped, watchdog });
+  } catch (error) {
+    backend.rollback(error); // guarantee 2: a rejected freeze leaves nothing stopped
+    watchdog ??= await starting?.catch(() => undefined);
+    watchdog?.dismiss();
+    throw error;
+  }
+}
