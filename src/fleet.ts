@@ -10,6 +10,13 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { FreezeError, invalidArgument } from './base/errors.js';
 import type { RequiredOptions } from './hold/plan.js';
+import {
+  type ErrorLine,
+  type EventLine,
+  type FrozenLine,
+  parseEventLine,
+  type ThawedLine,
+} from './protocol/events.js';
 
 /** `maxHoldMs` is required: the lease on every host, after which a host thaws by itself, whatever happens. */
 export interface FleetOptions extends RequiredOptions<'maxHoldMs'> {
@@ -81,17 +88,14 @@ function open(host: string, options: FleetOptions): Session {
     stderr += data;
   });
   child.stdin.on('error', () => {}); // a session that ended: its stdin is closed already
-  const events: Record<string, unknown>[] = [];
+  const events: EventLine[] = [];
   const waiters: (() => void)[] = [];
   let buffered = '';
   child.stdout.on('data', (data) => {
     buffered += data;
     for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
-      try {
-        events.push(JSON.parse(buffered.slice(0, end)));
-      } catch {
-        // not an event (a login banner): ignore it
-      }
+      const event = parseEventLine(buffered.slice(0, end)); // null: not an event (a login banner)
+      if (event) events.push(event);
       buffered = buffered.slice(end + 1);
       for (const wake of waiters.splice(0)) wake();
     }
@@ -101,19 +105,21 @@ function open(host: string, options: FleetOptions): Session {
     done = true; // before waking the waiters: they return once done
     for (const wake of waiters.splice(0)) wake();
   });
-  const next = async (wanted: (event: Record<string, unknown>) => boolean) => {
+  const next = async <E extends EventLine>(wanted: (event: EventLine) => event is E) => {
     for (;;) {
       const found = events.find(wanted);
       if (found || done) return found;
       await new Promise<void>((resolve) => waiters.push(resolve));
     }
   };
-  const frozen = next((event) => event.event === 'frozen' || event.event === 'error').then((event) => {
+  const frozen = next(
+    (event): event is FrozenLine | ErrorLine => event.event === 'frozen' || event.event === 'error',
+  ).then((event) => {
     if (event?.event === 'frozen') {
       return {
         host,
         hold: String(event.hold),
-        pids: ((event.processes as { pid: number }[]) ?? []).map((p) => p.pid),
+        pids: (event.processes ?? []).map((p) => p.pid),
         freezeMs: Number(event.freezeMs),
       };
     }
@@ -123,10 +129,10 @@ function open(host: string, options: FleetOptions): Session {
     throw new FreezeError('FLEET_FAILED', `${host}: ${reason}`);
   });
   frozen.catch(() => {});
-  const thawed = next((event) => event.event === 'thawed').then((event) => ({
+  const thawed = next((event): event is ThawedLine => event.event === 'thawed').then((event) => ({
     host,
     intact: event ? Boolean(event.intact) : null,
-    breaches: event ? (event.breaches as unknown[]).length : null,
+    breaches: event ? (event.breaches ?? []).length : null,
     heldMs: event ? Number(event.heldMs) : null,
     reason: event ? String(event.thawReason) : null,
   }));

@@ -10,7 +10,8 @@ import ts from 'typescript';
 import { repoRoot } from './helpers/index.js';
 
 // The layers, lowest first. A module may import from its own layer or a lower one, never
-// from a higher one: base <- kernel <- tree <- watchdog <- backends <- hold <- entry points <- cli.
+// from a higher one: base <- kernel <- tree <- watchdog <- backends <- hold <- protocol <- entry points
+// <- cli.
 const LAYERS: [string, (path: string) => boolean][] = [
   ['base', (path) => path.startsWith('base/')],
   ['kernel', (path) => path.startsWith('kernel/')],
@@ -18,6 +19,7 @@ const LAYERS: [string, (path: string) => boolean][] = [
   ['watchdog', (path) => path.startsWith('watchdog/')],
   ['backends', (path) => path.startsWith('backends/')],
   ['hold', (path) => path.startsWith('hold/')],
+  ['protocol', (path) => path.startsWith('protocol/')],
   ['entry points', (path) => !path.includes('/') && path !== 'cli.ts'],
   ['cli', (path) => path.startsWith('cli/') || path === 'cli.ts'],
 ];

@@ -1,0 +1,107 @@
+/**
+ * The --json event protocol, typed once: what `treefreeze freeze --json` and `run --json`
+ * write (one JSON object a line) and what the fleet helper reads. docs/events.schema.json
+ * describes the same shapes for other languages; a test checks that the two agree.
+ */
+import type { FreezeBackend, HoldBreach, IdentityMethod, WatchdogEvent } from '../hold/frozen-tree.js';
+import type { ProcessInfo, ProcessRecord } from '../tree/process.js';
+import type { TargetKind } from '../tree/targets.js';
+
+export type { HoldBreach, WatchdogEvent };
+
+/** A target as events show it: as given, what kind, and what it resolved to. */
+export interface TargetSummary {
+  spec: string;
+  kind: TargetKind;
+  root: number | null;
+  cgroup: string | null;
+  label: string;
+  pids?: number[];
+}
+
+/** A frozen process as events show it. */
+export type EventProcess = ProcessRecord;
+
+export interface FrozenLine {
+  event: 'frozen';
+  at: number;
+  command: 'freeze' | 'run';
+  root: number | null;
+  cgroup: string | null;
+  childrenOnly: boolean;
+  backend: FreezeBackend;
+  identity: IdentityMethod;
+  freezeMs: number;
+  rounds: number;
+  processes: EventProcess[];
+  targets: TargetSummary[];
+  hold?: string;
+  detached?: true;
+  holder?: number;
+}
+
+export interface BreachLine {
+  event: 'breach' | 'breach-ended';
+  at: number;
+  breach: HoldBreach;
+}
+
+export interface WatchdogLine {
+  event: 'watchdog';
+  at: number;
+  watchdog: WatchdogEvent;
+}
+
+/** Why a command-line hold ended. */
+export type HoldEndReason = 'timer' | 'signal' | 'lease' | 'caller' | 'stdin' | 'request';
+
+export interface ThawedLine {
+  event: 'thawed';
+  at: number;
+  command: 'freeze' | 'run';
+  heldMs: number;
+  intact: boolean;
+  breaches: readonly HoldBreach[];
+  resumedAncestors: readonly ProcessInfo[];
+  watchdogEvents: readonly WatchdogEvent[];
+  exitCode: number;
+  thawReason?: HoldEndReason;
+  signal?: string | null;
+  argv?: string[];
+  commandExitCode?: number;
+  exitSignal?: string | null;
+  hold?: string;
+}
+
+export interface ErrorLine {
+  event: 'error';
+  at: number;
+  code: string;
+  message: string;
+  pids: number[];
+}
+
+export interface DryRunLine {
+  event: 'dry-run';
+  at: number;
+  command: 'freeze' | 'run';
+  targets: TargetSummary[];
+}
+
+export type EventLine = FrozenLine | BreachLine | WatchdogLine | ThawedLine | ErrorLine | DryRunLine;
+
+/** An event as it is handed to the writer, which stamps `at`. */
+export type UnstampedEvent<E extends EventLine = EventLine> = E extends EventLine ? Omit<E, 'at'> : never;
+
+/** Reads one line of the protocol: an event, or null for anything else (a login banner). */
+export function parseEventLine(line: string): EventLine | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  const known = ['frozen', 'breach', 'breach-ended', 'watchdog', 'thawed', 'error', 'dry-run'];
+  if (typeof value !== 'object' || value === null) return null;
+  return known.includes((value as { event?: unknown }).event as string) ? (value as EventLine) : null;
+}
