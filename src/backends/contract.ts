@@ -47,6 +47,8 @@ export interface StopContext {
    * Started before the backend, so that its start overlaps the backend's first reads.
    */
   safetyNet(): Promise<SafetyNet | undefined>;
+  /** Charges the time since the last mark to a phase (a no-op unless the benchmark profiles). */
+  phase(name: string): void;
 }
 
 /** A tree confirmed stopped. */

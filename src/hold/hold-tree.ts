@@ -65,7 +65,6 @@ export function holdProcessTree(
     timeoutMs: plan.timeoutMs,
     discovery: knobs.discovery,
     afterDiscovery: knobs.afterDiscovery,
-    profile: knobs.profile && { started: plan.started, report: knobs.profile },
   });
   // Only a tree of our own descendants can contain the watchdog: then its exact pid is needed.
   return holdWith(plan, backend, root === process.pid);

@@ -10,6 +10,7 @@ import { sealProtection } from '../watchdog/lease.js';
 import { isWatchdogProcess, ownWatchdogPids } from '../watchdog/own-watchdogs.js';
 import { acquireWatchdog } from '../watchdog/shared.js';
 import { FrozenTreeHandle } from './handle.js';
+import { PhaseClock } from './phases.js';
 import type { HoldPlan } from './plan.js';
 
 /** How a backend tells watchdogs (ours and other freezers') from the tree it freezes. */
@@ -28,16 +29,23 @@ export async function holdWith(
     ? acquireWatchdog(plan.platform, plan.deadline, watchdogMayBeInTree)
     : undefined;
   starting?.catch(() => {}); // awaited below; never an unhandled rejection
+  const phases = new PhaseClock(plan.knobs.profile && { started: plan.started, report: plan.knobs.profile });
+  phases.mark('watchdog spawn');
   let watchdog: Watchdog | undefined;
   const safetyNet = async () => {
     watchdog ??= await starting;
     return watchdog;
   };
   try {
-    const stopped = await backend.stop({ deadline: plan.deadline, signal: plan.signal, safetyNet });
+    const context = { deadline: plan.deadline, signal: plan.signal, safetyNet, phase: phases.mark };
+    const stopped = await backend.stop(context);
     // Never resolve unprotected: the watchdog must really run (usually long done).
     await sealProtection(await safetyNet(), plan.maxHoldMs);
-    return new FrozenTreeHandle({ plan, backend, stopped, watchdog });
+    phases.mark('other');
+    const handle = new FrozenTreeHandle({ plan, backend, stopped, watchdog });
+    phases.mark('handle');
+    phases.report();
+    return handle;
   } catch (error) {
     backend.rollback(error); // guarantee 2: a rejected freeze leaves nothing stopped
     watchdog ??= await starting?.catch(() => undefined);

@@ -13,7 +13,6 @@ import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';
 import type { BackendFreeze, SafetyNet, SafetyNetProcesses, StopContext, Stopped } from '../contract.js';
 import { SignalFreezer } from './freezer.js';
 import { SignalHoldCheck } from './hold-check.js';
-import { PhaseClock } from './phases.js';
 
 /** @internal */
 export interface SignalFreezeRequest {
@@ -33,14 +32,11 @@ export interface SignalFreezeRequest {
   discovery?: 'children-files' | 'scan' | undefined;
   /** Called after each discovery, before anything found is signalled (tests). */
   afterDiscovery?: ((pids: number[]) => void) | undefined;
-  /** Where the freeze spends its time, phase by phase, from `started` (the benchmark). */
-  profile?: { started: number; report: (phases: Record<string, number>) => void } | undefined;
 }
 
 /** @internal */
 export class SignalBackendFreeze implements BackendFreeze {
   readonly #request: SignalFreezeRequest;
-  readonly #phases: PhaseClock;
   #calls: Native | null = null;
   /** What is above the tree, as it was before anything was stopped (see tree/ancestors.ts). */
   #ancestors: Ancestor[] = [];
@@ -48,13 +44,11 @@ export class SignalBackendFreeze implements BackendFreeze {
 
   constructor(request: SignalFreezeRequest) {
     this.#request = request;
-    this.#phases = new PhaseClock(request.profile);
   }
 
   async stop(context: StopContext): Promise<Stopped> {
     const request = this.#request;
-    const phase = this.#phases.mark;
-    phase('start and watchdog spawn');
+    const { phase } = context;
     // Loads koffi on the first freeze (20 ms on an idle machine, seconds beside a spinning
     // tree in this session): after the priority raise, and inside durationMs.
     const calls = request.identity === 'starttime' ? null : request.platform.native();
@@ -89,8 +83,6 @@ export class SignalBackendFreeze implements BackendFreeze {
         return batch;
       },
     });
-    phase('other');
-    this.#phases.report();
     return {
       backend: 'signal',
       identity: freezer.exactIdentity ? 'pidfd' : 'starttime',

@@ -1,6 +1,6 @@
 /**
- * Where a signal-backend freeze spends its time, phase by phase: only when a profiler asks
- * (the benchmark), so that an ordinary freeze reads no clock for it.
+ * Where a freeze spends its time, phase by phase, from the caller's call to the handle:
+ * only when a profiler asks (the benchmark), so that an ordinary freeze reads no clock for it.
  */
 /** @internal */
 export class PhaseClock {
