@@ -31,8 +31,7 @@ export function freezeCgroup(path: string, options: FreezeOptions = {}): Promise
 /**
  * Every public freeze starts here, with the clock and the priority raise before anything
  * else: beside a spinning tree in this session, whatever runs before the raise (even V8
- * compiling the next functions) crawls — 50-130 ms measured — and would be missing from
- * durationMs. The priority is restored once the freeze settles.
+ * compiling the next functions) crawls, and would be missing from durationMs. The priority is restored once the freeze settles.
  */
 function entered(
   options: InternalFreezeOptions,

@@ -28,8 +28,7 @@ export function setLongTimeout(callback: () => void, ms: number, unref = false):
 
 /**
  * The period of the one timer every periodic check of a hold shares. Each wakeup of an idle
- * process costs CPU of its own (0.3-0.4 ms measured on a 2-core VM, more than reading a
- * hundred /proc files), so checks whose interval is a multiple of it ride on the same wakeup.
+ * process costs CPU of its own (more than reading a hundred /proc files), so checks whose interval is a multiple of it ride on the same wakeup.
  */
 export const TICK_MS = 50;
 

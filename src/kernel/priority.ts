@@ -3,8 +3,8 @@
  * CPU-bound tree in the freezer's own session (same autogroup) would otherwise get nearly
  * all the CPU while the freezer tries to stop it. Every thread is raised, not only the
  * freezing one: libuv's pool runs the watchdog's posix_spawn, and V8's compiler and GC
- * threads starve otherwise, leaving the main thread in unoptimised code (measured: a first
- * freeze beside 200 x 2 spinning threads spent 1.3-1.5 s loading the native library).
+ * threads starve otherwise, leaving the main thread in unoptimised code for seconds
+ * (docs/performance.md).
  */
 import { readdirSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';

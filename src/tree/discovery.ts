@@ -52,8 +52,7 @@ export interface DiscoveryOptions extends ListTreeOptions {
 export type KnownProcess = Pick<ProcStat, 'pid' | 'ppid' | 'comm' | 'state' | 'numThreads' | 'startTime'>;
 
 function toNode(stat: KnownProcess): ProcessNode {
-  // Extended in place rather than spread into a new object (alone, a spread measured 4.6 µs per
-  // node against 0.3; within a whole discovery the difference is lost in the reads).
+  // Extended in place rather than spread into a new object: cheaper per node, and the hot path.
   const node = processInfo(stat) as ProcessNode;
   node.state = stat.state;
   node.children = [];
@@ -116,7 +115,7 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
     // Switch once the tree proves large. Breadth first, the unvisited part of a growing
     // tree is at least as large again as the queue. (Weighing the children per process seen
     // so far switches sooner on a large tree, but a 100-process tree looks the same at that
-    // point and would pay a whole scan: measured, it lost more there than it won.)
+    // point and would pay a whole scan.)
     if (method === 'auto' && !hinted && i >= nextCheck) {
       nextCheck += SWITCH_CHECK_EVERY;
       const decision = scanDecision(2 * (queue.length - i), node.threads);

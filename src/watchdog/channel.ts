@@ -60,9 +60,8 @@ export interface WatchdogEnds {
  * How much longer the watchdog's copy of a lease runs than the caller's own timer. The
  * watchdog is there for a caller that hangs; a live caller thaws at `maxHoldMs` itself and
  * tells it so. Both due at once, the watchdog's would sometimes come first (its clock is read
- * in hundredths of a second, and the caller's timer may be a little late): it resumed the tree
- * under the caller's hold, which the caller then reported as broken (3 of 45 CLI holds
- * with `--max-hold 300ms`).
+ * in hundredths of a second, and the caller's timer may be a little late), resuming the tree
+ * under the caller's hold, which the caller then reported as broken.
  */
 export const WATCHDOG_LEASE_GRACE_MS = 1000;
 

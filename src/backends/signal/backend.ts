@@ -49,8 +49,8 @@ export class SignalBackendFreeze implements BackendFreeze {
   async stop(context: StopContext): Promise<Stopped> {
     const request = this.#request;
     const { phase } = context;
-    // Loads koffi on the first freeze (20 ms on an idle machine, seconds beside a spinning
-    // tree in this session): after the priority raise, and inside durationMs.
+    // Loads koffi on the first freeze (slow beside a spinning tree in this session): after
+    // the priority raise, and inside durationMs.
     const calls = request.identity === 'starttime' ? null : request.platform.native();
     this.#calls = calls;
     phase('native library');
