@@ -41,15 +41,50 @@ interface Beat {
   at: number;
 }
 
-export async function runDemo(): Promise<number> {
+/** The demo's output: lines, checks marked ✓ (green in a terminal), and the sample's tree. */
+function demoPrinter() {
   const color = useColor(process.stdout);
   const say = (text = '') => process.stdout.write(`${text}\n`);
   const ok = (text: string) => say(`  ${paint(color, 'green', '✓')} ${text}`);
+  const tree = (root: number) => say(renderTree(describeTree(listTree(root)), color).replace(/^/gm, '  '));
+  return { color, say, ok, tree };
+}
+type DemoPrinter = ReturnType<typeof demoPrinter>;
 
-  say(paint(color, 'bold', 'treefreeze demo'));
-  say(
+export async function runDemo(): Promise<number> {
+  const out = demoPrinter();
+  out.say(paint(out.color, 'bold', 'treefreeze demo'));
+  out.say(
     `Starting a sample service: a supervisor and ${WORKERS} workers, each printing a heartbeat every ${BEAT_MS} ms.`,
   );
+  const service = startSampleService();
+  const heartbeats = listenForHeartbeats(service.output);
+  const root = service.root;
+  try {
+    if (!(await heartbeats.waitFor(heartbeats.allWorkersSince(0), 8000))) {
+      out.say('The sample service did not start in time.');
+      return EXIT.FAILED;
+    }
+    out.ok(`heartbeats from all ${WORKERS} workers`);
+    out.say();
+    out.say(`The tree of pid ${root} (state letters: S sleeping, R running, T stopped):`);
+    out.tree(root);
+    out.say();
+    const { quiet, thawAt } = await holdFrozen(root, heartbeats, out);
+    const resumed = await showResumed(thawAt, heartbeats, out);
+    out.say();
+    out.say(`Done: stopped the sample service (process group ${root}).`);
+    return quiet && resumed ? EXIT.OK : EXIT.FAILED;
+  } finally {
+    service.stop();
+  }
+}
+
+/**
+ * Starts the sample service in its own session and process group; `stop` kills the group, as
+ * does this process's exit, SIGINT or SIGTERM meanwhile.
+ */
+function startSampleService(): { root: number; output: NodeJS.ReadableStream; stop(): void } {
   const service = spawn(process.execPath, ['-e', SUPERVISOR_SOURCE], {
     detached: true, // its own session and process group: cleaned up as one
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -74,10 +109,22 @@ export async function runDemo(): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  return {
+    root,
+    output: service.stdout as NodeJS.ReadableStream,
+    stop: () => {
+      cleanup();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
 
+/** The heartbeats read so far from the service's output, and a wait for a condition on them. */
+function listenForHeartbeats(output: NodeJS.ReadableStream) {
   const beats: Beat[] = [];
   let onBeat: (beat: Beat) => void = () => {};
-  createInterface({ input: service.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+  createInterface({ input: output }).on('line', (line) => {
     const [word, worker, tick, at] = line.split(' ');
     if (word !== 'beat') return;
     const beat = { worker: Number(worker), tick: Number(tick), at: Number(at) };
@@ -96,50 +143,46 @@ export async function runDemo(): Promise<number> {
     });
   const allWorkersSince = (since: number) => () =>
     new Set(beats.filter((beat) => beat.at >= since).map((beat) => beat.worker)).size === WORKERS;
+  return { beats, waitFor, allWorkersSince };
+}
+type Heartbeats = ReturnType<typeof listenForHeartbeats>;
 
-  try {
-    if (!(await waitFor(allWorkersSince(0), 8000))) {
-      say('The sample service did not start in time.');
-      return EXIT.FAILED;
-    }
-    ok(`heartbeats from all ${WORKERS} workers`);
-    say();
-    say(`The tree of pid ${root} (state letters: S sleeping, R running, T stopped):`);
-    say(renderTree(describeTree(listTree(root)), color).replace(/^/gm, '  '));
-    say();
+/** Freezes the service for HOLD_MS and thaws it; quiet: no heartbeat was stamped inside the hold. */
+async function holdFrozen(
+  root: number,
+  { beats }: Heartbeats,
+  out: DemoPrinter,
+): Promise<{ quiet: boolean; thawAt: number }> {
+  out.say(`Freezing the tree of ${root} for ${formatDuration(HOLD_MS)} ...`);
+  const frozen = await freezeTree(root);
+  const frozenAt = Date.now();
+  const threads = frozen.processes.reduce((sum, p) => sum + p.threads, 0);
+  out.ok(
+    `froze ${count(frozen.processes.length, 'process', 'processes')}, ${count(threads, 'thread')} in ${formatDuration(frozen.durationMs)}`,
+  );
+  out.tree(root);
+  await new Promise((resolve) => setTimeout(resolve, HOLD_MS));
+  const thawAt = Date.now();
+  // Heartbeats are stamped by the worker: any stamped inside the hold ran while "frozen".
+  const during = beats.filter((beat) => beat.at > frozenAt && beat.at < thawAt).length;
+  if (during === 0)
+    out.ok(`no heartbeat during the ${formatDuration(thawAt - frozenAt)} hold (0 heartbeats)`);
+  else out.say(`  ✗ ${during} heartbeats arrived during the hold`);
+  out.say('Thawing ...');
+  await frozen.thaw();
+  return { quiet: during === 0, thawAt };
+}
 
-    say(`Freezing the tree of ${root} for ${formatDuration(HOLD_MS)} ...`);
-    const frozen = await freezeTree(root);
-    const frozenAt = Date.now();
-    const threads = frozen.processes.reduce((sum, p) => sum + p.threads, 0);
-    ok(
-      `froze ${count(frozen.processes.length, 'process', 'processes')}, ${count(threads, 'thread')} in ${formatDuration(frozen.durationMs)}`,
+/** Waits for every worker's heartbeat after the thaw; says how soon the first came. */
+async function showResumed(thawAt: number, heartbeats: Heartbeats, out: DemoPrinter): Promise<boolean> {
+  const resumed = await heartbeats.waitFor(heartbeats.allWorkersSince(thawAt), 5000);
+  const first = heartbeats.beats.find((beat) => beat.at >= thawAt);
+  if (resumed && first) {
+    out.ok(
+      `heartbeats resumed from all ${WORKERS} workers (first ${formatDuration(first.at - thawAt)} after thaw)`,
     );
-    say(renderTree(describeTree(listTree(root)), color).replace(/^/gm, '  '));
-    await new Promise((resolve) => setTimeout(resolve, HOLD_MS));
-    const thawAt = Date.now();
-    // Heartbeats are stamped by the worker: any stamped inside the hold ran while "frozen".
-    const during = beats.filter((beat) => beat.at > frozenAt && beat.at < thawAt).length;
-    if (during === 0) ok(`no heartbeat during the ${formatDuration(thawAt - frozenAt)} hold (0 heartbeats)`);
-    else say(`  ✗ ${during} heartbeats arrived during the hold`);
-
-    say('Thawing ...');
-    await frozen.thaw();
-    const resumed = await waitFor(allWorkersSince(thawAt), 5000);
-    const first = beats.find((beat) => beat.at >= thawAt);
-    if (resumed && first) {
-      ok(
-        `heartbeats resumed from all ${WORKERS} workers (first ${formatDuration(first.at - thawAt)} after thaw)`,
-      );
-    } else {
-      say('  ✗ heartbeats did not resume');
-    }
-    say();
-    say(`Done: stopped the sample service (process group ${root}).`);
-    return during === 0 && resumed ? EXIT.OK : EXIT.FAILED;
-  } finally {
-    cleanup();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+  } else {
+    out.say('  ✗ heartbeats did not resume');
   }
+  return resumed;
 }

@@ -52,3 +52,8 @@ export function formatDuration(ms: number): string {
         : [Math.floor(ms / 86_400_000), Math.round((ms % 86_400_000) / 3_600_000), 'd', 'h'];
   return small ? `${big} ${bigUnit} ${small} ${smallUnit}` : `${big} ${bigUnit}`;
 }
+
+/** A duration as an option takes it ("5s", "100ms"): how --help shows a default. */
+export function durationOptionText(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}

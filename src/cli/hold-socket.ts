@@ -87,28 +87,19 @@ export function askHolder(
   if (typeof fd !== 'number') return Promise.resolve(fd);
   return new Promise((resolve) => {
     const socket = connect(`/proc/self/fd/${fd}`);
-    let fdOpen = true;
-    const closeFd = () => {
-      if (fdOpen) closeSync(fd);
-      fdOpen = false;
-    };
+    const closeFd = closeOnce(fd); // once connected, or when the ask ends before that
     let settled = false;
     const finish = (result: HolderAnswer) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      deadline.clear();
       closeFd();
       socket.destroy();
       resolve(result);
     };
-    const silent = (ms: number) => () =>
-      finish({ kind: 'refused', why: `its holder did not answer within ${ms} ms` });
-    // A holder that says nothing at all is given little time; one that accepted a thaw, the rest
-    // of one deadline counted from the start (a second acceptance gains nothing).
-    const started = performance.now();
-    const firstWordMs = Math.min(deadlineMs, FIRST_WORD_DEADLINE_MS);
-    let timer = setTimeout(silent(firstWordMs), firstWordMs);
-    let accepted = false;
+    const deadline = answerDeadline(deadlineMs, (ms) =>
+      finish({ kind: 'refused', why: `its holder did not answer within ${ms} ms` }),
+    );
     let peer: PeerCredentials | null = null;
     let connected = false;
     let text = '';
@@ -124,40 +115,87 @@ export function askHolder(
     socket.on('data', (data) => {
       text += data.toString('utf8');
       if (text.length > ANSWER_MAX_BYTES) return finish({ kind: 'refused', why: 'its answer is too long' });
-      // Charged in order, and no further once one is spent: a user's flood spends their own
-      // budget, not the one they share with everyone else.
-      for (const budget of budgets) {
-        budget.bytes -= data.length;
-        if (budget.bytes < 0) return finish({ kind: 'refused', why: 'the holders asked have said too much' });
+      if (overspent(budgets, data.length)) {
+        return finish({ kind: 'refused', why: 'the holders asked have said too much' });
       }
       for (let end = text.indexOf('\n'); end >= 0 && !settled; end = text.indexOf('\n')) {
         const line = text.slice(0, end);
         text = text.slice(end + 1);
-        let value: unknown;
-        try {
-          value = JSON.parse(line);
-        } catch {
-          return finish({ kind: 'refused', why: 'its answer is not JSON' });
-        }
-        if (request === 'thaw' && (value as { accepted?: unknown } | null)?.accepted === true) {
-          if (!accepted) {
-            clearTimeout(timer);
-            timer = setTimeout(silent(deadlineMs), deadlineMs - (performance.now() - started));
-          }
-          accepted = true;
-          continue;
-        }
-        finish({ kind: 'answer', value, peer });
+        const said = parseAnswerLine(line, request);
+        if (said === 'not JSON') return finish({ kind: 'refused', why: 'its answer is not JSON' });
+        if (said === 'accepted') deadline.accepted();
+        else finish({ kind: 'answer', value: said.value, peer });
       }
     });
     socket.once('end', () =>
       finish({ kind: 'refused', why: 'its holder closed the connection without answering' }),
     );
-    socket.once('error', (error) => {
-      const code = errnoCode(error);
-      // Refused at connect: a socket file nobody listens on any more, left by a holder that died.
-      if (!connected && (code === 'ECONNREFUSED' || code === 'ENOENT')) return finish({ kind: 'gone' });
-      finish({ kind: 'refused', why: code ?? error.message });
-    });
+    socket.once('error', (error) => finish(socketFailure(error, connected)));
   });
+}
+
+/**
+ * How long an asker waits: a holder that says nothing at all is given little time; one that
+ * accepted a thaw, the rest of one deadline counted from the start (a second acceptance gains
+ * nothing). `silent` hears how long the holder was given.
+ */
+function answerDeadline(
+  deadlineMs: number,
+  silent: (ms: number) => void,
+): { accepted(): void; clear(): void } {
+  const started = performance.now();
+  const firstWordMs = Math.min(deadlineMs, FIRST_WORD_DEADLINE_MS);
+  let timer = setTimeout(() => silent(firstWordMs), firstWordMs);
+  let accepted = false;
+  return {
+    accepted() {
+      if (!accepted) {
+        clearTimeout(timer);
+        timer = setTimeout(() => silent(deadlineMs), deadlineMs - (performance.now() - started));
+      }
+      accepted = true;
+    },
+    clear: () => clearTimeout(timer),
+  };
+}
+
+/**
+ * Charges `bytes` to each budget in order, and to none after one is spent: a user's flood
+ * spends their own budget, not the one they share with everyone else. True once one is spent.
+ */
+function overspent(budgets: readonly { bytes: number }[], bytes: number): boolean {
+  for (const budget of budgets) {
+    budget.bytes -= bytes;
+    if (budget.bytes < 0) return true;
+  }
+  return false;
+}
+
+/** One line of a holder's answer: a thaw's acknowledgement, or the answer itself. */
+function parseAnswerLine(line: string, request: HoldRequest): 'accepted' | 'not JSON' | { value: unknown } {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return 'not JSON';
+  }
+  if (request === 'thaw' && (value as { accepted?: unknown } | null)?.accepted === true) return 'accepted';
+  return { value };
+}
+
+/** What a socket error says of the holder. */
+function socketFailure(error: Error, connected: boolean): HolderAnswer {
+  const code = errnoCode(error);
+  // Refused at connect: a socket file nobody listens on any more, left by a holder that died.
+  if (!connected && (code === 'ECONNREFUSED' || code === 'ENOENT')) return { kind: 'gone' };
+  return { kind: 'refused', why: code ?? error.message };
+}
+
+/** A closer for `fd` that closes it at its first call only (a second close could hit a file that took the number). */
+function closeOnce(fd: number): () => void {
+  let open = true;
+  return () => {
+    if (open) closeSync(fd);
+    open = false;
+  };
 }

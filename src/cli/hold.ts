@@ -1,14 +1,14 @@
-/** `freeze` and `run`: freeze, hold (for a time, a signal, or a command), always thaw. */
-import { spawn } from 'node:child_process';
+/**
+ * `freeze`: freeze, hold (for a time, until a signal, `thaw <id>` or the end of stdin), always
+ * thaw. Also what `freeze` and `run` (run-frozen.ts) share: their options and their freeze.
+ */
 import { closeSync, writeSync } from 'node:fs';
-import { constants } from 'node:os';
 import { FreezeError } from '../base/errors.js';
 import { type LongTimer, setLongTimeout } from '../base/timers.js';
 import type { FrozenTree, HoldEvent } from '../hold/frozen-tree.js';
 import type { ResolvedTarget } from '../tree/targets.js';
-import { findCommand } from './command-path.js';
 import { formatDuration } from './duration.js';
-import { eventSink, frozenEvent, thawedEvent } from './events.js';
+import { type EventSink, eventSink, frozenEvent, thawedEvent } from './events.js';
 import { EXIT } from './exit-codes.js';
 import {
   breachPrinter,
@@ -17,7 +17,6 @@ import {
   startStatusLine,
   summary,
 } from './hold-output.js';
-import { printable } from './printable.js';
 import { type RegisteredHold, registerHold } from './registered-hold.js';
 import { openRuntimeDir } from './runtime-dir.js';
 import { onStopSignals, type StopSignal, watchStdin } from './stop-signals.js';
@@ -56,7 +55,8 @@ function errorFields(error: unknown) {
     : { code: 'FAILED', message: String((error as Error)?.message ?? error), pids: [] };
 }
 
-function freeze(
+/** Freezes every target as one hold (targets-hold.ts); `onHoldEvent` hears of each breach. */
+export function freeze(
   options: HoldOptions,
   signal: AbortSignal,
   onHoldEvent: (event: HoldEvent) => void,
@@ -64,17 +64,46 @@ function freeze(
   return freezeTargets(options.targets, options, signal, onHoldEvent);
 }
 
+/**
+ * Thaws a held tree; a failed thaw is the hold's end (whoever asked it to end hears why).
+ * `settle` runs first either way, before the watchdog's events are reported.
+ */
+export async function thawHeld(
+  frozen: FrozenTree,
+  hold: RegisteredHold,
+  options: HoldOptions,
+  settle: () => void = () => {},
+): Promise<void> {
+  try {
+    await frozen.thaw();
+  } catch (error) {
+    hold.fail(error);
+    throw error;
+  } finally {
+    settle();
+    if (!options.json) reportWatchdogEvents(frozen);
+  }
+}
+
+/**
+ * What asks a freeze's hold to end early: a stop signal or `thaw <id>`. Either may come while
+ * the freeze is still under way, before anything waits for it, so each is also remembered.
+ */
+interface EndRequests {
+  signal: StopSignal | undefined;
+  thaw: boolean;
+  /** Tells the wait (waitForThaw) of a request; nothing until the wait begins. */
+  notify: (reason: 'signal' | 'request') => void;
+}
+
 export async function holdFreeze(options: HoldOptions): Promise<number> {
   const registry = openRuntimeDir(); // before the freeze: an unsafe directory freezes nothing
   const abort = new AbortController();
-  let received: StopSignal | undefined;
-  let wake = () => {};
-  let thawRequested = false;
-  let requestThaw = () => {};
+  const requests: EndRequests = { signal: undefined, thaw: false, notify: () => {} };
   const removeHandlers = onStopSignals((signal) => {
-    received ??= signal;
+    requests.signal ??= signal;
     abort.abort(new Error(`received ${signal}`));
-    wake();
+    requests.notify('signal');
   });
   let stopStatus = () => {};
   let clearStatus = () => {};
@@ -94,82 +123,26 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     const holdStarted = performance.now();
     registered = await registerHold(registry, 'freeze', options.targets, frozen, {
       onThawRequest: () => {
-        thawRequested = true;
-        requestThaw();
+        requests.thaw = true;
+        requests.notify('request');
       },
       detached: options.reportFd !== undefined,
       maxHoldMs: options.maxHoldMs,
       forMs: options.forMs,
     });
     const hold = registered;
-    events?.({ ...frozenEvent('freeze', options, frozen), hold: hold.id });
-    if (options.reportFd !== undefined) {
-      reportToParent(options.reportFd, {
-        ok: true,
-        event: { ...frozenEvent('freeze', options, frozen), hold: hold.id },
-      });
-    }
-    if (!options.json && !process.stderr.isTTY) {
-      const until =
-        options.forMs === undefined
-          ? 'until SIGINT, SIGTERM or SIGHUP'
-          : `for ${formatDuration(options.forMs)}`;
-      process.stderr.write(`${summary(frozen)}; holding ${until}\n`);
-    }
+    announceHold(options, frozen, hold.id, events);
     [stopStatus, clearStatus] = startStatusLine(frozen, options);
     keepAlive = setInterval(() => {}, 1 << 30); // a pending promise alone does not keep Node running
-    let timer: LongTimer | undefined;
-    let stopStdinWatch = () => {};
-    const reason = await new Promise<string>((resolve) => {
-      wake = () => resolve('signal');
-      requestThaw = () => resolve('request');
-      if (thawRequested) resolve('request');
-      if (received) resolve('signal');
-      // Chained for holds of 2^31 ms (24.8 days) or more: a plain timer would fire at once.
-      if (options.forMs !== undefined) timer = setLongTimeout(() => resolve('timer'), options.forMs, true);
-      // A failed thaw (the lease's included) is reported by the thaw() below.
-      frozen.thawed.then(
-        (why) => resolve(why === 'lease' ? 'lease' : 'caller'),
-        () => resolve('lease'),
-      );
-      if (options.untilStdinCloses) stopStdinWatch = watchStdin(() => resolve('stdin'));
-    });
-    timer?.clear();
-    stopStdinWatch();
-    try {
-      await frozen.thaw();
-    } catch (error) {
-      hold.fail(error);
-      throw error;
-    } finally {
+    const reason = await waitForThaw(options, frozen, requests);
+    await thawHeld(frozen, hold, options, () => {
       clearInterval(keepAlive);
       stopStatus();
-      if (!options.json) reportWatchdogEvents(frozen);
-    }
+    });
     const heldMs = performance.now() - holdStarted;
     const exitCode = frozen.intact ? EXIT.OK : EXIT.HOLD_BROKEN;
     hold.end({ reason, heldMs, exitCode });
-    if (events) {
-      events({
-        ...thawedEvent('freeze', frozen, heldMs, { thawReason: reason, signal: received ?? null, exitCode }),
-        hold: hold.id,
-      });
-    } else {
-      reportHoldEnd(frozen);
-      // One end line, in a terminal or not: a log shows when the tree ran again.
-      const why =
-        reason === 'signal'
-          ? ` (${received})`
-          : reason === 'lease'
-            ? ' (--max-hold ran out)'
-            : reason === 'request'
-              ? ` (treefreeze thaw ${hold.id})`
-              : '';
-      const verdict = frozen.intact ? '' : ', hold broken';
-      process.stderr.write(
-        `thawed ${count(frozen.processes.length, 'process', 'processes')} after ${formatDuration(heldMs)}${why}${verdict}\n`,
-      );
-    }
+    reportThawed(frozen, hold.id, { reason, signal: requests.signal, heldMs, exitCode }, events);
     return exitCode;
   } finally {
     // Also when thaw throws: a live interval would keep the CLI running after its error.
@@ -179,103 +152,78 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
   }
 }
 
-export async function runFrozen(options: HoldOptions, commandLine: string[]): Promise<number> {
-  const [file, ...args] = commandLine as [string, ...string[]];
-  // Before the freeze: a command that cannot run must not cost the tree a freeze.
-  const lookup = findCommand(file);
-  if (!('found' in lookup)) {
-    const missing = 'missing' in lookup;
-    process.stderr.write(
-      `treefreeze: cannot run ${printable(file)}: ${missing ? 'command not found' : 'permission denied'}; nothing was frozen\n`,
-    );
-    return missing ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE;
+/** The tree is frozen and its hold registered: the "frozen" event, --detach's parent, a log's line. */
+function announceHold(
+  options: HoldOptions,
+  frozen: FrozenTree,
+  holdId: string,
+  events: EventSink | undefined,
+): void {
+  events?.({ ...frozenEvent('freeze', options, frozen), hold: holdId });
+  if (options.reportFd !== undefined) {
+    reportToParent(options.reportFd, {
+      ok: true,
+      event: { ...frozenEvent('freeze', options, frozen), hold: holdId },
+    });
   }
-  const registry = openRuntimeDir();
-  const abort = new AbortController();
-  let forward: (signal: StopSignal) => void = (signal) => abort.abort(new Error(`received ${signal}`));
-  const removeHandlers = onStopSignals((signal) => forward(signal));
-  try {
-    const events = options.json ? eventSink(options.jsonFd as number) : undefined;
-    let registered: RegisteredHold | undefined;
-    const printBreach = breachPrinter(options, () => {}, events);
-    const frozen = await freeze(options, abort.signal, (event) => {
-      printBreach(event);
-      registered?.update();
-    });
-    const holdStarted = performance.now();
-    let thawRequested = false;
-    registered = await registerHold(registry, 'run', options.targets, frozen, {
-      // `thaw <id>` of a run: the command is asked to end, as on SIGTERM; the thaw follows it.
-      onThawRequest: () => {
-        thawRequested = true;
-        forward('SIGTERM');
-      },
-      detached: false,
-      maxHoldMs: options.maxHoldMs,
-    });
-    const hold = registered;
-    events?.({ ...frozenEvent('run', options, frozen), hold: hold.id });
-    if (!options.json) process.stderr.write(`${summary(frozen)}; running ${printable(file)}\n`);
+  if (!options.json && !process.stderr.isTTY) {
+    const until =
+      options.forMs === undefined
+        ? 'until SIGINT, SIGTERM or SIGHUP'
+        : `for ${formatDuration(options.forMs)}`;
+    process.stderr.write(`${summary(frozen)}; holding ${until}\n`);
+  }
+}
+
+/** Holds until something ends the hold; resolves to what did (the thaw's reason). */
+async function waitForThaw(options: HoldOptions, frozen: FrozenTree, requests: EndRequests): Promise<string> {
+  let timer: LongTimer | undefined;
+  let stopStdinWatch = () => {};
+  const reason = await new Promise<string>((resolve) => {
+    requests.notify = resolve;
+    if (requests.thaw) resolve('request');
+    if (requests.signal) resolve('signal');
+    // Chained for holds of 2^31 ms (24.8 days) or more: a plain timer would fire at once.
+    if (options.forMs !== undefined) timer = setLongTimeout(() => resolve('timer'), options.forMs, true);
+    // A failed thaw (the lease's included) is reported by the thaw() after the wait.
     frozen.thawed.then(
-      (why) => {
-        if (why === 'lease' && !options.json)
-          process.stderr.write('treefreeze: --max-hold ran out: tree thawed\n');
-      },
-      (error: Error) => process.stderr.write(`treefreeze: ${printable(error.message)}\n`),
+      (why) => resolve(why === 'lease' ? 'lease' : 'caller'),
+      () => resolve('lease'),
     );
-    const outcome = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>(
-      (resolve) => {
-        const child = spawn(file, args, { stdio: 'inherit' });
-        forward = (signal) => child.kill(signal); // the command decides how to end
-        if (thawRequested) child.kill('SIGTERM');
-        child.once('error', (error) => resolve({ code: null, signal: null, error }));
-        child.once('exit', (code, signal) => resolve({ code, signal }));
-      },
-    );
-    try {
-      await frozen.thaw();
-    } catch (error) {
-      hold.fail(error);
-      throw error;
-    } finally {
-      if (!options.json) reportWatchdogEvents(frozen);
-    }
-    const heldMs = performance.now() - holdStarted;
-    let exitCode: number;
-    if (outcome.error) {
-      const notFound = (outcome.error as NodeJS.ErrnoException).code === 'ENOENT';
-      process.stderr.write(
-        `treefreeze: cannot run ${printable(file)}: ${notFound ? 'command not found' : printable(outcome.error.message)}\n`,
-      );
-      exitCode = notFound ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE;
-    } else if (outcome.signal) {
-      exitCode = 128 + (constants.signals[outcome.signal] ?? 0);
-    } else {
-      exitCode = outcome.code ?? 1;
-    }
-    // A broken hold means whatever the command did saw a tree that was not frozen.
-    const finalCode = frozen.intact || options.keepExitCode ? exitCode : EXIT.HOLD_BROKEN;
-    hold.end({ reason: 'command', heldMs, exitCode: finalCode });
-    if (events) {
-      events({
-        ...thawedEvent('run', frozen, heldMs, {
-          argv: commandLine,
-          commandExitCode: exitCode,
-          exitSignal: outcome.signal,
-          exitCode: finalCode,
-        }),
-        hold: hold.id,
-      });
-    } else {
-      reportHoldEnd(frozen);
-      if (finalCode !== exitCode) {
-        process.stderr.write(
-          `treefreeze: exiting with ${EXIT.HOLD_BROKEN} (hold broken) instead of the command's ${exitCode}; --keep-exit-code keeps the command's\n`,
-        );
-      }
-    }
-    return finalCode;
-  } finally {
-    removeHandlers();
+    if (options.untilStdinCloses) stopStdinWatch = watchStdin(() => resolve('stdin'));
+  });
+  timer?.clear();
+  stopStdinWatch();
+  return reason;
+}
+
+/** After the thaw: the "thawed" event, or the verdict and one end line on stderr. */
+function reportThawed(
+  frozen: FrozenTree,
+  holdId: string,
+  end: { reason: string; signal: StopSignal | undefined; heldMs: number; exitCode: number },
+  events: EventSink | undefined,
+): void {
+  const { reason, signal, heldMs, exitCode } = end;
+  if (events) {
+    events({
+      ...thawedEvent('freeze', frozen, heldMs, { thawReason: reason, signal: signal ?? null, exitCode }),
+      hold: holdId,
+    });
+    return;
   }
+  reportHoldEnd(frozen);
+  // One end line, in a terminal or not: a log shows when the tree ran again.
+  const why =
+    reason === 'signal'
+      ? ` (${signal})`
+      : reason === 'lease'
+        ? ' (--max-hold ran out)'
+        : reason === 'request'
+          ? ` (treefreeze thaw ${holdId})`
+          : '';
+  const verdict = frozen.intact ? '' : ', hold broken';
+  process.stderr.write(
+    `thawed ${count(frozen.processes.length, 'process', 'processes')} after ${formatDuration(heldMs)}${why}${verdict}\n`,
+  );
 }

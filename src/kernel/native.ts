@@ -61,109 +61,137 @@ export function native(): Native | null {
   return loaded;
 }
 
+/** The part of koffi used here: it is loaded untyped, being an optional dependency. */
+interface Koffi {
+  load(path: string): { func(declaration: string): ForeignFunction };
+  errno(): number;
+}
+type ForeignFunction = ((...args: unknown[]) => number) & { async(...args: unknown[]): void };
+
 function load(): Native | null {
   if (process.platform !== 'linux') return null;
   try {
     // A synchronous require keeps freezeTree free of a first-call await; koffi is CommonJS.
-    const koffi = createRequire(import.meta.url)('koffi');
-    const libc = koffi.load('libc.so.6');
-    const syscall2 = libc.func('long syscall(long nr, int a, unsigned int b)');
-    const syscall4 = libc.func('long syscall(long nr, int a, int b, void *c, unsigned int d)');
-    const pipe2 = libc.func('int pipe2(_Out_ int *fds, int flags)');
-    const fcntl = libc.func('int fcntl(int fd, int cmd, int arg)');
-    const memfdCreate = libc.func('int memfd_create(const char *name, unsigned int flags)');
-    const waitpid = libc.func('int waitpid(int pid, _Out_ int *status, int options)');
-    const faInit = libc.func('int posix_spawn_file_actions_init(void *fa)');
-    const faDup2 = libc.func('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)');
-    const faOpen = libc.func(
-      'int posix_spawn_file_actions_addopen(void *fa, int fd, const char *path, int oflag, int mode)',
-    );
-    const faDestroy = libc.func('int posix_spawn_file_actions_destroy(void *fa)');
-    const attrInit = libc.func('int posix_spawnattr_init(void *attr)');
-    const attrSetFlags = libc.func('int posix_spawnattr_setflags(void *attr, short flags)');
-    const attrDestroy = libc.func('int posix_spawnattr_destroy(void *attr)');
-    const posixSpawn = libc.func(
-      'int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)',
-    );
-    const poll = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
-    const getsockopt = libc.func(
-      'int getsockopt(int fd, int level, int name, _Out_ void *value, _Inout_ uint32_t *length)',
-    );
-    const errno = (): number => koffi.errno();
-    const result = (rc: number): number => (rc < 0 ? -errno() : rc);
-
-    const probe = result(syscall2(SYS_PIDFD_OPEN, process.pid, 0));
+    const libc = bindLibc(createRequire(import.meta.url)('koffi'));
+    const probe = libc.result(libc.syscall2(SYS_PIDFD_OPEN, process.pid, 0));
     if (probe < 0) return null; // kernel older than 5.3, or seccomp forbids it
     closeQuietly(probe);
-
-    return {
-      pidfdOpen: (pid) => result(syscall2(SYS_PIDFD_OPEN, pid, 0)),
-      pidfdSendSignal: (pidfd, signal) => result(syscall4(SYS_PIDFD_SEND_SIGNAL, pidfd, signal, null, 0)),
-      pipe() {
-        const fds = new Int32Array(2);
-        if (pipe2(fds, O_CLOEXEC) !== 0) {
-          throw new FreezeError('WATCHDOG_FAILED', `cannot create the watchdog's pipe: errno ${errno()}`);
-        }
-        const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
-        fcntl(writeEnd, F_SETFL, fcntl(writeEnd, F_GETFL, 0) | O_NONBLOCK);
-        return [readEnd, writeEnd];
-      },
-      memfd: (name) => result(memfdCreate(name, MFD_CLOEXEC)),
-      spawnDetached(path, argv, fds) {
-        const actions = Buffer.alloc(256); // posix_spawn_file_actions_t is 80 bytes on glibc
-        const attributes = Buffer.alloc(512); // posix_spawnattr_t is 336
-        faInit(actions);
-        attrInit(attributes);
-        attrSetFlags(attributes, POSIX_SPAWN_SETSID);
-        faOpen(actions, 1, '/dev/null', 1, 0);
-        faDup2(actions, 1, 2);
-        for (const [target, source] of Object.entries(fds)) faDup2(actions, source, Number(target));
-        const pid = new Int32Array(1);
-        // A minimal environment: converting all of process.env costs more than the rest of the call.
-        const env = [`PATH=${process.env.PATH ?? '/usr/bin:/bin'}`];
-        // Runs on libuv's thread pool: posix_spawn blocks its caller until exec, and
-        // exec is slow (milliseconds); the freezing thread goes on meanwhile.
-        return new Promise((resolve, reject) => {
-          posixSpawn.async(
-            pid,
-            path,
-            actions,
-            attributes,
-            [...argv, null],
-            [...env, null],
-            (error: unknown, rc: number) => {
-              faDestroy(actions);
-              attrDestroy(attributes);
-              if (error) reject(error);
-              else if (rc !== 0)
-                reject(new FreezeError('WATCHDOG_FAILED', `posix_spawn ${path} failed: errno ${rc}`));
-              else resolve(pid[0] as number);
-            },
-          );
-        });
-      },
-      reap(pid) {
-        const status = new Int32Array(1);
-        return waitpid(pid, status, WNOHANG);
-      },
-      countExited(pidfds) {
-        if (pidfds.length === 0) return 0;
-        const fds = Buffer.alloc(pidfds.length * POLLFD_SIZE);
-        for (const [i, fd] of pidfds.entries()) {
-          fds.writeInt32LE(fd, i * POLLFD_SIZE);
-          fds.writeInt16LE(POLLIN, i * POLLFD_SIZE + 4);
-        }
-        // Every revents that is not 0 counts: POLLIN (exited), POLLNVAL (not open), POLLERR.
-        return result(poll(fds, pidfds.length, 0));
-      },
-      peerCredentials(socketFd) {
-        const value = Buffer.alloc(UCRED_SIZE);
-        const length = new Uint32Array([UCRED_SIZE]);
-        if (getsockopt(socketFd, SOL_SOCKET, SO_PEERCRED, value, length) !== 0) return null;
-        return { pid: value.readInt32LE(0), uid: value.readUInt32LE(4), gid: value.readUInt32LE(8) };
-      },
-    };
+    return nativeCalls(libc);
   } catch {
     return null; // koffi not installed or cannot load here
   }
+}
+
+/** The libc functions the native calls are made of; `result` turns a failure into -errno. */
+function bindLibc(koffi: Koffi) {
+  const libc = koffi.load('libc.so.6');
+  const errno = (): number => koffi.errno();
+  return {
+    syscall2: libc.func('long syscall(long nr, int a, unsigned int b)'),
+    syscall4: libc.func('long syscall(long nr, int a, int b, void *c, unsigned int d)'),
+    pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
+    fcntl: libc.func('int fcntl(int fd, int cmd, int arg)'),
+    memfdCreate: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+    waitpid: libc.func('int waitpid(int pid, _Out_ int *status, int options)'),
+    faInit: libc.func('int posix_spawn_file_actions_init(void *fa)'),
+    faDup2: libc.func('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)'),
+    faOpen: libc.func(
+      'int posix_spawn_file_actions_addopen(void *fa, int fd, const char *path, int oflag, int mode)',
+    ),
+    faDestroy: libc.func('int posix_spawn_file_actions_destroy(void *fa)'),
+    attrInit: libc.func('int posix_spawnattr_init(void *attr)'),
+    attrSetFlags: libc.func('int posix_spawnattr_setflags(void *attr, short flags)'),
+    attrDestroy: libc.func('int posix_spawnattr_destroy(void *attr)'),
+    posixSpawn: libc.func(
+      'int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)',
+    ),
+    poll: libc.func('int poll(void *fds, unsigned long nfds, int timeout)'),
+    getsockopt: libc.func(
+      'int getsockopt(int fd, int level, int name, _Out_ void *value, _Inout_ uint32_t *length)',
+    ),
+    errno,
+    result: (rc: number): number => (rc < 0 ? -errno() : rc),
+  };
+}
+type Libc = ReturnType<typeof bindLibc>;
+
+/** The native calls, made of `libc`'s functions. */
+function nativeCalls(libc: Libc): Native {
+  const { syscall2, syscall4, pipe2, fcntl, memfdCreate, waitpid, poll, getsockopt, errno, result } = libc;
+  return {
+    pidfdOpen: (pid) => result(syscall2(SYS_PIDFD_OPEN, pid, 0)),
+    pidfdSendSignal: (pidfd, signal) => result(syscall4(SYS_PIDFD_SEND_SIGNAL, pidfd, signal, null, 0)),
+    pipe() {
+      const fds = new Int32Array(2);
+      if (pipe2(fds, O_CLOEXEC) !== 0) {
+        throw new FreezeError('WATCHDOG_FAILED', `cannot create the watchdog's pipe: errno ${errno()}`);
+      }
+      const [readEnd, writeEnd] = [fds[0] as number, fds[1] as number];
+      fcntl(writeEnd, F_SETFL, fcntl(writeEnd, F_GETFL, 0) | O_NONBLOCK);
+      return [readEnd, writeEnd];
+    },
+    memfd: (name) => result(memfdCreate(name, MFD_CLOEXEC)),
+    spawnDetached: (path, argv, fds) => spawnDetached(libc, path, argv, fds),
+    reap(pid) {
+      const status = new Int32Array(1);
+      return waitpid(pid, status, WNOHANG);
+    },
+    countExited(pidfds) {
+      if (pidfds.length === 0) return 0;
+      const fds = Buffer.alloc(pidfds.length * POLLFD_SIZE);
+      for (const [i, fd] of pidfds.entries()) {
+        fds.writeInt32LE(fd, i * POLLFD_SIZE);
+        fds.writeInt16LE(POLLIN, i * POLLFD_SIZE + 4);
+      }
+      // Every revents that is not 0 counts: POLLIN (exited), POLLNVAL (not open), POLLERR.
+      return result(poll(fds, pidfds.length, 0));
+    },
+    peerCredentials(socketFd) {
+      const value = Buffer.alloc(UCRED_SIZE);
+      const length = new Uint32Array([UCRED_SIZE]);
+      if (getsockopt(socketFd, SOL_SOCKET, SO_PEERCRED, value, length) !== 0) return null;
+      return { pid: value.readInt32LE(0), uid: value.readUInt32LE(4), gid: value.readUInt32LE(8) };
+    },
+  };
+}
+
+/** Native['spawnDetached']: posix_spawn in a new session, off the main thread. */
+function spawnDetached(
+  libc: Libc,
+  path: string,
+  argv: string[],
+  fds: { [target: number]: number },
+): Promise<number> {
+  const { faInit, faDup2, faOpen, faDestroy, attrInit, attrSetFlags, attrDestroy, posixSpawn } = libc;
+  const actions = Buffer.alloc(256); // posix_spawn_file_actions_t is 80 bytes on glibc
+  const attributes = Buffer.alloc(512); // posix_spawnattr_t is 336
+  faInit(actions);
+  attrInit(attributes);
+  attrSetFlags(attributes, POSIX_SPAWN_SETSID);
+  faOpen(actions, 1, '/dev/null', 1, 0);
+  faDup2(actions, 1, 2);
+  for (const [target, source] of Object.entries(fds)) faDup2(actions, source, Number(target));
+  const pid = new Int32Array(1);
+  // A minimal environment: converting all of process.env costs more than the rest of the call.
+  const env = [`PATH=${process.env.PATH ?? '/usr/bin:/bin'}`];
+  // Runs on libuv's thread pool: posix_spawn blocks its caller until exec, and
+  // exec is slow (milliseconds); the freezing thread goes on meanwhile.
+  return new Promise((resolve, reject) => {
+    posixSpawn.async(
+      pid,
+      path,
+      actions,
+      attributes,
+      [...argv, null],
+      [...env, null],
+      (error: unknown, rc: number) => {
+        faDestroy(actions);
+        attrDestroy(attributes);
+        if (error) reject(error);
+        else if (rc !== 0)
+          reject(new FreezeError('WATCHDOG_FAILED', `posix_spawn ${path} failed: errno ${rc}`));
+        else resolve(pid[0] as number);
+      },
+    );
+  });
 }

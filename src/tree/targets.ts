@@ -3,15 +3,16 @@
  * unit, a container, or a cgroup path. A name or port resolves to the roots of the trees
  * of the matching processes (a match whose ancestor also matches is part of that tree);
  * a unit or container resolves to its cgroup, found through /proc/<pid>/cgroup (no daemon
- * is asked, except a container's name, which only its engine's command line knows).
+ * is asked, except a container's name, which only its engine's command line knows; see
+ * named-cgroups.ts).
  */
-import { execFileSync } from 'node:child_process';
 import { basename, join, relative } from 'node:path';
 import { FreezeError, invalidArgument, listPids } from '../base/errors.js';
 import { cgroupPids, findCgroupMounts, resolveCgroup } from '../kernel/cgroupfs.js';
-import { listProcessIds, readProcessStat, readProcFile, scanAllProcesses } from '../kernel/procfs.js';
+import { readProcessStat, readProcFile, scanAllProcesses } from '../kernel/procfs.js';
 import { processesHoldingSockets, socketInodesOnPort } from '../kernel/sockets.js';
 import type { ProcStat } from '../kernel/stat.js';
+import { containerCgroups, type NamedCgroups, unitCgroups } from './named-cgroups.js';
 import { readRootStat, refuseKernelThread } from './root-check.js';
 
 export type TargetKind = 'pid' | 'name' | 'command' | 'port' | 'unit' | 'container' | 'cgroup';
@@ -194,87 +195,10 @@ function matchingProcesses(spec: string, byCommandLine: boolean, processes: Map<
   return matches;
 }
 
-/** Every populated cgroup (in the hierarchy that can freeze: v2, else the v1 freezer), from /proc/<pid>/cgroup. */
-function populatedCgroups(): { mount: string; paths: Set<string> } {
-  const mounts = findCgroupMounts();
-  const v2 = mounts.v2 !== undefined;
-  const mount = mounts.v2 ?? mounts.v1Freezer;
-  if (mount === undefined) {
-    throw new FreezeError(
-      'NO_FREEZER',
-      'this machine has no cgroup freezer (cgroup v2, or v1 with the freezer controller)',
-    );
-  }
-  const paths = new Set<string>();
-  for (const pid of listProcessIds()) {
-    for (const line of (readProcFile(`/proc/${pid}/cgroup`) ?? '').split('\n')) {
-      const [id, controllers, ...rest] = line.split(':');
-      if (v2 ? id === '0' && controllers === '' : controllers?.split(',').includes('freezer')) {
-        paths.add(rest.join(':'));
-      }
-    }
-  }
-  return { mount, paths };
-}
-
-/** The cgroups (hierarchy paths) whose last component `matches`, at any depth of a populated cgroup's path. */
-function cgroupsNamed(matches: (component: string) => boolean): { mount: string; found: string[] } {
-  const { mount, paths } = populatedCgroups();
-  const found = new Set<string>();
-  for (const path of paths) {
-    const parts = path.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      if (matches(parts[i] as string)) found.add(parts.slice(0, i + 1).join('/'));
-    }
-  }
-  return { mount, found: [...found].sort() };
-}
-
-const UNIT_TYPES = ['service', 'scope', 'slice', 'socket', 'mount', 'swap', 'target', 'timer'];
-
-function unitCgroups(name: string): { mount: string; found: string[]; what: string } {
-  if (name === '') throw invalidArgument('unit: needs a unit name, e.g. unit:nginx or unit:db.service');
-  const suffix = name.slice(name.lastIndexOf('.') + 1);
-  const unit = name.includes('.') && UNIT_TYPES.includes(suffix) ? name : `${name}.service`;
-  return { ...cgroupsNamed((component) => component === unit), what: `unit ${unit}` };
-}
-
-/** docker-<id>.scope, libpod-<id>.scope, cri-containerd-<id>.scope, crio-<id>.scope, or a bare <id> (cgroupfs driver). */
-function containerId(component: string): string | null {
-  const match = /^(?:docker-|libpod-|cri-containerd-|crio-|containerd-)?([0-9a-f]{64})(?:\.scope)?$/.exec(
-    component,
-  );
-  return match ? (match[1] as string) : null;
-}
-
-function containerCgroups(name: string): { mount: string; found: string[]; what: string } {
-  if (name === '') throw invalidArgument('container: needs a container id or name');
-  const byId = (id: string) => cgroupsNamed((component) => containerId(component)?.startsWith(id) === true);
-  if (/^[0-9a-f]{4,64}$/.test(name)) {
-    const found = byId(name);
-    if (found.found.length > 0) return { ...found, what: `container ${name}` };
-  }
-  // A name: only the engine knows it. Ask its command line, if there is one.
-  for (const engine of ['docker', 'podman']) {
-    let id: string;
-    try {
-      id = execFileSync(engine, ['inspect', '--format', '{{.Id}}', name], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-        timeout: 5000,
-      }).trim();
-    } catch {
-      continue; // no such engine, or it does not know the name
-    }
-    if (/^[0-9a-f]{64}$/.test(id)) return { ...byId(id), what: `container ${name} (${id.slice(0, 12)})` };
-  }
-  return { ...byId('-'), what: `container ${name}` };
-}
-
 function cgroupTargets(
   spec: string,
   kind: TargetKind,
-  { mount, found, what }: { mount: string; found: string[]; what: string },
+  { mount, found, what }: NamedCgroups,
   options: ResolveTargetsOptions,
 ): ResolvedTarget[] {
   if (found.length === 0)

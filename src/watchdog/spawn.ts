@@ -82,6 +82,12 @@ export async function startWatchdog(
   }
 }
 
+/** What is known of a posix_spawn under way: the child's pid once it returned, or why it failed. */
+interface SpawnProgress {
+  pid?: number;
+  failure?: FreezeError;
+}
+
 async function startWithPosixSpawn(
   shell: string,
   calls: Native,
@@ -90,12 +96,15 @@ async function startWithPosixSpawn(
   exactPid: boolean,
 ): Promise<WatchdogProcess> {
   const [controlRead, controlWrite] = calls.pipe();
-  const closeControlRead = closeOnce(controlRead);
-  const closeControlWrite = closeOnce(controlWrite);
+  const control = {
+    readFd: controlRead,
+    closeRead: closeOnce(controlRead),
+    closeWrite: closeOnce(controlWrite),
+  };
   // Closing our end makes a watchdog that is (or will be) running see EOF; its identity
   // file is empty or dismissed, so it exits; it is reaped once its exec is done.
   const abandon = () => {
-    closeControlWrite();
+    control.closeWrite();
     void spawned.then(
       (pid) => reapLater(pid, calls),
       () => {},
@@ -103,51 +112,17 @@ async function startWithPosixSpawn(
   };
   // Children that other threads (a worker thread, a module loader) already have: not ours.
   const before = exactPid ? new Set<number>() : nonMainThreadChildren();
-  let spawnedPid: number | undefined;
-  let failure: FreezeError | undefined;
-  const argv = ['sh', '-c', WATCHDOG_SCRIPT, WATCHDOG_NAME];
-  const spawned: Promise<number> = calls.spawnDetached(shell, argv, { 0: controlRead, 3: identityFd }).then(
-    (pid) => {
-      spawnedPid = pid;
-      registerWatchdog(pid);
-      closeControlRead();
-      return pid;
-    },
-    (error: unknown) => {
-      closeControlRead();
-      closeControlWrite(); // nobody will ever read it
-      failure = asFreezeError(error, (cause) =>
-        watchdogFailed(`could not start the watchdog: ${(cause as Error).message}`, cause),
-      );
-      throw failure;
-    },
-  );
-  spawned.catch(() => {}); // observed through `failure` and confirmRunning(); never an unhandled rejection
-  // Wait until the child exists (not until its exec is done). The pid seen this way is a
-  // good guess, not a proof (another thread may spawn at the same moment).
-  let pid: number | undefined;
-  const spinUntil = performance.now() + 2; // then back off: a stuck thread pool must not cost a CPU
+  const progress: SpawnProgress = {};
+  const spawned = spawnWatchdog(shell, calls, identityFd, control, progress);
+  let pid: number;
   try {
-    if (exactPid) pid = await beforeDeadline(spawned, deadline);
-    while (pid === undefined) {
-      if (failure) throw failure;
-      if (spawnedPid !== undefined) pid = spawnedPid;
-      else {
-        for (const child of nonMainThreadChildren())
-          if (!before.has(child) && !isOwnWatchdog(child)) pid = child;
-      }
-      if (pid === undefined) {
-        if (performance.now() >= deadline) await beforeDeadline(spawned, deadline); // rejects
-        await new Promise((resolve) =>
-          performance.now() < spinUntil ? setImmediate(resolve) : setTimeout(resolve, 1),
-        );
-      }
-    }
+    pid = exactPid
+      ? await beforeDeadline(spawned, deadline)
+      : await childPid(spawned, progress, before, deadline);
   } catch (error) {
     abandon();
     throw error;
   }
-  const watchdogPid = pid;
   return new WatchdogProcess({
     pid,
     controlFd: controlWrite,
@@ -156,15 +131,72 @@ async function startWithPosixSpawn(
     confirmRunning: async () => {
       await beforeDeadline(spawned, deadline);
     },
-    failure: () => failure,
+    failure: () => progress.failure,
     // Never reaped before it is dismissed, so its pid (and its group id) stay ours. Unless
     // its exec failed: the pid was then a guess at a child that posix_spawn reaped itself, and
     // may be anyone's by now.
-    state: () => (failure ? 'dead' : stateFromStat(watchdogPid)),
+    state: () => (progress.failure ? 'dead' : stateFromStat(pid)),
     signalGroup: (signal) => {
-      if (!failure) signalQuietly(-watchdogPid, signal);
+      if (!progress.failure) signalQuietly(-pid, signal);
     },
   });
+}
+
+/**
+ * posix_spawn of the watchdog with the pipe's read end as its stdin, recorded in `progress` as it
+ * settles. Observed through `progress` and confirmRunning(): never an unhandled rejection.
+ */
+function spawnWatchdog(
+  shell: string,
+  calls: Native,
+  identityFd: number,
+  control: { readFd: number; closeRead: () => void; closeWrite: () => void },
+  progress: SpawnProgress,
+): Promise<number> {
+  const argv = ['sh', '-c', WATCHDOG_SCRIPT, WATCHDOG_NAME];
+  const spawned = calls.spawnDetached(shell, argv, { 0: control.readFd, 3: identityFd }).then(
+    (pid) => {
+      progress.pid = pid;
+      registerWatchdog(pid);
+      control.closeRead();
+      return pid;
+    },
+    (error: unknown) => {
+      control.closeRead();
+      control.closeWrite(); // nobody will ever read it
+      progress.failure = asFreezeError(error, (cause) =>
+        watchdogFailed(`could not start the watchdog: ${(cause as Error).message}`, cause),
+      );
+      throw progress.failure;
+    },
+  );
+  spawned.catch(() => {});
+  return spawned;
+}
+
+/**
+ * Waits until the spawned child exists (not until its exec is done): its pid, from posix_spawn
+ * or else the new child among `before`'s. The pid seen this way is a good guess, not a proof
+ * (another thread may spawn at the same moment).
+ */
+async function childPid(
+  spawned: Promise<number>,
+  progress: SpawnProgress,
+  before: ReadonlySet<number>,
+  deadline: number,
+): Promise<number> {
+  const spinUntil = performance.now() + 2; // then back off: a stuck thread pool must not cost a CPU
+  for (;;) {
+    if (progress.failure) throw progress.failure;
+    if (progress.pid !== undefined) return progress.pid;
+    let pid: number | undefined;
+    for (const child of nonMainThreadChildren()) if (!before.has(child) && !isOwnWatchdog(child)) pid = child;
+    if (pid !== undefined) return pid;
+    if (performance.now() >= deadline) await beforeDeadline(spawned, deadline); // rejects
+    await new Promise((resolve) =>
+      performance.now() < spinUntil ? setImmediate(resolve) : setTimeout(resolve, 1),
+    );
+  }
 }
 
 /**

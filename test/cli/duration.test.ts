@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatDuration, MAX_CLI_DURATION_MS, parseDuration } from '../../src/cli/duration.js';
+import {
+  durationOptionText,
+  formatDuration,
+  MAX_CLI_DURATION_MS,
+  parseDuration,
+} from '../../src/cli/duration.js';
 
 test('parseDuration: units, compounds from the largest down, decimals, bare seconds', () => {
   const table: [string, number | null][] = [
@@ -48,4 +53,15 @@ test('formatDuration: a human unit at every scale', () => {
     [187_200_000, '2 d 4 h'],
   ];
   for (const [ms, expected] of table) assert.equal(formatDuration(ms), expected, String(ms));
+});
+
+test('durationOptionText: a default as --help shows it, in a form the option parses back', () => {
+  for (const [ms, expected] of [
+    [5000, '5s'],
+    [100, '100ms'],
+    [1500, '1500ms'],
+  ] as const) {
+    assert.equal(durationOptionText(ms), expected);
+    assert.equal(parseDuration(expected), ms);
+  }
 });

@@ -1,0 +1,161 @@
+/**
+ * `run`: freeze, run a command while the tree is held, thaw when the command exits, and exit
+ * with its code (or with HOLD_BROKEN when the command saw a tree that was not frozen).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import type { FrozenTree } from '../hold/frozen-tree.js';
+import { findCommand } from './command-path.js';
+import { type EventSink, eventSink, frozenEvent, thawedEvent } from './events.js';
+import { EXIT } from './exit-codes.js';
+import { freeze, type HoldOptions, thawHeld } from './hold.js';
+import { breachPrinter, reportHoldEnd, summary } from './hold-output.js';
+import { printable } from './printable.js';
+import { type RegisteredHold, registerHold } from './registered-hold.js';
+import { openRuntimeDir } from './runtime-dir.js';
+import { onStopSignals, type StopSignal } from './stop-signals.js';
+
+/** How the command ended: by itself (its code), by a signal, or without starting (error). */
+interface CommandOutcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
+}
+
+export async function runFrozen(options: HoldOptions, commandLine: string[]): Promise<number> {
+  const [file, ...args] = commandLine as [string, ...string[]];
+  // Before the freeze: a command that cannot run must not cost the tree a freeze.
+  const cannotRun = refuseUnrunnable(file);
+  if (cannotRun !== undefined) return cannotRun;
+  const registry = openRuntimeDir();
+  const abort = new AbortController();
+  let forward: (signal: StopSignal) => void = (signal) => abort.abort(new Error(`received ${signal}`));
+  const removeHandlers = onStopSignals((signal) => forward(signal));
+  try {
+    const events = options.json ? eventSink(options.jsonFd as number) : undefined;
+    let registered: RegisteredHold | undefined;
+    const printBreach = breachPrinter(options, () => {}, events);
+    const frozen = await freeze(options, abort.signal, (event) => {
+      printBreach(event);
+      registered?.update();
+    });
+    const holdStarted = performance.now();
+    let thawRequested = false;
+    registered = await registerHold(registry, 'run', options.targets, frozen, {
+      // `thaw <id>` of a run: the command is asked to end, as on SIGTERM; the thaw follows it.
+      onThawRequest: () => {
+        thawRequested = true;
+        forward('SIGTERM');
+      },
+      detached: false,
+      maxHoldMs: options.maxHoldMs,
+    });
+    const hold = registered;
+    events?.({ ...frozenEvent('run', options, frozen), hold: hold.id });
+    if (!options.json) process.stderr.write(`${summary(frozen)}; running ${printable(file)}\n`);
+    reportEarlyThaw(frozen, options);
+    const outcome = await runCommand(file, args, (child) => {
+      forward = (signal) => child.kill(signal); // the command decides how to end
+      if (thawRequested) child.kill('SIGTERM');
+    });
+    await thawHeld(frozen, hold, options);
+    const heldMs = performance.now() - holdStarted;
+    const exitCode = commandExitCode(file, outcome);
+    // A broken hold means whatever the command did saw a tree that was not frozen.
+    const finalCode = frozen.intact || options.keepExitCode ? exitCode : EXIT.HOLD_BROKEN;
+    hold.end({ reason: 'command', heldMs, exitCode: finalCode });
+    const end = {
+      commandLine,
+      heldMs,
+      exitSignal: outcome.signal,
+      commandExitCode: exitCode,
+      exitCode: finalCode,
+    };
+    reportRunEnd(frozen, hold.id, end, events);
+    return finalCode;
+  } finally {
+    removeHandlers();
+  }
+}
+
+/** NOT_FOUND or NOT_EXECUTABLE, said on stderr, when `file` cannot be run; else undefined. */
+function refuseUnrunnable(file: string): number | undefined {
+  const lookup = findCommand(file);
+  if ('found' in lookup) return undefined;
+  const missing = 'missing' in lookup;
+  process.stderr.write(
+    `treefreeze: cannot run ${printable(file)}: ${missing ? 'command not found' : 'permission denied'}; nothing was frozen\n`,
+  );
+  return missing ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE;
+}
+
+/** The tree thawed while the command runs (the lease ran out, or its thaw failed): say so now. */
+function reportEarlyThaw(frozen: FrozenTree, options: HoldOptions): void {
+  frozen.thawed.then(
+    (why) => {
+      if (why === 'lease' && !options.json)
+        process.stderr.write('treefreeze: --max-hold ran out: tree thawed\n');
+    },
+    (error: Error) => process.stderr.write(`treefreeze: ${printable(error.message)}\n`),
+  );
+}
+
+/** Runs the command with inherited stdio; `started` gets the child before anything can end it. */
+function runCommand(
+  file: string,
+  args: string[],
+  started: (child: ChildProcess) => void,
+): Promise<CommandOutcome> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { stdio: 'inherit' });
+    started(child);
+    child.once('error', (error) => resolve({ code: null, signal: null, error }));
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/** The command's exit code as a shell gives it (128+n for signal n); says why one could not run. */
+function commandExitCode(file: string, outcome: CommandOutcome): number {
+  if (outcome.error) {
+    const notFound = (outcome.error as NodeJS.ErrnoException).code === 'ENOENT';
+    process.stderr.write(
+      `treefreeze: cannot run ${printable(file)}: ${notFound ? 'command not found' : printable(outcome.error.message)}\n`,
+    );
+    return notFound ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE;
+  }
+  if (outcome.signal) return 128 + (constants.signals[outcome.signal] ?? 0);
+  return outcome.code ?? 1;
+}
+
+/** After the thaw: the "thawed" event, or the verdict on stderr and why the exit code is not the command's. */
+function reportRunEnd(
+  frozen: FrozenTree,
+  holdId: string,
+  end: {
+    commandLine: string[];
+    heldMs: number;
+    exitSignal: NodeJS.Signals | null;
+    commandExitCode: number;
+    exitCode: number;
+  },
+  events: EventSink | undefined,
+): void {
+  if (events) {
+    events({
+      ...thawedEvent('run', frozen, end.heldMs, {
+        argv: end.commandLine,
+        commandExitCode: end.commandExitCode,
+        exitSignal: end.exitSignal,
+        exitCode: end.exitCode,
+      }),
+      hold: holdId,
+    });
+    return;
+  }
+  reportHoldEnd(frozen);
+  if (end.exitCode !== end.commandExitCode) {
+    process.stderr.write(
+      `treefreeze: exiting with ${EXIT.HOLD_BROKEN} (hold broken) instead of the command's ${end.commandExitCode}; --keep-exit-code keeps the command's\n`,
+    );
+  }
+}

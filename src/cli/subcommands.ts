@@ -1,0 +1,193 @@
+/**
+ * The subcommands' definitions, one function each, in the order --help lists them. The man page
+ * and the shell completions are generated from these definitions (manpage.ts, completion.ts).
+ */
+
+import { Argument, type Command, Option } from 'commander';
+import { completionScript, SHELLS, type Shell } from './completion.js';
+import { addFreezeOptions, parseDurationOption } from './freeze-options.js';
+import { type FreezeCliOptions, TARGET_FORMS, type ThawCliOptions } from './usage.js';
+
+/** The commands' work, loaded when one runs (not for --help, --version or a usage error). */
+const commands = () => import('./actions.js');
+
+/** Where a command that decides the exit code (freeze, run, demo) reports it. */
+export type SetExitCode = (code: number) => void;
+
+export function addFreezeCommand(program: Command, argv: readonly string[], setExitCode: SetExitCode): void {
+  addFreezeOptions(
+    program
+      .command('freeze')
+      .description('freeze the tree of each target (or a cgroup), hold it, then thaw it')
+      .argument('[targets...]', `what to freeze: ${TARGET_FORMS}`)
+      .addOption(
+        new Option('--for <duration>', 'hold this long, then thaw (default: until a signal)').argParser(
+          parseDurationOption,
+        ),
+      )
+      .option(
+        '--detach',
+        'hold in the background and return once frozen, printing the hold id (needs --max-hold or --for)',
+      )
+      .option(
+        '--until-stdin-closes',
+        'hold while standard input stays open; thaw at EOF or when a line reads "thaw" (e.g. over ssh)',
+      ),
+  )
+    .addHelpText(
+      'after',
+      `
+Holds until --for elapses, treefreeze gets SIGINT (Ctrl-C), SIGTERM or SIGHUP, treefreeze thaw
+<hold id> asks it to end, or (with --until-stdin-closes) its standard input ends or reads
+"thaw"; then thaws and exits 0, or 3
+if the hold was broken (a frozen process ran again: someone sent SIGCONT, another freezer
+thawed it, the cgroup was thawed). Breaches are reported as they happen and refrozen unless
+--on-breach report.
+
+Targets: a pid; a process name (exact, as pgrep -x; --cmd: anywhere in the command line);
+:PORT (the process listening on that TCP or UDP port); unit:NAME (a systemd unit's cgroup);
+container:ID or container:NAME (a container's cgroup); a cgroup path (/system.slice/db.service,
+or cgroup:PATH). A name, port or unit matching several separate trees is an error listing
+them, unless --all. Several targets are frozen together and thawed together.
+
+Examples:
+  treefreeze freeze 1234 --for 30s            freeze 1234 and its descendants for 30 seconds
+  treefreeze freeze postgres --dry-run        show what freezing "postgres" would freeze
+  treefreeze freeze :8080 --for 10s           freeze the server listening on port 8080
+  treefreeze freeze 1234 --exclude 1240       ... but keep 1240 and its subtree running
+  treefreeze freeze 1234 --children-only      freeze the workers, not the supervisor
+  treefreeze freeze unit:db --for 10s         freeze a systemd unit with the kernel freezer
+  id=$(treefreeze freeze db --detach --max-hold 10m)
+                                              freeze in the background; treefreeze thaw $id ends it`,
+    )
+    .action((specs: string[], options: FreezeCliOptions) =>
+      commands().then((run) => run.freeze(specs, options, argv, setExitCode)),
+    );
+}
+
+export function addRunCommand(program: Command, argv: readonly string[], setExitCode: SetExitCode): void {
+  addFreezeOptions(
+    program
+      .command('run')
+      .description(
+        'freeze the tree of each target (or a cgroup), run <command>, thaw when it exits; exit with its code',
+      )
+      .argument('[targets...]', `what to freeze (${TARGET_FORMS}), then -- and the command to run`)
+      .option('--keep-exit-code', "exit with the command's code even if the hold was broken"),
+  )
+    .addHelpText(
+      'after',
+      `
+The command runs with inherited stdio and is never part of the frozen tree. Signals
+treefreeze gets (SIGINT, SIGTERM, SIGHUP) are passed on to the command; treefreeze thaw
+<hold id> sends it SIGTERM, and the tree is thawed once it ends. If the hold was
+broken while the command ran, treefreeze exits 3 (--keep-exit-code: the command's code).
+
+Examples:
+  treefreeze run 1234 -- tar czf /backup/db.tgz /var/lib/db
+  treefreeze run 1234 --timeout 2s -- cp -a /srv/state /srv/state.snapshot
+  treefreeze run 1234 --json --json-fd 3 -- pg_dump db 3>events.jsonl >db.sql
+  treefreeze run --cgroup system.slice/db.service -- pg_basebackup -D /backup`,
+    )
+    .action((operands: string[], options: FreezeCliOptions) =>
+      commands().then((run) => run.run(operands, options, argv, setExitCode)),
+    );
+}
+
+export function addThawCommand(program: Command): void {
+  program
+    .command('thaw')
+    .description(
+      'end a hold by its id, or resume every stopped process in the tree of each target, or thaw a cgroup',
+    )
+    .argument('[targets...]', `a hold id (tf-…, from freeze --detach or status), or ${TARGET_FORMS}`)
+    .option('--children-only', 'leave the root as it is')
+    .option('--cgroup <path>', 'thaw this cgroup (the same as a cgroup:PATH target)')
+    .option('--all', 'a name, port or unit that matches several separate trees: thaw them all')
+    .option('--cmd', 'match names anywhere in the full command line (like pgrep -f), not the exact name')
+    .option('--dry-run', 'list what would be resumed; change nothing')
+    .option('--machine-wide', 'allow pid 1: resume every stopped process on the machine')
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText(
+      'after',
+      `
+For a tree that something else left stopped (a killed script, kill -STOP). Resumes
+every process with a stopped task, including ones stopped on purpose. pid 1 (the whole
+machine) is refused unless --machine-wide; kernel threads are always refused.
+
+Examples:
+  treefreeze thaw tf-3f9a2c                   end a hold (its holder thaws and exits)
+  treefreeze thaw 1234 --dry-run
+  treefreeze thaw 1234
+  treefreeze thaw --cgroup system.slice/db.service`,
+    )
+    .action((specs: string[], options: ThawCliOptions) => commands().then((run) => run.thaw(specs, options)));
+}
+
+export function addTreeCommand(program: Command): void {
+  program
+    .command('tree')
+    .description('show the tree of each target with states and thread counts')
+    .argument('<targets...>', `what to show: ${TARGET_FORMS}`)
+    .option('--cgroups', "show each process's cgroup (v2, or the v1 freezer hierarchy)")
+    .option('--all', 'a name, port or unit that matches several separate trees: show them all')
+    .option('--cmd', 'match names anywhere in the full command line (like pgrep -f), not the exact name')
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText(
+      'after',
+      `
+Each line: pid, task states (T stopped, S sleeping, R running, D uninterruptible, Z zombie),
+thread count, command name.
+
+Example:
+  treefreeze tree $$`,
+    )
+    .action((specs: string[], options: { json?: boolean; cgroups?: boolean; all?: boolean; cmd?: boolean }) =>
+      commands().then((run) => run.tree(specs, options)),
+    );
+}
+
+export function addStatusCommand(program: Command): void {
+  program
+    .command('status')
+    .description("list your holds (root: everyone's), and what is frozen or stopped that no hold owns")
+    .option('--json', 'print one JSON document on stdout')
+    .addHelpText(
+      'after',
+      `
+Each hold: its id, what it holds, its backend, how long it has held, the lease left, whether the
+hold is intact, and its holder's pid. A hold whose holder is gone (killed) is shown once as ended;
+whatever of it is still stopped is listed after it. Then every cgroup left frozen and every tree
+of stopped processes that no hold owns, with the command that resumes it. Root also lists other
+users' holds, as their holders describe themselves (see docs/security.md).
+
+Example:
+  treefreeze status`,
+    )
+    .action((options: { json?: boolean }) => commands().then((run) => run.status(options)));
+}
+
+export function addCompletionCommand(program: Command): void {
+  program
+    .command('completion')
+    .description('print a shell completion script (bash, zsh or fish)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(SHELLS))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  eval "$(treefreeze completion bash)"       in ~/.bashrc
+  eval "$(treefreeze completion zsh)"        in ~/.zshrc
+  treefreeze completion fish | source        in ~/.config/fish/config.fish`,
+    )
+    .action((shell: Shell) => {
+      process.stdout.write(completionScript(shell, program));
+    });
+}
+
+export function addDemoCommand(program: Command, setExitCode: SetExitCode): void {
+  program
+    .command('demo')
+    .description('a self-contained demonstration: freeze a sample workload and watch its heartbeats stop')
+    .action(() => commands().then((run) => run.demo(setExitCode)));
+}
