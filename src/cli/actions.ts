@@ -49,7 +49,7 @@ function resolveCliTargets(specs: string[], options: TargetCliOptions): Resolved
 }
 
 /** --dry-run: what would be frozen, without freezing anything. */
-function printDryRun(command: string, targets: ResolvedTarget[], json: boolean): void {
+function printDryRun(command: 'freeze' | 'run', targets: ResolvedTarget[], json: boolean): void {
   const shown = targets.map((target) => {
     const processes = target.root !== undefined ? listTree(target.root).map((node) => node.pid) : target.pids;
     return { ...targetSummary(target), pids: processes };

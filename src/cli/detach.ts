@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { formatDuration } from './duration.js';
+import { eventSink } from './events.js';
 import { EXIT } from './exit-codes.js';
 import { jsonLine, printable } from './printable.js';
 import { count } from './style.js';
@@ -59,14 +60,13 @@ export async function detachHold(
   if (report === null) {
     holder.kill('SIGTERM'); // if it is still freezing, it rolls back and exits
     const message = 'the background holder ended without reporting a freeze; nothing is held';
-    if (json)
-      process.stdout.write(jsonLine({ event: 'error', code: 'FAILED', message, pids: [], at: Date.now() }));
+    if (json) eventSink(1)({ event: 'error', code: 'FAILED', message, pids: [] });
     process.stderr.write(`treefreeze: ${message}\n`);
     return EXIT.FAILED;
   }
   if (!report.ok || !report.event) {
     const error = report.error ?? { code: 'FAILED', message: 'the background holder failed', pids: [] };
-    if (json) process.stdout.write(jsonLine({ event: 'error', ...error, at: Date.now() }));
+    if (json) eventSink(1)({ event: 'error', ...error });
     process.stderr.write(`treefreeze: ${printable(error.message)}\n`);
     return EXIT.FAILED;
   }

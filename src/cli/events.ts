@@ -5,10 +5,19 @@
  */
 import { writeSync } from 'node:fs';
 import type { FrozenTree, HoldEvent } from '../hold/frozen-tree.js';
+import type {
+  BreachLine,
+  FrozenLine,
+  TargetSummary,
+  ThawedLine,
+  UnstampedEvent,
+  WatchdogLine,
+} from '../protocol/events.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { jsonLine } from './printable.js';
 
-export type EventSink = (event: Record<string, unknown> & { event: string }) => void;
+/** Writes one event, stamped with `at`. */
+export type EventSink = (event: UnstampedEvent) => void;
 
 export function eventSink(fd: number): EventSink {
   let open = true;
@@ -24,7 +33,7 @@ export function eventSink(fd: number): EventSink {
 }
 
 /** A target as events show it: as given, what kind, and what it resolved to. */
-export function targetSummary(target: ResolvedTarget) {
+export function targetSummary(target: ResolvedTarget): TargetSummary {
   return {
     spec: target.spec,
     kind: target.kind,
@@ -41,7 +50,7 @@ export function frozenEvent(
   command: 'freeze' | 'run',
   target: { targets: readonly ResolvedTarget[]; childrenOnly: boolean },
   frozen: FrozenTree,
-) {
+): UnstampedEvent<FrozenLine> {
   const [only] = target.targets.length === 1 ? target.targets : [];
   return {
     event: 'frozen',
@@ -67,7 +76,7 @@ export function frozenEvent(
 }
 
 /** A breach, its end, or something that happened to the watchdog, as it happens. */
-export function holdEvent(event: HoldEvent) {
+export function holdEvent(event: HoldEvent): UnstampedEvent<BreachLine | WatchdogLine> {
   return event.type === 'watchdog'
     ? { event: 'watchdog', watchdog: event.watchdog }
     : { event: event.type, breach: event.breach };
@@ -78,8 +87,8 @@ export function thawedEvent(
   command: 'freeze' | 'run',
   frozen: FrozenTree,
   heldMs: number,
-  ending: Record<string, unknown>,
-) {
+  ending: Pick<ThawedLine, 'exitCode'> & Partial<Omit<ThawedLine, 'event' | 'at' | 'command' | 'heldMs'>>,
+): UnstampedEvent<ThawedLine> {
   return {
     event: 'thawed',
     command,

@@ -6,6 +6,7 @@ import { closeSync, writeSync } from 'node:fs';
 import { FreezeError } from '../base/errors.js';
 import { type LongTimer, setLongTimeout } from '../base/timers.js';
 import type { FrozenTree, HoldEvent } from '../hold/frozen-tree.js';
+import type { HoldEndReason } from '../protocol/events.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { formatDuration } from './duration.js';
 import { type EventSink, eventSink, frozenEvent, thawedEvent } from './events.js';
@@ -176,10 +177,14 @@ function announceHold(
 }
 
 /** Holds until something ends the hold; resolves to what did (the thaw's reason). */
-async function waitForThaw(options: HoldOptions, frozen: FrozenTree, requests: EndRequests): Promise<string> {
+async function waitForThaw(
+  options: HoldOptions,
+  frozen: FrozenTree,
+  requests: EndRequests,
+): Promise<HoldEndReason> {
   let timer: LongTimer | undefined;
   let stopStdinWatch = () => {};
-  const reason = await new Promise<string>((resolve) => {
+  const reason = await new Promise<HoldEndReason>((resolve) => {
     requests.notify = resolve;
     if (requests.thaw) resolve('request');
     if (requests.signal) resolve('signal');
@@ -201,7 +206,7 @@ async function waitForThaw(options: HoldOptions, frozen: FrozenTree, requests: E
 function reportThawed(
   frozen: FrozenTree,
   holdId: string,
-  end: { reason: string; signal: StopSignal | undefined; heldMs: number; exitCode: number },
+  end: { reason: HoldEndReason; signal: StopSignal | undefined; heldMs: number; exitCode: number },
   events: EventSink | undefined,
 ): void {
   const { reason, signal, heldMs, exitCode } = end;

@@ -16,7 +16,7 @@ export interface TargetSummary {
   root: number | null;
   cgroup: string | null;
   label: string;
-  pids?: number[];
+  pids?: readonly number[];
 }
 
 /** A frozen process as events show it. */
@@ -33,8 +33,8 @@ export interface FrozenLine {
   identity: IdentityMethod;
   freezeMs: number;
   rounds: number;
-  processes: EventProcess[];
-  targets: TargetSummary[];
+  processes: readonly EventProcess[];
+  targets: readonly TargetSummary[];
   hold?: string;
   detached?: true;
   holder?: number;
@@ -67,7 +67,7 @@ export interface ThawedLine {
   exitCode: number;
   thawReason?: HoldEndReason;
   signal?: string | null;
-  argv?: string[];
+  argv?: readonly string[];
   commandExitCode?: number;
   exitSignal?: string | null;
   hold?: string;
@@ -78,14 +78,14 @@ export interface ErrorLine {
   at: number;
   code: string;
   message: string;
-  pids: number[];
+  pids: readonly number[];
 }
 
 export interface DryRunLine {
   event: 'dry-run';
   at: number;
   command: 'freeze' | 'run';
-  targets: TargetSummary[];
+  targets: readonly TargetSummary[];
 }
 
 export type EventLine = FrozenLine | BreachLine | WatchdogLine | ThawedLine | ErrorLine | DryRunLine;
