@@ -6,6 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
 import { freezeTree } from '../freeze.js';
 import { listTree } from '../tree/discovery.js';
@@ -103,9 +104,9 @@ function startSampleService(): { root: number; output: NodeJS.ReadableStream; st
     }
   };
   process.once('exit', cleanup);
-  const onSignal = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
     cleanup();
-    process.exit(130);
+    process.exit(EXIT.SIGNAL_BASE + constants.signals[signal]);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

@@ -14,4 +14,6 @@ export const EXIT = {
   NOT_EXECUTABLE: 126,
   /** run: the command was not found. */
   NOT_FOUND: 127,
+  /** Killed by signal n (run: its command was; the demo: it was interrupted): this plus n. */
+  SIGNAL_BASE: 128,
 } as const;

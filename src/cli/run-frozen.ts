@@ -123,7 +123,7 @@ function commandExitCode(file: string, outcome: CommandOutcome): number {
     );
     return notFound ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE;
   }
-  if (outcome.signal) return 128 + (constants.signals[outcome.signal] ?? 0);
+  if (outcome.signal) return EXIT.SIGNAL_BASE + (constants.signals[outcome.signal] ?? 0);
   return outcome.code ?? 1;
 }
 
