@@ -26,8 +26,8 @@ import {
   startFakeHolder,
   startSignalLogger,
   taskStates,
-} from '../test/helpers/index.js';
-import { type Kind, random } from './kind.js';
+} from '../../test/helpers/index.js';
+import { type Kind, random } from '../kind.js';
 
 /** A byte no output meant for a terminal may carry raw: every control character but the line end. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: looking for control characters is the point
