@@ -3,7 +3,7 @@
  * reference (crosvm vmm-swap) algorithm, side by side on the same trees,
  * interleaved. Prints a ratio table and writes docs/bench.md and docs/bench-freeze.svg.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,54 +13,24 @@ import { freezeCgroup, freezeTree } from '../src/freeze.js';
 import { DEFAULT_CHECK_INTERVAL_MS, type InternalFreezeOptions } from '../src/hold/plan.js';
 import { readTaskStates } from '../src/kernel/procfs.js';
 import { listTree } from '../src/tree/discovery.js';
-import { fixturePath, floorPath, readyLine } from '../test/fixture/fixture.js';
-import { BenchCgroup, cgroupV2Mount } from './cgroup-v2.js';
+import { BenchCgroup, benchCgroupMount, removeLeftCgroups } from './cgroup-v2.js';
 import { renderChart } from './chart.js';
-import { referenceFreeze } from './reference.js';
+import type { ContenderName } from './contender.js';
+import { benchShape, latencyShapes, type Sample } from './latency.js';
+import { fmt, median, p90, ratio } from './stats.js';
+import { allStopped, pause, type Shape, startTree, stopStartedTrees, stopTree } from './trees.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-interface Shape {
-  name: string;
-  processes: number;
-  threads: number;
-  spin: boolean;
-  reps: number;
-}
-
 const QUICK = process.argv.includes('--quick');
-const SHAPES: Shape[] = [
-  { name: '10x1', processes: 10, threads: 1, spin: false, reps: 60 },
-  { name: '100x4', processes: 100, threads: 4, spin: false, reps: 20 },
-  { name: '1000x4', processes: 1000, threads: 4, spin: false, reps: 9 },
-  { name: '2000x1', processes: 2000, threads: 1, spin: false, reps: 9 },
-  { name: '10x1 cpu', processes: 10, threads: 1, spin: true, reps: 30 },
-  { name: '100x4 cpu', processes: 100, threads: 4, spin: true, reps: 9 },
-].map((shape) => (QUICK ? { ...shape, reps: Math.max(3, Math.ceil(shape.reps / 4)) } : shape));
-
-type Contender = 'treefreeze' | 'cgroup v2' | 'reference' | 'floor';
-
-interface Sample {
-  freezeMs: number[];
-  thawMs: number[];
-}
+const SHAPES = latencyShapes(QUICK);
 
 const isRoot = process.getuid?.() === 0;
-const cgroupMount = isRoot ? cgroupV2Mount() : null;
-const started: ChildProcess[] = [];
-const cgroups: BenchCgroup[] = [];
+const cgroupMount = benchCgroupMount;
 
 function cleanup(): void {
-  for (const cgroup of cgroups) cgroup.remove();
-  for (const child of started) {
-    if (child.exitCode === null && child.signalCode === null) {
-      try {
-        stopTree(child.pid as number);
-      } catch {
-        // gone
-      }
-    }
-  }
+  removeLeftCgroups();
+  stopStartedTrees();
 }
 process.on('exit', cleanup);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -68,153 +38,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     cleanup();
     process.exit(130);
   });
-}
-
-async function startTree(shape: Shape, ownSession = true): Promise<{ root: number; pids: number[] }> {
-  const args = ['tree', String(shape.processes), String(shape.threads), ...(shape.spin ? ['spin'] : [])];
-  // CPU-bound trees in their own session (autogroup), or they starve everything else.
-  const child = spawn(fixturePath(), args, { detached: ownSession, stdio: ['ignore', 'pipe', 'inherit'] });
-  started.push(child);
-  const line = await readyLine(child, `treefix ${args.join(' ')}`);
-  const pids = line.split(' ').slice(1).map(Number);
-  return { root: pids[0] as number, pids };
-}
-
-function stopTree(root: number): void {
-  // A tree in its own session is a process group; one in ours is killed pid by pid.
-  const pids = listTree(root).map((node) => node.pid);
-  try {
-    process.kill(-root, 'SIGKILL');
-  } catch {
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-  }
-  for (const child of started) if (child.pid === root) child.stdout?.destroy();
-}
-
-function allStopped(pids: number[]): boolean {
-  return pids.every((pid) => (readTaskStates(pid) ?? []).every((task) => task.state === 'T'));
-}
-
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
-}
-const median = (values: number[]) => percentile(values, 0.5);
-const p90 = (values: number[]) => percentile(values, 0.9);
-
-/**
- * The C floor (test/fixture/floor.c), kept running for one tree: it knows the pids in
- * advance and times itself, so neither its start nor this pipe is counted.
- */
-class Floor {
-  readonly #child: ChildProcess;
-  #buffered = '';
-  readonly #waiting: ((line: string) => void)[] = [];
-
-  private constructor(child: ChildProcess) {
-    this.#child = child;
-    child.stdout?.on('data', (data: Buffer) => {
-      this.#buffered += data.toString();
-      for (let end = this.#buffered.indexOf('\n'); end >= 0; end = this.#buffered.indexOf('\n')) {
-        const line = this.#buffered.slice(0, end);
-        this.#buffered = this.#buffered.slice(end + 1);
-        this.#waiting.shift()?.(line);
-      }
-    });
-  }
-
-  static async start(pids: number[]): Promise<Floor> {
-    const child = spawn(floorPath(), pids.map(String), { stdio: ['pipe', 'pipe', 'inherit'] });
-    started.push(child);
-    const floor = new Floor(child);
-    await floor.#next(); // "ready"
-    return floor;
-  }
-
-  #next(): Promise<string> {
-    return new Promise((resolve) => this.#waiting.push(resolve));
-  }
-
-  /** Sends F (freeze) or T (thaw); the milliseconds the floor measured. */
-  async run(command: 'F' | 'T'): Promise<number> {
-    const reply = this.#next();
-    this.#child.stdin?.write(`${command}\n`);
-    return Number(await reply);
-  }
-
-  stop(): void {
-    this.#child.stdin?.end();
-  }
-}
-
-async function measure(
-  contender: Contender,
-  root: number,
-  pids: number[],
-  cgroup?: BenchCgroup,
-  floor?: Floor,
-) {
-  if (contender === 'floor' && floor) {
-    const freezeMs = await floor.run('F');
-    if (!allStopped(pids)) throw new Error('the floor returned before every task stopped');
-    return { freezeMs, thawMs: await floor.run('T') };
-  }
-  let thaw: () => Promise<void> | void;
-  const t0 = performance.now();
-  if (contender === 'treefreeze') {
-    const frozen = await freezeTree(root);
-    thaw = () => frozen.thaw();
-  } else if (contender === 'reference') {
-    const frozen = await referenceFreeze(root);
-    thaw = () => frozen.thaw();
-  } else {
-    await cgroup?.freeze();
-    thaw = () => cgroup?.thaw();
-  }
-  const freezeMs = performance.now() - t0;
-  if (contender !== 'cgroup v2' && !allStopped(pids))
-    throw new Error(`${contender} resolved before every task stopped`);
-  const t1 = performance.now();
-  await thaw();
-  return { freezeMs, thawMs: performance.now() - t1 };
-}
-
-async function benchShape(shape: Shape) {
-  const { root } = await startTree(shape);
-  const pids = listTree(root).map((node) => node.pid);
-  const floor = await Floor.start(pids);
-  const contenders: Contender[] = ['treefreeze', 'reference', 'floor'];
-  let cgroup: BenchCgroup | undefined;
-  if (cgroupMount) {
-    cgroup = new BenchCgroup(cgroupMount, `treefreeze-bench-${process.pid}`);
-    cgroups.push(cgroup);
-    cgroup.adopt(pids);
-    contenders.push('cgroup v2');
-  }
-  const samples = new Map<Contender, Sample>(contenders.map((c) => [c, { freezeMs: [], thawMs: [] }]));
-  for (let rep = 0; rep < shape.reps; rep++) {
-    // Interleave, rotating who goes first.
-    for (let i = 0; i < contenders.length; i++) {
-      const contender = contenders[(rep + i) % contenders.length] as Contender;
-      const { freezeMs, thawMs } = await measure(contender, root, pids, cgroup, floor);
-      samples.get(contender)?.freezeMs.push(freezeMs);
-      samples.get(contender)?.thawMs.push(thawMs);
-      await pause(shape.processes >= 1000 ? 60 : 15); // let the tree settle back to sleep
-    }
-  }
-  floor.stop();
-  cgroup?.remove();
-  cgroups.splice(cgroups.indexOf(cgroup as BenchCgroup), 1);
-  stopTree(root);
-  return samples;
 }
 
 async function benchListing() {
@@ -290,7 +113,6 @@ async function benchHoldCost() {
     let cgroup: BenchCgroup | undefined;
     if (cgroupMount && shape.processes >= 1000) {
       cgroup = new BenchCgroup(cgroupMount, `treefreeze-bench-hold-${process.pid}`);
-      cgroups.push(cgroup);
       cgroup.adopt(listTree(root).map((node) => node.pid));
       backends.push('cgroup v2');
     }
@@ -318,10 +140,7 @@ async function benchHoldCost() {
       }
       results.push(row);
     }
-    if (cgroup) {
-      cgroup.remove();
-      cgroups.splice(cgroups.indexOf(cgroup), 1);
-    }
+    cgroup?.remove();
     stopTree(root);
   }
   return results;
@@ -390,15 +209,12 @@ const PHASE_NAMES = [
   'handle',
 ];
 
-const fmt = (ms: number) => (Number.isNaN(ms) ? '—' : ms < 10 ? ms.toFixed(2) : ms.toFixed(1));
-const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : '—');
-
 async function main() {
   const benchStarted = performance.now();
   console.error(
     `treefreeze bench${QUICK ? ' (quick)' : ''}: ${cgroupMount ? `cgroup v2 at ${cgroupMount}` : 'no cgroup v2 (needs root and a cgroup2 mount)'}`,
   );
-  const results: { shape: Shape; samples: Map<Contender, Sample> }[] = [];
+  const results: { shape: Shape; samples: Map<ContenderName, Sample> }[] = [];
   for (const shape of SHAPES) {
     console.error(`  ${shape.name} (${shape.reps} reps) ...`);
     results.push({ shape, samples: await benchShape(shape) });
@@ -464,7 +280,7 @@ async function main() {
     });
     return `| ${name} | ${cells.join(' | ')} | ${fmt(off)} ms |`;
   });
-  const sampleOf = (name: string, contender: Contender) =>
+  const sampleOf = (name: string, contender: ContenderName) =>
     results.find((r) => r.shape.name === name)?.samples.get(contender);
   const verdict = (met: boolean) => (met ? 'met' : 'not met');
   const targets: string[] = [];
