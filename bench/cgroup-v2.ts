@@ -4,6 +4,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Contender, timeFreezeAndThaw } from './contender.js';
 
 /** The cgroup v2 mount (pure v2 or the hybrid "unified" one), or null. */
 export function cgroupV2Mount(): string | null {
@@ -15,12 +16,24 @@ export function cgroupV2Mount(): string | null {
   return null;
 }
 
+/** Where the bench makes its cgroups: the v2 mount when it runs as root, else null (no cgroup contender). */
+export const benchCgroupMount = process.getuid?.() === 0 ? cgroupV2Mount() : null;
+
+/** The cgroups made and not yet removed, for removeLeftCgroups. */
+const made = new Set<BenchCgroup>();
+
+/** Removes every cgroup the bench made and did not remove (on exit, or on a signal). */
+export function removeLeftCgroups(): void {
+  for (const cgroup of made) cgroup.remove();
+}
+
 export class BenchCgroup {
   readonly path: string;
 
   constructor(mount: string, name: string) {
     this.path = join(mount, name);
     if (!existsSync(this.path)) mkdirSync(this.path);
+    made.add(this);
   }
 
   adopt(pids: number[]): void {
@@ -58,6 +71,7 @@ export class BenchCgroup {
 
   /** Moves every process back to the parent and removes the cgroup. */
   remove(): void {
+    made.delete(this);
     try {
       writeFileSync(join(this.path, 'cgroup.freeze'), '0');
       const parent = join(this.path, '..', 'cgroup.procs');
@@ -74,3 +88,21 @@ export class BenchCgroup {
     }
   }
 }
+
+export const cgroupV2Contender: Contender = {
+  name: 'cgroup v2',
+  async enter(_root, pids) {
+    if (!benchCgroupMount) return null;
+    const cgroup = new BenchCgroup(benchCgroupMount, `treefreeze-bench-${process.pid}`);
+    cgroup.adopt(pids);
+    return {
+      // No check of the tasks: "frozen 1" in cgroup.events is the kernel's own confirmation.
+      freezeAndThaw: () =>
+        timeFreezeAndThaw('cgroup v2', async () => {
+          await cgroup.freeze();
+          return { thaw: () => cgroup.thaw() };
+        }),
+      close: () => cgroup.remove(),
+    };
+  },
+};

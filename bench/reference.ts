@@ -4,9 +4,11 @@
  * against because it is the hand-written approach treefreeze replaces: read the tree
  * from the main thread's `children` files, SIGSTOP every process, poll each task's
  * `stat` (parsed at the FIRST ')') until it reads T — 10 tries, 50 ms apart — and
- * re-read the tree up to 3 times if it changed. Faults included on purpose.
+ * re-read the tree up to 3 times if it changed. Faults included on purpose. Below it, the
+ * bench contender that runs it.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { type Contender, timeFreezeAndThaw } from './contender.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -72,3 +74,13 @@ export async function referenceFreeze(root: number): Promise<ReferenceFreeze> {
     },
   };
 }
+
+export const referenceContender: Contender = {
+  name: 'reference',
+  async enter(root, pids) {
+    return {
+      freezeAndThaw: () => timeFreezeAndThaw('reference', () => referenceFreeze(root), pids),
+      close() {},
+    };
+  },
+};

@@ -3,6 +3,8 @@ export interface Outcome {
   violations: string[];
   /** Figures of this run (ms; one value, or one per command), aggregated per kind as p50/p90/max. */
   figures: Record<string, number | number[]>;
+  /** Set when the run could not take place here (a cgroup hierarchy not mounted): the kind's row says so. */
+  skipped?: boolean;
 }
 
 export interface Kind {
