@@ -137,7 +137,7 @@ export function renderReport(results: BenchResults): string {
     '| --- | --- | --- |',
     ...targetRows(results),
     '',
-    '## Where the time goes now: a treefreeze freeze phase by phase (ms, medians; `TREEFREEZE_PROFILE=1` prints the same)',
+    '## Where the time goes now: a treefreeze freeze phase by phase (ms, medians; from the call to the handle)',
     '',
     `| tree | freeze (durationMs) | ${PHASE_NAMES.join(' | ')} |`,
     `| --- | --- |${PHASE_NAMES.map(() => ' --- |').join('')}`,

@@ -1,13 +1,13 @@
 /** Where a treefreeze freeze spends its time, phase by phase (median over the runs), at 10x1 and 1000x4. */
 import { freezeTree } from '../../src/freeze.js';
-import type { InternalFreezeOptions } from '../../src/hold/plan.js';
+import { type InternalFreezeOptions, internalKnobs } from '../../src/hold/plan.js';
 import { median } from '../stats.js';
 import { pause, startTree, stopTree } from '../trees.js';
 
 /** The signal backend's phases, in the order a freeze goes through them. */
 export const PHASE_NAMES = [
-  'native library',
   'watchdog spawn',
+  'native library',
   'discover',
   'watchdog wait',
   'bind',
@@ -34,7 +34,9 @@ export async function benchPhases(quick: boolean): Promise<PhaseRow[]> {
     const runs: Record<string, number>[] = [];
     const totals: number[] = [];
     for (let rep = 0; rep < shape.reps; rep++) {
-      const options: InternalFreezeOptions = { profile: (phases) => runs.push({ ...phases }) };
+      const options: InternalFreezeOptions = {
+        [internalKnobs]: { profile: (phases) => runs.push({ ...phases }) },
+      };
       const frozen = await freezeTree(root, options);
       totals.push(frozen.durationMs);
       await frozen.thaw();

@@ -1,6 +1,6 @@
 /** A spinning tree in the freezer's own session: a freeze with the priority raise against one without. */
 import { freezeTree } from '../../src/freeze.js';
-import type { InternalFreezeOptions } from '../../src/hold/plan.js';
+import { type InternalFreezeOptions, internalKnobs } from '../../src/hold/plan.js';
 import { allStopped, pause, type Shape, startTree, stopTree } from '../trees.js';
 
 export interface Priority {
@@ -16,7 +16,7 @@ export async function benchPriority(quick: boolean): Promise<Priority> {
   for (let rep = 0; rep < (quick ? 3 : 12); rep++) {
     for (const raise of rep % 2 ? [true, false] : [false, true]) {
       const t = performance.now();
-      const options: InternalFreezeOptions = { raisePriority: raise };
+      const options: InternalFreezeOptions = { [internalKnobs]: { raisePriority: raise } };
       const frozen = await freezeTree(root, options);
       (raise ? raised : plain).push(performance.now() - t);
       if (!allStopped(pids)) throw new Error('not stopped');

@@ -1,6 +1,6 @@
 /** Trial kind: a pid recycled to an impostor during the freeze or while frozen. */
 import type { ChildProcess } from 'node:child_process';
-import type { InternalFreezeOptions } from '../../src/hold/plan.js';
+import { type InternalFreezeOptions, internalKnobs } from '../../src/hold/plan.js';
 import { type FrozenTree, freezeTree } from '../../src/index.js';
 import {
   eventually,
@@ -36,9 +36,11 @@ export function pidReuse(when: 'during the freeze' | 'while frozen'): Kind {
         await sleep(25);
         const options: InternalFreezeOptions = {
           identity: index % 2 === 0 ? 'pidfd' : 'starttime',
-          afterDiscovery: (pids) => {
-            if (when === 'during the freeze' && !impostor && pids.includes(victim))
-              impostor = recyclePid(victim);
+          [internalKnobs]: {
+            afterDiscovery: (pids) => {
+              if (when === 'during the freeze' && !impostor && pids.includes(victim))
+                impostor = recyclePid(victim);
+            },
           },
         };
         let frozen: FrozenTree | undefined;

@@ -37,7 +37,6 @@ export interface SignalFreezeRequest {
 /** @internal */
 export class SignalBackendFreeze implements BackendFreeze {
   readonly #request: SignalFreezeRequest;
-  #calls: Native | null = null;
   /** What is above the tree, as it was before anything was stopped (see tree/ancestors.ts). */
   #ancestors: Ancestor[] = [];
   #freezer: SignalFreezer | undefined;
@@ -52,7 +51,6 @@ export class SignalBackendFreeze implements BackendFreeze {
     // Loads koffi on the first freeze (slow beside a spinning tree in this session): after
     // the priority raise, and inside durationMs.
     const calls = request.identity === 'starttime' ? null : request.platform.native();
-    this.#calls = calls;
     phase('native library');
     this.#ancestors = bindAncestors(outsideAncestors(request.root, request.includeRoot), calls);
     const freezer = new SignalFreezer({

@@ -3,21 +3,14 @@
  * guard, SIGSTOP and confirm until a rescan finds nothing new; the same rounds again to
  * refreeze a tree someone resumed during the hold; SIGCONT on thaw.
  */
-import { aborted, count, FreezeError, notPermittedToSignal, thawFailed } from '../../base/errors.js';
+import { aborted, count, FreezeError, thawFailed } from '../../base/errors.js';
 import type { Native } from '../../kernel/native.js';
-import { readTaskStates } from '../../kernel/procfs.js';
 import { KeptStatFiles } from '../../kernel/stat-files.js';
 import type { Ancestor } from '../../tree/ancestors.js';
 import { hasStoppedTask } from '../../tree/ancestors.js';
 import { discoverTree, type KnownProcess, type ProcessNode } from '../../tree/discovery.js';
-import {
-  bindPidfd,
-  findUnsignallable,
-  type IdentityMethod,
-  releaseIdentity,
-  sendSignal,
-} from '../../tree/identity.js';
-import { type ProcessInfo, processRecord } from '../../tree/process.js';
+import { type IdentityMethod, releaseIdentity, sendSignal } from '../../tree/identity.js';
+import type { ProcessInfo } from '../../tree/process.js';
 import type { SafetyNet, SafetyNetProcesses } from '../contract.js';
 import { bindNewcomers, refuseUnsignallable, stopOrder, withoutSafetyNets } from './binding.js';
 import { type TrackedProcess, waitUntilStopped } from './wait.js';
