@@ -158,6 +158,18 @@ test(`src/'s top level holds only entry points, at most ${MAX_TOP_LEVEL_FILES}`,
   assert.ok(topLevel.length <= MAX_TOP_LEVEL_FILES, `top level: ${topLevel.join(', ')}`);
 });
 
+test('no two modules of src/ share a name', () => {
+  const byName = new Map<string, string[]>();
+  for (const { path } of files) {
+    const name = path.split('/').at(-1) as string;
+    byName.set(name, [...(byName.get(name) ?? []), path]);
+  }
+  assert.deepEqual(
+    [...byName.values()].filter((paths) => paths.length > 1),
+    [],
+  );
+});
+
 test(`no function in src/ is over ${MAX_FUNCTION_LINES} lines, no file over ${MAX_FILE_LINES}`, () => {
   const long: string[] = [];
   for (const { path, source, text } of files) {

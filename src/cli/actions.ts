@@ -10,7 +10,7 @@ import { listTree } from '../tree/discovery.js';
 import { type ResolvedTarget, resolveTargets } from '../tree/targets.js';
 import { runDemo } from './demo.js';
 import { detachHold, HOLDER_FD_VARIABLE } from './detach.js';
-import { eventSink, targetSummary } from './events.js';
+import { eventSink, targetSummary } from './event-writer.js';
 import { type HoldOptions, holdFreeze } from './hold.js';
 import { HOLD_ID } from './hold-registry.js';
 import { jsonLine, printable } from './printable.js';

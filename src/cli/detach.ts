@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { formatDuration } from './duration.js';
-import { eventSink } from './events.js';
+import { eventSink } from './event-writer.js';
 import { EXIT } from './exit-codes.js';
 import { jsonLine, printable } from './printable.js';
 import { count } from './style.js';

@@ -1,14 +1,14 @@
 /**
  * What a hold shows a person on stderr: the summary line, the live status line on a terminal,
- * each breach as it happens, and how the hold ended. JSON events are written elsewhere (events.ts).
+ * each breach as it happens, and how the hold ended. JSON events are written elsewhere (event-writer.ts).
  */
 
 import { listPids } from '../base/errors.js';
 import type { FrozenTree, HoldBreach, HoldEvent } from '../hold/frozen-tree.js';
 import type { FreezeOptions } from '../hold/plan.js';
 import { formatDuration } from './duration.js';
-import type { EventSink } from './events.js';
-import { holdEvent } from './events.js';
+import type { EventSink } from './event-writer.js';
+import { holdEvent } from './event-writer.js';
 import { printable } from './printable.js';
 import { count, fitLine, type Segment, useColor } from './style.js';
 

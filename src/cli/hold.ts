@@ -9,7 +9,7 @@ import type { FrozenTree, HoldEvent } from '../hold/frozen-tree.js';
 import type { HoldEndReason } from '../protocol/events.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { formatDuration } from './duration.js';
-import { type EventSink, eventSink, frozenEvent, thawedEvent } from './events.js';
+import { type EventSink, eventSink, frozenEvent, thawedEvent } from './event-writer.js';
 import { EXIT } from './exit-codes.js';
 import {
   breachPrinter,

@@ -2,7 +2,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { FreezeError } from '../base/errors.js';
-import { eventSink } from './events.js';
+import { eventSink } from './event-writer.js';
 import { EXIT } from './exit-codes.js';
 import { printable } from './printable.js';
 import {

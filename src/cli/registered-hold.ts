@@ -7,7 +7,7 @@ import type { FrozenTree } from '../hold/frozen-tree.js';
 import type { FreezeOptions } from '../hold/plan.js';
 import { readProcessStat } from '../kernel/procfs.js';
 import type { ResolvedTarget } from '../tree/targets.js';
-import { targetSummary } from './events.js';
+import { targetSummary } from './event-writer.js';
 import { type HoldListener, listenForRequests } from './hold-listener.js';
 import { type HoldRecord, newHoldId, removeHold, writeHold } from './hold-registry.js';
 import type { RuntimeDir } from './runtime-dir.js';

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { FrozenTree } from '../hold/frozen-tree.js';
 import { findCommand } from './command-path.js';
-import { type EventSink, eventSink, frozenEvent, thawedEvent } from './events.js';
+import { type EventSink, eventSink, frozenEvent, thawedEvent } from './event-writer.js';
 import { EXIT } from './exit-codes.js';
 import { freeze, type HoldOptions, thawHeld } from './hold.js';
 import { breachPrinter, reportHoldEnd, summary } from './hold-output.js';

@@ -2,8 +2,8 @@
  * Holding a process tree or a cgroup: the backend chosen, its request made from the plan,
  * and the rules that keep the caller out of what it freezes.
  */
-import { CgroupBackendFreeze } from '../backends/cgroup/backend.js';
-import { SignalBackendFreeze } from '../backends/signal/backend.js';
+import { CgroupBackendFreeze } from '../backends/cgroup/cgroup-freeze.js';
+import { SignalBackendFreeze } from '../backends/signal/signal-freeze.js';
 import { abortedBeforeStart, count, FreezeError, listPids } from '../base/errors.js';
 import { cgroupPids, cgroupsOf, type ResolvedCgroup, resolveCgroup } from '../kernel/cgroupfs.js';
 import { discoverTree } from '../tree/discovery.js';

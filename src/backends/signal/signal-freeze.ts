@@ -12,7 +12,7 @@ import type { ProcessInfo } from '../../tree/process.js';
 import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';
 import type { BackendFreeze, SafetyNet, SafetyNetProcesses, StopContext, Stopped } from '../contract.js';
 import { SignalFreezer } from './freezer.js';
-import { SignalHoldCheck } from './hold-check.js';
+import { SignalHoldCheck } from './signal-hold-check.js';
 
 /** @internal */
 export interface SignalFreezeRequest {

@@ -9,7 +9,7 @@ import { readProcessStat } from '../../kernel/procfs.js';
 import { type ProcessInfo, type ProcessRecord, processInfo, processRecord } from '../../tree/process.js';
 import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';
 import type { BackendFreeze, SafetyNet, StopContext, Stopped } from '../contract.js';
-import { startCgroupHoldCheck } from './hold-check.js';
+import { startCgroupHoldCheck } from './cgroup-hold-check.js';
 import { FROZEN_VALUE, frozenBefore, THAWED_VALUE, waitFrozen } from './state.js';
 
 /** @internal */
