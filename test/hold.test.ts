@@ -22,6 +22,7 @@ import {
   freezeChildScript,
   isGone,
   killGroupOf,
+  LOAD_DELAY_MS,
   noneStopped,
   readyLine,
   requireRoot,
@@ -44,15 +45,6 @@ after(async () => {
   assert.deepEqual(await waitForGroupsGone(groups), [], 'no process of ours left behind');
   assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
 });
-
-/**
- * Guarantee 8: a resume is noticed within about checkIntervalMs. The check is a timer on this
- * process's event loop, so the bound is the interval plus how late that timer may fire: on a
- * loaded machine (CI, a second copy of the suite with CPU-bound trees of its own) a timer fires
- * up to a few hundred milliseconds late. A bound of several intervals would still catch a check
- * that runs at the wrong period or misses a round, which is what this guards against.
- */
-const TIMER_LATENESS_MS = 400;
 
 function continueAll(pids: number[]): number {
   const at = Date.now();
@@ -115,7 +107,9 @@ describe('hold integrity (signal backend)', () => {
     );
     const noticedMs = breach.detectedAt - sentAt;
     const refrozenMs = (breach.endedAt as number) - breach.detectedAt;
-    const boundMs = DEFAULT_CHECK_INTERVAL_MS + TIMER_LATENESS_MS;
+    // Guarantee 8: noticed within about checkIntervalMs. The check is a timer of this process,
+    // which a loaded machine may run late; a check that comes several intervals late still fails.
+    const boundMs = DEFAULT_CHECK_INTERVAL_MS + LOAD_DELAY_MS;
     assert.ok(noticedMs <= boundMs, `noticed after ${noticedMs} ms, bound ${boundMs} ms`);
     t.diagnostic(`noticed ${noticedMs} ms after SIGCONT, refrozen ${refrozenMs} ms later`);
     await frozen.thaw();
