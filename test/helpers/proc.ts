@@ -126,10 +126,22 @@ export function openDescriptors(): Descriptor[] {
   return found;
 }
 
-/** The descriptors open now that were not open, as the same file, in `before`. */
-export function descriptorsOpenedSince(before: readonly Descriptor[]): Descriptor[] {
-  const known = new Set(before.map((descriptor) => `${descriptor.fd} ${descriptor.identity}`));
-  return openDescriptors().filter((descriptor) => !known.has(`${descriptor.fd} ${descriptor.identity}`));
+/**
+ * What changed since `before`: the descriptors open now that were not open (as the same file)
+ * then, and those open then that are closed now.
+ */
+export function descriptorChanges(before: readonly Descriptor[]): {
+  opened: Descriptor[];
+  closed: Descriptor[];
+} {
+  const key = (descriptor: Descriptor) => `${descriptor.fd} ${descriptor.identity}`;
+  const now = openDescriptors();
+  const then = new Set(before.map(key));
+  const still = new Set(now.map(key));
+  return {
+    opened: now.filter((descriptor) => !then.has(key(descriptor))),
+    closed: before.filter((descriptor) => !still.has(key(descriptor))),
+  };
 }
 
 /**
