@@ -65,6 +65,10 @@ export const stoppedAmong = (pids: readonly number[]) => pids.filter((pid) => ha
 /** Whether none of `pids` has a stopped task (T); a process that is gone has none. */
 export const noneStopped = (pids: readonly number[]) => stoppedAmong(pids).length === 0;
 
+/** Whether every one of `pids` exists and none has a stopped task: thawed, or never frozen, and alive. */
+export const allRunning = (pids: readonly number[]) =>
+  pids.length > 0 && pids.every((pid) => taskStates(pid) !== '') && noneStopped(pids);
+
 /** "pid:states" for each of `pids` ("pid:gone" once it has exited), for assertion messages. */
 export const statesOf = (pids: readonly number[]) =>
   pids.map((pid) => `${pid}:${taskStates(pid) || 'gone'}`).join(' ');
