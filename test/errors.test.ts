@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { spawn } from 'node:child_process';
+import { after, describe, test } from 'node:test';
 import { FreezeError, FreezeErrorCode } from '../src/base/errors.js';
 import {
   freezeCgroup,
@@ -10,12 +11,20 @@ import {
   thawCgroup,
   thawTree,
 } from '../src/index.js';
-import { unusedPid } from './helpers/index.js';
+import { killGroupOf, unusedPid } from './helpers/index.js';
 
 const codes = new Set<string>(Object.values(FreezeErrorCode));
 const aborted = AbortSignal.abort(new Error('not today'));
 // biome-ignore lint/suspicious/noExplicitAny: bad input on purpose, as an untyped caller would pass it
 const bad = (value: unknown): any => value;
+
+/**
+ * A valid root of this test's own, so that only the option is wrong: never a process it did not
+ * start (with an option check gone, the freeze would go ahead and stop it).
+ */
+const target = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+const ours = target.pid as number;
+after(() => killGroupOf(target));
 
 /** Every error path of the public API a caller can reach with bad input, and the code it must give. */
 const missing = unusedPid();
@@ -28,13 +37,13 @@ const cases: [string, () => unknown, string][] = [
   ['freezeTree(2)', () => freezeTree(2), 'UNSAFE_TARGET'],
   ['freezeTree(self)', () => freezeTree(process.pid), 'UNSAFE_TARGET'],
   ['freezeTree(missing)', () => freezeTree(missing), 'NO_SUCH_PROCESS'],
-  ['timeoutMs "5s"', () => freezeTree(process.ppid, { timeoutMs: bad('5s') }), 'INVALID_ARGUMENT'],
-  ['timeoutMs Infinity', () => freezeTree(process.ppid, { timeoutMs: Infinity }), 'INVALID_ARGUMENT'],
-  ['maxHoldMs 0', () => freezeTree(process.ppid, { maxHoldMs: 0 }), 'INVALID_ARGUMENT'],
-  ['backend "x"', () => freezeTree(process.ppid, { backend: bad('x') }), 'INVALID_ARGUMENT'],
-  ['identity "x"', () => freezeTree(process.ppid, { identity: bad('x') }), 'INVALID_ARGUMENT'],
-  ['exclude ["a"]', () => freezeTree(process.ppid, { exclude: bad(['a']) }), 'INVALID_ARGUMENT'],
-  ['an aborted signal', () => freezeTree(process.ppid, { signal: aborted }), 'ABORTED'],
+  ['timeoutMs "5s"', () => freezeTree(ours, { timeoutMs: bad('5s') }), 'INVALID_ARGUMENT'],
+  ['timeoutMs Infinity', () => freezeTree(ours, { timeoutMs: Infinity }), 'INVALID_ARGUMENT'],
+  ['maxHoldMs 0', () => freezeTree(ours, { maxHoldMs: 0 }), 'INVALID_ARGUMENT'],
+  ['backend "x"', () => freezeTree(ours, { backend: bad('x') }), 'INVALID_ARGUMENT'],
+  ['identity "x"', () => freezeTree(ours, { identity: bad('x') }), 'INVALID_ARGUMENT'],
+  ['exclude ["a"]', () => freezeTree(ours, { exclude: bad(['a']) }), 'INVALID_ARGUMENT'],
+  ['an aborted signal', () => freezeTree(ours, { signal: aborted }), 'ABORTED'],
   ['freezeDescendants(0)', () => freezeDescendants(0), 'INVALID_ARGUMENT'],
   ['freezeDescendants(missing)', () => freezeDescendants(missing), 'NO_SUCH_PROCESS'],
   ['freezeCgroup("")', () => freezeCgroup(''), 'INVALID_ARGUMENT'],
@@ -57,7 +66,8 @@ describe('every error of the public API is a FreezeError with a documented code'
     test(label, async () => {
       let caught: unknown;
       try {
-        await call();
+        const wrongly = (await call()) as { thaw?: () => Promise<void> } | undefined;
+        await wrongly?.thaw?.(); // a freeze that went ahead leaves nothing stopped
       } catch (error) {
         caught = error;
       }

@@ -10,13 +10,15 @@ import { readProcessStat } from '../src/kernel/procfs.js';
 import { thawTree } from '../src/thaw.js';
 import { listTree } from '../src/tree/discovery.js';
 import {
+  assertAllStopped,
+  assertNoneStopped,
   cleanupTrees,
   descendantsByScan,
   eventually,
   fixturePath,
   freezeChildScript,
-  hasStopped,
   isStoppedOrDead,
+  noneStopped,
   readyLine,
   requireRoot,
   sleep,
@@ -34,18 +36,10 @@ after(async () => {
   assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
 });
 
-function assertAllStopped(pids: number[]) {
-  for (const pid of pids) {
-    const states = taskStates(pid);
-    assert.ok(states === '' || isStoppedOrDead(states), `pid ${pid} tasks ${states} should be stopped`);
-  }
-}
-
-function assertNoneStopped(pids: number[], except: number[] = []) {
-  for (const pid of pids) {
-    if (except.includes(pid)) continue;
-    assert.ok(!hasStopped(taskStates(pid)), `pid ${pid} tasks ${taskStates(pid)} should run`);
-  }
+/** Waits (bounded) until none of `pids()` has a stopped task, then fails naming those that do. */
+async function assertResumed(pids: () => number[]): Promise<void> {
+  await eventually(() => noneStopped(pids()), 10_000);
+  assertNoneStopped(pids(), 'everything resumed');
 }
 
 function isFreezeError(code: string, pid?: number) {
@@ -172,8 +166,8 @@ describe('freezeTree on real trees', () => {
       const frozen = await freezeTree(tree.root);
       exited += frozen.exited;
       for (const p of frozen.processes) {
-        const states = taskStates(p.pid);
-        assert.ok(states === '' || isStoppedOrDead(states), `pid ${p.pid} ${states}`);
+        const states = taskStates(p.pid); // "" when it exited after all: nothing of it runs
+        assert.ok(isStoppedOrDead(states), `pid ${p.pid} ${states}`);
       }
       await frozen.thaw();
       await sleep(5);
@@ -193,7 +187,7 @@ describe('freezeTree on real trees', () => {
     assert.equal(frozen.processes.filter((p) => p.wasStopped).length, 1);
     await frozen.thaw();
     assert.equal(taskStates(prestopped), 'TT');
-    assertNoneStopped(tree.pids, [prestopped]);
+    assertNoneStopped(tree.pids, 'the others run', [prestopped]);
     tree.kill();
   });
 
@@ -211,8 +205,7 @@ describe('freezeTree on real trees', () => {
       isFreezeError('TREE_KEEPS_CHANGING')(error);
       console.log('# forkstorm: rejected as TREE_KEEPS_CHANGING');
     }
-    await sleep(20);
-    assertNoneStopped(descendantsByScan(tree.root));
+    await assertResumed(() => descendantsByScan(tree.root));
     tree.kill();
   });
 
@@ -408,12 +401,15 @@ describe('safety and errors', () => {
   }
 
   test('bad options are INVALID_ARGUMENT', async () => {
-    await assert.rejects(freezeTree(process.ppid, { timeoutMs: -5 }), isFreezeError('INVALID_ARGUMENT'));
-    await assert.rejects(freezeTree(process.ppid, { exclude: [0] }), isFreezeError('INVALID_ARGUMENT'));
+    const tree = await startTree('tree', 2, 1);
+    await assert.rejects(freezeTree(tree.root, { timeoutMs: -5 }), isFreezeError('INVALID_ARGUMENT'));
+    await assert.rejects(freezeTree(tree.root, { exclude: [0] }), isFreezeError('INVALID_ARGUMENT'));
     await assert.rejects(
-      freezeTree(process.ppid, { exclude: [process.ppid] }),
-      isFreezeError('INVALID_ARGUMENT'),
+      freezeTree(tree.root, { exclude: [tree.root] }),
+      isFreezeError('INVALID_ARGUMENT', tree.root),
     );
+    assertNoneStopped(tree.pids);
+    tree.kill();
   });
 
   test('a timeout or lease longer than a Node timer holds (2^31 ms) freezes normally', T, async () => {
@@ -484,8 +480,7 @@ describe('safety and errors', () => {
         return true;
       });
       assert.ok(performance.now() - started < 5000, 'the deadline bounds the wait');
-      await sleep(20);
-      assertNoneStopped([root, tracee, tracer]);
+      await assertResumed(() => [root, tracee, tracer]);
       tree.kill();
     },
   );
@@ -503,8 +498,7 @@ describe('safety and errors', () => {
         return true;
       },
     );
-    await sleep(20);
-    assertNoneStopped([root, tracee, tracer]);
+    await assertResumed(() => [root, tracee, tracer]);
     tree.kill();
   });
 

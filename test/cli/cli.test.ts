@@ -5,14 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
+  allStopped,
+  assertNoneStopped,
   cleanupTrees,
   cliPath,
   eventually,
   fixturePath,
   freshBuild,
   hasStopped,
+  ignoresStraySignals,
   inCI,
-  isStoppedOrDead,
   killGroupOf,
   only,
   parseEvents,
@@ -34,16 +36,9 @@ after(async () => {
   assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
 });
 
-function assertRunning(pids: number[]) {
-  for (const pid of pids)
-    assert.ok(!hasStopped(taskStates(pid)), `pid ${pid} (${taskStates(pid)}) should run`);
-}
-
 /** Every pid any breach names, sorted. */
 const ranPids = (breaches: { pids: number[] }[]) =>
   [...new Set(breaches.flatMap((breach) => breach.pids))].sort();
-
-const allFrozen = (pids: number[]) => () => pids.every((pid) => isStoppedOrDead(taskStates(pid)));
 
 /** Terminal escape sequences (colours, clearing the line). */
 const ESCAPE_CODES = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, 'g');
@@ -82,7 +77,7 @@ describe('treefreeze run', () => {
     const result = await runCli(['run', String(tree.root), '--', 'sh', '-c', `${check}; exit 7`]);
     assert.equal(result.code, 7, result.stderr);
     assert.match(result.stderr, /^froze 5 processes, 10 threads in .*; running sh\n$/);
-    assertRunning(tree.pids);
+    assertNoneStopped(tree.pids);
     tree.kill();
   });
 
@@ -113,7 +108,7 @@ describe('treefreeze run', () => {
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
-      assertRunning(tree.pids);
+      assertNoneStopped(tree.pids);
       tree.kill();
     },
   );
@@ -128,11 +123,11 @@ describe('treefreeze run', () => {
       stderr += data;
     });
     assert.ok(await eventually(() => stderr.includes('; running sleep'), 10_000), 'frozen, running');
-    assert.ok(allFrozen(tree.pids)());
+    assert.ok(allStopped(tree.pids));
     child.kill('SIGTERM');
     const result = await done;
     assert.equal(result.code, 128 + 15, result.stderr);
-    assertRunning(tree.pids);
+    assertNoneStopped(tree.pids);
     tree.kill();
   });
 });
@@ -142,7 +137,7 @@ describe('treefreeze freeze', () => {
     const tree = await startTree('tree', 4, 2);
     const started = Date.now();
     const { done } = startCli(['freeze', String(tree.root), '--for', '300ms']);
-    assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
+    assert.ok(await eventually(() => allStopped(tree.pids), 10_000), 'frozen');
     const result = await done;
     assert.equal(result.code, 0, result.stderr);
     assert.ok(Date.now() - started >= 300);
@@ -150,7 +145,7 @@ describe('treefreeze freeze', () => {
       result.stderr,
       /^froze 4 processes, 8 threads in .*; holding for 300 ms\nthawed 4 processes after [\d.]+ ms\n$/,
     );
-    assertRunning(tree.pids);
+    assertNoneStopped(tree.pids);
     tree.kill();
   });
 
@@ -165,14 +160,14 @@ describe('treefreeze freeze', () => {
         early += data;
       });
       assert.ok(await eventually(() => early.includes('"event":"frozen"'), 10_000), 'frozen');
-      assert.ok(allFrozen(tree.pids)());
+      assert.ok(allStopped(tree.pids));
       child.kill(signal);
       const result = await done;
       assert.equal(result.code, 0, result.stderr);
       const report = only(parseEvents(result.stdout), 'thawed');
       assert.equal(report.thawReason, 'signal');
       assert.equal(report.signal, signal);
-      assertRunning(tree.pids);
+      assertNoneStopped(tree.pids);
       tree.kill();
     });
   }
@@ -198,7 +193,7 @@ describe('treefreeze freeze', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.equal(only(parseEvents(result.stdout), 'thawed').thawReason, 'lease');
     assert.ok(Date.now() - started >= 300);
-    assertRunning(tree.pids);
+    assertNoneStopped(tree.pids);
     tree.kill();
   });
 
@@ -215,7 +210,7 @@ describe('treefreeze freeze', () => {
     );
     assert.match(output, /thawed 2 processes after [\d.]+ (ms|s)/);
     assert.ok(!output.includes('\u001b[36m'), 'NO_COLOR: no colour codes');
-    assertRunning(tree.pids);
+    assertNoneStopped(tree.pids);
     tree.kill();
   });
 
@@ -269,12 +264,12 @@ describe('treefreeze freeze', () => {
       assert.ok(await eventually(() => stderr.includes('holding for'), 10_000), stderr);
       assert.match(stderr, /holding for 25 d\n/);
       await sleep(300); // a plain 600h timer fires after 1 ms
-      assert.ok(allFrozen(tree.pids)(), 'still held');
+      assert.ok(allStopped(tree.pids), 'still held');
       child.kill('SIGTERM');
       const result = await done;
       assert.equal(result.code, 0, result.stderr);
       assert.doesNotMatch(result.stderr, /TimeoutOverflowWarning/);
-      assertRunning(tree.pids);
+      assertNoneStopped(tree.pids);
       tree.kill();
     },
   );
@@ -287,7 +282,7 @@ describe('treefreeze freeze', () => {
     ] as const) {
       const startedCli = startCli(['freeze', String(tree.root), '--for', '600ms', ...flags]);
       const { done } = startedCli;
-      assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
+      assert.ok(await eventually(() => allStopped(tree.pids), 10_000), 'frozen');
       assert.equal(
         watchdogsOf(startedCli.child.pid as number).length,
         expected,
@@ -295,7 +290,7 @@ describe('treefreeze freeze', () => {
       );
       assert.equal((await done).code, 0);
     }
-    assertRunning(tree.pids);
+    assertNoneStopped(tree.pids);
     tree.kill();
   });
 
@@ -303,11 +298,12 @@ describe('treefreeze freeze', () => {
     const tree = await startTree('tree', 2, 1);
     for (const json of [true, false]) {
       const cli = startCli(['freeze', String(tree.root), '--for', '1s', ...(json ? ['--json'] : [])]);
-      assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
+      assert.ok(await eventually(() => allStopped(tree.pids), 10_000), 'frozen');
       const watchdogs = () => watchdogsOf(cli.child.pid as number);
       assert.ok(await eventually(() => watchdogs().length === 1, 10_000), 'the CLI has its watchdog');
       const [watchdog] = watchdogs() as [number];
-      await sleep(50); // past its first milliseconds: its traps are set
+      // Past its first milliseconds, once its traps are set: the stop is then a stop of a running watchdog.
+      assert.ok(await eventually(() => ignoresStraySignals(watchdog), 10_000), 'its traps are set');
       process.kill(watchdog, 'SIGSTOP');
       const result = await cli.done;
       assert.equal(result.code, 0, result.stderr);
@@ -324,14 +320,14 @@ describe('treefreeze freeze', () => {
         );
       }
     }
-    assertRunning(tree.pids);
+    assertNoneStopped(tree.pids);
     tree.kill();
   });
 
   test('--children-only leaves the root running', T, async () => {
     const tree = await startTree('tree', 4, 1);
     const { done } = startCli(['freeze', String(tree.root), '--children-only', '--for', '5s']);
-    assert.ok(await eventually(allFrozen(tree.pids.slice(1)), 10_000), 'children frozen');
+    assert.ok(await eventually(() => allStopped(tree.pids.slice(1)), 10_000), 'children frozen');
     assert.equal(taskStates(tree.root), 'S');
     tree.kill();
     await done;
@@ -372,7 +368,7 @@ describe('a broken hold on the command line', () => {
       const intact = await runCli(['run', String(tree.root), '--', 'sh', '-c', 'exit 7']);
       assert.equal(intact.code, 7, 'an intact hold keeps the command’s code');
       assert.doesNotMatch(intact.stderr, /broken/);
-      assertRunning(tree.pids);
+      assertNoneStopped(tree.pids);
       tree.kill();
     },
   );
@@ -386,16 +382,16 @@ describe('a broken hold on the command line', () => {
     });
     assert.ok(await eventually(() => stderr.includes('holding for'), 10_000), stderr);
     for (const pid of tree.pids) process.kill(pid, 'SIGCONT');
-    assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'refrozen while held');
+    assert.ok(await eventually(() => allStopped(tree.pids), 10_000), 'refrozen while held');
     const result = await done;
     assert.equal(result.code, 3, result.stderr);
     assert.match(result.stderr, /hold broken: [123] process(es)? .* ran again; refreezing/);
     assert.match(result.stderr, /refroze them/);
     assert.match(result.stderr, /the hold was broken [12] times?: /);
-    assertRunning(tree.pids);
+    assertNoneStopped(tree.pids);
 
     const held = startCli(['freeze', String(tree.root), '--for', '800ms', '--json', '--on-breach', 'report']);
-    assert.ok(await eventually(allFrozen(tree.pids), 10_000), 'frozen');
+    assert.ok(await eventually(() => allStopped(tree.pids), 10_000), 'frozen');
     await sleep(150);
     for (const pid of tree.pids) process.kill(pid, 'SIGCONT');
     const reported = await held.done;
@@ -508,7 +504,7 @@ describe('usage and errors', () => {
         const code = await new Promise((resolve) => child.once('close', resolve));
         assert.equal(code, 0, `${args.join(' ')}: ${stderr}`);
         assert.doesNotMatch(stderr, /EPIPE|at /, args.join(' '));
-        assertRunning(tree.pids);
+        assertNoneStopped(tree.pids);
       }
       tree.kill();
     },
@@ -538,7 +534,7 @@ describe('usage and errors', () => {
       result.stderr,
       `treefreeze: ${tid} is a thread of process ${tree.root}, not a process: give ${tree.root} (its threads are always frozen together)\n`,
     );
-    assertRunning(tree.pids);
+    assertNoneStopped(tree.pids);
     tree.kill();
   });
 
@@ -555,7 +551,7 @@ describe('usage and errors', () => {
     assert.equal(init.code, 1);
     assert.match(init.stderr, /^treefreeze: refusing to freeze pid 1/);
     assert.equal(only(parseEvents(init.stdout), 'error').code, 'UNSAFE_TARGET');
-    assertRunning(sentinel.pids);
+    assertNoneStopped(sentinel.pids);
     assert.ok(!hasStopped(taskStates(process.pid)));
     sentinel.kill();
   });
@@ -617,7 +613,7 @@ describe('JSON output shapes', () => {
         resumed: [{ pid: tree.pids[1], comm: 'treefix' }],
         frozenCgroup: null,
       });
-      assertRunning(tree.pids);
+      assertNoneStopped(tree.pids);
 
       const shown = JSON.parse((await runCli(['tree', root, '--json'])).stdout);
       assert.equal(shown.command, 'tree');

@@ -6,12 +6,13 @@ import { after, describe, test } from 'node:test';
 import { runtimeDirPath } from '../../src/cli/runtime-dir.js';
 import { findCgroupMounts } from '../../src/kernel/cgroupfs.js';
 import {
+  allStopped,
   cleanupTrees,
   eventually,
-  hasStopped,
   holdFile,
   inCI,
   isRoot,
+  noneStopped,
   only,
   parseEvents,
   runCli,
@@ -20,7 +21,6 @@ import {
   startCli,
   startTree,
   TestCgroup,
-  taskStates,
   testRuntimeDir,
 } from '../helpers/index.js';
 
@@ -34,9 +34,6 @@ after(async () => {
   for (const cgroup of [...TestCgroup.made].reverse()) await cgroup.remove();
   assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
 });
-
-const stopped = (pids: number[]) => pids.every((pid) => hasStopped(taskStates(pid)));
-const running = (pids: number[]) => pids.every((pid) => !hasStopped(taskStates(pid)));
 
 /** freeze --detach --json: the frozen event, with the hold id and the holder. */
 async function detach(args: string[]) {
@@ -84,13 +81,13 @@ describe('--until-stdin-closes (a hold tied to a controller’s connection)', ()
       );
       assert.ok(await eventually(() => cli.stdout().includes('"frozen"'), 15_000), cli.stderr());
       await sleep(300);
-      assert.ok(stopped(tree.pids), 'held while stdin stays open');
+      assert.ok(allStopped(tree.pids), 'held while stdin stays open');
       if (ending === 'EOF') cli.child.stdin?.end();
       else cli.child.stdin?.write('status?\nthaw\n');
       const result = await cli.done;
       assert.equal(result.code, 0, result.stderr);
       assert.equal(only(parseEvents(result.stdout), 'thawed').thawReason, 'stdin');
-      assert.ok(running(tree.pids));
+      assert.ok(noneStopped(tree.pids));
       tree.kill();
     });
   }
@@ -106,7 +103,7 @@ describe('--until-stdin-closes (a hold tied to a controller’s connection)', ()
     const result = await cli.done;
     assert.equal(result.code, 0, result.stderr);
     assert.equal(only(parseEvents(result.stdout), 'thawed').thawReason, 'lease');
-    assert.ok(running(tree.pids));
+    assert.ok(noneStopped(tree.pids));
     tree.kill();
   });
 });
@@ -120,7 +117,7 @@ describe('detached holds', () => {
       const { id, holder, event } = await detach([String(tree.root), '--max-hold', '2m']);
       assert.match(id, /^tf-[0-9a-f]{6}$/);
       assert.equal((event.processes as unknown[]).length, 3);
-      assert.ok(stopped(tree.pids), 'still frozen after the command returned');
+      assert.ok(allStopped(tree.pids), 'still frozen after the command returned');
       // In this test file's own registry (TREEFREEZE_RUNTIME_DIR), not the machine's.
       assert.ok(holdFile(id).startsWith(testRuntimeDir) && existsSync(holdFile(id)), 'its entry');
       assert.ok(!existsSync(join('/run/treefreeze', `${id}.json`)), 'not in the default directory');
@@ -146,7 +143,7 @@ describe('detached holds', () => {
       assert.equal(outcome.id, id);
       assert.equal(outcome.intact, true);
       assert.ok(outcome.heldMs > 0);
-      assert.ok(running(tree.pids), 'thaw <id> resumed the tree');
+      assert.ok(noneStopped(tree.pids), 'thaw <id> resumed the tree');
       assert.ok(await eventually(() => runningHolders([holder]).length === 0, 10_000), 'the holder exited');
       assert.ok(!existsSync(holdFile(id)), 'its entry is gone');
       const again = await runCli(['thaw', id]);
@@ -166,13 +163,13 @@ describe('detached holds', () => {
         .find((line) => line.includes('"frozen"'));
     assert.ok(await eventually(() => frozenEvent() !== undefined, 15_000), cli.stderr());
     const id = JSON.parse(frozenEvent() as string).hold as string;
-    assert.ok(stopped(tree.pids), 'held while the command runs');
+    assert.ok(allStopped(tree.pids), 'held while the command runs');
     const thawed = await runCli(['thaw', id, '--json']);
     assert.equal(thawed.code, 0, thawed.stderr);
     assert.equal(JSON.parse(thawed.stdout).reason, 'command');
     const result = await cli.done;
     assert.equal(result.code, 143, 'the command ended on SIGTERM (128 + 15)');
-    assert.ok(running(tree.pids), 'thawed');
+    assert.ok(noneStopped(tree.pids), 'thawed');
     tree.kill();
   });
 
@@ -181,8 +178,8 @@ describe('detached holds', () => {
     // A lease long enough to outlast this command's own return on a loaded machine (at 600 ms,
     // two copies of the suite at once once found it over before the command had returned).
     const { id, holder } = await detach([String(tree.root), '--max-hold', '3s']);
-    assert.ok(stopped(tree.pids), 'held until the lease ends');
-    assert.ok(await eventually(() => running(tree.pids), 10_000), 'the lease thawed it');
+    assert.ok(allStopped(tree.pids), 'held until the lease ends');
+    assert.ok(await eventually(() => noneStopped(tree.pids), 10_000), 'the lease thawed it');
     assert.ok(await eventually(() => runningHolders([holder]).length === 0, 10_000), 'the holder exited');
     assert.ok(!(await statusJson()).holds.some((hold: { id: string }) => hold.id === id), 'status forgot it');
     tree.kill();
@@ -192,7 +189,7 @@ describe('detached holds', () => {
     const tree = await startTree('tree', 3, 1);
     const { id, holder } = await detach([String(tree.root), '--max-hold', '2m']);
     process.kill(holder, 'SIGKILL');
-    assert.ok(await eventually(() => running(tree.pids), 10_000), 'its watchdog resumed the tree');
+    assert.ok(await eventually(() => noneStopped(tree.pids), 10_000), 'its watchdog resumed the tree');
     const first = await statusJson();
     assert.equal(first.holds.find((hold: { id: string }) => hold.id === id)?.state, 'stale');
     assert.ok(!(await statusJson()).holds.some((hold: { id: string }) => hold.id === id), 'then forgotten');
@@ -214,14 +211,14 @@ describe('detached holds', () => {
     async (t) => {
       const tree = await startTree('tree', 2, 1);
       for (const pid of tree.pids) process.kill(pid, 'SIGSTOP');
-      assert.ok(await eventually(() => stopped(tree.pids)));
+      assert.ok(await eventually(() => allStopped(tree.pids)));
       const status = await statusJson();
       const stray = status.stoppedTrees.find((entry: { root: number }) => entry.root === tree.root);
       assert.deepEqual([...(stray?.pids ?? [])].sort(), [...tree.pids].sort());
       assert.equal(stray.resume, `treefreeze thaw ${tree.root}`);
       const resumed = await runCli(stray.resume.split(' ').slice(1));
       assert.equal(resumed.code, 0, resumed.stderr);
-      assert.ok(running(tree.pids), 'the command status gave resumes it');
+      assert.ok(noneStopped(tree.pids), 'the command status gave resumes it');
       tree.kill();
 
       const mount = findCgroupMounts().v2;

@@ -10,6 +10,7 @@ import { after, describe, test } from 'node:test';
 import { jsonLine, printable } from '../../src/cli/printable.js';
 import { fitLine } from '../../src/cli/style.js';
 import {
+  allRunning,
   cleanupTrees,
   cliPath,
   eventually,
@@ -52,9 +53,6 @@ function assertSafe(text: string, what: string, lines?: number): void {
     assert.ok(text.endsWith('\n'), `${what}: ${JSON.stringify(text)}`);
   }
 }
-
-const running = (pids: number[]) =>
-  pids.every((pid) => taskStates(pid) !== '' && !hasStopped(taskStates(pid)));
 
 test('printable escapes control, formatting and backslash characters, and nothing else', () => {
   const table: [string, string][] = [
@@ -149,7 +147,7 @@ describe('the CLI on a process named with control characters', () => {
     assert.equal(plain.code, 0, plain.stderr);
     assertSafe(plain.stderr, 'freeze stderr', 2);
     assert.equal(plain.stdout, '');
-    assert.ok(running(tree.pids), 'thawed');
+    assert.ok(allRunning(tree.pids), 'thawed');
 
     if (!(await canUseTerminal(t))) return tree.kill();
     const { output, code } = await inTerminal(['freeze', String(tree.root), '--for', '700ms']);
@@ -158,7 +156,7 @@ describe('the CLI on a process named with control characters', () => {
     const text = output.replaceAll(`\r${ESC}[2K`, '').replaceAll('\r\n', '\n');
     assertSafe(text, 'freeze on a terminal');
     assert.ok(text.includes(`of ${SHOWN} (pid ${tree.root})`), JSON.stringify(output));
-    assert.ok(running(tree.pids), 'thawed');
+    assert.ok(allRunning(tree.pids), 'thawed');
     tree.kill();
   });
 
@@ -178,7 +176,7 @@ describe('the CLI on a process named with control characters', () => {
       const json = JSON.parse((await runCli(['freeze', target, '--dry-run', '--json'])).stdout);
       assert.equal(json.targets[0].label, `${hostile} (pid ${tree.root})`, '--json keeps the label exact');
     }
-    assert.ok(running(tree.pids), 'nothing was frozen');
+    assert.ok(allRunning(tree.pids), 'nothing was frozen');
     tree.kill();
   });
 
@@ -211,7 +209,7 @@ describe('the CLI on a process named with control characters', () => {
       run.stderr,
       `treefreeze: cannot run no-such-${SHOWN}: command not found; nothing was frozen\n`,
     );
-    assert.ok(running(tree.pids), 'nothing was frozen');
+    assert.ok(allRunning(tree.pids), 'nothing was frozen');
     tree.kill();
   });
 
@@ -228,7 +226,7 @@ describe('the CLI on a process named with control characters', () => {
       const thawed = await runCli(['thaw', String(tree.root)]);
       assert.equal(thawed.code, 0, thawed.stderr);
       assert.equal(thawed.stderr, `resumed 1 process: ${child} (${SHOWN})\n`);
-      assert.ok(await eventually(() => running(tree.pids)), 'resumed');
+      assert.ok(await eventually(() => allRunning(tree.pids)), 'resumed');
     } finally {
       process.kill(child, 'SIGCONT');
       tree.kill();
@@ -246,7 +244,7 @@ describe('the CLI on a process named with control characters', () => {
       result.stderr.startsWith(`froze 2 processes of ${SHOWN} (pid ${tree.root}); held`),
       result.stderr,
     );
-    assert.ok(await eventually(() => running(tree.pids)), 'thawed when --for ran out');
+    assert.ok(await eventually(() => allRunning(tree.pids)), 'thawed when --for ran out');
     assert.ok(await eventually(() => runningHolders([holder]).length === 0), 'the holder exited');
     tree.kill();
   });

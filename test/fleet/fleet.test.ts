@@ -5,20 +5,21 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
+  allStopped,
+  childrenOf,
   cliPath,
   eventually,
   fleetUnavailable,
   freshBuild,
-  hasStopped,
   inCI,
+  noneStopped,
   repoRoot,
   startFleet,
   type TestFleet,
-  taskStates,
 } from '../helpers/index.js';
 
 const T = { timeout: 120_000 };
@@ -40,14 +41,7 @@ before(async () => {
 /** SIGKILL to a controller; its ssh clients (which outlive it) are ended by pid once `settled`. */
 function killController(child: ChildProcess): number[] {
   const pid = child.pid as number;
-  let clients: number[] = [];
-  try {
-    clients = readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
-    );
-  } catch {
-    // gone already
-  }
+  const clients = childrenOf(pid); // [] when it is gone already
   child.kill('SIGKILL');
   sshClients.push(...clients);
   return clients;
@@ -74,8 +68,6 @@ function skipUnlessFleet(t: { skip: (message: string) => void }): boolean {
 }
 
 const treefreezeCommand = () => `${process.execPath} ${cliPath}`;
-const frozenOn = (pids: number[]) => pids.length > 0 && pids.every((pid) => hasStopped(taskStates(pid)));
-const runningOn = (pids: number[]) => pids.every((pid) => !hasStopped(taskStates(pid)));
 
 /** Starts the controller script; its JSON lines as they come. */
 function startController(hosts: string[], options: object) {
@@ -100,7 +92,7 @@ function startController(hosts: string[], options: object) {
 async function resumedAfter(pids: number[], since: number, deadlineMs: number): Promise<number | null> {
   const until = performance.now() + deadlineMs;
   while (performance.now() < until) {
-    if (runningOn(pids)) return performance.now() - since;
+    if (noneStopped(pids)) return performance.now() - since;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return null;
@@ -124,7 +116,7 @@ describe('freezeFleet (the Node helper, over ssh)', () => {
     const report = controller.lines[0] as { ok: boolean; hosts: { pids: number[]; freezeMs: number }[] };
     assert.equal(report.ok, true, JSON.stringify(report));
     for (const host of hosts)
-      assert.ok(frozenOn(host.servicePids()), `${host.name} is frozen when it resolves`);
+      assert.ok(allStopped(host.servicePids()), `${host.name} is frozen when it resolves`);
     for (const [i, hold] of report.hosts.entries()) {
       assert.equal(hold.pids.length, 2, 'two processes, as the host sees them');
       console.log(`# ${hosts[i]?.name}: froze ${hold.pids.length} processes in ${hold.freezeMs} ms`);
@@ -136,7 +128,7 @@ describe('freezeFleet (the Node helper, over ssh)', () => {
       thawed.map((host) => [host.intact, host.reason]),
       hosts.map(() => [true, 'stdin']),
     );
-    for (const host of hosts) assert.ok(runningOn(host.servicePids()), `${host.name} runs again`);
+    for (const host of hosts) assert.ok(noneStopped(host.servicePids()), `${host.name} runs again`);
   });
 
   test(
@@ -155,7 +147,7 @@ describe('freezeFleet (the Node helper, over ssh)', () => {
         assert.equal(report.code, 'FLEET_FAILED');
         assert.match(report.message, new RegExp(`${broken.address}: no process is named`));
         for (const host of hosts)
-          assert.ok(runningOn(host.servicePids()), `${host.name} runs (thawed, or never frozen)`);
+          assert.ok(noneStopped(host.servicePids()), `${host.name} runs (thawed, or never frozen)`);
       } finally {
         await broken.startService();
       }
@@ -261,7 +253,7 @@ describe('the Ansible playbook (examples/ansible)', () => {
     const firstFrozen = new Map<string, number>();
     const timer = setInterval(() => {
       for (const host of hosts) {
-        if (!firstFrozen.has(host.name) && frozenOn(host.servicePids()))
+        if (!firstFrozen.has(host.name) && allStopped(host.servicePids()))
           firstFrozen.set(host.name, Date.now());
       }
     }, 2);
@@ -298,7 +290,7 @@ describe('the Ansible playbook (examples/ansible)', () => {
         );
       }
       for (const host of hosts) {
-        assert.ok(runningOn(host.servicePids()), `${host.name} thawed`);
+        assert.ok(noneStopped(host.servicePids()), `${host.name} thawed`);
         assert.match(
           run.output(),
           new RegExp(`${host.name}: froze 2 processes in [\\d.]+ ms; hold intact for [\\d.]+ ms`),
@@ -338,7 +330,7 @@ describe('the Ansible playbook (examples/ansible)', () => {
           ),
         );
         assert.throws(() => readFileSync(log), 'no snapshot ran');
-        for (const host of hosts) assert.ok(runningOn(host.servicePids()), `${host.name} runs`);
+        for (const host of hosts) assert.ok(noneStopped(host.servicePids()), `${host.name} runs`);
         assert.match(run.output(), /host1: froze 2 processes in [\d.]+ ms; hold intact/);
       } finally {
         await broken.startService();
@@ -357,7 +349,7 @@ describe('the Ansible playbook (examples/ansible)', () => {
         const log = join((fleet as TestFleet).dir, `long-${fault.length}.txt`);
         const run = play({ snapshot_command: snapshot(log, 60), treefreeze_lease: `${leaseMs}ms` });
         assert.ok(
-          await eventually(() => hosts.every((host) => frozenOn(host.servicePids())), 60_000),
+          await eventually(() => hosts.every((host) => allStopped(host.servicePids())), 60_000),
           run.output(),
         );
         const frozenAt = performance.now();

@@ -27,6 +27,14 @@ export function requireRoot(t: { skip: (message: string) => void }, why: string)
   return false;
 }
 
+/**
+ * How late a process may get a CPU on a loaded machine (a CI runner, a second copy of the suite
+ * with CPU-bound trees of its own): a timer fires, or a woken process runs, up to this much
+ * after it is due. A timing bound is what the code promises plus this, once for each wait on a
+ * CPU the measurement contains; it stays far below the gaps the bounds must tell apart.
+ */
+export const LOAD_DELAY_MS = 400;
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

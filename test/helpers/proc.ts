@@ -1,6 +1,7 @@
 /** Reading processes independently of treefreeze's own /proc code (to check its results). */
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { parseStat } from '../../src/kernel/stat.js';
 
 /** The state letters of every task of `pid`, e.g. "TTTT"; "" when the process is gone. */
@@ -39,8 +40,122 @@ export function descendantsByScan(root: number): number[] {
   return result;
 }
 
+/** Whether no task of these states can run: each is stopped (T, t) or dead (Z, X); "" (gone) too. */
 export const isStoppedOrDead = (states: string) => /^[TtZX]*$/.test(states);
+/** Whether a task of these states is stopped (T). */
 export const hasStopped = (states: string) => states.includes('T');
+
+/**
+ * Whether every one of `pids` is held: it exists, and none of its tasks can run. False for no
+ * pids at all: a check of nothing must not pass for a frozen tree.
+ */
+export function allStopped(pids: readonly number[]): boolean {
+  return (
+    pids.length > 0 &&
+    pids.every((pid) => {
+      const states = taskStates(pid);
+      return states !== '' && isStoppedOrDead(states);
+    })
+  );
+}
+
+/** Those of `pids` that have a stopped task (T). */
+export const stoppedAmong = (pids: readonly number[]) => pids.filter((pid) => hasStopped(taskStates(pid)));
+
+/** Whether none of `pids` has a stopped task (T); a process that is gone has none. */
+export const noneStopped = (pids: readonly number[]) => stoppedAmong(pids).length === 0;
+
+/** Whether every one of `pids` exists and none has a stopped task: thawed, or never frozen, and alive. */
+export const allRunning = (pids: readonly number[]) =>
+  pids.length > 0 && pids.every((pid) => taskStates(pid) !== '') && noneStopped(pids);
+
+/** "pid:states" for each of `pids` ("pid:gone" once it has exited), for assertion messages. */
+export const statesOf = (pids: readonly number[]) =>
+  pids.map((pid) => `${pid}:${taskStates(pid) || 'gone'}`).join(' ');
+
+/** Fails, naming each process and its task states, unless every one of `pids` is held (allStopped). */
+export function assertAllStopped(pids: readonly number[], what = 'every process is stopped'): void {
+  assert.ok(allStopped(pids), `${what}: ${statesOf(pids)}`);
+}
+
+/** Fails, naming the stopped ones, if any of `pids` (but those in `except`) has a stopped task. */
+export function assertNoneStopped(
+  pids: readonly number[],
+  what = 'no process is stopped',
+  except: readonly number[] = [],
+): void {
+  const stopped = stoppedAmong(pids.filter((pid) => !except.includes(pid)));
+  assert.deepEqual(stopped, [], `${what}: ${statesOf(stopped)}`);
+}
+
+/** Whether `pid` no longer exists (it was reaped). */
+export const isGone = (pid: number) => !existsSync(`/proc/${pid}`);
+
+/** The children of `pid` (default: this process), from each of its threads; [] once it is gone. */
+export function childrenOf(pid: number | 'self' = 'self'): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** One open descriptor of this process. */
+export interface Descriptor {
+  fd: number;
+  /** What /proc/self/fd/<fd> links to: a path, "pipe:[inode]", "anon_inode:[pidfd]"... */
+  target: string;
+  /**
+   * The target with the inode (and, for a pidfd, the pid) from /proc/self/fdinfo/<fd>: two
+   * descriptors with one number and one identity are the same open file, not a number reused.
+   */
+  identity: string;
+}
+
+/** This process's open descriptors now (the directory descriptor of the listing itself left out). */
+export function openDescriptors(): Descriptor[] {
+  const found: Descriptor[] = [];
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${name}`);
+      const info = readFileSync(`/proc/self/fdinfo/${name}`, 'utf8');
+      const detail = info.split('\n').filter((line) => /^(ino|Pid):/.test(line));
+      found.push({ fd: Number(name), target, identity: [target, ...detail].join(' ').replace(/\s+/g, ' ') });
+    } catch {
+      // closed while we looked (the listing's own descriptor is, by now)
+    }
+  }
+  return found;
+}
+
+/**
+ * What changed since `before`: the descriptors open now that were not open (as the same file)
+ * then, and those open then that are closed now.
+ */
+export function descriptorChanges(before: readonly Descriptor[]): {
+  opened: Descriptor[];
+  closed: Descriptor[];
+} {
+  const key = (descriptor: Descriptor) => `${descriptor.fd} ${descriptor.identity}`;
+  const now = openDescriptors();
+  const then = new Set(before.map(key));
+  const still = new Set(now.map(key));
+  return {
+    opened: now.filter((descriptor) => !then.has(key(descriptor))),
+    closed: before.filter((descriptor) => !still.has(key(descriptor))),
+  };
+}
+
+/**
+ * Whether this process holds a run clock of `pid` open (/proc/<pid>/task/<tid>/schedstat): a
+ * hold's check opens one at its first look at a process, and keeps it until the hold ends.
+ */
+export function runClockOpen(pid: number): boolean {
+  const clock = new RegExp(`^/proc/${pid}/task/\\d+/schedstat$`);
+  return openDescriptors().some((descriptor) => clock.test(descriptor.target));
+}
 
 /** A pid that does not exist right now. */
 export function unusedPid(): number {

@@ -5,6 +5,7 @@
  * can still be checked after its freezer died and it was reparented.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import { parseStat } from '../../src/kernel/stat.js';
 
 const seen = new Set<number>();
@@ -55,6 +56,21 @@ export const STRAY_SIGNALS = [
   'SIGQUIT',
   'SIGALRM',
 ] as const;
+
+/**
+ * Whether the watchdog has set its traps: it ignores every one of STRAY_SIGNALS (SigIgn of
+ * /proc/<pid>/status). Before that, in its first milliseconds, such a signal kills it.
+ */
+export function ignoresStraySignals(watchdog: number): boolean {
+  let ignored: bigint;
+  try {
+    const mask = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${watchdog}/status`, 'utf8'))?.[1];
+    ignored = BigInt(`0x${mask ?? '0'}`);
+  } catch {
+    return false; // exited
+  }
+  return STRAY_SIGNALS.every((name) => ((ignored >> BigInt(constants.signals[name] - 1)) & 1n) === 1n);
+}
 
 /** The processes in a watchdog's process group besides itself: its lease timers and their sleeps. */
 export function leaseProcesses(watchdog: number): number[] {

@@ -132,7 +132,11 @@ if (mode === 'spin-own-session') {
   setInterval(() => {}, 1 << 30);
 } else if (mode === 'hold') {
   // Freeze, report, then hold forever (or hang the event loop with "hang"): the test kills us.
-  const options = JSON.parse(process.argv[4] ?? '{}');
+  // "reportWatchdogEvents": then each watchdog event too, as it happens, one line each.
+  const { reportWatchdogEvents, ...options } = JSON.parse(process.argv[4] ?? '{}');
+  if (reportWatchdogEvents) {
+    options.onHoldEvent = (event) => event.type === 'watchdog' && report({ watchdog: event.watchdog });
+  }
   process.stdout.write('go\n');
   const frozen = await freezeTree(Number(arg), options);
   report({

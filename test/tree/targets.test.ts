@@ -11,18 +11,18 @@ import { FreezeError } from '../../src/base/errors.js';
 import { findCgroupMounts } from '../../src/kernel/cgroupfs.js';
 import { resolveTargets } from '../../src/tree/targets.js';
 import {
+  allStopped,
   cleanupTrees,
   eventually,
-  hasStopped,
   inCI,
   isRoot,
+  noneStopped,
   only,
   parseEvents,
   runCli,
   startCli,
   startTree,
   TestCgroup,
-  taskStates,
 } from '../helpers/index.js';
 
 const T = { timeout: 60_000 };
@@ -42,9 +42,6 @@ after(async () => {
 
 /** A name no other process on the machine has (comm holds 15 bytes). */
 const uniqueName = (tag: string) => `tf${tag}${process.pid % 100_000}`.slice(0, 15);
-
-const stopped = (pids: number[]) => pids.every((pid) => hasStopped(taskStates(pid)));
-const running = (pids: number[]) => pids.every((pid) => !hasStopped(taskStates(pid)));
 
 /** A separate process listening on a loopback port (TCP, or UDP); resolves with it and the port. */
 async function startServer(protocol: 'tcp' | 'udp'): Promise<{ pid: number; port: number }> {
@@ -151,7 +148,7 @@ describe('command-line targets', () => {
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, new RegExp(`would freeze ${name} \\(pid ${tree.root}\\): 2 processes`));
     assert.match(dry.stdout, new RegExp(`would freeze node \\(pid ${server.pid}\\): 1 process`));
-    assert.ok(running([...tree.pids, server.pid]), 'a dry run stops nothing');
+    assert.ok(noneStopped([...tree.pids, server.pid]), 'a dry run stops nothing');
     const dryJson = await runCli(['freeze', name, '--dry-run', '--json']);
     const event = only(parseEvents(dryJson.stdout), 'dry-run');
     assert.deepEqual((event.targets as { pids: number[] }[])[0]?.pids.sort(), [...tree.pids].sort());
@@ -163,11 +160,11 @@ describe('command-line targets', () => {
       (frozen.targets as { kind: string }[]).map((t) => t.kind),
       ['name', 'port'],
     );
-    assert.ok(stopped([...tree.pids, server.pid]), 'both targets are frozen');
+    assert.ok(allStopped([...tree.pids, server.pid]), 'both targets are frozen');
     cli.child.kill('SIGTERM');
     const { code } = await cli.done;
     assert.equal(code, 0);
-    assert.ok(running([...tree.pids, server.pid]), 'both are thawed');
+    assert.ok(noneStopped([...tree.pids, server.pid]), 'both are thawed');
     tree.kill();
   });
 
@@ -177,7 +174,7 @@ describe('command-line targets', () => {
     const refused = await runCli(['freeze', name, '--for', '200ms']);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, new RegExp(`matches 2 separate trees .*\\(pid ${one.root}\\).*--all`));
-    assert.ok(running([...one.pids, ...two.pids]));
+    assert.ok(noneStopped([...one.pids, ...two.pids]));
     const all = await runCli(['thaw', name, '--all', '--dry-run']);
     assert.equal(all.code, 0, all.stderr);
     const tree = await runCli(['tree', name, '--all']);
