@@ -26,6 +26,13 @@ const target = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
 const ours = target.pid as number;
 after(() => killGroupOf(target));
 
+/**
+ * Targets this test did not start (pid 1, kthreadd, the runner itself) are named with an
+ * aborted signal: refused they must be, and were the refusal ever broken, the freeze would
+ * stop at the abort check (ABORTED) before anything is signalled.
+ */
+const neverStarts = { signal: AbortSignal.abort() };
+
 /** Every error path of the public API a caller can reach with bad input, and the code it must give. */
 const missing = unusedPid();
 const cases: [string, () => unknown, string][] = [
@@ -33,9 +40,9 @@ const cases: [string, () => unknown, string][] = [
   ['freezeTree(-1)', () => freezeTree(-1), 'INVALID_ARGUMENT'],
   ['freezeTree(1.5)', () => freezeTree(1.5), 'INVALID_ARGUMENT'],
   ['freezeTree(NaN)', () => freezeTree(Number.NaN), 'INVALID_ARGUMENT'],
-  ['freezeTree(1)', () => freezeTree(1), 'UNSAFE_TARGET'],
-  ['freezeTree(2)', () => freezeTree(2), 'UNSAFE_TARGET'],
-  ['freezeTree(self)', () => freezeTree(process.pid), 'UNSAFE_TARGET'],
+  ['freezeTree(1)', () => freezeTree(1, neverStarts), 'UNSAFE_TARGET'],
+  ['freezeTree(2)', () => freezeTree(2, neverStarts), 'UNSAFE_TARGET'],
+  ['freezeTree(self)', () => freezeTree(process.pid, neverStarts), 'UNSAFE_TARGET'],
   ['freezeTree(missing)', () => freezeTree(missing), 'NO_SUCH_PROCESS'],
   ['timeoutMs "5s"', () => freezeTree(ours, { timeoutMs: bad('5s') }), 'INVALID_ARGUMENT'],
   ['timeoutMs Infinity', () => freezeTree(ours, { timeoutMs: Infinity }), 'INVALID_ARGUMENT'],

@@ -432,12 +432,15 @@ describe('safety and errors', () => {
     const tree = await startTree('tree', 3, 1);
     const missing = unusedPid();
     await assert.rejects(freezeTree(missing), isFreezeError('NO_SUCH_PROCESS', missing));
-    await assert.rejects(freezeTree(1), isFreezeError('UNSAFE_TARGET', 1));
-    await assert.rejects(freezeDescendants(1), isFreezeError('UNSAFE_TARGET', 1));
-    await assert.rejects(freezeTree(2), isFreezeError('UNSAFE_TARGET', 2));
+    // Processes this test did not start, named with an aborted signal: were the refusal ever
+    // broken, the freeze would stop at the abort check (ABORTED) before signalling anything.
+    const neverStarts = { signal: AbortSignal.abort() };
+    await assert.rejects(freezeTree(1, neverStarts), isFreezeError('UNSAFE_TARGET', 1));
+    await assert.rejects(freezeDescendants(1, neverStarts), isFreezeError('UNSAFE_TARGET', 1));
+    await assert.rejects(freezeTree(2, neverStarts), isFreezeError('UNSAFE_TARGET', 2));
     const kthread = findKernelThread();
-    await assert.rejects(freezeTree(kthread), isFreezeError('UNSAFE_TARGET', kthread));
-    await assert.rejects(freezeTree(process.pid), isFreezeError('UNSAFE_TARGET', process.pid));
+    await assert.rejects(freezeTree(kthread, neverStarts), isFreezeError('UNSAFE_TARGET', kthread));
+    await assert.rejects(freezeTree(process.pid, neverStarts), isFreezeError('UNSAFE_TARGET', process.pid));
     assertNoneStopped(tree.pids);
     assert.doesNotMatch(taskStates(process.ppid), /T/);
     tree.kill();

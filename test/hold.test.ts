@@ -268,10 +268,14 @@ describe('hold integrity (signal backend)', () => {
   });
 
   test('bad hold options are INVALID_ARGUMENT', async () => {
-    await assert.rejects(freezeTree(process.pid, { onBreach: 'ignore' as 'report' }), {
+    // An aborted signal: nothing could be signalled even if a check were broken.
+    const signal = AbortSignal.abort();
+    await assert.rejects(freezeTree(process.pid, { onBreach: 'ignore' as 'report', signal }), {
       code: 'INVALID_ARGUMENT',
     });
-    await assert.rejects(freezeTree(process.pid, { checkIntervalMs: 0 }), { code: 'INVALID_ARGUMENT' });
+    await assert.rejects(freezeTree(process.pid, { checkIntervalMs: 0, signal }), {
+      code: 'INVALID_ARGUMENT',
+    });
   });
 });
 
