@@ -188,9 +188,9 @@ describe('hold integrity (signal backend)', () => {
     started.push(shell);
     const root = shell.pid as number;
     assert.ok(await eventually(() => childrenOf(root).length > 0, 10_000), 'the shell forks');
-    const frozen = await freezeTree(root, { checkIntervalMs: 300 });
+    const frozen = await freezeTree(root, { checkIntervalMs: 1000 });
     const before = new Set(frozen.processes.map((p) => p.pid));
-    // Past the first check (it opens the run clocks): the next one comes 300 ms later.
+    // Past the first check (it opens the run clocks): the next one comes a second later.
     assert.ok(await eventually(() => runClockOpen(root), 10_000), 'the first check looked');
     process.kill(root, 'SIGCONT');
     for (const pid of before) {

@@ -104,9 +104,9 @@ function startSampleService(): { root: number; output: NodeJS.ReadableStream; st
     }
   };
   process.once('exit', cleanup);
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = () => {
     cleanup();
-    process.exit(EXIT.SIGNAL_BASE + constants.signals[signal]);
+    process.exit(EXIT.SIGNAL_BASE + constants.signals.SIGINT); // interrupted, whichever signal
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);

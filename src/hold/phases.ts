@@ -23,6 +23,10 @@ export class PhaseClock {
 
   /** Hands the phases to the profiler. */
   report(): void {
-    this.#profile?.report({ ...this.#phases });
+    try {
+      this.#profile?.report({ ...this.#phases });
+    } catch {
+      // a profiler's own failure is not the freeze's
+    }
   }
 }

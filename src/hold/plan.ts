@@ -132,8 +132,6 @@ export function planHold(options: InternalFreezeOptions, started: number): HoldP
 /** Checks the options only a process tree's freeze has. @internal */
 export function planTree(root: number, includeRoot: boolean, options: FreezeOptions): TreePlan {
   const backend = checkChoice('backend', options.backend ?? DEFAULT_BACKEND, BACKEND_CHOICES);
-  const identity =
-    options.identity === undefined ? undefined : checkChoice('identity', options.identity, IDENTITY_METHODS);
   const exclude = new Set<number>();
   for (const pid of options.exclude ?? []) {
     assertPid(pid, 'excluded pid');
@@ -144,6 +142,8 @@ export function planTree(root: number, includeRoot: boolean, options: FreezeOpti
       root,
     ]);
   }
+  const identity =
+    options.identity === undefined ? undefined : checkChoice('identity', options.identity, IDENTITY_METHODS);
   return { backend, exclude, identity };
 }
 

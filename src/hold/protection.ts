@@ -36,20 +36,21 @@ export async function holdWith(
     watchdog ??= await starting;
     return watchdog;
   };
+  let handle: FrozenTreeHandle;
   try {
     const context = { deadline: plan.deadline, signal: plan.signal, safetyNet, phase: phases.mark };
     const stopped = await backend.stop(context);
     // Never resolve unprotected: the watchdog must really run (usually long done).
     await sealProtection(await safetyNet(), plan.maxHoldMs);
     phases.mark('other');
-    const handle = new FrozenTreeHandle({ plan, backend, stopped, watchdog });
-    phases.mark('handle');
-    phases.report();
-    return handle;
+    handle = new FrozenTreeHandle({ plan, backend, stopped, watchdog });
   } catch (error) {
     backend.rollback(error); // guarantee 2: a rejected freeze leaves nothing stopped
     watchdog ??= await starting?.catch(() => undefined);
     watchdog?.dismiss();
     throw error;
   }
+  phases.mark('handle');
+  phases.report(); // after the try: a profiler that throws must not roll back a held tree
+  return handle;
 }

@@ -21,6 +21,7 @@ import {
   readyLine,
   repoRoot,
   runCli,
+  runCliAlone,
   sleep,
   startCli,
   startTree,
@@ -548,7 +549,7 @@ describe('usage and errors', () => {
     const literal = await runCli(['freeze', '999999']); // above any pid_max: never a process
     assert.equal(literal.code, 1);
     assert.equal(literal.stderr, 'treefreeze: no process with pid 999999\n');
-    const init = await runCli(['freeze', '1', '--json']);
+    const init = await runCliAlone(['freeze', '1', '--json']);
     assert.equal(init.code, 1);
     assert.match(init.stderr, /^treefreeze: refusing to freeze pid 1/);
     assert.equal(only(parseEvents(init.stdout), 'error').code, 'UNSAFE_TARGET');

@@ -16,6 +16,7 @@ import {
   only,
   parseEvents,
   runCli,
+  runCliAlone,
   runningHolders,
   sleep,
   startCli,
@@ -199,7 +200,7 @@ describe('detached holds', () => {
   });
 
   test('a freeze that fails in the holder fails the command; nothing is held', T, async () => {
-    const result = await runCli(['freeze', '1', '--detach', '--max-hold', '1m']);
+    const result = await runCliAlone(['freeze', '1', '--detach', '--max-hold', '1m']);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /pid 1/);
     assert.equal(result.stdout, '');

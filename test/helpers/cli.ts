@@ -18,7 +18,7 @@ export interface CliResult {
 /** Starts the built CLI as a separate process (NO_COLOR set); `done` settles when it exits (killed after 30 s). */
 export function startCli(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' } = {},
+  options: { env?: NodeJS.ProcessEnv; stdin?: 'pipe'; ownPidNamespace?: boolean } = {},
 ): {
   child: ChildProcess;
   done: Promise<CliResult>;
@@ -27,7 +27,19 @@ export function startCli(
   fd3: () => string;
 } {
   freshBuild();
-  const child = spawn(process.execPath, [cliPath, ...args], {
+  // In a pid namespace of its own (with its own /proc), "pid 1" is the CLI itself: a test
+  // can name pid 1 and, were a refusal ever broken, stop nothing it did not start.
+  const [command, ...prefix] = options.ownPidNamespace
+    ? [
+        'unshare',
+        ...(process.getuid?.() === 0 ? [] : ['--user', '--map-root-user']),
+        '--pid',
+        '--fork',
+        '--mount-proc',
+        process.execPath,
+      ]
+    : [process.execPath];
+  const child = spawn(command as string, [...prefix, cliPath, ...args], {
     stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1', ...options.env },
   });
@@ -54,3 +66,6 @@ export function startCli(
 }
 
 export const runCli = (args: string[]) => startCli(args).done;
+
+/** runCli in a pid namespace of its own, where pid 1 is the CLI itself (see startCli). */
+export const runCliAlone = (args: string[]) => startCli(args, { ownPidNamespace: true }).done;

@@ -46,15 +46,16 @@ export const isStoppedOrDead = (states: string) => /^[TtZX]*$/.test(states);
 export const hasStopped = (states: string) => states.includes('T');
 
 /**
- * Whether every one of `pids` is held: it exists, and none of its tasks can run. False for no
- * pids at all: a check of nothing must not pass for a frozen tree.
+ * Whether every one of `pids` is held: a task of it is stopped (T), and none can run (a
+ * leader that exited while its threads are held reads Z). False for no pids at all, and for a
+ * process that is gone or dead: a check of nothing must not pass for a frozen tree.
  */
 export function allStopped(pids: readonly number[]): boolean {
   return (
     pids.length > 0 &&
     pids.every((pid) => {
       const states = taskStates(pid);
-      return states !== '' && isStoppedOrDead(states);
+      return hasStopped(states) && isStoppedOrDead(states);
     })
   );
 }

@@ -48,8 +48,8 @@ export class SignalBackendFreeze implements BackendFreeze {
   async stop(context: StopContext): Promise<Stopped> {
     const request = this.#request;
     const { phase } = context;
-    // Loads koffi on the first freeze (slow beside a spinning tree in this session): after
-    // the priority raise, and inside durationMs.
+    // The native calls: loaded already by the watchdog's spawn, unless the watchdog is off
+    // (then here, the first time; slow beside a spinning tree): inside durationMs either way.
     const calls = request.identity === 'starttime' ? null : request.platform.native();
     phase('native library');
     this.#ancestors = bindAncestors(outsideAncestors(request.root, request.includeRoot), calls);
