@@ -9,7 +9,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { FreezeError, invalidArgument } from './base/errors.js';
-import type { RequiredOptions } from './hold/plan.js';
+import { checkDuration, type RequiredOptions } from './hold/plan.js';
 import {
   type ErrorLine,
   type EventLine,
@@ -28,7 +28,7 @@ export interface FleetOptions extends RequiredOptions<'maxHoldMs'> {
   remoteCommand?: string;
   /** More `treefreeze freeze` options for every host, e.g. ['--backend', 'auto']. */
   extraArgs?: readonly string[];
-  /** How long every host may take to report frozen, in ms (default 30,000). */
+  /** How long every host may take to report frozen, in ms (default DEFAULT_FLEET_TIMEOUT_MS, 30 s). */
   timeoutMs?: number;
 }
 
@@ -59,6 +59,9 @@ export interface FrozenFleet extends AsyncDisposable {
   /** Thaws every host and resolves with how each hold went. Idempotent. */
   thaw(): Promise<HostThaw[]>;
 }
+
+/** Every host's ssh connection, Node start and freeze, at once. */
+const DEFAULT_FLEET_TIMEOUT_MS = 30_000;
 
 interface Session {
   host: string;
@@ -169,10 +172,8 @@ export async function freezeFleet(hosts: readonly string[], options: FleetOption
     throw invalidArgument('freezeFleet needs at least one host');
   if (typeof options?.target !== 'string' || options.target === '')
     throw invalidArgument('freezeFleet needs a target');
-  if (!(Number.isFinite(options.maxHoldMs) && options.maxHoldMs > 0)) {
-    throw invalidArgument('freezeFleet needs maxHoldMs, a positive number of milliseconds: the hosts’ lease');
-  }
-  const timeoutMs = options.timeoutMs ?? 30_000;
+  checkDuration('maxHoldMs', options.maxHoldMs); // required: the hosts' lease
+  const timeoutMs = checkDuration('timeoutMs', options.timeoutMs ?? DEFAULT_FLEET_TIMEOUT_MS);
   const sessions = hosts.map((host) => open(host, options));
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {

@@ -5,6 +5,7 @@ import { FreezeError, FreezeErrorCode } from '../src/base/errors.js';
 import {
   freezeCgroup,
   freezeDescendants,
+  freezeFleet,
   freezeTree,
   listTree,
   parseStat,
@@ -66,6 +67,15 @@ const cases: [string, () => unknown, string][] = [
   ['thawTree(missing)', () => thawTree(missing), 'NO_SUCH_PROCESS'],
   ['thawCgroup("")', () => thawCgroup(''), 'INVALID_ARGUMENT'],
   ['thawCgroup(no such path)', () => thawCgroup('/treefreeze-no-such-cgroup'), 'NO_SUCH_CGROUP'],
+  // The fleet's options are checked before any ssh starts (the host below is never reached).
+  ['freezeFleet no hosts', () => freezeFleet([], { target: 'x', maxHoldMs: 1000 }), 'INVALID_ARGUMENT'],
+  ['freezeFleet no lease', () => freezeFleet(['h'], bad({ target: 'x' })), 'INVALID_ARGUMENT'],
+  ['freezeFleet lease 0', () => freezeFleet(['h'], { target: 'x', maxHoldMs: 0 }), 'INVALID_ARGUMENT'],
+  [
+    'freezeFleet timeout -1',
+    () => freezeFleet(['h'], { target: 'x', maxHoldMs: 1, timeoutMs: -1 }),
+    'INVALID_ARGUMENT',
+  ],
 ];
 
 describe('every error of the public API is a FreezeError with a documented code', () => {
