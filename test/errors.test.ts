@@ -34,6 +34,8 @@ after(() => killGroupOf(target));
  */
 const neverStarts = { signal: AbortSignal.abort() };
 
+const fleet = { target: 'x', ssh: ['false'] };
+
 /** Every error path of the public API a caller can reach with bad input, and the code it must give. */
 const missing = unusedPid();
 const cases: [string, () => unknown, string][] = [
@@ -67,13 +69,14 @@ const cases: [string, () => unknown, string][] = [
   ['thawTree(missing)', () => thawTree(missing), 'NO_SUCH_PROCESS'],
   ['thawCgroup("")', () => thawCgroup(''), 'INVALID_ARGUMENT'],
   ['thawCgroup(no such path)', () => thawCgroup('/treefreeze-no-such-cgroup'), 'NO_SUCH_CGROUP'],
-  // The fleet's options are checked before any ssh starts (the host below is never reached).
-  ['freezeFleet no hosts', () => freezeFleet([], { target: 'x', maxHoldMs: 1000 }), 'INVALID_ARGUMENT'],
-  ['freezeFleet no lease', () => freezeFleet(['h'], bad({ target: 'x' })), 'INVALID_ARGUMENT'],
-  ['freezeFleet lease 0', () => freezeFleet(['h'], { target: 'x', maxHoldMs: 0 }), 'INVALID_ARGUMENT'],
+  // The fleet's options are checked before any session starts; were a check broken, the
+  // "ssh" here is `false`, which reaches nothing.
+  ['freezeFleet no hosts', () => freezeFleet([], { ...fleet, maxHoldMs: 1000 }), 'INVALID_ARGUMENT'],
+  ['freezeFleet no lease', () => freezeFleet(['h'], bad({ ...fleet })), 'INVALID_ARGUMENT'],
+  ['freezeFleet lease 0', () => freezeFleet(['h'], { ...fleet, maxHoldMs: 0 }), 'INVALID_ARGUMENT'],
   [
     'freezeFleet timeout -1',
-    () => freezeFleet(['h'], { target: 'x', maxHoldMs: 1, timeoutMs: -1 }),
+    () => freezeFleet(['h'], { ...fleet, maxHoldMs: 1, timeoutMs: -1 }),
     'INVALID_ARGUMENT',
   ],
 ];
