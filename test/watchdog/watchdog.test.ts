@@ -795,6 +795,10 @@ describe('exact identity', () => {
       async (t) => {
         if (!requireRoot(t, 'needs root to write /proc/sys/kernel/ns_last_pid')) return;
         let impostor: ChildProcess | undefined;
+        // The test stops the impostor itself below: whatever fails, it is ended, not left stopped.
+        t.after(() => {
+          if (impostor) killGroupOf(impostor);
+        });
         const { tree, victim, frozen } = await retryWhilePidTaken(async () => {
           const tree = await startTree('reaper', 3);
           const [root, victim] = tree.pids as [number, number];
@@ -856,6 +860,7 @@ describe('exact identity', () => {
           throw error;
         }
       });
+      t.after(() => killGroupOf(impostor)); // stopped below: ended whatever fails
       assert.equal(impostor.pid, victim);
       process.kill(victim, 'SIGSTOP');
       assert.ok(await eventually(() => taskStates(victim) === 'T'));
