@@ -15,9 +15,13 @@ export function readRootStat(root: number): ProcStat {
   return stat;
 }
 
-/** Kernel threads (and kthreadd, pid 2) ignore SIGSTOP: naming one is UNSAFE_TARGET, `why` says for what. */
+/**
+ * Kernel threads (kthreadd included) ignore SIGSTOP: naming one is UNSAFE_TARGET, `why` says
+ * for what. Known by their flag, never by pid: inside a pid namespace (a container), pid 2 is
+ * an ordinary process.
+ */
 export function refuseKernelThread(stat: ProcStat, why: string): void {
-  if (isKernelThreadStat(stat) || stat.pid === 2) {
+  if (isKernelThreadStat(stat)) {
     throw new FreezeError('UNSAFE_TARGET', `pid ${stat.pid} (${stat.comm}) is a kernel thread${why}`, [
       stat.pid,
     ]);

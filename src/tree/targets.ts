@@ -11,7 +11,7 @@ import { FreezeError, invalidArgument, listPids } from '../base/errors.js';
 import { cgroupPids, findCgroupMounts, resolveCgroup } from '../kernel/cgroupfs.js';
 import { readProcessStat, readProcFile, scanAllProcesses } from '../kernel/procfs.js';
 import { processesHoldingSockets, socketInodesOnPort } from '../kernel/sockets.js';
-import type { ProcStat } from '../kernel/stat.js';
+import { isKernelThreadStat, type ProcStat } from '../kernel/stat.js';
 import { containerCgroups, type NamedCgroups, unitCgroups } from './named-cgroups.js';
 import { readRootStat, refuseKernelThread } from './root-check.js';
 
@@ -178,7 +178,7 @@ function matchingProcesses(spec: string, byCommandLine: boolean, processes: Map<
   const ours = ownLine(processes);
   const matches: number[] = [];
   for (const stat of processes.values()) {
-    if (stat.pid === 2 || stat.ppid === 2 || stat.state === 'Z' || ours(stat.pid)) continue; // kernel threads, zombies, us
+    if (isKernelThreadStat(stat) || stat.state === 'Z' || ours(stat.pid)) continue; // kernel threads, zombies, us
     let hit: boolean;
     if (byCommandLine) {
       hit = (readProcFile(`/proc/${stat.pid}/cmdline`) ?? '').split('\0').join(' ').includes(spec);
