@@ -4,7 +4,7 @@
  */
 import { count, listPids } from '../base/errors.js';
 import { frozenCgroupHolding } from '../kernel/cgroupfs.js';
-import { readProcessStat } from '../kernel/procfs.js';
+import { PID_MAX_LIMIT, readProcessStat } from '../kernel/procfs.js';
 import { thawCgroup, thawTree } from '../thaw.js';
 import { listTree } from '../tree/discovery.js';
 import { type ResolvedTarget, resolveTargets } from '../tree/targets.js';
@@ -40,6 +40,9 @@ function resolveCliTargets(specs: string[], options: TargetCliOptions): Resolved
       throw new UsageError(`target: "${spec}" is not a process id (a positive integer)`);
     }
     if (/^0+$/.test(spec)) throw new UsageError(`target: "${spec}" is not a process id (a positive integer)`);
+    if (/^\d+$/.test(spec) && Number(spec) > PID_MAX_LIMIT) {
+      throw new UsageError(`target: "${spec}" is not a process id: no pid is above ${PID_MAX_LIMIT}`);
+    }
     const port = /^:(\d+)$/.exec(spec);
     if (port && !(Number(port[1]) >= 1 && Number(port[1]) <= 65535)) {
       throw new UsageError(`target: ${spec}: a port is a number from 1 to 65535`);

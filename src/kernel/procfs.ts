@@ -246,6 +246,9 @@ export function readThreadGroup(pid: number): number | null {
 }
 
 /** PF_EXITING in stat's flags: the task has begun to exit. */
+/** The largest pid_max the kernel allows (2^22 on 64-bit): no pid is ever above it. */
+export const PID_MAX_LIMIT = 2 ** 22;
+
 const PF_EXITING = 0x4;
 const SIGKILL_BIT = 1n << 8n; // signal 9, in the pending masks of /proc/<pid>/status
 

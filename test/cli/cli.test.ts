@@ -549,6 +549,15 @@ describe('usage and errors', () => {
     const literal = await runCli(['freeze', '999999']); // above any pid_max: never a process
     assert.equal(literal.code, 1);
     assert.equal(literal.stderr, 'treefreeze: no process with pid 999999\n');
+    // Beyond the kernel's largest pid_max (2^22): a usage error, not a missing process.
+    for (const beyond of ['4194305', '9007199254740992']) {
+      const refused = await runCli(['freeze', beyond]);
+      assert.equal(refused.code, 2, beyond);
+      assert.match(
+        refused.stderr,
+        new RegExp(`^treefreeze: target: "${beyond}" is not a process id: no pid is above 4194304\n`),
+      );
+    }
     const init = await runCliAlone(['freeze', '1', '--json']);
     assert.equal(init.code, 1);
     assert.match(init.stderr, /^treefreeze: refusing to freeze pid 1/);
