@@ -184,8 +184,13 @@ describe('hold integrity (signal backend)', () => {
   });
 
   test('processes forked while the tree ran are frozen too, and thawed with it', T, async () => {
-    // A shell that starts a short sleep, again and again: resumed, it forks new processes.
-    const shell = spawn('sh', ['-c', 'while :; do sleep 0.02; done'], { detached: true, stdio: 'ignore' });
+    // A shell that starts a sleep of 5 s in the background every 50 ms: resumed, it forks
+    // processes that are still there when the hold stops it again (a short-lived child could
+    // have exited by then, leaving nothing new to find: 2 runs in about 20 under load).
+    const shell = spawn('sh', ['-c', 'while :; do sleep 5 & sleep 0.05; done'], {
+      detached: true,
+      stdio: 'ignore',
+    });
     started.push(shell);
     const root = shell.pid as number;
     assert.ok(await eventually(() => childrenOf(root).length > 0, 10_000), 'the shell forks');
