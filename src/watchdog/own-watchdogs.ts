@@ -33,11 +33,27 @@ export function nonMainThreadChildren(): Set<number> {
   const children = new Set<number>();
   for (const tid of readdirSync('/proc/self/task')) {
     if (Number(tid) === process.pid) continue;
-    for (const pid of (readProcFile(`/proc/self/task/${tid}/children`) ?? '').split(' ')) {
-      if (pid.trim() !== '') children.add(Number(pid));
+    for (const pid of parseChildrenFile(readProcFile(`/proc/self/task/${tid}/children`) ?? '')) {
+      children.add(pid);
     }
   }
   return children;
+}
+
+/**
+ * The pids in a /proc/<pid>/task/<tid>/children file. Only real pids: a child being reaped at
+ * that moment (a posix_spawn whose exec failed, collected by glibc) is listed as "0", and a
+ * watchdog "found" as pid 0 had its process group signalled as -0, that is kill(0, SIGKILL):
+ * our own process group, which took down the test runner and everything else in its group.
+ */
+export function parseChildrenFile(text: string): number[] {
+  const pids: number[] = [];
+  for (const word of text.split(/\s+/)) {
+    if (!/^\d+$/.test(word)) continue;
+    const pid = Number(word);
+    if (pid > 0 && Number.isSafeInteger(pid)) pids.push(pid);
+  }
+  return pids;
 }
 
 /** A watchdog exits right after "D"; collect its exit status without blocking or holding the event loop. */

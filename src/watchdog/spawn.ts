@@ -137,7 +137,7 @@ async function startWithPosixSpawn(
     // may be anyone's by now.
     state: () => (progress.failure ? 'dead' : stateFromStat(pid)),
     signalGroup: (signal) => {
-      if (!progress.failure) signalQuietly(-pid, signal);
+      if (!progress.failure) signalGroupQuietly(pid, signal);
     },
   });
 }
@@ -219,9 +219,11 @@ function stateFromStat(pid: number): WatchdogState {
   return stat.state === 'T' || stat.state === 't' ? 'stopped' : 'running';
 }
 
-function signalQuietly(target: number, signal: NodeJS.Signals): void {
+/** Signals the process group `group` leads; never group 0 or 1 (kill(0) is our own group, kill(-1) everyone). */
+function signalGroupQuietly(group: number, signal: NodeJS.Signals): void {
+  if (!Number.isSafeInteger(group) || group <= 1) return;
   try {
-    process.kill(target, signal);
+    process.kill(-group, signal);
   } catch {
     // gone
   }
@@ -268,7 +270,7 @@ function startWithChildProcess(shell: string, identityFd: number): WatchdogProce
     signalGroup: (signal) => {
       // Once reaped, its group id could be someone else's: then the lease timer is left
       // to end by itself (it checks identities before resuming anything).
-      if (!exited()) signalQuietly(-pid, signal);
+      if (!exited()) signalGroupQuietly(pid, signal);
     },
   });
 }
