@@ -463,6 +463,29 @@ describe('safety and errors', () => {
     tree.kill();
   });
 
+  test(
+    'the deadline wins: a 1 ms timeout is TIMED_OUT or a good freeze, never another failure',
+    T,
+    async () => {
+      const tree = await startTree('tree', 4, 2);
+      const codes = new Map<string, number>();
+      for (let attempt = 0; attempt < 40; attempt++) {
+        try {
+          const frozen = await freezeTree(tree.root, { timeoutMs: 1 });
+          codes.set('frozen', (codes.get('frozen') ?? 0) + 1);
+          await frozen.thaw();
+        } catch (error) {
+          assert.ok(error instanceof FreezeError, String(error));
+          assert.equal(error.code, 'TIMED_OUT', error.message);
+          codes.set(error.code, (codes.get(error.code) ?? 0) + 1);
+        }
+        assert.ok(noneStopped(tree.pids), `nothing left stopped (try ${attempt})`);
+      }
+      console.log(`# --timeout 1ms x 40: ${[...codes].map(([code, n]) => `${code} ${n}`).join(', ')}`);
+      tree.kill();
+    },
+  );
+
   test('an already aborted signal rejects with ABORTED before anything is stopped', async () => {
     const tree = await startTree('tree', 3, 1);
     await assert.rejects(freezeTree(tree.root, { signal: AbortSignal.abort() }), isFreezeError('ABORTED'));

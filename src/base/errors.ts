@@ -153,6 +153,23 @@ export const thawFailed = (what: string, pids: readonly number[], cause: unknown
     { cause },
   );
 
+/**
+ * The deadline wins: a freeze that failed after its timeout had passed is TIMED_OUT, whatever
+ * else went wrong on the way (a watchdog that could not start in the time left, a descriptor
+ * the kernel refused); the other failure is kept as the cause. An abort stays ABORTED.
+ */
+export function pastDeadline(error: unknown, timeoutMs: number): unknown {
+  if (error instanceof FreezeError && (error.code === 'TIMED_OUT' || error.code === 'ABORTED')) return error;
+  const why = error instanceof Error ? ` (on the way: ${error.message})` : '';
+  const pids = error instanceof FreezeError ? error.pids : [];
+  return new FreezeError(
+    'TIMED_OUT',
+    `timed out: the freeze took longer than its ${timeoutMs} ms timeout${why}; everything it froze was thawed`,
+    pids,
+    { cause: error },
+  );
+}
+
 /** Wraps anything thrown into a FreezeError (a FreezeError passes unchanged). */
 export function asFreezeError(error: unknown, wrap: (cause: unknown) => FreezeError): FreezeError {
   return error instanceof FreezeError ? error : wrap(error);

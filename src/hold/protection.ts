@@ -4,7 +4,9 @@
  * anything is stopped, confirmed running before the freeze resolves, and given the lease;
  * the handle then keeps it. A freeze that fails is rolled back before it rejects.
  */
+
 import type { BackendFreeze } from '../backends/contract.js';
+import { pastDeadline } from '../base/errors.js';
 import type { Watchdog } from '../watchdog/channel.js';
 import { sealProtection } from '../watchdog/lease.js';
 import { isWatchdogProcess, ownWatchdogPids } from '../watchdog/own-watchdogs.js';
@@ -48,7 +50,7 @@ export async function holdWith(
     backend.rollback(error); // guarantee 2: a rejected freeze leaves nothing stopped
     watchdog ??= await starting?.catch(() => undefined);
     watchdog?.dismiss();
-    throw error;
+    throw performance.now() >= plan.deadline ? pastDeadline(error, plan.timeoutMs) : error;
   }
   phases.mark('handle');
   phases.report(); // after the try: a profiler that throws must not roll back a held tree
