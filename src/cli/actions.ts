@@ -36,10 +36,11 @@ function resolveCliTargets(specs: string[], options: TargetCliOptions): Resolved
   if (all.length === 0) throw new UsageError(`missing target: give ${TARGET_FORMS}`);
   for (const spec of specs) {
     // A number that is not a pid (negative numbers never reach here: they read as options).
-    if (/^[+-]?\d/.test(spec) && !/^\d+$/.test(spec)) {
-      throw new UsageError(`target: "${spec}" is not a process id (a positive integer)`);
+    if ((/^[+-]?\d/.test(spec) && !/^\d+$/.test(spec)) || /^0+$/.test(spec)) {
+      throw new UsageError(
+        `target: "${spec}" is not a process id (a positive integer); a process with that name: name:${spec}`,
+      );
     }
-    if (/^0+$/.test(spec)) throw new UsageError(`target: "${spec}" is not a process id (a positive integer)`);
     if (/^\d+$/.test(spec) && Number(spec) > PID_MAX_LIMIT) {
       throw new UsageError(`target: "${spec}" is not a process id: no pid is above ${PID_MAX_LIMIT}`);
     }

@@ -5,6 +5,7 @@ import { FreezeError } from '../base/errors.js';
 import { eventSink } from './event-writer.js';
 import { EXIT } from './exit-codes.js';
 import { printable } from './printable.js';
+import { refuseRepeatedOptions } from './repeated-options.js';
 import {
   addCompletionCommand,
   addDemoCommand,
@@ -42,6 +43,7 @@ or 3 if the hold was broken while it ran (--keep-exit-code: the command's code a
   addStatusCommand(program);
   addCompletionCommand(program);
   addDemoCommand(program, setExitCode);
+  refuseRepeatedOptions(program, new Set(['exclude']));
   return program;
 }
 

@@ -44,11 +44,13 @@ if the hold was broken (a frozen process ran again: someone sent SIGCONT, anothe
 thawed it, the cgroup was thawed). Breaches are reported as they happen and refrozen unless
 --on-breach report.
 
-Targets: a pid; a process name (exact, as pgrep -x; --cmd: anywhere in the command line);
+Targets: a pid; a process name (exact, as pgrep -x; --cmd: anywhere in the command line;
+name:NAME for any name, one that starts with a digit or a dash too);
 :PORT (the process listening on that TCP or UDP port); unit:NAME (a systemd unit's cgroup);
 container:ID or container:NAME (a container's cgroup); a cgroup path (/system.slice/db.service,
 or cgroup:PATH). A name, port or unit matching several separate trees is an error listing
-them, unless --all. Several targets are frozen together and thawed together.
+them, unless --all. Several targets are frozen together and thawed together. An option
+that takes one value given twice is a usage error.
 
 Examples:
   treefreeze freeze 1234 --for 30s            freeze 1234 and its descendants for 30 seconds

@@ -14,7 +14,8 @@ export interface TargetCliOptions {
   cmd?: boolean;
 }
 
-export const TARGET_FORMS = 'a pid, a process name, :PORT, unit:NAME, container:ID or a cgroup path';
+export const TARGET_FORMS =
+  'a pid, a process name or name:NAME, :PORT, unit:NAME, container:ID or a cgroup path';
 
 export interface FreezeCliOptions extends TargetCliOptions {
   dryRun?: boolean;

@@ -1,5 +1,6 @@
 /**
- * Turning what a person names into what to freeze: a pid, a process name, `:PORT`, a systemd
+ * Turning what a person names into what to freeze: a pid, a process name (or `name:NAME` for
+ * any name, one that looks like a number or an option included), `:PORT`, a systemd
  * unit, a container, or a cgroup path. A name or port resolves to the roots of the trees
  * of the matching processes (a match whose ancestor also matches is part of that tree);
  * a unit or container resolves to its cgroup, found through /proc/<pid>/cgroup (no daemon
@@ -104,24 +105,22 @@ function resolveOne(
     const cgroup = resolveCgroup(spec.startsWith('cgroup:') ? spec.slice(7) : spec);
     return [cgroupTarget(spec, 'cgroup', cgroup.path)];
   }
-  const kind = options.cmd ? 'command' : 'name';
-  const matches = matchingProcesses(spec, Boolean(options.cmd), table());
+  // name:NAME is always a process name, whatever it looks like: "name:7zip", "name:-x", "name:1234".
+  const explicit = spec.startsWith('name:');
+  const name = explicit ? spec.slice(5) : spec;
+  if (name === '') throw invalidArgument('name: needs a process name after it (name:NAME)');
+  const byCommandLine = Boolean(options.cmd) && !explicit;
+  const matches = matchingProcesses(name, byCommandLine, table());
   if (matches.length === 0) {
     throw new FreezeError(
       'NO_MATCH',
-      options.cmd
-        ? `no process has "${spec}" in its command line`
-        : `no process is named "${spec}" (exact name, as pgrep -x; --cmd matches the command line)`,
+      byCommandLine
+        ? `no process has "${name}" in its command line`
+        : `no process is named "${name}" (exact name, as pgrep -x; --cmd matches the command line)`,
     );
   }
-  return treesOf(
-    spec,
-    kind,
-    matches,
-    options,
-    table(),
-    options.cmd ? `command line has "${spec}"` : `named ${spec}`,
-  );
+  const what = byCommandLine ? `command line has "${name}"` : `named ${name}`;
+  return treesOf(spec, byCommandLine ? 'command' : 'name', matches, options, table(), what);
 }
 
 /** The roots of the trees the matches form: a match whose ancestor matches too belongs to that tree. */

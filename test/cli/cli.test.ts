@@ -459,7 +459,7 @@ describe('a broken hold on the command line', () => {
 
 describe('usage and errors', () => {
   const usageErrors: [string, string[], RegExp][] = [
-    ['freeze without a target', ['freeze'], /missing target: give a pid, a process name, :PORT/],
+    ['freeze without a target', ['freeze'], /missing target: give a pid, a process name or name:NAME, :PORT/],
     ['freeze 12abc', ['freeze', '12abc'], /target: "12abc" is not a process id/],
     ['freeze :99999', ['freeze', ':99999'], /a port is a number from 1 to 65535/],
     ['freeze -5', ['freeze', '-5'], /-5/],

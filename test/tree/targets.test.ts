@@ -140,6 +140,55 @@ describe('resolveTargets', () => {
 });
 
 describe('command-line targets', () => {
+  test('name:NAME reaches any name: one that looks like a number, an option or another form', T, async () => {
+    const tag = String(process.pid % 100_000);
+    // Digits first, a dash first, all digits, and one that reads as a port.
+    const names = [`7z${tag}`, `-x${tag}`, `${tag}${tag}`.slice(0, 15), `:${tag}`];
+    for (const name of names) {
+      const tree = await startTree('comm', name);
+      const [target] = resolveTargets([`name:${name}`]);
+      assert.deepEqual([target?.kind, target?.root], ['name', tree.root], name);
+      const cli = startCli(['freeze', `name:${name}`, '--for', '10s', '--json']);
+      assert.ok(await eventually(() => cli.stdout().includes('"frozen"'), 15_000), cli.stderr());
+      assert.ok(allStopped(tree.pids), `${name}: frozen`);
+      cli.child.kill('SIGTERM');
+      assert.equal((await cli.done).code, 0);
+      assert.ok(noneStopped(tree.pids), `${name}: thawed`);
+      tree.kill();
+    }
+    // Without the prefix, a digit-led name is a bad pid, and the error says how to name it.
+    const bare = await runCli(['freeze', `7z${tag}`]);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, new RegExp(`is not a process id .*; a process with that name: name:7z${tag}`));
+    assert.throws(() => resolveTargets(['name:']), rejectsWith('INVALID_ARGUMENT', /name:NAME/));
+  });
+
+  test('a single-value option given twice is a usage error; --exclude may repeat', T, async () => {
+    const tree = await startTree('tree', 2, 1);
+    for (const args of [
+      ['freeze', String(tree.root), '--for', '1s', '--for', '2s'],
+      ['freeze', String(tree.root), '--timeout=1s', '--timeout', '5s'],
+      ['run', String(tree.root), '--max-hold', '1s', '--max-hold', '1s', '--', 'true'],
+      ['freeze', '--cgroup', '/a', '--cgroup', '/b'],
+    ]) {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, /^treefreeze: option '--[a-z-]+' given twice: give it once\n/);
+      assert.ok(noneStopped(tree.pids), 'nothing stopped');
+    }
+    const excluded = await runCli([
+      'freeze',
+      String(tree.root),
+      '--exclude',
+      '1',
+      '--exclude',
+      '2',
+      '--dry-run',
+    ]);
+    assert.equal(excluded.code, 0, excluded.stderr);
+    tree.kill();
+  });
+
   test('freeze by name and by :PORT, several at once; --dry-run changes nothing', T, async () => {
     const name = uniqueName('cli');
     const tree = await startTree('comm', name);
