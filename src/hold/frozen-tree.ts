@@ -31,6 +31,13 @@ export interface FrozenTree extends Disposable, AsyncDisposable {
    */
   readonly watchdogEvents: readonly WatchdogEvent[];
   /**
+   * Whether the hold's watchdogs live outside the caller's cgroups (root, with cgroups
+   * mounted): killing or freezing the caller's cgroup (systemd stopping its unit, an OOM group
+   * kill) then leaves the safety net guarding. false without a watchdog, or where the system
+   * does not allow the move (not root).
+   */
+  readonly watchdogOutsideCgroup: boolean;
+  /**
    * Every time the hold was found broken (a frozen process ran again, the cgroup was
    * thawed), in order; each entry is updated in place until its episode ends.
    */

@@ -9,9 +9,9 @@ import { FreezeError, thawFailed } from '../base/errors.js';
 import type { LongTimer } from '../base/timers.js';
 import type { IdentityMethod } from '../tree/identity.js';
 import { type ProcessInfo, processRecord } from '../tree/process.js';
-import type { Watchdog } from '../watchdog/channel.js';
 import { keepWatchdog, type WatchdogEvent, type WatchdogKeeper } from '../watchdog/keeper.js';
 import { startLeaseTimer } from '../watchdog/lease.js';
+import type { TwinWatchdogs } from '../watchdog/twins.js';
 import type { FrozenProcess, FrozenTree, ThawReason } from './frozen-tree.js';
 import type { HoldPlan } from './plan.js';
 
@@ -20,8 +20,8 @@ export interface HoldParts {
   plan: Pick<HoldPlan, 'started' | 'maxHoldMs' | 'check' | 'platform'>;
   backend: BackendFreeze;
   stopped: Stopped;
-  /** The hold's watchdog, kept running (or replaced) until the thaw, then dismissed. */
-  watchdog: Watchdog | undefined;
+  /** The hold's twin watchdogs, kept running (or replaced) until the thaw, then dismissed. */
+  watchdog: TwinWatchdogs | undefined;
 }
 
 /** @internal */
@@ -39,7 +39,7 @@ export class FrozenTreeHandle implements FrozenTree {
   readonly #check: HoldCheck;
   readonly #backend: BackendFreeze;
   #keeper: WatchdogKeeper | undefined;
-  #watchdog: Watchdog | undefined;
+  #watchdog: TwinWatchdogs | undefined;
   #lease: LongTimer | undefined;
   /** Set by the first thaw: undefined while frozen, null when it succeeded, else its error. */
   #outcome: FreezeError | null | undefined;
@@ -68,15 +68,15 @@ export class FrozenTreeHandle implements FrozenTree {
     this.#watchdog = parts.watchdog;
     this.#log = new BreachLog(plan.check.onEvent);
     this.#keeper = parts.watchdog && this.#keep(parts.watchdog, plan);
-    this.#check = parts.backend.startHoldCheck(this.#log, () => this.#keeper?.current ?? this.#watchdog);
+    this.#check = parts.backend.startHoldCheck(this.#log, () => this.#watchdog);
     // Last: the handle, its keeper and its check included, is ready now.
     this.durationMs = performance.now() - plan.started;
   }
 
-  /** Keeps the watchdog running: continued if stopped, replaced and briefed if it dies. */
-  #keep(watchdog: Watchdog, plan: HoldParts['plan']): WatchdogKeeper {
+  /** Keeps the watchdogs running: continued if stopped, replaced and briefed if one dies. */
+  #keep(watchdogs: TwinWatchdogs, plan: HoldParts['plan']): WatchdogKeeper {
     return keepWatchdog({
-      watchdog,
+      watchdogs,
       platform: plan.platform,
       brief: (fresh) => this.#backend.brief(fresh),
       leaseEndsAt: plan.maxHoldMs === undefined ? undefined : performance.now() + plan.maxHoldMs,
@@ -90,6 +90,10 @@ export class FrozenTreeHandle implements FrozenTree {
 
   get frozen(): boolean {
     return this.#outcome === undefined;
+  }
+
+  get watchdogOutsideCgroup(): boolean {
+    return this.#watchdog?.outsideCgroup ?? false;
   }
 
   get breaches(): readonly HoldBreach[] {
@@ -118,7 +122,7 @@ export class FrozenTreeHandle implements FrozenTree {
       this.#lease?.clear();
       this.#check.stop(); // its last look, before anything is resumed
       this.#keeper?.stop();
-      const watchdog = this.#keeper?.current ?? this.#watchdog;
+      const watchdog = this.#watchdog;
       try {
         this.#resumedAncestors = Object.freeze(this.#backend.resume());
         this.#outcome = ended ?? null;

@@ -1,16 +1,15 @@
 /**
- * The one place a hold is assembled, for every backend: the watchdog is started first (its
- * start overlaps the backend's first reads), handed to the backend as its safety net before
+ * The one place a hold is assembled, for every backend: the twin watchdogs are started first
+ * (their start overlaps the backend's first reads), handed to the backend as its safety net before
  * anything is stopped, confirmed running before the freeze resolves, and given the lease;
  * the handle then keeps it. A freeze that fails is rolled back before it rejects.
  */
 
 import type { BackendFreeze } from '../backends/contract.js';
 import { pastDeadline } from '../base/errors.js';
-import type { Watchdog } from '../watchdog/channel.js';
 import { sealProtection } from '../watchdog/lease.js';
 import { isWatchdogProcess, ownWatchdogPids } from '../watchdog/own-watchdogs.js';
-import { acquireWatchdog } from '../watchdog/shared.js';
+import { acquireTwinWatchdogs, type TwinWatchdogs } from '../watchdog/twins.js';
 import { FrozenTreeHandle } from './handle.js';
 import { PhaseClock } from './phases.js';
 import type { HoldPlan } from './plan.js';
@@ -28,12 +27,12 @@ export async function holdWith(
   watchdogMayBeInTree = false,
 ): Promise<FrozenTreeHandle> {
   const starting = plan.watchdog
-    ? acquireWatchdog(plan.platform, plan.deadline, watchdogMayBeInTree)
+    ? acquireTwinWatchdogs(plan.platform, plan.deadline, watchdogMayBeInTree)
     : undefined;
   starting?.catch(() => {}); // awaited below; never an unhandled rejection
   const phases = new PhaseClock(plan.knobs.profile && { started: plan.started, report: plan.knobs.profile });
   phases.mark('watchdog spawn');
-  let watchdog: Watchdog | undefined;
+  let watchdog: TwinWatchdogs | undefined;
   const safetyNet = async () => {
     watchdog ??= await starting;
     return watchdog;

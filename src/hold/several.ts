@@ -58,6 +58,9 @@ function combineHolds(holds: FrozenTree[], durationMs: number): FrozenTree {
     get watchdogEvents() {
       return all((hold) => hold.watchdogEvents);
     },
+    get watchdogOutsideCgroup() {
+      return holds.every((hold) => hold.watchdogOutsideCgroup);
+    },
     get breaches() {
       return all((hold) => hold.breaches);
     },

@@ -13,6 +13,11 @@ export interface Watchdog {
   readonly pid: number;
   /** Set once it is known that the watchdog could not run: the freeze is unprotected. */
   readonly failure: FreezeError | undefined;
+  /**
+   * Whether it lives outside the freezer's cgroups (known once it runs): then killing or
+   * freezing the freezer's cgroup leaves it guarding (see cgroup-escape.ts).
+   */
+  readonly outsideCgroup: boolean;
   /** Tells it about processes to resume (before stopping them). */
   guardProcesses(processes: readonly { pid: number; startTime: number }[]): void;
   /** Tells it about ancestors outside the tree to continue, after the tree, if they are stopped then. */
@@ -51,6 +56,8 @@ export interface WatchdogEnds {
   close: () => void;
   confirmRunning: () => Promise<void>;
   failure: () => FreezeError | undefined;
+  /** Whether it was moved out of the freezer's cgroups. */
+  escaped: () => boolean;
   state: () => WatchdogState;
   /** Sends a signal to the watchdog's whole process group (it, its leases and their sleeps), while that is ours. */
   signalGroup: (signal: 'SIGCONT' | 'SIGKILL') => void;
@@ -131,6 +138,9 @@ export class WatchdogProcess {
       pid: ends.pid,
       get failure() {
         return ends.failure();
+      },
+      get outsideCgroup() {
+        return ends.escaped();
       },
       confirmRunning: ends.confirmRunning,
       guardProcesses(processes) {

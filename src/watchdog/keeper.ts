@@ -1,9 +1,9 @@
 /**
  * The freezer guards its watchdog as the watchdog guards the freezer. While a tree is
- * held, the watchdog (a child of this process) is checked whenever a child of this
- * process changes state (SIGCHLD: it was stopped, continued or killed) and at least every
+ * held, each of its twin watchdogs (children of this process) is checked whenever a child of
+ * this process changes state (SIGCHLD: it was stopped, continued or killed) and at least every
  * CHECK_MS: a stopped watchdog is continued; a dead one is replaced by a new watchdog
- * that is told everything the old one knew, lease included. Each of these is recorded.
+ * that is told everything the old one knew, lease included, while its twin guards. Each of these is recorded.
  * If protection cannot be restored, `onLost` is called: the holder then thaws the tree
  * and ends the hold as WATCHDOG_FAILED.
  */
@@ -12,6 +12,7 @@ import { onTick, TICK_MS } from '../base/timers.js';
 import type { Platform } from '../kernel/platform.js';
 import type { Watchdog } from './channel.js';
 import { acquireWatchdog } from './shared.js';
+import type { TwinWatchdogs } from './twins.js';
 
 /** Something that happened to a hold's watchdog, and what treefreeze did about it. */
 export interface WatchdogEvent {
@@ -26,8 +27,6 @@ export interface WatchdogEvent {
 }
 
 export interface WatchdogKeeper {
-  /** The watchdog in charge now (a replacement after the first one died). */
-  readonly current: Watchdog;
   /** Stops checking (the hold is over). */
   stop(): void;
 }
@@ -54,7 +53,8 @@ function watchChildren(check: () => void): () => void {
 
 /** @internal */
 export interface KeeperOptions {
-  watchdog: Watchdog;
+  /** The hold's twins: a dead one is replaced in place, so the hold always dismisses the live ones. */
+  watchdogs: TwinWatchdogs;
   platform: Platform;
   /** Tells a replacement everything the first watchdog was told (what to resume or write). */
   brief: (watchdog: Watchdog) => void;
@@ -66,14 +66,17 @@ export interface KeeperOptions {
 
 /** @internal */
 export function keepWatchdog(options: KeeperOptions): WatchdogKeeper {
-  let current = options.watchdog;
+  const { watchdogs } = options;
   let stopped = false;
-  let busy = false;
+  const busy = new Set<number>();
 
-  const replace = async (dead: Watchdog): Promise<void> => {
-    dead.dismiss(); // ends its orphaned lease timer, closes its channel, reaps it
-    const fresh = await acquireWatchdog(options.platform, performance.now() + REPLACE_TIMEOUT_MS);
+  // The replacement is started, briefed, leased and confirmed running before the dead twin
+  // is dismissed (which kills what is left of its process group): the other twin guards
+  // all along, so there is no moment with fewer than one watchdog that knows the hold.
+  const replace = async (index: number, dead: Watchdog): Promise<void> => {
+    let fresh: Watchdog | undefined;
     try {
+      fresh = await acquireWatchdog(options.platform, performance.now() + REPLACE_TIMEOUT_MS, false, index);
       options.brief(fresh);
       if (options.leaseEndsAt !== undefined) {
         fresh.startLease(Math.max(1, options.leaseEndsAt - performance.now()));
@@ -81,56 +84,57 @@ export function keepWatchdog(options: KeeperOptions): WatchdogKeeper {
       await fresh.confirmRunning();
       if (fresh.failure) throw fresh.failure;
     } catch (error) {
-      fresh.dismiss();
+      fresh?.dismiss();
       throw error;
+    } finally {
+      dead.dismiss(); // ends its orphaned lease timer, closes its channel, reaps it
     }
     if (stopped) {
       fresh.dismiss(); // the hold ended meanwhile
       return;
     }
-    current = fresh;
+    watchdogs.replace(index, fresh);
     options.onEvent({ at: Date.now(), pid: dead.pid, event: 'replaced', replacement: fresh.pid });
   };
 
-  const check = () => {
-    if (stopped || busy) return;
+  const checkOne = (index: number, current: Watchdog) => {
     const state = current.state();
-    // The watchdog serves every freeze of this process: whichever keeper finds it stopped
+    // A watchdog serves every freeze of this process: whichever keeper finds it stopped
     // continues it, and every freeze it guards records the stop.
     if (state === 'stopped') current.sendContinue();
     for (let stops = current.takeContinues(); stops > 0; stops--) {
       options.onEvent({ at: Date.now(), pid: current.pid, event: 'continued' });
     }
-    if (state === 'dead') {
-      // Past the lease's end the caller's own timer thaws the tree now (this check runs on the
-      // same event loop, so the caller is not hung): a replacement would only be dismissed.
-      if (options.leaseEndsAt !== undefined && performance.now() >= options.leaseEndsAt) return;
-      busy = true;
-      const dead = current;
-      replace(dead)
-        .catch((error: unknown) => {
-          if (stopped) return;
-          options.onEvent({ at: Date.now(), pid: dead.pid, event: 'lost' });
-          const reason = error instanceof FreezeError ? error.message : String(error);
-          options.onLost(
-            watchdogFailed(
-              `the watchdog (pid ${dead.pid}) died and could not be replaced (${reason})`,
-              error,
-            ),
-          );
-        })
-        .finally(() => {
-          busy = false;
-        });
-    }
+    if (state !== 'dead') return;
+    // Past the lease's end the caller's own timer thaws the tree now (this check runs on the
+    // same event loop, so the caller is not hung): a replacement would only be dismissed.
+    if (options.leaseEndsAt !== undefined && performance.now() >= options.leaseEndsAt) return;
+    busy.add(index);
+    replace(index, current)
+      .catch((error: unknown) => {
+        if (stopped) return;
+        options.onEvent({ at: Date.now(), pid: current.pid, event: 'lost' });
+        const reason = error instanceof FreezeError ? error.message : String(error);
+        options.onLost(
+          watchdogFailed(
+            `the watchdog (pid ${current.pid}) died and could not be replaced (${reason})`,
+            error,
+          ),
+        );
+      })
+      .finally(() => busy.delete(index));
+  };
+
+  const check = () => {
+    if (stopped) return;
+    watchdogs.members.forEach((member, index) => {
+      if (!busy.has(index)) checkOne(index, member);
+    });
   };
 
   const unwatch = watchChildren(check);
   const untick = onTick(CHECK_MS, check);
   return {
-    get current() {
-      return current;
-    },
     stop() {
       stopped = true;
       unwatch();

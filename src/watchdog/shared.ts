@@ -1,13 +1,13 @@
 /**
- * One watchdog serves every freeze of this process. Starting one costs a process start
+ * The watchdogs of this process: two (twins.ts) serve every freeze. Starting one costs a process start
  * (2-4 ms, most of a small freeze), so it is started at the first freeze (or by warmUp),
  * kept idle between freezes, and reused. Idle it sleeps in a read of its control pipe:
  * no timer, no CPU. It ends when this process ends (its control pipe reads EOF, and no
  * freeze is left to resume). A watchdog that died or stopped listening is replaced at the
  * next freeze; freezes it was guarding are handed to the replacement by their keepers.
  *
- * One watchdog per platform variant (shell and spawn method), so that a test's variant
- * never borrows the default one.
+ * Kept per place (a hold has two twins, see twins.ts) and per platform variant (shell and
+ * spawn method), so that a test's variant never borrows the default one.
  */
 import type { Platform } from '../kernel/platform.js';
 import type { Watchdog, WatchdogProcess } from './channel.js';
@@ -18,26 +18,30 @@ interface Slot {
   starting?: Promise<WatchdogProcess> | undefined;
 }
 
+/** How many watchdogs guard a hold (see twins.ts). */
+export const WATCHDOG_TWINS = 2;
+
 const slots = new Map<string, Slot>();
 /** Freeze ids: never reused within this process, so a late line can never name a later freeze. */
 let lastId = 0;
 
-const slotKey = (platform: Platform) =>
-  `${platform.native() ? 'spawn' : 'child_process'} ${platform.watchdogShell}`;
+const slotKey = (platform: Platform, place: number) =>
+  `${platform.native() ? 'spawn' : 'child_process'} ${platform.watchdogShell} #${place}`;
 
 /**
  * @internal
  * A watchdog for one freeze: the shared one, started if there is none (or it died).
  * Resolves once its process exists, never later than `deadline`. `exactPid`: wait for its
  * exec, so the pid is exact (needed when the watchdog could be inside the tree being
- * frozen: our own descendants).
+ * frozen: our own descendants). `place`: which of the kept watchdogs (twins.ts keeps two).
  */
 export async function acquireWatchdog(
   platform: Platform,
   deadline: number,
   exactPid = false,
+  place = 0,
 ): Promise<Watchdog> {
-  const key = slotKey(platform);
+  const key = slotKey(platform, place);
   for (;;) {
     let slot = slots.get(key);
     if (!slot) {
@@ -83,12 +87,18 @@ export async function acquireWatchdog(
  * loads the native calls). Optional: a freeze starts it when there is none.
  */
 export async function warmUpWatchdog(platform: Platform, timeoutMs: number): Promise<void> {
-  const watchdog = await acquireWatchdog(platform, performance.now() + timeoutMs);
-  try {
-    await watchdog.confirmRunning();
-  } finally {
-    watchdog.dismiss();
-  }
+  const deadline = performance.now() + timeoutMs;
+  const places = Array.from({ length: WATCHDOG_TWINS }, (_, place) => place);
+  await Promise.all(
+    places.map(async (place) => {
+      const watchdog = await acquireWatchdog(platform, deadline, false, place);
+      try {
+        await watchdog.confirmRunning();
+      } finally {
+        watchdog.dismiss();
+      }
+    }),
+  );
 }
 
 /**

@@ -17,6 +17,7 @@ import { closeQuietly } from '../kernel/descriptors.js';
 import type { Native } from '../kernel/native.js';
 import type { Platform } from '../kernel/platform.js';
 import { readProcessStat } from '../kernel/procfs.js';
+import { moveToRootCgroups } from './cgroup-escape.js';
 import { WatchdogProcess, type WatchdogState } from './channel.js';
 import {
   forgetWatchdog,
@@ -86,6 +87,8 @@ export async function startWatchdog(
 interface SpawnProgress {
   pid?: number;
   failure?: FreezeError;
+  /** Moved out of the freezer's cgroups (cgroup-escape.ts), once its exact pid was known. */
+  escaped?: boolean;
 }
 
 async function startWithPosixSpawn(
@@ -132,6 +135,7 @@ async function startWithPosixSpawn(
       await beforeDeadline(spawned, deadline);
     },
     failure: () => progress.failure,
+    escaped: () => progress.escaped === true,
     // Never reaped before it is dismissed, so its pid (and its group id) stay ours. Unless
     // its exec failed: the pid was then a guess at a child that posix_spawn reaped itself, and
     // may be anyone's by now.
@@ -158,6 +162,7 @@ function spawnWatchdog(
     (pid) => {
       progress.pid = pid;
       registerWatchdog(pid);
+      progress.escaped = moveToRootCgroups(pid);
       control.closeRead();
       return pid;
     },
@@ -252,6 +257,7 @@ function startWithChildProcess(shell: string, identityFd: number): WatchdogProce
   }
   const pid = child.pid;
   registerWatchdog(pid);
+  const escaped = moveToRootCgroups(pid);
   child.once('exit', () => forgetWatchdog(pid));
   child.unref();
   (child.stdin as unknown as { unref?: () => void }).unref?.();
@@ -265,6 +271,7 @@ function startWithChildProcess(shell: string, identityFd: number): WatchdogProce
       if (failure) throw failure;
     },
     failure: () => failure,
+    escaped: () => escaped,
     // Node reaps it as soon as it exits: its pid is only ours until then.
     state: () => (exited() ? 'dead' : stateFromStat(pid)),
     signalGroup: (signal) => {

@@ -275,11 +275,11 @@ describe('treefreeze freeze', () => {
     },
   );
 
-  test('--no-watchdog holds without a watchdog process; the default has one', T, async () => {
+  test('--no-watchdog holds without a watchdog process; the default has its twins', T, async () => {
     const tree = await startTree('tree', 2, 1);
     for (const [flags, expected] of [
       [['--no-watchdog'], 0],
-      [[], 1],
+      [[], 2],
     ] as const) {
       const startedCli = startCli(['freeze', String(tree.root), '--for', '600ms', ...flags]);
       const { done } = startedCli;
@@ -301,7 +301,7 @@ describe('treefreeze freeze', () => {
       const cli = startCli(['freeze', String(tree.root), '--for', '1s', ...(json ? ['--json'] : [])]);
       assert.ok(await eventually(() => allStopped(tree.pids), 10_000), 'frozen');
       const watchdogs = () => watchdogsOf(cli.child.pid as number);
-      assert.ok(await eventually(() => watchdogs().length === 1, 10_000), 'the CLI has its watchdog');
+      assert.ok(await eventually(() => watchdogs().length === 2, 10_000), 'the CLI has its twin watchdogs');
       const [watchdog] = watchdogs() as [number];
       // Past its first milliseconds, once its traps are set: the stop is then a stop of a running watchdog.
       assert.ok(await eventually(() => ignoresStraySignals(watchdog), 10_000), 'its traps are set');

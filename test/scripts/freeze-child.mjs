@@ -144,6 +144,7 @@ if (mode === 'spin-own-session') {
     pids: frozen.processes.map((p) => p.pid),
     identity: frozen.identity,
     watchdogs: ownWatchdogs(),
+    watchdogOutsideCgroup: frozen.watchdogOutsideCgroup,
   });
   if (options.hang) for (const until = Date.now() + 20_000; Date.now() < until; );
   setInterval(() => {}, 1 << 30);

@@ -4,6 +4,7 @@ import type { FreezeError } from '../../src/base/errors.js';
 import { defaultPlatform } from '../../src/kernel/platform.js';
 import type { Watchdog } from '../../src/watchdog/channel.js';
 import { keepWatchdog, type WatchdogEvent } from '../../src/watchdog/keeper.js';
+import { TwinWatchdogs } from '../../src/watchdog/twins.js';
 import { eventually } from '../helpers/index.js';
 
 /**
@@ -16,6 +17,7 @@ function deadWatchdog() {
   const watchdog: Watchdog = {
     pid: 999_999,
     failure: undefined,
+    outsideCgroup: false,
     guardProcesses: () => {},
     guardAncestors: () => {},
     guardFileWrite: () => {},
@@ -40,7 +42,7 @@ function keep(leaseEndsAt: number | undefined) {
   const lost: FreezeError[] = [];
   const { watchdog, seen } = deadWatchdog();
   const keeper = keepWatchdog({
-    watchdog,
+    watchdogs: new TwinWatchdogs([watchdog]),
     platform: { native: defaultPlatform.native, watchdogShell: '/nonexistent/treefreeze-sh' },
     brief: () => {},
     leaseEndsAt,
