@@ -236,6 +236,19 @@ describe('hold integrity (signal backend)', () => {
     tree.kill();
   });
 
+  test('a hold whose every process exits ends by itself: thawed resolves "exited"', T, async () => {
+    const tree = await startTree('tree', 4, 2);
+    const frozen = await freezeTree(tree.root);
+    const killedAt = performance.now();
+    tree.kill(); // SIGKILL to the group: stopped processes die too
+    const why = await Promise.race([frozen.thawed, sleep(5000).then(() => 'still held')]);
+    assert.equal(why, 'exited');
+    assert.equal(frozen.frozen, false);
+    assert.deepEqual(frozen.breaches, [], 'dying is not a breach');
+    console.log(`# hold ended ${(performance.now() - killedAt).toFixed(0)} ms after its tree was killed`);
+    await frozen.thaw(); // idempotent
+  });
+
   test('nested freezes: when the outer thaws first, the inner notices (report) or refreezes', T, async () => {
     const tree = await startTree('tree', 4, 2);
     for (const policy of ['report', 'refreeze'] as const) {

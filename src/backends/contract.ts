@@ -76,5 +76,6 @@ export interface BackendFreeze {
   /** Tells a replacement safety net what the first one was told. */
   brief(net: SafetyNet): void;
   /** Verifies the hold, recording breaches in `log`; `net()` is the safety net in charge now. */
-  startHoldCheck(log: BreachLog, net: () => SafetyNet | undefined): HoldCheck;
+  /** `onExited`: called once every process of the tree has exited (a cgroup: empty or removed). */
+  startHoldCheck(log: BreachLog, net: () => SafetyNet | undefined, onExited: () => void): HoldCheck;
 }

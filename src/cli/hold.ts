@@ -192,7 +192,7 @@ async function waitForThaw(
     if (options.forMs !== undefined) timer = setLongTimeout(() => resolve('timer'), options.forMs, true);
     // A failed thaw (the lease's included) is reported by the thaw() after the wait.
     frozen.thawed.then(
-      (why) => resolve(why === 'lease' ? 'lease' : 'caller'),
+      (why) => resolve(why === 'caller' ? 'caller' : why),
       () => resolve('lease'),
     );
     if (options.untilStdinCloses) stopStdinWatch = watchStdin(() => resolve('stdin'));
@@ -219,6 +219,13 @@ function reportThawed(
   }
   reportHoldEnd(frozen);
   // One end line, in a terminal or not: a log shows when the tree ran again.
+  const verdict = frozen.intact ? '' : ', hold broken';
+  if (reason === 'exited') {
+    process.stderr.write(
+      `hold ended after ${formatDuration(heldMs)}: every process of the tree exited${verdict}\n`,
+    );
+    return;
+  }
   const why =
     reason === 'signal'
       ? ` (${signal})`
@@ -227,7 +234,6 @@ function reportThawed(
         : reason === 'request'
           ? ` (treefreeze thaw ${holdId})`
           : '';
-  const verdict = frozen.intact ? '' : ', hold broken';
   process.stderr.write(
     `thawed ${count(frozen.processes.length, 'process', 'processes')} after ${formatDuration(heldMs)}${why}${verdict}\n`,
   );

@@ -93,8 +93,10 @@ function refuseUnrunnable(file: string): number | undefined {
 function reportEarlyThaw(frozen: FrozenTree, options: HoldOptions): void {
   frozen.thawed.then(
     (why) => {
-      if (why === 'lease' && !options.json)
-        process.stderr.write('treefreeze: --max-hold ran out: tree thawed\n');
+      if (options.json) return;
+      if (why === 'lease') process.stderr.write('treefreeze: --max-hold ran out: tree thawed\n');
+      if (why === 'exited')
+        process.stderr.write('treefreeze: every process of the tree exited: hold ended\n');
     },
     (error: Error) => process.stderr.write(`treefreeze: ${printable(error.message)}\n`),
   );

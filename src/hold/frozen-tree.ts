@@ -53,11 +53,13 @@ export interface FrozenTree extends Disposable, AsyncDisposable {
   /** Resumes exactly what the freeze stopped. Idempotent; rejects with THAW_FAILED if it could not. */
   thaw(): Promise<void>;
   /**
-   * Settles once the tree is thawed: by thaw()/dispose ('caller') or because maxHoldMs ran
-   * out ('lease'). Rejects with THAW_FAILED when that thaw failed, and with WATCHDOG_FAILED
+   * Settles once the tree is thawed: by thaw()/dispose ('caller'), because maxHoldMs ran
+   * out ('lease'), or because every process of the tree exited ('exited': nothing was left to
+   * hold; a cgroup is left empty or removed). Rejects with THAW_FAILED when that thaw failed, and with WATCHDOG_FAILED
    * when the hold ended because its watchdog died and could not be replaced.
    */
   readonly thawed: Promise<ThawReason>;
 }
 
-export type ThawReason = 'caller' | 'lease';
+/** Why a hold ended: thawed by its caller, its lease ran out, or every process of it exited. */
+export type ThawReason = 'caller' | 'lease' | 'exited';

@@ -68,7 +68,11 @@ export class FrozenTreeHandle implements FrozenTree {
     this.#watchdog = parts.watchdog;
     this.#log = new BreachLog(plan.check.onEvent);
     this.#keeper = parts.watchdog && this.#keep(parts.watchdog, plan);
-    this.#check = parts.backend.startHoldCheck(this.#log, () => this.#watchdog);
+    this.#check = parts.backend.startHoldCheck(
+      this.#log,
+      () => this.#watchdog,
+      () => void this.#thawNow('exited'),
+    );
     // Last: the handle, its keeper and its check included, is ready now.
     this.durationMs = performance.now() - plan.started;
   }

@@ -53,7 +53,7 @@ export interface WatchdogLine {
 }
 
 /** Why a command-line hold ended. */
-export type HoldEndReason = 'timer' | 'signal' | 'lease' | 'caller' | 'stdin' | 'request';
+export type HoldEndReason = 'timer' | 'signal' | 'lease' | 'caller' | 'stdin' | 'request' | 'exited';
 
 export interface ThawedLine {
   event: 'thawed';

@@ -232,6 +232,28 @@ describe('freezeCgroup (cgroup v2)', () => {
     assert.equal(frozen.frozen, false);
   });
 
+  test(
+    'a cgroup hold ends by itself ("exited") once its processes are gone, not when empty from the start',
+    T,
+    async (t) => {
+      if (!requireHierarchy(t, 'v2')) return;
+      const empty = new TestCgroup(mounts.v2 as string, false);
+      const waiting = await freezeCgroup(empty.path);
+      assert.equal(
+        await Promise.race([waiting.thawed, sleep(500).then(() => 'held')]),
+        'held',
+        'empty from the start: held',
+      );
+      await waiting.thaw();
+      const cgroup = new TestCgroup(mounts.v2 as string, false);
+      await cgroup.start('tree', 3, 1);
+      const frozen = await freezeCgroup(cgroup.path);
+      for (const pid of cgroup.pids()) process.kill(pid, 'SIGKILL');
+      assert.equal(await Promise.race([frozen.thawed, sleep(5000).then(() => 'still held')]), 'exited');
+      assert.ok(!cgroup.frozen(), 'the empty cgroup was thawed');
+    },
+  );
+
   test('bad paths give clear errors', async (t) => {
     if (!requireHierarchy(t, 'v2')) return;
     await assert.rejects(

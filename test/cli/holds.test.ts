@@ -12,6 +12,7 @@ import {
   holdFile,
   inCI,
   isRoot,
+  LOAD_DELAY_MS,
   noneStopped,
   only,
   parseEvents,
@@ -185,6 +186,42 @@ describe('detached holds', () => {
     assert.ok(!(await statusJson()).holds.some((hold: { id: string }) => hold.id === id), 'status forgot it');
     tree.kill();
   });
+
+  test(
+    'a hold whose whole tree exits ends within a second, detached or not (reason "exited")',
+    T,
+    async () => {
+      // Detached: the holder ends its hold and exits; status no longer lists it.
+      const tree = await startTree('tree', 3, 2);
+      const { id, holder } = await detach([String(tree.root), '--max-hold', '2m']);
+      const killedAt = performance.now();
+      tree.kill(); // SIGKILL to its group: stopped processes die too
+      assert.ok(await eventually(() => runningHolders([holder]).length === 0, 5000), 'the holder ended');
+      const endedMs = performance.now() - killedAt;
+      assert.ok(
+        !(await statusJson()).holds.some((hold: { id: string }) => hold.id === id),
+        'status lists it no more',
+      );
+      // In the foreground: the thawed event says why, and the command exits 0 at once.
+      const other = await startTree('tree', 2, 1);
+      const cli = startCli(['freeze', String(other.root), '--for', '2m', '--json']);
+      assert.ok(await eventually(() => cli.stdout().includes('"frozen"'), 15_000), cli.stderr());
+      other.kill();
+      const result = await cli.done;
+      assert.equal(result.code, 0, result.stderr);
+      const thawed = only(parseEvents(result.stdout), 'thawed');
+      assert.equal(thawed.thawReason, 'exited');
+      const third = await startTree('tree', 1, 1);
+      const human = startCli(['freeze', String(third.root), '--for', '2m']);
+      assert.ok(await eventually(() => allStopped(third.pids), 15_000), human.stderr());
+      third.kill();
+      const ended = await human.done;
+      assert.equal(ended.code, 0, ended.stderr);
+      assert.match(ended.stderr, /hold ended after .*: every process of the tree exited\n/);
+      console.log(`# a detached hold ended ${endedMs.toFixed(0)} ms after its tree was killed`);
+      assert.ok(endedMs < 1000 + LOAD_DELAY_MS, `ended within a second: ${endedMs} ms`);
+    },
+  );
 
   test('SIGKILL of the holder thaws the tree; status reports the hold stale once', T, async () => {
     const tree = await startTree('tree', 3, 1);

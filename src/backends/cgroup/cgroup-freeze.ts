@@ -81,9 +81,10 @@ export class CgroupBackendFreeze implements BackendFreeze {
     if (!this.#wasFrozen) net.guardFileWrite(this.#request.cgroup.control, this.#thawed);
   }
 
-  startHoldCheck(log: BreachLog, net: () => SafetyNet | undefined): HoldCheck {
+  startHoldCheck(log: BreachLog, net: () => SafetyNet | undefined, onExited: () => void): HoldCheck {
     const request = this.#request;
     return startCgroupHoldCheck({
+      onExited,
       cgroup: request.cgroup,
       policy: request.policy,
       intervalMs: request.intervalMs,

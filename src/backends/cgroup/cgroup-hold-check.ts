@@ -2,12 +2,13 @@
  * Verifying a cgroup hold: the freezer's control file must keep its frozen value. Read at
  * every interval (one small read) and, on v2, at once whenever cgroup.events changes (the
  * kernel raises a modify event when "frozen" flips). A process that moves into a frozen
- * cgroup is frozen by the kernel: not a breach.
+ * cgroup is frozen by the kernel: not a breach. A cgroup left empty (its processes killed) or
+ * removed ends the hold: nothing is left to hold.
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { join } from 'node:path';
 import { onTick } from '../../base/timers.js';
-import { cgroupPids, type ResolvedCgroup, writeCgroupFile } from '../../kernel/cgroupfs.js';
+import { cgroupPids, type ResolvedCgroup, readCgroupFile, writeCgroupFile } from '../../kernel/cgroupfs.js';
 import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';
 import { FROZEN_VALUE, isFrozen, readTrimmed, THAWED_VALUE, waitFrozen } from './state.js';
 
@@ -19,6 +20,25 @@ export interface CgroupHoldCheckOptions {
   log: BreachLog;
   /** The hold refreezes a cgroup that was frozen before it: from then on the thaw thaws it. */
   adopt: () => void;
+  /** The cgroup is empty or removed: nothing is left to hold. */
+  onExited: () => void;
+}
+
+type Occupancy = 'populated' | 'empty' | 'removed' | 'unknown';
+
+/** Whether any process is left in the cgroup or below it, or the cgroup was removed (a container torn down). */
+function occupancy(cgroup: ResolvedCgroup): Occupancy {
+  try {
+    if (cgroup.version === 'cgroup-v1') {
+      if (readCgroupFile(join(cgroup.path, 'cgroup.procs')) === null) return 'removed';
+      return cgroupPids(cgroup.path).length === 0 ? 'empty' : 'populated';
+    }
+    const events = readCgroupFile(join(cgroup.path, 'cgroup.events')); // one read, descendants included
+    if (events === null) return 'removed';
+    return /^populated 0$/m.test(events) ? 'empty' : 'populated';
+  } catch {
+    return 'unknown'; // unreadable for another reason
+  }
 }
 
 /** Starts checking; stop() takes one last look. */
@@ -29,12 +49,22 @@ export function startCgroupHoldCheck(options: CgroupHoldCheckOptions): HoldCheck
   let busy = false;
   /** Whether the open breach's refreeze was written (its wait may have run out before it took). */
   let refreezeWritten = false;
+  /** Whether a process was ever seen in it: only then does an empty cgroup end the hold. */
+  let populated = occupancy(cgroup) === 'populated';
   const thawedNow = () => readTrimmed(cgroup.control) === THAWED_VALUE[cgroup.version];
 
   const check = async () => {
     if (stopped || busy) return;
     busy = true;
     try {
+      // Ended when it is removed, or emptied after holding processes (a hold of a cgroup empty
+      // from the start holds what moves in later).
+      const now = occupancy(cgroup);
+      if (now === 'populated') populated = true;
+      if (now === 'removed' || (now === 'empty' && populated)) {
+        setImmediate(() => stopped || options.onExited());
+        return;
+      }
       if (thawedNow()) {
         refreezeWritten = false;
         log.record('cgroup-thawed', cgroupPids(cgroup.path));

@@ -24,6 +24,11 @@ export type Now = 'stopped' | 'running' | 'gone';
 export class RunWatch {
   readonly #watched = new Map<number, Watched>();
 
+  /** How many processes are watched: 0 once every one of them has exited. */
+  get size(): number {
+    return this.#watched.size;
+  }
+
   constructor(processes: Iterable<TrackedProcess>) {
     for (const process of processes) this.watch(process);
   }
@@ -84,7 +89,7 @@ function ranSinceLastLook(entry: Watched, last: boolean): boolean | null {
   if (entry.clock === undefined) entry.clock = openRunClock(process.pid);
   if (entry.clock === null) {
     const stat = readIdentifiedStat(process);
-    if (stat === null) return null;
+    if (stat === null || stateFrom(process, stat) === 'gone') return null;
     const moved = entry.lastState !== undefined && stat.state !== entry.lastState;
     entry.lastState = stat.state;
     return moved || stateFrom(process, stat) === 'running';
@@ -95,7 +100,8 @@ function ranSinceLastLook(entry: Watched, last: boolean): boolean | null {
   // past: then the state decides. One stat read serves identity, state and the rare leader
   // that exited while its threads live on.
   const stat = readIdentifiedStat(process);
-  if (stat === null) return null;
+  // A zombie is gone: it may wait a long time for its parent (or init) to collect it.
+  if (stat === null || stateFrom(process, stat) === 'gone') return null;
   if (stat.state === 'Z' && stat.numThreads > 1) {
     entry.clock.close(); // the exited leader's clock never moves: watch a live thread's
     entry.clock = liveThreadClock(process);

@@ -132,9 +132,10 @@ export class SignalBackendFreeze implements BackendFreeze {
     net.guardProcesses(stopped.filter((process) => !process.wasStopped));
   }
 
-  startHoldCheck(log: BreachLog, net: () => SafetyNet | undefined): HoldCheck {
+  startHoldCheck(log: BreachLog, net: () => SafetyNet | undefined, onExited: () => void): HoldCheck {
     const request = this.#request;
     return new SignalHoldCheck({
+      onExited,
       freezer: this.#freezer as SignalFreezer,
       policy: request.policy,
       intervalMs: request.intervalMs,

@@ -3,6 +3,8 @@
  * ran since the last look (run-watch.ts). Then the breach is recorded and, by policy, the
  * processes are stopped again and confirmed, with a rescan for any process they forked
  * meanwhile. A stopped tree cannot fork, so the tree is rescanned only when something ran.
+ * Once every process has exited (killed: SIGKILL ends a stopped process), the hold has
+ * nothing left to hold and says so.
  */
 import { onTick } from '../../base/timers.js';
 import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';
@@ -19,6 +21,8 @@ export interface SignalHoldCheckOptions {
   timeoutMs: number;
   log: BreachLog;
   net: () => SafetyNet | undefined;
+  /** Every process of the tree has exited: nothing is left to hold. */
+  onExited: () => void;
 }
 
 const pidsOf = (entries: Iterable<Watched>) => [...entries].map((entry) => entry.process.pid);
@@ -62,6 +66,11 @@ export class SignalHoldCheck implements HoldCheck {
   async #check(): Promise<void> {
     const { log } = this.#options;
     const ran = this.#watch.findRan();
+    if (this.#watch.size === 0) {
+      // Told after this check has returned: the hold's end stops this check.
+      setImmediate(() => this.#stopped || this.#options.onExited());
+      return;
+    }
     if (ran.length === 0 && !log.open) {
       log.markIntact();
       return;
