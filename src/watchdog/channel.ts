@@ -47,7 +47,8 @@ export interface Watchdog {
 export type WatchdogState = 'running' | 'stopped' | 'dead';
 
 export interface WatchdogEnds {
-  pid: number;
+  /** Its pid: a guess until posix_spawn has returned (see spawn.ts), exact from then on. */
+  readonly pid: number;
   /** Our end of the control pipe (non-blocking). */
   controlFd: number;
   /** The identity file (shared with the watchdog as its fd 3). */
@@ -135,7 +136,9 @@ export class WatchdogProcess {
       if (open && !this.#closed) writeAll(ends.controlFd, text, null);
     };
     return {
-      pid: ends.pid,
+      get pid() {
+        return ends.pid;
+      },
       get failure() {
         return ends.failure();
       },

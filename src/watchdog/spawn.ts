@@ -117,17 +117,25 @@ async function startWithPosixSpawn(
   const before = exactPid ? new Set<number>() : nonMainThreadChildren();
   const progress: SpawnProgress = {};
   const spawned = spawnWatchdog(shell, calls, identityFd, control, progress);
-  let pid: number;
+  let guessed: number;
   try {
-    pid = exactPid
+    guessed = exactPid
       ? await beforeDeadline(spawned, deadline)
       : await childPid(spawned, progress, before, deadline);
   } catch (error) {
     abandon();
     throw error;
   }
+  // Exact once posix_spawn has returned: a guess may be the twin's child, spawned at the same moment.
+  const pid = () => progress.pid ?? guessed;
+  void spawned.then(
+    () => guesses.delete(guessed),
+    () => guesses.delete(guessed),
+  );
   return new WatchdogProcess({
-    pid,
+    get pid() {
+      return pid();
+    },
     controlFd: controlWrite,
     identityFd,
     close: abandon,
@@ -139,9 +147,9 @@ async function startWithPosixSpawn(
     // Never reaped before it is dismissed, so its pid (and its group id) stay ours. Unless
     // its exec failed: the pid was then a guess at a child that posix_spawn reaped itself, and
     // may be anyone's by now.
-    state: () => (progress.failure ? 'dead' : stateFromStat(pid)),
+    state: () => (progress.failure ? 'dead' : stateFromStat(pid())),
     signalGroup: (signal) => {
-      if (!progress.failure) signalGroupQuietly(pid, signal);
+      if (!progress.failure) signalGroupQuietly(pid(), signal);
     },
   });
 }
@@ -179,10 +187,14 @@ function spawnWatchdog(
   return spawned;
 }
 
+/** Children guessed by spawns still under way: two watchdogs started at once never guess the same child. */
+const guesses = new Set<number>();
+
 /**
  * Waits until the spawned child exists (not until its exec is done): its pid, from posix_spawn
- * or else the new child among `before`'s. The pid seen this way is a good guess, not a proof
- * (another thread may spawn at the same moment).
+ * or else a new child among `before`'s that no other spawn under way has taken. The pid seen
+ * this way is a good guess, not a proof (the twin's spawn may have made the child taken):
+ * the watchdog's pid becomes exact once posix_spawn returns.
  */
 async function childPid(
   spawned: Promise<number>,
@@ -195,8 +207,13 @@ async function childPid(
     if (progress.failure) throw progress.failure;
     if (progress.pid !== undefined) return progress.pid;
     let pid: number | undefined;
-    for (const child of nonMainThreadChildren()) if (!before.has(child) && !isOwnWatchdog(child)) pid = child;
-    if (pid !== undefined) return pid;
+    for (const child of nonMainThreadChildren()) {
+      if (!before.has(child) && !isOwnWatchdog(child) && !guesses.has(child)) pid = child;
+    }
+    if (pid !== undefined) {
+      guesses.add(pid);
+      return pid;
+    }
     if (performance.now() >= deadline) await beforeDeadline(spawned, deadline); // rejects
     await new Promise((resolve) =>
       performance.now() < spinUntil ? setImmediate(resolve) : setTimeout(resolve, 1),
