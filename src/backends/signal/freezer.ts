@@ -73,9 +73,30 @@ export class SignalFreezer {
     return this.#everTracked.length > 0 && this.#everTracked.every((process) => process.pidfd !== undefined);
   }
 
+  /**
+   * SIGSTOP, to a process this freeze is responsible for. One that was stopped when it was
+   * bound (by someone else: another freezer's hold, a `kill -STOP`) is left alone: a SIGSTOP
+   * sent after that other hold had thawed it would stop it for good, since this freeze's thaw
+   * leaves alone what it found stopped. If it runs again before the freeze is confirmed, it is
+   * adopted first (see restop).
+   */
   stop(process: TrackedProcess): void {
-    if (this.#closed) return;
+    if (this.#closed || process.wasStopped) return;
     if (sendSignal(process, 'SIGSTOP', this.#setup.calls) === 'sent') this.stoppedByUs.add(process);
+  }
+
+  /**
+   * A process found running while the freeze waits for it. One found stopped when bound has
+   * been resumed by whoever stopped it (another freezer thawed): it is this freeze's from now
+   * on — the safety net learns it, the thaw will resume it — and then it is stopped.
+   */
+  #restop(process: TrackedProcess, net: () => SafetyNet | undefined): void {
+    if (this.#closed) return;
+    if (process.wasStopped) {
+      net()?.guardProcesses([process]);
+      process.wasStopped = false;
+    }
+    this.stop(process);
   }
 
   /**
@@ -180,7 +201,7 @@ export class SignalFreezer {
       tracked: this.tracked,
       deadline: options.deadline,
       signal: options.signal,
-      restop: (process) => this.stop(process),
+      restop: (process) => this.#restop(process, options.net),
       onExit: options.onExit,
     });
   }
@@ -192,10 +213,7 @@ export class SignalFreezer {
    * resumes it. Returns the processes that were new.
    */
   async refreeze(ran: TrackedProcess[], options: RoundsOptions): Promise<TrackedProcess[]> {
-    const adopted = ran.filter((process) => process.wasStopped);
-    for (const process of adopted) process.wasStopped = false;
-    options.net()?.guardProcesses(adopted);
-    for (const process of ran) this.stop(process);
+    for (const process of ran) this.#restop(process, options.net);
     await this.waitStopped(options);
     return (await this.freezeRounds(options, true)).added;
   }
