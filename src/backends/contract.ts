@@ -47,6 +47,11 @@ export interface StopContext {
    * Started before the backend, so that its start overlaps the backend's first reads.
    */
   safetyNet(): Promise<SafetyNet | undefined>;
+  /**
+   * Fails with ALREADY_HELD if another live hold holds any of these processes (ones the
+   * backend found stopped); call before stopping anything more.
+   */
+  refuseHeld(processes: readonly GuardedProcess[]): Promise<void>;
   /** Charges the time since the last mark to a phase (a no-op unless the benchmark profiles). */
   phase(name: string): void;
 }
@@ -75,7 +80,9 @@ export interface BackendFreeze {
   rollback(error: unknown): void;
   /** Tells a replacement safety net what the first one was told. */
   brief(net: SafetyNet): void;
-  /** Verifies the hold, recording breaches in `log`; `net()` is the safety net in charge now. */
-  /** `onExited`: called once every process of the tree has exited (a cgroup: empty or removed). */
+  /**
+   * Verifies the hold, recording breaches in `log`; `net()` is the safety net in charge now;
+   * `onExited` is called once every process of the tree has exited (a cgroup: empty or removed).
+   */
   startHoldCheck(log: BreachLog, net: () => SafetyNet | undefined, onExited: () => void): HoldCheck;
 }

@@ -47,6 +47,11 @@ export const FreezeErrorCode = {
    * owned by the user, writable by others, a symbolic link, or not a directory.
    */
   UNSAFE_RUNTIME_DIR: 'UNSAFE_RUNTIME_DIR',
+  /**
+   * A process of the tree is held by another live treefreeze hold (of another process);
+   * `pids` names the held ones. Nothing was left frozen: end that hold first.
+   */
+  ALREADY_HELD: 'ALREADY_HELD',
 } as const;
 
 export type FreezeErrorCode = (typeof FreezeErrorCode)[keyof typeof FreezeErrorCode];
@@ -167,6 +172,22 @@ export function pastDeadline(error: unknown, timeoutMs: number): unknown {
     `timed out: the freeze took longer than its ${timeoutMs} ms timeout${why}; everything it froze was thawed`,
     pids,
     { cause: error },
+  );
+}
+
+export function alreadyHeld(
+  pids: readonly number[],
+  firstComm: string,
+  label: string,
+  holder: number | null,
+): FreezeError {
+  const which =
+    pids.length === 1 ? `process ${pids[0]} (${firstComm}) is` : `processes ${listPids(pids)} are`;
+  const by = `${label}${holder === null ? '' : `, holder pid ${holder}`}`;
+  return new FreezeError(
+    'ALREADY_HELD',
+    `${which} already held by another treefreeze hold (${by}): end that hold first; everything this freeze stopped was thawed`,
+    pids,
   );
 }
 

@@ -56,13 +56,21 @@ function errorFields(error: unknown) {
     : { code: 'FAILED', message: String((error as Error)?.message ?? error), pids: [] };
 }
 
-/** Freezes every target as one hold (targets-hold.ts); `onHoldEvent` hears of each breach. */
+/**
+ * Freezes every target as one hold (targets-hold.ts); `onHoldEvent` hears of each breach.
+ * `registered()`: the hold once registered, whose id names it to a freezer it refuses.
+ */
 export function freeze(
   options: HoldOptions,
   signal: AbortSignal,
   onHoldEvent: (event: HoldEvent) => void,
+  registered: () => RegisteredHold | undefined,
 ): Promise<FrozenTree> {
-  return freezeTargets(options.targets, options, signal, onHoldEvent);
+  const label = () => {
+    const hold = registered();
+    return hold ? `hold ${hold.id}` : `treefreeze (pid ${process.pid})`;
+  };
+  return freezeTargets(options.targets, options, signal, onHoldEvent, label);
 }
 
 /**
@@ -113,10 +121,15 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
   try {
     let registered: RegisteredHold | undefined;
     const printBreach = breachPrinter(options, () => clearStatus(), events);
-    const frozen = await freeze(options, abort.signal, (event) => {
-      printBreach(event);
-      registered?.update();
-    }).catch((error: unknown) => {
+    const frozen = await freeze(
+      options,
+      abort.signal,
+      (event) => {
+        printBreach(event);
+        registered?.update();
+      },
+      () => registered,
+    ).catch((error: unknown) => {
       if (options.reportFd !== undefined)
         reportToParent(options.reportFd, { ok: false, error: errorFields(error) });
       throw error;

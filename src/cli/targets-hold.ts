@@ -4,7 +4,12 @@
  */
 import { freezeCgroup, freezeDescendants, freezeTree } from '../freeze.js';
 import type { FrozenTree, HoldEvent } from '../hold/frozen-tree.js';
-import type { FreezeOptions, RequiredOptions } from '../hold/plan.js';
+import {
+  type FreezeOptions,
+  type InternalFreezeOptions,
+  internalKnobs,
+  type RequiredOptions,
+} from '../hold/plan.js';
 import { holdInTurn } from '../hold/several.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 
@@ -16,13 +21,16 @@ export interface TargetFreezeOptions
   exclude: number[];
 }
 
+/** `label`: how another freezer refused by this hold names it (its hold id, once registered). */
 export function freezeTargets(
   targets: readonly ResolvedTarget[],
   options: TargetFreezeOptions,
   signal: AbortSignal,
   onHoldEvent: (event: HoldEvent) => void,
+  label?: () => string,
 ): Promise<FrozenTree> {
-  const freezeOptions: FreezeOptions = {
+  const freezeOptions: InternalFreezeOptions = {
+    [internalKnobs]: { claimLabel: label },
     backend: options.backend,
     exclude: options.exclude,
     timeoutMs: options.timeoutMs,

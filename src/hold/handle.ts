@@ -4,7 +4,7 @@
  * watchdog lost for good.
  */
 import { BreachLog, type HoldBreach, type HoldCheck } from '../backends/breach.js';
-import type { BackendFreeze, FreezeBackend, Stopped } from '../backends/contract.js';
+import type { BackendFreeze, FreezeBackend, SafetyNet, Stopped } from '../backends/contract.js';
 import { FreezeError, thawFailed } from '../base/errors.js';
 import type { LongTimer } from '../base/timers.js';
 import type { IdentityMethod } from '../tree/identity.js';
@@ -12,6 +12,7 @@ import { type ProcessInfo, processRecord } from '../tree/process.js';
 import { keepWatchdog, type WatchdogEvent, type WatchdogKeeper } from '../watchdog/keeper.js';
 import { startLeaseTimer } from '../watchdog/lease.js';
 import type { TwinWatchdogs } from '../watchdog/twins.js';
+import type { HoldClaim } from './claims.js';
 import type { FrozenProcess, FrozenTree, ThawReason } from './frozen-tree.js';
 import type { HoldPlan } from './plan.js';
 
@@ -22,6 +23,10 @@ export interface HoldParts {
   stopped: Stopped;
   /** The hold's twin watchdogs, kept running (or replaced) until the thaw, then dismissed. */
   watchdog: TwinWatchdogs | undefined;
+  /** What tells other freezers this hold holds its processes; closed at the thaw. */
+  claim: HoldClaim;
+  /** The safety net the backend's hold check tells what it adopts: the watchdogs and the claim. */
+  net: SafetyNet;
 }
 
 /** @internal */
@@ -40,6 +45,7 @@ export class FrozenTreeHandle implements FrozenTree {
   readonly #backend: BackendFreeze;
   #keeper: WatchdogKeeper | undefined;
   #watchdog: TwinWatchdogs | undefined;
+  readonly #claim: HoldClaim;
   #lease: LongTimer | undefined;
   /** Set by the first thaw: undefined while frozen, null when it succeeded, else its error. */
   #outcome: FreezeError | null | undefined;
@@ -66,11 +72,12 @@ export class FrozenTreeHandle implements FrozenTree {
       this.#lease = startLeaseTimer(plan.maxHoldMs, () => void this.#thawNow('lease'));
     }
     this.#watchdog = parts.watchdog;
+    this.#claim = parts.claim;
     this.#log = new BreachLog(plan.check.onEvent);
     this.#keeper = parts.watchdog && this.#keep(parts.watchdog, plan);
     this.#check = parts.backend.startHoldCheck(
       this.#log,
-      () => this.#watchdog,
+      () => parts.net,
       () => void this.#thawNow('exited'),
     );
     // Last: the handle, its keeper and its check included, is ready now.
@@ -139,6 +146,7 @@ export class FrozenTreeHandle implements FrozenTree {
             : thawFailed('the frozen tree', pids, error);
       } finally {
         watchdog?.dismiss();
+        this.#claim.close();
       }
       if (this.#outcome) this.#fail(this.#outcome);
       else this.#settle(reason);

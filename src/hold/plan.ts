@@ -72,6 +72,8 @@ export interface InternalKnobs {
   raisePriority?: boolean | undefined;
   /** Called after each discovery, before anything found is signalled. */
   afterDiscovery?: ((pids: number[]) => void) | undefined;
+  /** How other freezers refused by this hold name it (the command line: its hold id, once known). */
+  claimLabel?: (() => string) | undefined;
   /** Signal backend: called once frozen with the milliseconds spent in each phase (the benchmark). */
   profile?: ((phases: Record<string, number>) => void) | undefined;
   /** The machine as this freeze sees it (no koffi, another watchdog shell). */

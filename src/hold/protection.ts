@@ -5,11 +5,12 @@
  * the handle then keeps it. A freeze that fails is rolled back before it rejects.
  */
 
-import type { BackendFreeze } from '../backends/contract.js';
+import type { BackendFreeze, GuardedProcess } from '../backends/contract.js';
 import { pastDeadline } from '../base/errors.js';
 import { sealProtection } from '../watchdog/lease.js';
 import { isWatchdogProcess, ownWatchdogPids } from '../watchdog/own-watchdogs.js';
 import { acquireTwinWatchdogs, type TwinWatchdogs } from '../watchdog/twins.js';
+import { claimingNet, HoldClaim, refuseHeldElsewhere } from './claims.js';
 import { FrozenTreeHandle } from './handle.js';
 import { PhaseClock } from './phases.js';
 import type { HoldPlan } from './plan.js';
@@ -37,16 +38,29 @@ export async function holdWith(
     watchdog ??= await starting;
     return watchdog;
   };
+  // Known machine-wide from before the first stop: a second freezer asks it (claims.ts).
+  const claim = new HoldClaim(plan.knobs.claimLabel ?? (() => `${process.title} (pid ${process.pid})`));
+  const net = claimingNet(claim, () => watchdog);
   let handle: FrozenTreeHandle;
   try {
-    const context = { deadline: plan.deadline, signal: plan.signal, safetyNet, phase: phases.mark };
+    const context = {
+      deadline: plan.deadline,
+      signal: plan.signal,
+      safetyNet: async () => {
+        await safetyNet();
+        return net;
+      },
+      refuseHeld: (processes: readonly GuardedProcess[]) => refuseHeldElsewhere(processes, plan.deadline),
+      phase: phases.mark,
+    };
     const stopped = await backend.stop(context);
     // Never resolve unprotected: the watchdog must really run (usually long done).
     await sealProtection(await safetyNet(), plan.maxHoldMs);
     phases.mark('other');
-    handle = new FrozenTreeHandle({ plan, backend, stopped, watchdog });
+    handle = new FrozenTreeHandle({ plan, backend, stopped, watchdog, claim, net });
   } catch (error) {
     backend.rollback(error); // guarantee 2: a rejected freeze leaves nothing stopped
+    claim.close();
     watchdog ??= await starting?.catch(() => undefined);
     watchdog?.dismiss();
     throw performance.now() >= plan.deadline ? pastDeadline(error, plan.timeoutMs) : error;

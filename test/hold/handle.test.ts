@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BackendFreeze } from '../../src/backends/contract.js';
 import { FreezeError } from '../../src/base/errors.js';
+import { HoldClaim } from '../../src/hold/claims.js';
 import { FrozenTreeHandle } from '../../src/hold/handle.js';
 import { defaultPlatform } from '../../src/kernel/platform.js';
 import { sleep } from '../helpers/index.js';
@@ -43,6 +44,8 @@ function handle(resume: () => unknown, extra: { maxHoldMs?: number } = {}): Froz
       exited: 0,
     },
     watchdog: undefined,
+    claim: new HoldClaim(() => 'test'),
+    net: { failure: undefined, guardProcesses() {}, guardAncestors() {}, guardFileWrite() {} },
   });
 }
 

@@ -41,6 +41,8 @@ export interface RoundsOptions {
   beforeSignal?: ((newcomers: ProcessNode[]) => Promise<ProcessNode[]> | ProcessNode[]) | undefined;
   /** Called for each tracked process found to have exited. */
   onExit?: (() => void) | undefined;
+  /** Called with each round's bound newcomers before any of them is stopped; may reject. */
+  afterBind?: ((batch: readonly TrackedProcess[]) => Promise<void>) | undefined;
   /** Profiling marks. */
   phase?: ((name: string) => void) | undefined;
 }
@@ -148,6 +150,8 @@ export class SignalFreezer {
         this.#everTracked.push(process);
         added.push(process);
       }
+      if (options.afterBind) await options.afterBind(batch);
+      this.#checkOpen(options.signal);
       // The safety net learns each process before it is stopped, so no window leaves one unguarded.
       options.net()?.guardProcesses(batch.filter((process) => !process.wasStopped));
       phase('watchdog write');

@@ -71,6 +71,8 @@ export class SignalBackendFreeze implements BackendFreeze {
       net: () => net,
       onExit: () => exited++,
       phase,
+      // Found stopped: another live hold may hold them (then ALREADY_HELD, before any stop).
+      afterBind: (batch) => context.refuseHeld(batch.filter((process) => process.wasStopped)),
       beforeSignal: async (newcomers) => {
         if (net === undefined) net = await this.#netReady(context);
         const batch = this.#withoutSafetyNets(newcomers);
