@@ -13,10 +13,13 @@ import { leaseThawedAtOnce } from './lease-thawed-at-once.js';
 import { permission } from './permission.js';
 import { pidReuse } from './pid-reuse.js';
 import { registryAttack } from './registry-attack.js';
+import { freezerCgroupKilled, freezerGroupKilled, watchdogKilledThenFreezer } from './safety-net-survives.js';
 import { secondFreezeKilled } from './second-freeze-killed.js';
 import { selfStoppingParent } from './self-stopping-parent.js';
 import { stoppedBefore } from './stopped-before.js';
 import { strayWatchdogSignals } from './stray-watchdog-signals.js';
+import { treeExits } from './tree-exits.js';
+import { twoFreezers } from './two-freezers.js';
 import { twoFreezes } from './two-freezes.js';
 import { watchdogThenFreezer } from './watchdog-then-freezer.js';
 
@@ -25,6 +28,10 @@ export const KINDS: Kind[] = [
   freezerKilled('cli'),
   watchdogThenFreezer('SIGKILL'),
   watchdogThenFreezer('SIGSTOP'),
+  ...[0, 1, 2, 5, 10].map(watchdogKilledThenFreezer),
+  freezerGroupKilled('process group'),
+  freezerGroupKilled('session'),
+  freezerCgroupKilled,
   strayWatchdogSignals,
   secondFreezeKilled,
   leaseThawedAtOnce,
@@ -49,6 +56,8 @@ export const KINDS: Kind[] = [
   edgeTree('3000 processes', ['tree', 3000, 1], 'frozen', 2),
   stoppedBefore,
   twoFreezes,
+  twoFreezers,
+  treeExits,
   holdBreach('refreeze'),
   holdBreach('report'),
   selfStoppingParent,

@@ -19,10 +19,10 @@ export const leaseThawedAtOnce: Kind = {
   },
   async finally() {
     // A killed lease may leave its current sleep (at most a second) behind: then nothing.
-    const [watchdog] = keptWatchdogPids();
-    if (watchdog === undefined) return ['no watchdog kept'];
-    await eventually(() => leaseProcesses(watchdog).length === 0, 3000);
-    const left = leaseProcesses(watchdog);
-    return left.length > 0 ? [`${left.length} lease timers left running`] : [];
+    const kept = keptWatchdogPids();
+    if (kept.length === 0) return ['no watchdog kept'];
+    const leases = () => kept.flatMap((watchdog) => leaseProcesses(watchdog));
+    await eventually(() => leases().length === 0, 3000);
+    return leases().length > 0 ? [`${leases().length} lease timers left running`] : [];
   },
 };

@@ -81,6 +81,11 @@ export interface BackendFreeze {
   /** Tells a replacement safety net what the first one was told. */
   brief(net: SafetyNet): void;
   /**
+   * Before resume(): these processes are no longer this hold's to resume (another hold
+   * joined them and still holds them; the last hold to end resumes them).
+   */
+  handOver(processes: readonly GuardedProcess[]): void;
+  /**
    * Verifies the hold, recording breaches in `log`; `net()` is the safety net in charge now;
    * `onExited` is called once every process of the tree has exited (a cgroup: empty or removed).
    */

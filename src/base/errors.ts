@@ -180,13 +180,17 @@ export function alreadyHeld(
   firstComm: string,
   label: string,
   holder: number | null,
+  joining = false,
 ): FreezeError {
   const which =
     pids.length === 1 ? `process ${pids[0]} (${firstComm}) is` : `processes ${listPids(pids)} are`;
   const by = `${label}${holder === null ? '' : `, holder pid ${holder}`}`;
+  const what = joining
+    ? 'it could not be joined (its holder cannot start a joint guard)'
+    : 'end that hold first, or join it (join: true, --join)';
   return new FreezeError(
     'ALREADY_HELD',
-    `${which} already held by another treefreeze hold (${by}): end that hold first; everything this freeze stopped was thawed`,
+    `${which} already held by another treefreeze hold (${by}): ${what}; everything this freeze stopped was thawed`,
     pids,
   );
 }

@@ -78,6 +78,7 @@ function holdOptions(targets: ResolvedTarget[], options: FreezeCliOptions): Hold
     timeoutMs: options.timeout,
     maxHoldMs: options.maxHold,
     watchdog: options.watchdog,
+    join: Boolean(options.join),
     json: Boolean(options.json),
     forMs: options.for,
     onBreach: options.onBreach,

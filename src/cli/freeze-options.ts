@@ -58,6 +58,10 @@ export function addFreezeOptions(command: Command): Command {
     )
     .option('--no-watchdog', 'do not start the watchdog that thaws the tree if treefreeze dies')
     .option(
+      '--join',
+      'a process another hold holds: hold it too (it stays stopped until the last hold ends), instead of failing',
+    )
+    .option(
       '--cgroup <path>',
       'freeze this cgroup with the kernel freezer (the same as a cgroup:PATH target)',
     )

@@ -19,6 +19,7 @@ export interface TargetFreezeOptions
     RequiredOptions<'backend' | 'timeoutMs' | 'watchdog' | 'onBreach' | 'checkIntervalMs'> {
   childrenOnly: boolean;
   exclude: number[];
+  join: boolean;
 }
 
 /** `label`: how another freezer refused by this hold names it (its hold id, once registered). */
@@ -36,6 +37,7 @@ export function freezeTargets(
     timeoutMs: options.timeoutMs,
     maxHoldMs: options.maxHoldMs,
     watchdog: options.watchdog,
+    join: options.join,
     onBreach: options.onBreach,
     checkIntervalMs: options.checkIntervalMs,
     onHoldEvent,

@@ -27,6 +27,7 @@ export interface FreezeCliOptions extends TargetCliOptions {
   timeout: number;
   maxHold?: number;
   watchdog: boolean;
+  join?: boolean;
   json?: boolean;
   for?: number;
   onBreach: 'refreeze' | 'report';

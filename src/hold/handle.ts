@@ -12,6 +12,7 @@ import { type ProcessInfo, processRecord } from '../tree/process.js';
 import { keepWatchdog, type WatchdogEvent, type WatchdogKeeper } from '../watchdog/keeper.js';
 import { startLeaseTimer } from '../watchdog/lease.js';
 import type { TwinWatchdogs } from '../watchdog/twins.js';
+import type { JoinedHolds } from './claim-query.js';
 import type { HoldClaim } from './claims.js';
 import type { FrozenProcess, FrozenTree, ThawReason } from './frozen-tree.js';
 import type { HoldPlan } from './plan.js';
@@ -25,6 +26,8 @@ export interface HoldParts {
   watchdog: TwinWatchdogs | undefined;
   /** What tells other freezers this hold holds its processes; closed at the thaw. */
   claim: HoldClaim;
+  /** The other holds this one joined; released at the thaw. */
+  joined: JoinedHolds;
   /** The safety net the backend's hold check tells what it adopts: the watchdogs and the claim. */
   net: SafetyNet;
 }
@@ -46,6 +49,7 @@ export class FrozenTreeHandle implements FrozenTree {
   #keeper: WatchdogKeeper | undefined;
   #watchdog: TwinWatchdogs | undefined;
   readonly #claim: HoldClaim;
+  readonly #joined: JoinedHolds;
   #lease: LongTimer | undefined;
   /** Set by the first thaw: undefined while frozen, null when it succeeded, else its error. */
   #outcome: FreezeError | null | undefined;
@@ -73,6 +77,7 @@ export class FrozenTreeHandle implements FrozenTree {
     }
     this.#watchdog = parts.watchdog;
     this.#claim = parts.claim;
+    this.#joined = parts.joined;
     this.#log = new BreachLog(plan.check.onEvent);
     this.#keeper = parts.watchdog && this.#keep(parts.watchdog, plan);
     this.#check = parts.backend.startHoldCheck(
@@ -135,6 +140,8 @@ export class FrozenTreeHandle implements FrozenTree {
       this.#keeper?.stop();
       const watchdog = this.#watchdog;
       try {
+        // Processes another hold joined and still holds: the last hold to end resumes them.
+        this.#backend.handOver(this.#claim.sharedNow());
         this.#resumedAncestors = Object.freeze(this.#backend.resume());
         this.#outcome = ended ?? null;
       } catch (error) {
@@ -147,6 +154,7 @@ export class FrozenTreeHandle implements FrozenTree {
       } finally {
         watchdog?.dismiss();
         this.#claim.close();
+        this.#joined.release();
       }
       if (this.#outcome) this.#fail(this.#outcome);
       else this.#settle(reason);

@@ -32,6 +32,11 @@ export interface FreezeOptions {
   /** Lease: the tree is thawed automatically after this many ms, even if the caller hangs. */
   maxHoldMs?: number | undefined;
   /**
+   * A process of the tree is held by another live hold (of another process): hold it too,
+   * instead of failing with ALREADY_HELD. It stays stopped until the last hold on it ends.
+   */
+  join?: boolean | undefined;
+  /**
    * What the hold does when a frozen process runs again (someone sent SIGCONT, another
    * freezer thawed it, the cgroup was thawed): 'refreeze' (default) stops it again and
    * confirms; 'report' only records it. Either way it is in `breaches` and `intact` is false.
@@ -101,6 +106,7 @@ export interface HoldPlan {
   deadline: number;
   maxHoldMs: number | undefined;
   watchdog: boolean;
+  join: boolean;
   signal: AbortSignal | undefined;
   platform: Platform;
   check: HoldCheckPlan;
@@ -124,6 +130,7 @@ export function planHold(options: InternalFreezeOptions, started: number): HoldP
     deadline: started + timeoutMs,
     maxHoldMs: options.maxHoldMs === undefined ? undefined : checkDuration('maxHoldMs', options.maxHoldMs),
     watchdog: options.watchdog ?? true,
+    join: options.join === true,
     signal: options.signal,
     platform: knobsOf(options).platform ?? defaultPlatform,
     check: planCheck(options),

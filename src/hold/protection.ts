@@ -10,7 +10,8 @@ import { pastDeadline } from '../base/errors.js';
 import { sealProtection } from '../watchdog/lease.js';
 import { isWatchdogProcess, ownWatchdogPids } from '../watchdog/own-watchdogs.js';
 import { acquireTwinWatchdogs, type TwinWatchdogs } from '../watchdog/twins.js';
-import { claimingNet, HoldClaim, refuseHeldElsewhere } from './claims.js';
+import { JoinedHolds } from './claim-query.js';
+import { claimingNet, HoldClaim } from './claims.js';
 import { FrozenTreeHandle } from './handle.js';
 import { PhaseClock } from './phases.js';
 import type { HoldPlan } from './plan.js';
@@ -39,7 +40,11 @@ export async function holdWith(
     return watchdog;
   };
   // Known machine-wide from before the first stop: a second freezer asks it (claims.ts).
-  const claim = new HoldClaim(plan.knobs.claimLabel ?? (() => `${process.title} (pid ${process.pid})`));
+  const claim = new HoldClaim(
+    plan.knobs.claimLabel ?? (() => `${process.title} (pid ${process.pid})`),
+    plan.platform,
+  );
+  const joined = new JoinedHolds();
   const net = claimingNet(claim, () => watchdog);
   let handle: FrozenTreeHandle;
   try {
@@ -50,17 +55,19 @@ export async function holdWith(
         await safetyNet();
         return net;
       },
-      refuseHeld: (processes: readonly GuardedProcess[]) => refuseHeldElsewhere(processes, plan.deadline),
+      refuseHeld: (processes: readonly GuardedProcess[]) =>
+        joined.settle(processes, plan.deadline, plan.join),
       phase: phases.mark,
     };
     const stopped = await backend.stop(context);
     // Never resolve unprotected: the watchdog must really run (usually long done).
     await sealProtection(await safetyNet(), plan.maxHoldMs);
     phases.mark('other');
-    handle = new FrozenTreeHandle({ plan, backend, stopped, watchdog, claim, net });
+    handle = new FrozenTreeHandle({ plan, backend, stopped, watchdog, claim, joined, net });
   } catch (error) {
     backend.rollback(error); // guarantee 2: a rejected freeze leaves nothing stopped
     claim.close();
+    joined.release();
     watchdog ??= await starting?.catch(() => undefined);
     watchdog?.dismiss();
     throw performance.now() >= plan.deadline ? pastDeadline(error, plan.timeoutMs) : error;

@@ -46,7 +46,7 @@ export function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promis
 }
 
 /** The identity file: anonymous, so nothing is left behind whatever happens to either process. */
-function openIdentityFile(calls: Native | null): number {
+export function openIdentityFile(calls: Native | null): number {
   const fd = calls ? calls.memfd(WATCHDOG_NAME) : -1;
   if (fd >= 0) return fd;
   const path = join(tmpdir(), `${WATCHDOG_NAME}-${process.pid}-${Math.random().toString(36).slice(2)}`);

@@ -20,6 +20,7 @@ import {
   parseEvents,
   requireRoot,
   runCli,
+  sleep,
   startFakeHolder,
   startTree,
 } from '../helpers/index.js';
@@ -28,7 +29,13 @@ const T = { timeout: 60_000 };
 const started: { kill: () => void }[] = [];
 
 after(async () => {
-  for (const child of started) child.kill();
+  for (const child of started) {
+    try {
+      child.kill();
+    } catch {
+      // already gone
+    }
+  }
   assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
 });
 
@@ -74,6 +81,99 @@ test('a second hold of a held subtree is refused, naming the hold; nothing else 
   assert.ok(await eventually(() => noneStopped(tree.pids), 5000));
   tree.kill();
 });
+
+/** A detached CLI hold of `target`; its id and holder. */
+async function detachedHold(target: number, ...flags: string[]) {
+  const result = await runCli([
+    'freeze',
+    String(target),
+    '--detach',
+    '--max-hold',
+    '60s',
+    '--json',
+    ...flags,
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  const { hold, holder } = only(parseEvents(result.stdout), 'frozen') as unknown as {
+    hold: string;
+    holder: number;
+  };
+  started.push({ kill: () => process.kill(holder, 'SIGKILL') });
+  return { hold, holder };
+}
+
+test(
+  'join: a joined process stays stopped until the last hold on it ends, however each ends',
+  T,
+  async () => {
+    const tree = await startTree('tree', 3, 1);
+    const endings: [
+      string,
+      (a: { hold: string; holder: number }, b: { hold: string; holder: number }) => Promise<void>,
+    ][] = [
+      [
+        'first thawed, then the joining hold',
+        async (a, b) => {
+          await thawById(a.hold);
+          await stillHeld(tree.pids, 'the joining hold still holds');
+          await thawById(b.hold);
+        },
+      ],
+      [
+        'the joining hold thawed, then the first',
+        async (a, b) => {
+          await thawById(b.hold);
+          await stillHeld(tree.pids, 'the first hold still holds');
+          await thawById(a.hold);
+        },
+      ],
+      [
+        'the first thawed, then the joining holder SIGKILLed',
+        async (a, b) => {
+          await thawById(a.hold);
+          await stillHeld(tree.pids, 'the joining hold still holds');
+          process.kill(b.holder, 'SIGKILL'); // the kernel closes its end of the joint pipe
+        },
+      ],
+      [
+        'the joining holder SIGKILLed, then the first thawed',
+        async (a, b) => {
+          process.kill(b.holder, 'SIGKILL');
+          await stillHeld(tree.pids, 'the first hold still holds');
+          await thawById(a.hold);
+        },
+      ],
+    ];
+    for (const [name, end] of endings) {
+      const first = await detachedHold(tree.root);
+      const joining = await detachedHold(tree.root, '--join');
+      await end(first, joining);
+      assert.ok(await eventually(() => noneStopped(tree.pids), 5000), `${name}: running once both ended`);
+    }
+    // The library joins the same way.
+    const first = await detachedHold(tree.root);
+    const joined = await freezeTree(tree.root, { join: true });
+    assert.ok(
+      joined.processes.every((p) => p.wasStopped),
+      'found held: not its own',
+    );
+    await thawById(first.hold);
+    await stillHeld(tree.pids, 'the library hold still holds');
+    await joined.thaw();
+    assert.ok(await eventually(() => noneStopped(tree.pids), 5000), 'running once the library hold ended');
+    tree.kill();
+  },
+);
+
+async function thawById(id: string): Promise<void> {
+  const result = await runCli(['thaw', id]);
+  assert.equal(result.code, 0, result.stderr);
+}
+
+async function stillHeld(pids: number[], why: string): Promise<void> {
+  await sleep(300); // a resume would have come by now
+  assert.ok(allStopped(pids), why);
+}
 
 test('a library hold in another process refuses a freeze of its tree', T, async () => {
   const tree = await startTree('tree', 3, 2);

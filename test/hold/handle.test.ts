@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BackendFreeze } from '../../src/backends/contract.js';
 import { FreezeError } from '../../src/base/errors.js';
+import { JoinedHolds } from '../../src/hold/claim-query.js';
 import { HoldClaim } from '../../src/hold/claims.js';
 import { FrozenTreeHandle } from '../../src/hold/handle.js';
 import { defaultPlatform } from '../../src/kernel/platform.js';
@@ -26,6 +27,7 @@ function handle(resume: () => unknown, extra: { maxHoldMs?: number } = {}): Froz
     },
     rollback: () => {},
     brief: () => {},
+    handOver: () => {},
     startHoldCheck: () => ({ stop: () => {} }),
   };
   return new FrozenTreeHandle({
@@ -44,7 +46,8 @@ function handle(resume: () => unknown, extra: { maxHoldMs?: number } = {}): Froz
       exited: 0,
     },
     watchdog: undefined,
-    claim: new HoldClaim(() => 'test'),
+    claim: new HoldClaim(() => 'test', defaultPlatform),
+    joined: new JoinedHolds(),
     net: { failure: undefined, guardProcesses() {}, guardAncestors() {}, guardFileWrite() {} },
   });
 }

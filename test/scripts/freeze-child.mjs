@@ -148,6 +148,17 @@ if (mode === 'spin-own-session') {
   });
   if (options.hang) for (const until = Date.now() + 20_000; Date.now() < until; );
   setInterval(() => {}, 1 << 30);
+} else if (mode === 'hold-for') {
+  // Freeze (options: argv[5]), hold for argv[4] ms, thaw, report each step; a refused freeze reports its code.
+  try {
+    const frozen = await freezeTree(Number(arg), JSON.parse(process.argv[5] ?? '{}'));
+    report({ frozen: true, pids: frozen.processes.map((p) => p.pid) });
+    await new Promise((resolve) => setTimeout(resolve, Number(process.argv[4])));
+    await frozen.thaw();
+    report({ thawed: true, intact: frozen.intact });
+  } catch (error) {
+    report({ ok: false, code: error.code, message: error.message });
+  }
 } else if (mode === 'two-holds') {
   // Two freezes in a row, both held, sharing this process's watchdog: the first with its
   // options, then (after "next" on stdin, so the test can time a kill) the second.

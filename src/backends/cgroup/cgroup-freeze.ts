@@ -77,6 +77,9 @@ export class CgroupBackendFreeze implements BackendFreeze {
     if (this.#wrote && error instanceof FreezeError) error.message += `; ${outcome}`;
   }
 
+  /** A cgroup's processes are never joined (claims are of signal holds). */
+  handOver(): void {}
+
   brief(net: SafetyNet): void {
     if (!this.#wasFrozen) net.guardFileWrite(this.#request.cgroup.control, this.#thawed);
   }

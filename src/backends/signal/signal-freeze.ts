@@ -10,7 +10,14 @@ import type { ProcessNode } from '../../tree/discovery.js';
 import { bindPidfd, type IdentityMethod, releaseIdentity } from '../../tree/identity.js';
 import type { ProcessInfo } from '../../tree/process.js';
 import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';
-import type { BackendFreeze, SafetyNet, SafetyNetProcesses, StopContext, Stopped } from '../contract.js';
+import type {
+  BackendFreeze,
+  GuardedProcess,
+  SafetyNet,
+  SafetyNetProcesses,
+  StopContext,
+  Stopped,
+} from '../contract.js';
 import { SignalFreezer } from './freezer.js';
 import { SignalHoldCheck } from './signal-hold-check.js';
 
@@ -126,6 +133,13 @@ export class SignalBackendFreeze implements BackendFreeze {
       // resume() already tried every process; the freeze's own error says what went wrong first
     }
     this.#release();
+  }
+
+  handOver(processes: readonly GuardedProcess[]): void {
+    for (const { pid, startTime } of processes) {
+      const tracked = this.#freezer?.tracked.get(pid);
+      if (tracked !== undefined && tracked.startTime === startTime) tracked.wasStopped = true; // left stopped
+    }
   }
 
   brief(net: SafetyNet): void {
