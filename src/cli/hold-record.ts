@@ -36,7 +36,15 @@ export interface HoldRecord {
   forEndsAt: number | null;
   intact: boolean;
   breaches: number;
+  /**
+   * Where the hold's watchdogs live: outside the holder's cgroup (a kill of that cgroup cannot
+   * take them along), in it (not root), or none (--no-watchdog). Absent from older records.
+   */
+  safetyNet?: SafetyNetPlace | undefined;
 }
+
+export const SAFETY_NET_PLACES = ['outside-cgroup', 'in-cgroup', 'none'] as const;
+export type SafetyNetPlace = (typeof SAFETY_NET_PLACES)[number];
 
 export const HOLD_ID = /^tf-[0-9a-f]{6}$/;
 
@@ -129,6 +137,7 @@ export function toHoldRecord(value: unknown): HoldRecord | string {
     forEndsAt: value.forEndsAt as number | null,
     intact: value.intact,
     breaches: value.breaches,
+    safetyNet: SAFETY_NET_PLACES.find((place) => place === value.safetyNet),
   };
 }
 

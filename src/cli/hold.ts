@@ -141,6 +141,7 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
         requests.notify('request');
       },
       detached: options.reportFd !== undefined,
+      watchdog: options.watchdog,
       maxHoldMs: options.maxHoldMs,
       forMs: options.forMs,
     });

@@ -39,6 +39,8 @@ export async function registerHold(
   frozen: FrozenTree,
   options: Pick<FreezeOptions, 'maxHoldMs'> & {
     detached: boolean;
+    /** Whether the hold has watchdogs (--no-watchdog: none). */
+    watchdog: boolean;
     forMs?: number | undefined;
     /** `thaw <id>` asked the hold to end: end it; the outcome is sent once end() is called. */
     onThawRequest: () => void;
@@ -61,6 +63,7 @@ export async function registerHold(
     forEndsAt: options.forMs === undefined ? null : since + options.forMs,
     intact: frozen.intact,
     breaches: frozen.breaches.length,
+    safetyNet: !options.watchdog ? 'none' : frozen.watchdogOutsideCgroup ? 'outside-cgroup' : 'in-cgroup',
   });
   /** What a thaw request is answered: the outcome, or why there is none. */
   let final: { outcome: HoldOutcome } | { error: string } | undefined;

@@ -53,6 +53,7 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
         forward('SIGTERM');
       },
       detached: false,
+      watchdog: options.watchdog,
       maxHoldMs: options.maxHoldMs,
     });
     const hold = registered;

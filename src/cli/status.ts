@@ -258,5 +258,12 @@ function holdLine(hold: StatusHold, mine: boolean): string {
       : `lease ${formatDuration(Math.max(0, hold.leaseEndsAt - now))} left`;
   const verdict = hold.intact ? 'intact' : `hold broken ${count(hold.breaches, 'time')}`;
   const whose = mine ? '' : `, of uid ${hold.uid} (as its holder describes it)`;
-  return `${hold.id}  ${what}: ${count(hold.pids.length, 'process', 'processes')}, ${printable(hold.backend)}, held ${formatDuration(now - hold.since)}, ${lease}, ${verdict}; holder pid ${hold.holder.pid}${hold.detached ? ' (detached)' : ''}${whose}; treefreeze thaw ${hold.id}`;
+  // Said only when the safety net would not survive a kill of the holder's cgroup.
+  const net =
+    hold.safetyNet === 'in-cgroup'
+      ? "; its watchdogs share the holder's cgroup (not root): a kill of that cgroup leaves it frozen"
+      : hold.safetyNet === 'none'
+        ? '; no watchdog: if its holder dies, it stays frozen'
+        : '';
+  return `${hold.id}  ${what}: ${count(hold.pids.length, 'process', 'processes')}, ${printable(hold.backend)}, held ${formatDuration(now - hold.since)}, ${lease}, ${verdict}${net}; holder pid ${hold.holder.pid}${hold.detached ? ' (detached)' : ''}${whose}; treefreeze thaw ${hold.id}`;
 }

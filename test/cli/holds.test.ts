@@ -187,6 +187,29 @@ describe('detached holds', () => {
     tree.kill();
   });
 
+  test("status says where each hold's safety net lives", T, async (t) => {
+    if (!isRoot) {
+      assert.ok(!inCI, 'CI runs as root');
+      t.skip('as root, the watchdogs leave the holder cgroup');
+      return;
+    }
+    const [one, two] = [await startTree('tree', 1, 1), await startTree('tree', 1, 1)];
+    const guarded = await detach([String(one.root), '--max-hold', '1m']);
+    const bare = await detach([String(two.root), '--max-hold', '1m', '--no-watchdog']);
+    const holds = (await statusJson()).holds as { id: string; safetyNet?: string }[];
+    assert.equal(holds.find((hold) => hold.id === guarded.id)?.safetyNet, 'outside-cgroup');
+    assert.equal(holds.find((hold) => hold.id === bare.id)?.safetyNet, 'none');
+    const human = await runCli(['status']);
+    assert.match(
+      human.stdout,
+      new RegExp(`${bare.id} .*; no watchdog: if its holder dies, it stays frozen;`),
+    );
+    assert.doesNotMatch(human.stdout, new RegExp(`${guarded.id} .*watchdog`));
+    for (const { id } of [guarded, bare]) assert.equal((await runCli(['thaw', id])).code, 0);
+    one.kill();
+    two.kill();
+  });
+
   test(
     'a hold whose whole tree exits ends within a second, detached or not (reason "exited")',
     T,
