@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The system packages the test suite needs beyond Node and a C compiler: an SSH server and
 # client and Ansible, for the fleet tests (test hosts in network namespaces, each with its
-# own sshd on a private address). Idempotent; as root on Debian or Ubuntu. The packages'
+# own sshd on a private address); podman with runc and a static busybox, for the container
+# tests (an image is made from busybox: no registry is needed). Idempotent; as root on Debian or Ubuntu. The packages'
 # own sshd service is never started: the tests start their sshds inside their namespaces.
 set -euo pipefail
 missing=()
@@ -9,12 +10,16 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-se
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 command -v ansible-playbook >/dev/null 2>&1 || missing+=(ansible-core)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
-if [ ${#missing[@]} -eq 0 ]; then
+containers=()
+command -v podman >/dev/null 2>&1 || containers+=(podman)
+command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || containers+=(runc)
+[ -x /bin/busybox ] || containers+=(busybox-static)
+if [ ${#missing[@]} -eq 0 ] && [ ${#containers[@]} -eq 0 ]; then
   echo "setup-system: nothing to install"
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup-system: needs root and apt-get to install: ${missing[*]} (the fleet tests skip without them, except under CI=true)" >&2
+  echo "setup-system: needs root and apt-get to install: ${missing[*]} ${containers[*]} (the fleet and container tests skip without them, except under CI=true)" >&2
   exit 0
 fi
 # No service may start during the install (policy-rc.d 101: "action forbidden").
@@ -28,5 +33,7 @@ if [ "$had_policy" -eq 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "setup-system: installed ${missing[*]}"
+[ ${#missing[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# podman with what it recommends (conmon, the network plugins, the containers' common files).
+[ ${#containers[@]} -eq 0 ] || apt-get install -y -qq "${containers[@]}" >/dev/null
+echo "setup-system: installed ${missing[*]} ${containers[*]}"

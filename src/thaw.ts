@@ -1,6 +1,12 @@
 /** Recovery: resume every stopped process of a tree that something else left stopped. */
 import { assertPid, FreezeError } from './base/errors.js';
-import { readCgroupFile, resolveCgroup, writeCgroupFile } from './kernel/cgroupfs.js';
+import {
+  counterpartOf,
+  type ResolvedCgroup,
+  readCgroupFile,
+  resolveCgroup,
+  writeCgroupFile,
+} from './kernel/cgroupfs.js';
 import { defaultPlatform } from './kernel/platform.js';
 import { readTaskStates } from './kernel/procfs.js';
 import { listTree } from './tree/discovery.js';
@@ -65,12 +71,21 @@ export interface ThawedCgroup {
 }
 
 /**
- * Recovery for a cgroup something left frozen: writes the thawed value (0, or THAWED for v1).
- * `dryRun`: only says whether it is frozen.
+ * Recovery for a cgroup something left frozen: writes the thawed value (0, or THAWED for v1),
+ * to the cgroup and, where both hierarchies are mounted, to the same path in the other one
+ * (podman pause and docker pause freeze the v1 freezer of a container whose v2 cgroup a
+ * target names). `dryRun`: only says whether it is frozen. Reports the one that was frozen.
  */
 export function thawCgroup(path: string, options: { dryRun?: boolean | undefined } = {}): ThawedCgroup {
   const cgroup = resolveCgroup(path);
-  const before = (readCgroupFile(cgroup.control) ?? '').trim();
-  if (!options.dryRun) writeCgroupFile(cgroup.control, cgroup.version === 'cgroup-v2' ? '0' : 'THAWED');
-  return { path: cgroup.path, backend: cgroup.version, wasFrozen: before !== '0' && before !== 'THAWED' };
+  const both = [cgroup, counterpartOf(cgroup)].filter((c): c is ResolvedCgroup => c !== null);
+  const results = both.map((each) => {
+    const before = (readCgroupFile(each.control) ?? '').trim();
+    const wasFrozen = before !== '' && before !== '0' && before !== 'THAWED';
+    if (!options.dryRun && (wasFrozen || each === cgroup)) {
+      writeCgroupFile(each.control, each.version === 'cgroup-v2' ? '0' : 'THAWED');
+    }
+    return { path: each.path, backend: each.version, wasFrozen };
+  });
+  return results.find((result) => result.wasFrozen) ?? (results[0] as ThawedCgroup);
 }

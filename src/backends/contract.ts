@@ -52,6 +52,11 @@ export interface StopContext {
    * backend found stopped); call before stopping anything more.
    */
   refuseHeld(processes: readonly GuardedProcess[]): Promise<void>;
+  /**
+   * What to do with what another freezer holds (a cgroup frozen by podman pause, say): fail
+   * with ALREADY_FROZEN (false), or hold it as it is (true: the caller asked to join).
+   */
+  join: boolean;
   /** Charges the time since the last mark to a phase (a no-op unless the benchmark profiles). */
   phase(name: string): void;
 }

@@ -52,6 +52,12 @@ export const FreezeErrorCode = {
    * `pids` names the held ones. Nothing was left frozen: end that hold first.
    */
   ALREADY_HELD: 'ALREADY_HELD',
+  /**
+   * The cgroup, or the cgroup of a process of the tree, is already frozen by a freezer that is
+   * not a treefreeze hold (podman or docker pause, systemctl freeze, a freezer written by hand);
+   * `pids` names the processes found there. Nothing was left changed: thaw it there, or join it.
+   */
+  ALREADY_FROZEN: 'ALREADY_FROZEN',
 } as const;
 
 export type FreezeErrorCode = (typeof FreezeErrorCode)[keyof typeof FreezeErrorCode];
@@ -191,6 +197,25 @@ export function alreadyHeld(
   return new FreezeError(
     'ALREADY_HELD',
     `${which} already held by another treefreeze hold (${by}): ${what}; everything this freeze stopped was thawed`,
+    pids,
+  );
+}
+
+/** `inside`: the frozen cgroup's path in its hierarchy; `by`: who most likely froze it. */
+export function alreadyFrozen(
+  inside: string,
+  version: string,
+  by: string,
+  pids: readonly number[] = [],
+): FreezeError {
+  const freezer = version === 'cgroup-v1' ? 'its v1 freezer' : 'cgroup.freeze';
+  const whose =
+    pids.length === 0
+      ? ''
+      : ` (holding ${count(pids.length, 'process', 'processes')} of the tree: ${listPids(pids)})`;
+  return new FreezeError(
+    'ALREADY_FROZEN',
+    `cgroup ${inside}${whose} is already frozen (${freezer}, likely by ${by}): thaw it there first, or join it (join: true, --join) to hold it as it is; nothing was left changed`,
     pids,
   );
 }

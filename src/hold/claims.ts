@@ -29,7 +29,7 @@ export interface ClaimedProcess {
 export const claimKey = (process: ClaimedProcess) => `${process.pid}:${process.startTime}`;
 let nextClaim = 0;
 
-/** A hold's claim: what it is responsible for, answered to any holder that asks. */
+/** A hold's claim: what it is responsible for, answered to any holder that asks. @internal */
 export class HoldClaim {
   readonly #held = new Map<string, ClaimedProcess>();
   readonly #server: Server;

@@ -57,6 +57,7 @@ export async function holdWith(
       },
       refuseHeld: (processes: readonly GuardedProcess[]) =>
         joined.settle(processes, plan.deadline, plan.join),
+      join: plan.join,
       phase: phases.mark,
     };
     const stopped = await backend.stop(context);

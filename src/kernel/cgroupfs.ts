@@ -181,16 +181,87 @@ export function cgroupsOf(
  * accepts it back. null when the process is in no frozen cgroup.
  */
 export function frozenCgroupHolding(pid: number, mounts: CgroupMounts = findCgroupMounts()): string | null {
-  const { v2, v1 } = cgroupsOf(pid, mounts);
-  const candidates: [string | undefined, string | undefined, string, string][] = [
-    [v2, mounts.v2, 'cgroup.freeze', '1'],
-    [v1, mounts.v1Freezer, 'freezer.self_freezing', '1'],
+  return frozenCgroupOf(pid, mounts)?.inside ?? null;
+}
+
+/** frozenCgroupHolding, with the cgroup itself. */
+export function frozenCgroupOf(pid: number, mounts: CgroupMounts = findCgroupMounts()): FrozenCgroup | null {
+  return frozenAbove(cgroupsOf(pid, mounts), mounts);
+}
+
+/** A cgroup whose own freezer is set, found above a process or a cgroup. */
+export interface FrozenCgroup {
+  cgroup: ResolvedCgroup;
+  /** Its path inside its hierarchy ("/libpod_parent/libpod-…"), as resolveCgroup takes it back. */
+  inside: string;
+}
+
+/**
+ * The nearest cgroup at or above these (v2, then the v1 freezer hierarchy) whose own freezer
+ * was set to frozen by whoever froze it; null when none is.
+ */
+function frozenAbove(
+  paths: { v2?: string | undefined; v1?: string | undefined },
+  mounts: CgroupMounts,
+): FrozenCgroup | null {
+  const candidates: [string | undefined, string | undefined, 'cgroup-v2' | 'cgroup-v1'][] = [
+    [paths.v2, mounts.v2, 'cgroup-v2'],
+    [paths.v1, mounts.v1Freezer, 'cgroup-v1'],
   ];
-  for (const [path, mount, file, frozenValue] of candidates) {
+  for (const [path, mount, version] of candidates) {
     if (path === undefined || mount === undefined) continue;
+    const [file, control] =
+      version === 'cgroup-v2'
+        ? ['cgroup.freeze', 'cgroup.freeze']
+        : ['freezer.self_freezing', 'freezer.state'];
     for (let dir = path; isUnder(dir, mount) && dir !== mount; dir = dirname(dir)) {
-      if ((readCgroupFile(join(dir, file)) ?? '').trim() === frozenValue) return `/${relative(mount, dir)}`;
+      if ((readCgroupFile(join(dir, file)) ?? '').trim() === '1') {
+        return {
+          cgroup: { path: dir, version, control: join(dir, control) },
+          inside: `/${relative(mount, dir)}`,
+        };
+      }
     }
   }
   return null;
+}
+
+/**
+ * A freezer already set at or above `cgroup`, in its own hierarchy or at the same path in the
+ * other one (podman pause and docker pause on a machine with both hierarchies write the v1
+ * freezer; a v2 freeze then never completes).
+ */
+export function frozenAround(
+  cgroup: ResolvedCgroup,
+  mounts: CgroupMounts = findCgroupMounts(),
+): FrozenCgroup | null {
+  const mount = cgroup.version === 'cgroup-v2' ? mounts.v2 : mounts.v1Freezer;
+  if (mount === undefined) return null;
+  const inside = relative(mount, cgroup.path);
+  const at = (other: string | undefined) => (other === undefined ? undefined : join(other, inside));
+  return frozenAbove({ v2: at(mounts.v2), v1: at(mounts.v1Freezer) }, mounts);
+}
+
+/** The same cgroup path in the other hierarchy (v2 <-> the v1 freezer's), when it exists there. */
+export function counterpartOf(
+  cgroup: ResolvedCgroup,
+  mounts: CgroupMounts = findCgroupMounts(),
+): ResolvedCgroup | null {
+  const [own, other] =
+    cgroup.version === 'cgroup-v2' ? [mounts.v2, mounts.v1Freezer] : [mounts.v1Freezer, mounts.v2];
+  if (own === undefined || other === undefined) return null;
+  const inside = relative(own, cgroup.path);
+  if (inside === '' || inside.startsWith('..')) return null;
+  const path = join(other, inside);
+  const control = join(path, cgroup.version === 'cgroup-v2' ? 'freezer.state' : 'cgroup.freeze');
+  if (!existsSync(control)) return null;
+  return { path, version: cgroup.version === 'cgroup-v2' ? 'cgroup-v1' : 'cgroup-v2', control };
+}
+
+/** Who most likely froze a cgroup, from its name: what to say, not something to act on. */
+export function likelyFreezer(inside: string): string {
+  if (/\/libpod-[0-9a-f]{12,}/.test(inside)) return 'podman pause';
+  if (/\/docker[-/][0-9a-f]{12,}/.test(inside)) return 'docker pause';
+  if (/\.(service|scope|slice)$/.test(inside)) return 'systemctl freeze';
+  return 'someone writing its freezer by hand, or another freezer';
 }

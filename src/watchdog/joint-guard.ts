@@ -29,6 +29,7 @@ done < /proc/self/fd/4
 
 export const JOINT_GUARD_NAME = 'treefreeze-joint-guard';
 
+/** @internal */
 export class JointGuard {
   readonly #child: ChildProcess;
   #writeFd: number;

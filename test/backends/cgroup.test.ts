@@ -206,19 +206,32 @@ describe('freezeCgroup (cgroup v2)', () => {
     assert.ok(await eventually(() => !cgroup.frozen(), 10_000));
   });
 
-  test('a cgroup frozen before the call stays frozen after thaw', T, async (t) => {
-    if (!requireHierarchy(t, 'v2')) return;
-    const cgroup = new TestCgroup(mounts.v2 as string, false);
-    await cgroup.start('tree', 2, 1);
-    writeFileSync(join(cgroup.path, 'cgroup.freeze'), '1');
-    assert.ok(await eventually(() => cgroup.frozen()));
-    const frozen = await freezeCgroup(cgroup.path);
-    assert.ok(frozen.processes.every((p) => p.wasStopped));
-    await frozen.thaw();
-    await sleep(50);
-    assert.ok(cgroup.frozen(), 'still frozen');
-    assert.equal(readFileSync(join(cgroup.path, 'cgroup.freeze'), 'utf8').trim(), '1');
-  });
+  test(
+    'a cgroup frozen by another freezer is refused (ALREADY_FROZEN), or joined and left frozen',
+    T,
+    async (t) => {
+      if (!requireHierarchy(t, 'v2')) return;
+      const cgroup = new TestCgroup(mounts.v2 as string, false);
+      await cgroup.start('tree', 2, 1);
+      writeFileSync(join(cgroup.path, 'cgroup.freeze'), '1');
+      assert.ok(await eventually(() => cgroup.frozen()));
+      await assert.rejects(freezeCgroup(cgroup.path), (error: unknown) => {
+        assert.ok(error instanceof FreezeError && error.code === 'ALREADY_FROZEN', String(error));
+        assert.match(
+          error.message,
+          /is already frozen \(cgroup\.freeze, likely by someone writing its freezer by hand/,
+        );
+        return true;
+      });
+      assert.ok(cgroup.frozen(), 'the refusal changed nothing');
+      const frozen = await freezeCgroup(cgroup.path, { join: true });
+      assert.ok(frozen.processes.every((p) => p.wasStopped));
+      await frozen.thaw();
+      await sleep(50);
+      assert.ok(cgroup.frozen(), 'still frozen');
+      assert.equal(readFileSync(join(cgroup.path, 'cgroup.freeze'), 'utf8').trim(), '1');
+    },
+  );
 
   test('thaw of a cgroup removed while frozen resolves (nothing is left to thaw)', T, async (t) => {
     if (!requireHierarchy(t, 'v2')) return;

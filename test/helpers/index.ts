@@ -7,6 +7,7 @@ export * from './env.js';
 export * from './events.js';
 export * from './holds.js';
 export * from './hosts.js';
+export * from './podman.js';
 export * from './proc.js';
 export * from './registry-attack.js';
 export * from './trees.js';

@@ -3,8 +3,14 @@
  * invisibly (no SIGCHLD, no job-control change, forks included by construction).
  * v2 writes 1 to cgroup.freeze, v1 FROZEN to freezer.state (see state.ts).
  */
-import { abortedBeforeStart, FreezeError } from '../../base/errors.js';
-import { cgroupPids, type ResolvedCgroup, writeCgroupFile } from '../../kernel/cgroupfs.js';
+import { abortedBeforeStart, alreadyFrozen, FreezeError } from '../../base/errors.js';
+import {
+  cgroupPids,
+  frozenAround,
+  likelyFreezer,
+  type ResolvedCgroup,
+  writeCgroupFile,
+} from '../../kernel/cgroupfs.js';
 import { readProcessStat } from '../../kernel/procfs.js';
 import { type ProcessInfo, type ProcessRecord, processInfo, processRecord } from '../../tree/process.js';
 import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';
@@ -23,7 +29,7 @@ export interface CgroupFreezeRequest {
 
 /** @internal */
 export class CgroupBackendFreeze implements BackendFreeze {
-  readonly #request: CgroupFreezeRequest;
+  #request: CgroupFreezeRequest;
   /**
    * Whether the cgroup itself asked to be frozen before we came: then it stays frozen. A
    * cgroup frozen before us that someone thaws during the hold and that we refreeze is ours
@@ -42,6 +48,7 @@ export class CgroupBackendFreeze implements BackendFreeze {
   }
 
   async stop(context: StopContext): Promise<Stopped> {
+    const members = this.#takeOverFrozen(context.join);
     const { cgroup } = this.#request;
     const net = await context.safetyNet();
     // Before the first write, so no moment leaves the cgroup frozen without a guard.
@@ -54,10 +61,28 @@ export class CgroupBackendFreeze implements BackendFreeze {
     return {
       backend: cgroup.version,
       identity: 'starttime',
-      processes: snapshotProcesses(cgroupPids(cgroup.path), this.#wasFrozen),
+      processes: snapshotProcesses(members ?? cgroupPids(cgroup.path), this.#wasFrozen),
       rounds: 1,
       exited: 0,
     };
+  }
+
+  /**
+   * A freezer already set at or above the cgroup, or at its path in the other hierarchy (podman
+   * pause writes the v1 freezer where both are mounted, and a v2 freeze then never completes):
+   * ALREADY_FROZEN at once, or, joining, the hold is of that cgroup as it is, left frozen at the
+   * thaw. Returns the target's own processes when it took over another cgroup.
+   */
+  #takeOverFrozen(join: boolean): number[] | undefined {
+    const target = this.#request.cgroup;
+    const frozen = frozenAround(target);
+    if (frozen === null || (frozen.cgroup.path === target.path && this.#wasFrozen && join)) return undefined;
+    const members = cgroupPids(target.path);
+    if (!join)
+      throw alreadyFrozen(frozen.inside, frozen.cgroup.version, likelyFreezer(frozen.inside), members);
+    this.#request = { ...this.#request, cgroup: frozen.cgroup };
+    this.#wasFrozen = true;
+    return members;
   }
 
   resume(): ProcessInfo[] {

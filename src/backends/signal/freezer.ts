@@ -41,6 +41,8 @@ export interface RoundsOptions {
   beforeSignal?: ((newcomers: ProcessNode[]) => Promise<ProcessNode[]> | ProcessNode[]) | undefined;
   /** Called for each tracked process found to have exited. */
   onExit?: (() => void) | undefined;
+  /** A process held by a cgroup freezer: held too (true), or ALREADY_FROZEN. */
+  joinFrozenCgroups?: boolean | undefined;
   /** Called with each round's bound newcomers before any of them is stopped; may reject. */
   afterBind?: ((batch: readonly TrackedProcess[]) => Promise<void>) | undefined;
   /** Profiling marks. */
@@ -206,6 +208,7 @@ export class SignalFreezer {
       deadline: options.deadline,
       signal: options.signal,
       restop: (process) => this.#restop(process, options.net),
+      inFrozenCgroup: options.joinFrozenCgroups ? 'join' : 'refuse',
       onExit: options.onExit,
     });
   }

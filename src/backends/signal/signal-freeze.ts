@@ -77,6 +77,7 @@ export class SignalBackendFreeze implements BackendFreeze {
       signal: context.signal,
       net: () => net,
       onExit: () => exited++,
+      joinFrozenCgroups: context.join,
       phase,
       // Found stopped: another live hold may hold them (then ALREADY_HELD, before any stop).
       afterBind: (batch) => context.refuseHeld(batch.filter((process) => process.wasStopped)),

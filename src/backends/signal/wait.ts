@@ -4,7 +4,8 @@
  * "next turn of the event loop" to at most 10 ms; only tasks not yet seen stopped
  * are read again.
  */
-import { aborted, count, FreezeError } from '../../base/errors.js';
+import { aborted, alreadyFrozen, count, FreezeError } from '../../base/errors.js';
+import { frozenCgroupOf, likelyFreezer } from '../../kernel/cgroupfs.js';
 import { listTaskIds, readTaskStat, readTracerPid, type TaskState } from '../../kernel/procfs.js';
 import { isVforkWait } from '../../kernel/vfork.js';
 import { type ProcessIdentity, readIdentifiedStat } from '../../tree/identity.js';
@@ -30,6 +31,11 @@ export interface WaitContext {
   restop: (process: TrackedProcess) => void;
   /** Called for each tracked process found to have exited (it is dropped, not an error). */
   onExit?: ((process: TrackedProcess) => void) | undefined;
+  /**
+   * A process that does not stop because a cgroup freezer holds it (podman pause, say): fail
+   * at once with ALREADY_FROZEN ('refuse', the default), or count it as held ('join').
+   */
+  inFrozenCgroup?: 'refuse' | 'join' | undefined;
 }
 
 interface Laggard {
@@ -51,6 +57,7 @@ export async function waitUntilStopped(context: WaitContext): Promise<void> {
   let attempt = 0;
   let lastRestop = performance.now();
   let laggards: Laggard[] = [];
+  const cgroupChecked = new Set<number>();
   for (;;) {
     laggards = [];
     const vforkCandidates: Laggard[] = [];
@@ -76,6 +83,10 @@ export async function waitUntilStopped(context: WaitContext): Promise<void> {
       if (!laggards.some((laggard) => laggard.process.pid === pid && laggard.process.traced))
         tracedSince.delete(pid);
     }
+    // Still running after a few looks: a cgroup freezer may hold it, and then SIGSTOP waits.
+    if (laggards.length > 0 && attempt >= 2) {
+      laggards = laggards.filter((laggard) => !heldByCgroup(laggard, cgroupChecked, context, confirmed));
+    }
     if (laggards.length === 0) return;
     pending = laggards.map((laggard) => laggard.process);
 
@@ -92,6 +103,29 @@ export async function waitUntilStopped(context: WaitContext): Promise<void> {
     }
     await pause(backoff(attempt++), context.deadline - now, context.signal);
   }
+}
+
+/**
+ * Whether a laggard sits in a frozen cgroup (looked at once per process): refused with
+ * ALREADY_FROZEN, or, joining, counted as held (its SIGSTOP stays pending: the thaw's SIGCONT
+ * clears it).
+ */
+function heldByCgroup(
+  laggard: Laggard,
+  checked: Set<number>,
+  context: WaitContext,
+  confirmed: Set<number>,
+): boolean {
+  const { pid } = laggard.process;
+  if (checked.has(pid)) return confirmed.has(pid);
+  checked.add(pid);
+  const frozen = frozenCgroupOf(pid);
+  if (frozen === null) return false;
+  if (context.inFrozenCgroup !== 'join') {
+    throw alreadyFrozen(frozen.inside, frozen.cgroup.version, likelyFreezer(frozen.inside), [pid]);
+  }
+  confirmed.add(pid);
+  return true;
 }
 
 const TRACED_CONFIRM_MS = 20;
