@@ -6,7 +6,8 @@
  */
 import { rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { ACCEPTED, type HoldRequest, holdSocketPath, peerOf, REQUEST_MAX_BYTES } from './hold-socket.js';
+import { peerOf } from '../kernel/socket-peer.js';
+import { ACCEPTED, type HoldRequest, holdSocketPath, REQUEST_MAX_BYTES } from './hold-socket.js';
 import { myUid } from './runtime-dir.js';
 
 /** How long a holder waits for a connected asker to say what it wants (or to take a refusal). */

@@ -16,7 +16,8 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { errnoCode } from '../base/errors.js';
-import { native, type PeerCredentials } from '../kernel/native.js';
+import type { PeerCredentials } from '../kernel/native.js';
+import { peerOf } from '../kernel/socket-peer.js';
 import { RECORD_MAX_BYTES } from './hold-record.js';
 
 export type HoldRequest = 'describe' | 'thaw';
@@ -31,16 +32,6 @@ export const ACCEPTED = { accepted: true };
 
 /** The socket of hold `id` in a runtime directory. */
 export const holdSocketPath = (dir: string, id: string): string => `${dir}/${id}.sock`;
-
-function fdOf(socket: Socket): number | undefined {
-  return (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-}
-
-/** The kernel's word on who is at the other end, or null where the native binding is missing. */
-export function peerOf(socket: Socket): PeerCredentials | null {
-  const fd = fdOf(socket);
-  return fd === undefined || fd < 0 ? null : (native()?.peerCredentials(fd) ?? null);
-}
 
 export type HolderAnswer =
   | { kind: 'answer'; value: unknown; peer: PeerCredentials | null }

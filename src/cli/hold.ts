@@ -57,15 +57,20 @@ function errorFields(error: unknown) {
 }
 
 /**
- * Freezes every target as one hold (targets-hold.ts); `onHoldEvent` hears of each breach.
- * `registered()`: the hold once registered, whose id names it to a freezer it refuses.
+ * Freezes every target as one hold (targets-hold.ts). Each event of the hold is printed and
+ * updates the registered record; `registered()` is the hold once registered, whose id also
+ * names it to a freezer it refuses.
  */
 export function freeze(
   options: HoldOptions,
   signal: AbortSignal,
-  onHoldEvent: (event: HoldEvent) => void,
+  print: (event: HoldEvent) => void,
   registered: () => RegisteredHold | undefined,
 ): Promise<FrozenTree> {
+  const onHoldEvent = (event: HoldEvent) => {
+    print(event);
+    registered()?.update();
+  };
   const label = () => {
     const hold = registered();
     return hold ? `hold ${hold.id}` : `treefreeze (pid ${process.pid})`;
@@ -121,19 +126,13 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
   try {
     let registered: RegisteredHold | undefined;
     const printBreach = breachPrinter(options, () => clearStatus(), events);
-    const frozen = await freeze(
-      options,
-      abort.signal,
-      (event) => {
-        printBreach(event);
-        registered?.update();
+    const frozen = await freeze(options, abort.signal, printBreach, () => registered).catch(
+      (error: unknown) => {
+        if (options.reportFd !== undefined)
+          reportToParent(options.reportFd, { ok: false, error: errorFields(error) });
+        throw error;
       },
-      () => registered,
-    ).catch((error: unknown) => {
-      if (options.reportFd !== undefined)
-        reportToParent(options.reportFd, { ok: false, error: errorFields(error) });
-      throw error;
-    });
+    );
     const holdStarted = performance.now();
     registered = await registerHold(registry, 'freeze', options.targets, frozen, {
       onThawRequest: () => {

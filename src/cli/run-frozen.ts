@@ -35,15 +35,7 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
     const events = options.json ? eventSink(options.jsonFd as number) : undefined;
     let registered: RegisteredHold | undefined;
     const printBreach = breachPrinter(options, () => {}, events);
-    const frozen = await freeze(
-      options,
-      abort.signal,
-      (event) => {
-        printBreach(event);
-        registered?.update();
-      },
-      () => registered,
-    );
+    const frozen = await freeze(options, abort.signal, printBreach, () => registered);
     const holdStarted = performance.now();
     let thawRequested = false;
     registered = await registerHold(registry, 'run', options.targets, frozen, {

@@ -11,8 +11,8 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { alreadyHeld } from '../base/errors.js';
-import { native } from '../kernel/native.js';
 import { readProcessStat, readProcFile } from '../kernel/procfs.js';
+import { peerOf } from '../kernel/socket-peer.js';
 import { ANSWER_MAX_BYTES, CLAIM_PREFIX, type ClaimedProcess, claimKey, parseQuestion } from './claims.js';
 
 /** How long one holder may take to answer; one that does not is not believed to hold anything. */
@@ -114,12 +114,6 @@ function openJointPipe(path: unknown, holder: number): number | undefined {
   if (fstatSync(fd).isFIFO()) return fd;
   closeSync(fd);
   return undefined;
-}
-
-function peerOf(socket: Socket): { pid: number; uid: number } | null {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (fd === undefined || fd < 0) return null;
-  return native()?.peerCredentials(fd) ?? null;
 }
 
 /** A claim is believed from root, or from the owner of the claimed process. */

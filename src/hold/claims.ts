@@ -14,6 +14,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { SafetyNet } from '../backends/contract.js';
 import type { Platform } from '../kernel/platform.js';
+import { peerOf } from '../kernel/socket-peer.js';
 import { JointGuard } from '../watchdog/joint-guard.js';
 
 export const CLAIM_PREFIX = 'treefreeze-hold/';
@@ -95,10 +96,16 @@ export class HoldClaim {
     });
   }
 
-  /** Another hold joins `held`: guarded from now on until it and this hold have ended. */
+  /**
+   * Another hold joins `held`: guarded from now on until it and this hold have ended. Only a
+   * peer of this user (or root) may join: another could not open the pipe anyway, and must not
+   * make this hold hand its processes to a guard.
+   */
   #join(socket: Socket, held: ClaimedProcess[]): string | undefined {
     const calls = this.#platform.native();
     if (!calls) return undefined; // no pipe without the native calls: the joiner is refused
+    const peer = peerOf(socket);
+    if (peer === null || (peer.uid !== 0 && peer.uid !== process.geteuid?.())) return undefined;
     try {
       this.#guard ??= JointGuard.start(this.#platform, calls);
       this.#guard.guard(held);
