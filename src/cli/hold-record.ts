@@ -137,8 +137,14 @@ export function toHoldRecord(value: unknown): HoldRecord | string {
     forEndsAt: value.forEndsAt as number | null,
     intact: value.intact,
     breaches: value.breaches,
-    safetyNet: SAFETY_NET_PLACES.find((place) => place === value.safetyNet),
+    ...safetyNetOf(value.safetyNet),
   };
+}
+
+/** The record's safetyNet when it is one of the places, else nothing (an older holder's record). */
+function safetyNetOf(value: unknown): { safetyNet?: SafetyNetPlace } {
+  const place = SAFETY_NET_PLACES.find((known) => known === value);
+  return place === undefined ? {} : { safetyNet: place };
 }
 
 /** JSON text as a HoldRecord, or why it is not one (never throws). */

@@ -32,6 +32,12 @@ describe('toHoldRecord', () => {
   test('a valid record comes back with only the schema’s fields', () => {
     const record = toHoldRecord({ ...valid, extra: 'dropped', holder: { ...valid.holder, more: 1 } });
     assert.deepEqual(record, valid);
+    // Where its safety net lives: kept when it is one of the three places, dropped otherwise.
+    assert.deepEqual(toHoldRecord({ ...valid, safetyNet: 'in-cgroup' }), {
+      ...valid,
+      safetyNet: 'in-cgroup',
+    });
+    assert.deepEqual(toHoldRecord({ ...valid, safetyNet: '../x' }), valid);
   });
 
   const cases: [string, unknown, RegExp][] = [
