@@ -3,7 +3,8 @@
  * held, each of its twin watchdogs (children of this process) is checked whenever a child of
  * this process changes state (SIGCHLD: it was stopped, continued or killed) and at least every
  * CHECK_MS: a stopped watchdog is continued; a dead one is replaced by a new watchdog
- * that is told everything the old one knew, lease included, while its twin guards. Each of these is recorded.
+ * that is told everything the old one knew, lease included, while its twin guards. Each of
+ * these is recorded.
  * If protection cannot be restored, `onLost` is called: the holder then thaws the tree
  * and ends the hold as WATCHDOG_FAILED.
  */
@@ -70,9 +71,9 @@ export function keepWatchdog(options: KeeperOptions): WatchdogKeeper {
   let stopped = false;
   const busy = new Set<number>();
 
-  // The replacement is started, briefed, leased and confirmed running before the dead twin
-  // is dismissed (which kills what is left of its process group): the other twin guards
-  // all along, so there is no moment with fewer than one watchdog that knows the hold.
+  // The other twin guards all along, so no moment has fewer than one watchdog that knows the
+  // hold. The replacement takes the dead one's place (acquireWatchdog clears away what is left
+  // of its process group, its lease timers); the dead one's channel is closed once it is done.
   const replace = async (index: number, dead: Watchdog): Promise<void> => {
     let fresh: Watchdog | undefined;
     try {

@@ -270,6 +270,13 @@ describe("another user's holder, as root sees it", () => {
       const hold = JSON.parse(status.stdout).holds.find((entry: { id: string }) => entry.id === id);
       assert.equal(hold?.state, 'holding', status.stderr);
       assert.equal(hold.holder.pid, frozen?.holder);
+      // Not root: its watchdogs could not leave its cgroup, and status says so.
+      assert.equal(hold.safetyNet, 'in-cgroup');
+      const human = await asRoot(['status']);
+      assert.match(
+        human.stdout,
+        new RegExp(`${id} .*its watchdogs share the holder's cgroup \\(not root\\)`),
+      );
 
       // A thaw the holder refuses to answer (an impostor that hangs up) fails and leaves no file.
       const impostorPath = join(users.dirOf(NOBODY), 'tf-c3c3c3.sock');
