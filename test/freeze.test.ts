@@ -312,7 +312,8 @@ describe('freezeTree on real trees', () => {
     const monitorTree = listTree(monitor).map((n) => n.pid);
     const frozen = await freezeTree(tree.root, { exclude: [monitor] });
     for (const pid of tree.pids) {
-      if (monitorTree.includes(pid)) assert.equal(taskStates(pid), 'S', `monitor subtree ${pid} runs`);
+      if (monitorTree.includes(pid))
+        assert.doesNotMatch(taskStates(pid), /[Tt]/, `monitor subtree ${pid} runs`);
       else assert.equal(taskStates(pid), 'T', `pid ${pid} frozen`);
     }
     assert.equal(frozen.processes.length, tree.pids.length - monitorTree.length);
@@ -377,7 +378,7 @@ describe('safety and errors', () => {
   test('freezeDescendants(root) leaves the root running', T, async () => {
     const tree = await startTree('tree', 4, 1);
     const frozen = await freezeDescendants(tree.root);
-    assert.equal(taskStates(tree.root), 'S');
+    assert.doesNotMatch(taskStates(tree.root), /[Tt]/, 'the root runs (S, or R for a moment)');
     assert.equal(frozen.processes.length, 3);
     assertAllStopped(tree.pids.slice(1));
     await frozen.thaw();

@@ -329,7 +329,7 @@ describe('treefreeze freeze', () => {
     const tree = await startTree('tree', 4, 1);
     const { done } = startCli(['freeze', String(tree.root), '--children-only', '--for', '5s']);
     assert.ok(await eventually(() => allStopped(tree.pids.slice(1)), 10_000), 'children frozen');
-    assert.equal(taskStates(tree.root), 'S');
+    assert.doesNotMatch(taskStates(tree.root), /[Tt]/, 'the root runs (S, or R for a moment)');
     tree.kill();
     await done;
   });

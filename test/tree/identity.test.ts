@@ -59,7 +59,8 @@ for (const [label, calls] of [
       assert.equal(bindPidfd(impostor, calls), false, 'not bound');
       assert.equal(impostor.pidfd, undefined);
       assert.equal(sendSignal(impostor, 'SIGSTOP', calls), 'gone');
-      assert.equal(taskStates(tree.root), 'S', 'never stopped');
+      // Never stopped: sleeping, or running for a moment on a loaded machine ('R' once failed an equality with 'S').
+      assert.doesNotMatch(taskStates(tree.root), /[Tt]/, 'never stopped');
       tree.kill();
     });
 
