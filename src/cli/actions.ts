@@ -2,7 +2,7 @@
  * What each command does, once its arguments are parsed: loaded only when a command runs, so
  * that `--help`, `--version` and usage errors do not load the freezer, koffi or the cgroup code.
  */
-import { count, listPids } from '../base/errors.js';
+import { count, FreezeError, listPids } from '../base/errors.js';
 import { frozenCgroupHolding } from '../kernel/cgroupfs.js';
 import { PID_MAX_LIMIT, readProcessStat } from '../kernel/procfs.js';
 import { thawCgroup, thawTree } from '../thaw.js';
@@ -181,6 +181,7 @@ export async function freeze(
   argv: readonly string[],
   setExitCode: SetExitCode,
 ): Promise<void> {
+  if (options.jsonFd !== undefined) options.json = true; // --json-fd N means the events, there
   if (options.detach && options.untilStdinCloses) {
     throw new UsageError(
       '--detach and --until-stdin-closes do not go together: a detached hold has no input',
@@ -214,6 +215,7 @@ export async function run(
   argv: readonly string[],
   setExitCode: SetExitCode,
 ): Promise<void> {
+  if (options.jsonFd !== undefined) options.json = true; // --json-fd N means the events, there
   const [specs, commandLine] = splitAtDashDash(argv, operands, options.cgroup !== undefined);
   if (commandLine.length === 0 && !options.dryRun) throw new UsageError('run needs a command after --');
   const targets = resolveCliTargets(specs, options);
@@ -226,11 +228,26 @@ export async function run(
   setExitCode(await runFrozen(holdOptions(targets, options), commandLine));
 }
 
+/**
+ * Whether a thaw operand names a hold: anything that starts with "tf-" in any case (a process
+ * of that name is `name:tf-…`). A capitalised id is the same hold; a malformed one is no hold.
+ */
+const LOOKS_LIKE_HOLD = /^tf-/i;
+
+function holdIdOf(spec: string): string {
+  const id = spec.toLowerCase();
+  if (HOLD_ID.test(id)) return id;
+  throw new FreezeError(
+    'INVALID_ARGUMENT',
+    `no hold ${spec}: a hold id is tf- and 6 hex digits (treefreeze status lists the holds; a process of that name is name:${spec})`,
+  );
+}
+
 export async function thaw(specs: string[], options: ThawCliOptions): Promise<void> {
   const dryRun = Boolean(options.dryRun);
-  const holdIds = specs.filter((spec) => HOLD_ID.test(spec));
+  const holdIds = specs.filter((spec) => LOOKS_LIKE_HOLD.test(spec)).map(holdIdOf);
   for (const id of holdIds) await thawOneHold(id, dryRun, Boolean(options.json));
-  const others = specs.filter((spec) => !HOLD_ID.test(spec));
+  const others = specs.filter((spec) => !LOOKS_LIKE_HOLD.test(spec));
   if (holdIds.length > 0 && others.length === 0 && options.cgroup === undefined) return;
   for (const target of resolveCliTargets(others, options)) {
     if (target.cgroup !== undefined) thawOneCgroup(target.cgroup, dryRun, Boolean(options.json));

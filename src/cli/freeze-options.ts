@@ -3,7 +3,7 @@
  * parse is a usage error that says what was expected.
  */
 
-import { fstatSync } from 'node:fs';
+import { constants, fstatSync, readFileSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BREACH_POLICIES } from '../backends/breach.js';
 import {
@@ -93,7 +93,7 @@ export function addFreezeOptions(command: Command): Command {
     .addOption(
       new Option(
         '--json-fd <fd>',
-        'write the --json events to this open file descriptor (run: required)',
+        'write the JSON events to this descriptor you opened (implies --json; run: its only way)',
       ).argParser(parseFd),
     );
 }
@@ -105,12 +105,29 @@ function parseFd(value: string): number {
       `"${value}" is not a file descriptor (a number from 1, e.g. 3 with 3>events.jsonl)`,
     );
   }
-  try {
-    fstatSync(fd);
-  } catch {
-    throw new InvalidArgumentError(
-      `file descriptor ${fd} is not open (give it to treefreeze, e.g. ${fd}>events.jsonl)`,
-    );
+  const problem = descriptorProblem(fd);
+  if (problem !== null) {
+    throw new InvalidArgumentError(`file descriptor ${fd} ${problem}: give one, e.g. ${fd}>events.jsonl`);
   }
   return fd;
+}
+
+/**
+ * Why `fd` cannot take the events, or null. Node's own descriptors are open too (libuv's epoll
+ * and eventfd): a number the caller did not give is one of those, and a write to it failed with
+ * EINVAL after the tree was frozen. So: a file, pipe, socket or terminal, open for writing.
+ */
+function descriptorProblem(fd: number): string | null {
+  let stat: ReturnType<typeof fstatSync>;
+  try {
+    stat = fstatSync(fd);
+  } catch {
+    return 'is not open';
+  }
+  if (!(stat.isFile() || stat.isFIFO() || stat.isSocket() || stat.isCharacterDevice())) {
+    return 'was not given to treefreeze';
+  }
+  const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+  const access = flags === undefined ? constants.O_RDWR : Number.parseInt(flags, 8) & 3;
+  return access === constants.O_RDONLY ? 'is open for reading only' : null;
 }

@@ -80,10 +80,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** --json among treefreeze's own arguments (not the words after `--`, which are run's command). */
+/** --json (or --json-fd, which implies it) among treefreeze's own arguments (not run's command after `--`). */
 function wantsJson(argv: string[]): boolean {
   const end = argv.indexOf('--');
-  return (end < 0 ? argv : argv.slice(0, end)).includes('--json');
+  const own = end < 0 ? argv : argv.slice(0, end);
+  return own.includes('--json') || own.some((word) => word === '--json-fd' || word.startsWith('--json-fd='));
 }
 
 /** The "error" event, where --json-fd sends the events (else stdout). */

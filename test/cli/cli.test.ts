@@ -1,8 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
   allStopped,
@@ -690,6 +699,47 @@ describe('tree and demo', () => {
     assert.ok(group > 1);
     assert.ok(await eventually(() => taskStates(group) === '', 10_000), 'the demo cleaned up');
   });
+});
+
+describe('--json-fd', () => {
+  test(
+    'implies --json; a descriptor not given, or read-only, is a usage error before anything is frozen',
+    T,
+    async () => {
+      const tree = await startTree('tree', 2, 1);
+      const given = await runCli(['freeze', String(tree.root), '--for', '100ms', '--json-fd', '3']);
+      assert.equal(given.code, 0, given.stderr);
+      assert.deepEqual(
+        parseEvents(given.fd3).map((event) => event.event),
+        ['frozen', 'thawed'],
+        'the events, without --json',
+      );
+      // fd 9 was not given: Node's own descriptors are open too (a write to its epoll failed with EINVAL).
+      const notGiven = await runCli(['freeze', String(tree.root), '--for', '100ms', '--json-fd', '9']);
+      assert.equal(notGiven.code, 2, notGiven.stderr);
+      assert.match(
+        notGiven.stderr,
+        /^treefreeze: --json-fd: file descriptor 9 (is not open|was not given to treefreeze)/,
+      );
+      const file = join(mkdtempSync(join(tmpdir(), 'treefreeze-fd-')), 'events');
+      writeFileSync(file, '');
+      const readOnly = openSync(file, 'r');
+      const child = spawn(process.execPath, [cliPath, 'freeze', String(tree.root), '--json-fd', '3'], {
+        stdio: ['ignore', 'pipe', 'pipe', readOnly],
+      });
+      let stderr = '';
+      child.stderr?.on('data', (data) => {
+        stderr += data;
+      });
+      const code = await new Promise((resolve) => child.once('close', resolve));
+      closeSync(readOnly);
+      rmSync(dirname(file), { recursive: true, force: true });
+      assert.equal(code, 2, stderr);
+      assert.match(stderr, /file descriptor 3 is open for reading only/);
+      assertNoneStopped(tree.pids);
+      tree.kill();
+    },
+  );
 });
 
 describe('docs/cli.md', () => {

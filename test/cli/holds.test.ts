@@ -187,6 +187,23 @@ describe('detached holds', () => {
     tree.kill();
   });
 
+  test('thaw takes a hold id in any case; a malformed one is no hold, not a process name', T, async () => {
+    const tree = await startTree('tree', 1, 1);
+    const { id } = await detach([String(tree.root), '--max-hold', '1m']);
+    const mistyped = await runCli(['thaw', 'tf-zzzzzz']);
+    assert.equal(mistyped.code, 1);
+    assert.match(
+      mistyped.stderr,
+      /^treefreeze: no hold tf-zzzzzz: a hold id is tf- and 6 hex digits \(treefreeze status lists/,
+    );
+    assert.ok(allStopped(tree.pids), 'nothing was thawed');
+    const shouted = await runCli(['thaw', id.toUpperCase()]);
+    assert.equal(shouted.code, 0, shouted.stderr);
+    assert.match(shouted.stderr, new RegExp(`^ended hold ${id} `));
+    assert.ok(await eventually(() => noneStopped(tree.pids), 5000));
+    tree.kill();
+  });
+
   test("status says where each hold's safety net lives", T, async (t) => {
     if (!isRoot) {
       assert.ok(!inCI, 'CI runs as root');
