@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -112,6 +113,39 @@ test("docs/api.md's API section names every export of index.ts, and nothing that
   assert.deepEqual(stale, [], 'documented but not exported');
 });
 
+test('npm install -g of the tarball links the command and the man page', { timeout: 120_000 }, () => {
+  // npm links a man page only when "man" is a list: a string installed none.
+  const dir = mkdtempSync(join(tmpdir(), 'treefreeze-global-'));
+  try {
+    execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], {
+      cwd: repoRoot,
+    });
+    const tarball = readdirSync(dir).find((name) => name.endsWith('.tgz')) as string;
+    const prefix = join(dir, 'prefix');
+    // The dependencies come from npm's cache, filled by `npm ci`.
+    execFileSync(
+      'npm',
+      [
+        'install',
+        '-g',
+        '--prefix',
+        prefix,
+        join(dir, tarball),
+        '--prefer-offline',
+        '--ignore-scripts',
+        '--no-audit',
+        '--no-fund',
+      ],
+      { cwd: dir, stdio: 'ignore' },
+    );
+    const man = join(prefix, 'share/man/man1/treefreeze.1');
+    assert.ok(readFileSync(man, 'utf8').startsWith('.TH TREEFREEZE 1'), 'man treefreeze finds it');
+    assert.ok(existsSync(join(prefix, 'bin/treefreeze')), 'the command is linked');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('npm pack: the tarball works when installed: import, require, the command; nothing dangles', {
   timeout: 120_000,
 }, () => {
@@ -143,7 +177,7 @@ test('npm pack: the tarball works when installed: import, require, the command; 
     }
     const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
     assert.ok(
-      readFileSync(join(installed, manifest.man), 'utf8').startsWith('.TH TREEFREEZE 1'),
+      readFileSync(join(installed, manifest.man[0]), 'utf8').startsWith('.TH TREEFREEZE 1'),
       'the man page',
     );
     const run = (args: string[]) =>
