@@ -10,6 +10,11 @@ export const EXIT = {
    * another freezer thawed it, the cgroup was thawed) before treefreeze thawed it.
    */
   HOLD_BROKEN: 3,
+  /**
+   * run: the hold ended before the command did — --max-hold ran out, or every process of the
+   * tree exited — so part of what the command did saw a tree that was not held.
+   */
+  HOLD_ENDED_EARLY: 4,
   /** run: the command could not be executed. */
   NOT_EXECUTABLE: 126,
   /** run: the command was not found. */

@@ -34,7 +34,8 @@ export function buildProgram(setExitCode: SetExitCode, argv: readonly string[] =
 Exit codes: 0 done; 1 the freeze or thaw failed (nothing left frozen); 2 usage error;
 3 the hold was broken (a frozen process ran again before the thaw);
 run: the command's exit code (128+n if killed by signal n, 126/127 if it cannot run),
-or 3 if the hold was broken while it ran (--keep-exit-code: the command's code anyway).`,
+or 3 if the hold was broken while it ran, 4 if it ended before the command did
+(--max-hold, or the tree exited); --keep-exit-code: the command's code anyway.`,
     );
   addFreezeCommand(program, argv, setExitCode);
   addRunCommand(program, argv, setExitCode);

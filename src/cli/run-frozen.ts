@@ -4,8 +4,10 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import { count } from '../base/errors.js';
 import type { FrozenTree } from '../hold/frozen-tree.js';
 import { findCommand } from './command-path.js';
+import { formatDuration } from './duration.js';
 import { type EventSink, eventSink, frozenEvent, thawedEvent } from './event-writer.js';
 import { EXIT } from './exit-codes.js';
 import { freeze, type HoldOptions, thawHeld } from './hold.js';
@@ -51,16 +53,22 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
     const hold = registered;
     events?.({ ...frozenEvent('run', options, frozen), hold: hold.id });
     if (!options.json) process.stderr.write(`${summary(frozen)}; running ${printable(file)}\n`);
-    reportEarlyThaw(frozen, options);
+    const earlyEnd = watchEarlyEnd(frozen, options);
     const outcome = await runCommand(file, args, (child) => {
       forward = (signal) => child.kill(signal); // the command decides how to end
       if (thawRequested) child.kill('SIGTERM');
     });
+    // Read as the command exits: a hold that ended before it did (lease, tree gone) did not cover it.
+    const early = frozen.frozen ? undefined : earlyEnd();
+    const endedEarly = frozen.frozen ? undefined : (early?.how ?? 'lease');
     await thawHeld(frozen, hold, options);
-    const heldMs = performance.now() - holdStarted;
+    // Held until the thaw: the command's end, or the moment the hold ended before it.
+    const heldMs = (early?.at ?? performance.now()) - holdStarted;
     const exitCode = commandExitCode(file, outcome);
-    // A broken hold means whatever the command did saw a tree that was not frozen.
-    const finalCode = frozen.intact || options.keepExitCode ? exitCode : EXIT.HOLD_BROKEN;
+    // A broken hold, or one that ended first, means some of what the command did saw a running tree.
+    const covered = frozen.intact && endedEarly === undefined;
+    const finalCode =
+      covered || options.keepExitCode ? exitCode : frozen.intact ? EXIT.HOLD_ENDED_EARLY : EXIT.HOLD_BROKEN;
     hold.end({ reason: 'command', heldMs, exitCode: finalCode });
     const end = {
       commandLine,
@@ -68,6 +76,8 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
       exitSignal: outcome.signal,
       commandExitCode: exitCode,
       exitCode: finalCode,
+      covered,
+      endedEarly,
     };
     reportRunEnd(frozen, hold.id, end, events);
     return finalCode;
@@ -87,17 +97,32 @@ function refuseUnrunnable(file: string): number | undefined {
   return missing ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE;
 }
 
-/** The tree thawed while the command runs (the lease ran out, or its thaw failed): say so now. */
-function reportEarlyThaw(frozen: FrozenTree, options: HoldOptions): void {
+/** How a hold can end before its command: the lease, the tree gone, or a failure (its watchdog lost). */
+type EarlyEnd = 'lease' | 'exited' | 'failed';
+
+/**
+ * The tree thawed while the command runs (the lease ran out, the tree exited, or the hold
+ * failed): say so now. Returns how it ended, once it has.
+ */
+function watchEarlyEnd(
+  frozen: FrozenTree,
+  options: HoldOptions,
+): () => { how: EarlyEnd; at: number } | undefined {
+  let ended: { how: EarlyEnd; at: number } | undefined;
   frozen.thawed.then(
     (why) => {
+      if (why === 'lease' || why === 'exited') ended = { how: why, at: performance.now() };
       if (options.json) return;
       if (why === 'lease') process.stderr.write('treefreeze: --max-hold ran out: tree thawed\n');
       if (why === 'exited')
         process.stderr.write('treefreeze: every process of the tree exited: hold ended\n');
     },
-    (error: Error) => process.stderr.write(`treefreeze: ${printable(error.message)}\n`),
+    (error: Error) => {
+      ended = { how: 'failed', at: performance.now() };
+      process.stderr.write(`treefreeze: ${printable(error.message)}\n`);
+    },
   );
+  return () => ended;
 }
 
 /** Runs the command with inherited stdio; `started` gets the child before anything can end it. */
@@ -137,6 +162,8 @@ function reportRunEnd(
     exitSignal: NodeJS.Signals | null;
     commandExitCode: number;
     exitCode: number;
+    covered: boolean;
+    endedEarly: EarlyEnd | undefined;
   },
   events: EventSink | undefined,
 ): void {
@@ -147,15 +174,30 @@ function reportRunEnd(
         commandExitCode: end.commandExitCode,
         exitSignal: end.exitSignal,
         exitCode: end.exitCode,
+        covered: end.covered,
       }),
       hold: holdId,
     });
     return;
   }
   reportHoldEnd(frozen);
+  // One closing line, whatever happened: how long, intact or not, and how the hold ended.
+  const verdict = frozen.intact ? 'intact' : `broken ${count(frozen.breaches.length, 'time')}`;
+  const ending =
+    end.endedEarly === 'lease'
+      ? '--max-hold ran out before the command ended'
+      : end.endedEarly === 'exited'
+        ? 'every process of the tree exited before the command ended'
+        : end.endedEarly === 'failed'
+          ? 'the hold failed before the command ended'
+          : `thawed when ${printable(end.commandLine[0] as string)} ended`;
+  process.stderr.write(
+    `treefreeze: held ${count(frozen.processes.length, 'process', 'processes')} for ${formatDuration(end.heldMs)}, ${verdict}; ${ending}\n`,
+  );
   if (end.exitCode !== end.commandExitCode) {
+    const why = end.exitCode === EXIT.HOLD_BROKEN ? 'hold broken' : 'the hold ended before the command';
     process.stderr.write(
-      `treefreeze: exiting with ${EXIT.HOLD_BROKEN} (hold broken) instead of the command's ${end.commandExitCode}; --keep-exit-code keeps the command's\n`,
+      `treefreeze: exiting with ${end.exitCode} (${why}) instead of the command's ${end.commandExitCode}; --keep-exit-code keeps the command's\n`,
     );
   }
 }

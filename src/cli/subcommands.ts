@@ -83,7 +83,8 @@ export function addRunCommand(program: Command, argv: readonly string[], setExit
 The command runs with inherited stdio and is never part of the frozen tree. Signals
 treefreeze gets (SIGINT, SIGTERM, SIGHUP) are passed on to the command; treefreeze thaw
 <hold id> sends it SIGTERM, and the tree is thawed once it ends. If the hold was
-broken while the command ran, treefreeze exits 3 (--keep-exit-code: the command's code).
+broken while the command ran, treefreeze exits 3; if it ended first (--max-hold, or the
+tree exited), 4 (--keep-exit-code: the command's code). A last line says how it went.
 
 Examples:
   treefreeze run 1234 -- tar czf /backup/db.tgz /var/lib/db

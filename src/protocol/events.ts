@@ -70,6 +70,8 @@ export interface ThawedLine {
   argv?: readonly string[];
   commandExitCode?: number;
   exitSignal?: string | null;
+  /** run only: whether the command ran entirely under an intact hold. */
+  covered?: boolean;
   hold?: string;
 }
 

@@ -86,10 +86,74 @@ describe('treefreeze run', () => {
       .join('; ');
     const result = await runCli(['run', String(tree.root), '--', 'sh', '-c', `${check}; exit 7`]);
     assert.equal(result.code, 7, result.stderr);
-    assert.match(result.stderr, /^froze 5 processes, 10 threads in .*; running sh\n$/);
+    // The froze line, then always one closing line: how long, intact or not, how it ended.
+    assert.match(
+      result.stderr,
+      /^froze 5 processes, 10 threads in .*; running sh\ntreefreeze: held 5 processes for [^,]+, intact; thawed when sh ended\n$/,
+    );
     assertNoneStopped(tree.pids);
     tree.kill();
   });
+
+  test(
+    'a hold that ends before the command (lease, tree gone) exits 4 and says so; JSON says not covered',
+    T,
+    async () => {
+      const tree = await startTree('tree', 2, 1);
+      const ranOut = await runCli(['run', String(tree.root), '--max-hold', '300ms', '--', 'sleep', '1']);
+      assert.equal(ranOut.code, 4, ranOut.stderr);
+      assert.match(
+        ranOut.stderr,
+        /held 2 processes for \d+ ms, intact; --max-hold ran out before the command ended\n/,
+      );
+      assert.match(
+        ranOut.stderr,
+        /exiting with 4 \(the hold ended before the command\) instead of the command's 0/,
+      );
+      const kept = await runCli([
+        'run',
+        String(tree.root),
+        '--max-hold',
+        '300ms',
+        '--keep-exit-code',
+        '--',
+        'sleep',
+        '1',
+      ]);
+      assert.equal(kept.code, 0, 'the command code, when asked');
+      const json = await runCli([
+        'run',
+        String(tree.root),
+        '--max-hold',
+        '300ms',
+        '--json-fd',
+        '3',
+        '--',
+        'sleep',
+        '1',
+      ]);
+      const thawed = only(parseEvents(json.fd3), 'thawed');
+      assert.deepEqual([thawed.covered, thawed.exitCode, thawed.commandExitCode], [false, 4, 0]);
+      assert.ok(
+        (thawed.heldMs as number) < 900,
+        `held until the lease, not the command's end: ${thawed.heldMs} ms`,
+      );
+      const covered = await runCli(['run', String(tree.root), '--json-fd', '3', '--', 'true']);
+      assert.equal(only(parseEvents(covered.fd3), 'thawed').covered, true);
+      // The whole tree killed while the command runs: nothing left to hold.
+      const gone = await runCli([
+        'run',
+        String(tree.root),
+        '--',
+        'sh',
+        '-c',
+        `kill -9 ${tree.pids.join(' ')}; sleep 0.5`,
+      ]);
+      assert.equal(gone.code, 4, gone.stderr);
+      assert.match(gone.stderr, /every process of the tree exited before the command ended/);
+      tree.kill();
+    },
+  );
 
   test(
     'a command killed by a signal gives 128+n; a missing command 127 and one that may not run 126, before any freeze',
