@@ -4,7 +4,6 @@
  * anything is stopped, confirmed running before the freeze resolves, and given the lease;
  * the handle then keeps it. A freeze that fails is rolled back before it rejects.
  */
-
 import type { BackendFreeze, GuardedProcess } from '../backends/contract.js';
 import { pastDeadline } from '../base/errors.js';
 import { sealProtection } from '../watchdog/lease.js';

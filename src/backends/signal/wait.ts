@@ -58,6 +58,7 @@ export async function waitUntilStopped(context: WaitContext): Promise<void> {
   let lastRestop = performance.now();
   let laggards: Laggard[] = [];
   const cgroupChecked = new Set<number>();
+  const waitStarted = performance.now();
   for (;;) {
     laggards = [];
     const vforkCandidates: Laggard[] = [];
@@ -83,8 +84,10 @@ export async function waitUntilStopped(context: WaitContext): Promise<void> {
       if (!laggards.some((laggard) => laggard.process.pid === pid && laggard.process.traced))
         tracedSince.delete(pid);
     }
-    // Still running after a few looks: a cgroup freezer may hold it, and then SIGSTOP waits.
-    if (laggards.length > 0 && attempt >= 2) {
+    // Still running after a few looks and CGROUP_LOOK_AFTER_MS: a cgroup freezer may hold it, and
+    // then SIGSTOP waits. Not sooner: in a large freeze most processes are still on their way
+    // to T at the first looks, and reading every one's cgroups would lengthen it.
+    if (laggards.length > 0 && attempt >= 2 && performance.now() - waitStarted >= CGROUP_LOOK_AFTER_MS) {
       laggards = laggards.filter((laggard) => !heldByCgroup(laggard, cgroupChecked, context, confirmed));
     }
     if (laggards.length === 0) return;
@@ -129,6 +132,8 @@ function heldByCgroup(
 }
 
 const TRACED_CONFIRM_MS = 20;
+/** When a process that has not stopped is first looked for in a frozen cgroup. */
+const CGROUP_LOOK_AFTER_MS = 50;
 
 function tracedLongEnough(tracedSince: Map<number, number>, pid: number): boolean {
   const now = performance.now();
