@@ -10,6 +10,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { FreezeError, invalidArgument } from './base/errors.js';
 import { checkDuration, type RequiredOptions } from './hold/plan.js';
+import { signalChild } from './kernel/child-signal.js';
 import {
   type ErrorLine,
   type EventLine,
@@ -151,7 +152,7 @@ async function end(session: Session, waitMs: number): Promise<HostThaw> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<HostThaw>((resolve) => {
     timer = setTimeout(() => {
-      session.child.kill('SIGTERM'); // the host sees its session end: EOF, it thaws
+      signalChild(session.child, 'SIGTERM'); // the host sees its session end: EOF, it thaws
       resolve({ host: session.host, intact: null, breaches: null, heldMs: null, reason: null });
     }, waitMs);
   });

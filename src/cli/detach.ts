@@ -4,6 +4,7 @@
  * this process returns once the holder reports the tree frozen and confirmed (or failed).
  */
 import { spawn } from 'node:child_process';
+import { signalChild } from '../kernel/child-signal.js';
 import { formatDuration } from './duration.js';
 import { eventSink } from './event-writer.js';
 import { EXIT } from './exit-codes.js';
@@ -58,7 +59,7 @@ export async function detachHold(
   (channel as unknown as { destroy(): void }).destroy();
   holder.unref();
   if (report === null) {
-    holder.kill('SIGTERM'); // if it is still freezing, it rolls back and exits
+    signalChild(holder, 'SIGTERM'); // if it is still freezing, it rolls back and exits
     const message = 'the background holder ended without reporting a freeze; nothing is held';
     if (json) eventSink(1)({ event: 'error', code: 'FAILED', message, pids: [] });
     process.stderr.write(`treefreeze: ${message}\n`);

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { count } from '../base/errors.js';
 import type { FrozenTree } from '../hold/frozen-tree.js';
+import { signalChild } from '../kernel/child-signal.js';
 import { findCommand } from './command-path.js';
 import { formatDuration } from './duration.js';
 import { type EventSink, eventSink, frozenEvent, thawedEvent } from './event-writer.js';
@@ -55,8 +56,8 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
     if (!options.json) process.stderr.write(`${summary(frozen)}; running ${printable(file)}\n`);
     const earlyEnd = watchEarlyEnd(frozen, options);
     const outcome = await runCommand(file, args, (child) => {
-      forward = (signal) => child.kill(signal); // the command decides how to end
-      if (thawRequested) child.kill('SIGTERM');
+      forward = (signal) => signalChild(child, signal); // the command decides how to end
+      if (thawRequested) signalChild(child, 'SIGTERM');
     });
     // Read as the command exits: a hold that ended before it did (lease, tree gone) did not cover it.
     const early = frozen.frozen ? undefined : earlyEnd();

@@ -1,7 +1,5 @@
 /**
- * Starting a watchdog (see script.ts for what it does).
- *
- * Why sh and not a second Node: starting Node costs ~40 ms here, dash ~1 ms, and the
+ * Starting a watchdog (see script.ts for what it does). Why sh and not a second Node: starting Node costs ~40 ms here, dash ~1 ms, and the
  * watchdog must exist before the first SIGSTOP. With koffi, posix_spawn runs on libuv's
  * thread pool and the freeze only waits until the child process exists (well under a
  * millisecond), not for its exec: if the freezer dies meanwhile, the child still
@@ -13,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asFreezeError, type FreezeError, watchdogFailed } from '../base/errors.js';
 import { setLongTimeout } from '../base/timers.js';
+import { signalChild } from '../kernel/child-signal.js';
 import { closeQuietly } from '../kernel/descriptors.js';
 import type { Native } from '../kernel/native.js';
 import type { Platform } from '../kernel/platform.js';
@@ -269,7 +268,7 @@ function startWithChildProcess(shell: string, identityFd: number): WatchdogProce
   });
   const controlFd = (child.stdin as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
   if (child.pid === undefined || controlFd === undefined || controlFd < 0) {
-    child.kill('SIGKILL');
+    signalChild(child, 'SIGKILL'); // never child.kill(): a failed spawn's kill() is kill(0)
     throw watchdogFailed(`could not start the watchdog (${shell} did not start)`);
   }
   const pid = child.pid;
