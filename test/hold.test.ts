@@ -276,6 +276,64 @@ describe('hold integrity (signal backend)', () => {
     tree.kill();
   });
 
+  test('covered(): work ran under the hold only while it was held and unbroken', T, async () => {
+    const tree = await startTree('tree', 3, 2);
+    const log = eventLog();
+    const frozen = await freezeTree(tree.root, { onHoldEvent: log.listener });
+    const pids = frozen.processes.map((p) => p.pid);
+    const workStart = Date.now();
+    assert.ok(frozen.frozenAt <= workStart && frozen.endedAt === null);
+    assert.equal(frozen.covered(frozen.frozenAt - 1), false, 'work begun before the freeze');
+    await sleep(150);
+    assert.equal(frozen.covered(workStart), true, 'held and intact so far');
+    const ended = log.next('breach-ended');
+    continueAll(pids);
+    await ended;
+    const [breach] = frozen.breaches;
+    assert.equal(frozen.covered(workStart), false, 'the tree ran during the work');
+    // The tree may have run from the last check that found it intact: work up to then was covered.
+    const lastIntact = Math.max(frozen.frozenAt, breach?.intactAt as number);
+    assert.equal(frozen.covered(frozen.frozenAt, lastIntact), true, 'work that ended before the breach');
+    await sleep(5);
+    const afterRefreeze = Date.now();
+    assert.ok(afterRefreeze > (breach?.endedAt as number));
+    assert.equal(frozen.covered(afterRefreeze), true, 'work begun after the refreeze');
+    await frozen.thaw();
+    assert.ok(frozen.endedAt !== null && frozen.endedAt >= afterRefreeze);
+    assert.equal(frozen.covered(afterRefreeze, frozen.endedAt), true);
+    assert.equal(frozen.covered(afterRefreeze, frozen.endedAt + 1), false, 'work that outlasted the hold');
+    assert.equal(frozen.covered(afterRefreeze), false, 'asked after the thaw: now is past its end');
+    tree.kill();
+  });
+
+  test('await frozen.thawed keeps a script with nothing else to do alive until the lease', T, async () => {
+    const tree = await startTree('tree', 3, 2);
+    const child = spawn(
+      process.execPath,
+      [freezeChildScript(), 'await-thawed', String(tree.root), JSON.stringify({ maxHoldMs: 1500 })],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    started.push(child);
+    const lines: Record<string, unknown>[] = [];
+    child.stdout?.on('data', (data: Buffer) => {
+      for (const line of String(data).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    assert.ok(await eventually(() => lines.length > 0, 20_000), 'it froze the tree');
+    const pids = lines[0]?.pids as number[];
+    await sleep(700); // the script used to end here (exit 13) and its watchdog thawed early
+    assert.equal(child.exitCode, null, 'the script is still waiting');
+    assert.ok(allStopped(pids), 'the tree is still held');
+    const code = await Promise.race([exited, sleep(20_000).then(() => 'hung')]);
+    assert.equal(code, 0);
+    const end = lines[1] as { reason: string; endedAt: number; covered: boolean };
+    assert.equal(end.reason, 'lease');
+    assert.ok(end.endedAt - (lines[0]?.frozenAt as number) >= 1400, 'held for its whole lease');
+    assert.equal(end.covered, true);
+    assert.ok(await eventually(() => noneStopped(pids)));
+    tree.kill();
+  });
+
   test('an intact hold says so', T, async () => {
     const tree = await startTree('tree', 3, 2);
     const frozen = await freezeTree(tree.root);

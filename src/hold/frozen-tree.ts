@@ -44,6 +44,16 @@ export interface FrozenTree extends Disposable, AsyncDisposable {
   readonly breaches: readonly HoldBreach[];
   /** Whether the tree stayed frozen from the freeze to the thaw (no breach was found). */
   readonly intact: boolean;
+  /** Date.now() when every task was confirmed stopped: the hold covers work from here on. */
+  readonly frozenAt: number;
+  /** Date.now() when the hold ended (thawed for any reason, or failed); null while it lasts. */
+  readonly endedAt: number | null;
+  /**
+   * Whether work done from `since` to `until` (Date.now() values; `until` defaults to now) ran
+   * entirely under this hold with its tree stopped: the hold had begun by `since`, had not
+   * ended by `until`, and no breach overlaps the span. Ask before the thaw, or give `until`.
+   */
+  covered(since: number, until?: number): boolean;
   /**
    * Ancestors outside the tree that the thaw continued: they were running before the
    * freeze and had stopped themselves because their child stopped (su, sudo do).
@@ -57,6 +67,8 @@ export interface FrozenTree extends Disposable, AsyncDisposable {
    * out ('lease'), or because every process of the tree exited ('exited': nothing was left to
    * hold; a cgroup is left empty or removed). Rejects with THAW_FAILED when that thaw failed, and with WATCHDOG_FAILED
    * when the hold ended because its watchdog died and could not be replaced.
+   * Reading it keeps the process alive until the hold ends, so that `await frozen.thawed`
+   * in a script with nothing else to do waits for the thaw instead of exiting.
    */
   readonly thawed: Promise<ThawReason>;
 }

@@ -14,6 +14,7 @@ import { startLeaseTimer } from '../watchdog/lease.js';
 import type { TwinWatchdogs } from '../watchdog/twins.js';
 import type { JoinedHolds } from './claim-query.js';
 import type { HoldClaim } from './claims.js';
+import { spanCovered } from './coverage.js';
 import type { FrozenProcess, FrozenTree, ThawReason } from './frozen-tree.js';
 import type { HoldPlan } from './plan.js';
 
@@ -40,7 +41,11 @@ export class FrozenTreeHandle implements FrozenTree {
   readonly durationMs: number;
   readonly rounds: number;
   readonly exited: number;
-  readonly thawed: Promise<ThawReason>;
+  readonly frozenAt: number;
+  #endedAt: number | null = null;
+  readonly #thawed: Promise<ThawReason>;
+  /** A referenced timer while someone waits on `thawed`: it keeps the process alive until the hold ends. */
+  #keepAlive: NodeJS.Timeout | undefined;
   readonly watchdogEvents: WatchdogEvent[] = [];
   #resumedAncestors: readonly ProcessInfo[] = [];
   readonly #log: BreachLog;
@@ -66,12 +71,12 @@ export class FrozenTreeHandle implements FrozenTree {
     this.rounds = stopped.rounds;
     this.exited = stopped.exited;
     this.#backend = parts.backend;
-    this.thawed = new Promise((resolve, reject) => {
+    this.#thawed = new Promise((resolve, reject) => {
       this.#settle = resolve;
       this.#fail = reject;
     });
     // A failed thaw nobody awaits must not crash the caller as an unhandled rejection.
-    this.thawed.catch(() => {});
+    this.#thawed.catch(() => {});
     if (plan.maxHoldMs !== undefined) {
       this.#lease = startLeaseTimer(plan.maxHoldMs, () => void this.#thawNow('lease'));
     }
@@ -87,6 +92,27 @@ export class FrozenTreeHandle implements FrozenTree {
     );
     // Last: the handle, its keeper and its check included, is ready now.
     this.durationMs = performance.now() - plan.started;
+    this.frozenAt = Date.now();
+  }
+
+  /**
+   * The hold's timers are unreferenced, so that a forgotten hold never keeps a program
+   * running: the lease and the watchdogs end it. Whoever reads `thawed` means to wait for it,
+   * so a referenced timer keeps the process alive until the hold ends (settled clears it).
+   */
+  get thawed(): Promise<ThawReason> {
+    if (this.#outcome === undefined && !this.#keepAlive) {
+      this.#keepAlive = setInterval(() => {}, 2 ** 31 - 1);
+    }
+    return this.#thawed;
+  }
+
+  get endedAt(): number | null {
+    return this.#endedAt;
+  }
+
+  covered(since: number, until = Date.now()): boolean {
+    return spanCovered(this, since, until);
   }
 
   /** Keeps the watchdogs running: continued if stopped, replaced and briefed if one dies. */
@@ -155,6 +181,8 @@ export class FrozenTreeHandle implements FrozenTree {
         watchdog?.dismiss();
         this.#claim.close();
         this.#joined.release();
+        this.#endedAt = Date.now();
+        clearInterval(this.#keepAlive);
       }
       if (this.#outcome) this.#fail(this.#outcome);
       else this.#settle(reason);

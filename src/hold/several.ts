@@ -3,6 +3,7 @@
  * frozen are thawed, and the first error is reported), thawed in reverse order, so a tree
  * inside an earlier one is resumed by the earlier, outer freeze.
  */
+import { spanCovered } from './coverage.js';
 import type { FrozenTree } from './frozen-tree.js';
 
 /** Freezes each item in turn with `freezeOne`; one hold, or several combined. */
@@ -70,9 +71,20 @@ function combineHolds(holds: FrozenTree[], durationMs: number): FrozenTree {
     get resumedAncestors() {
       return all((hold) => hold.resumedAncestors);
     },
+    // Held together from the last freeze to the first end.
+    frozenAt: Math.max(...holds.map((hold) => hold.frozenAt)),
+    get endedAt() {
+      const ends = holds.flatMap((hold) => (hold.endedAt === null ? [] : [hold.endedAt]));
+      return ends.length === 0 ? null : Math.min(...ends);
+    },
+    covered(since: number, until = Date.now()) {
+      return spanCovered(this, since, until);
+    },
     thaw,
     // The first hold to end (a lease, a lost watchdog) ends them all.
-    thawed: Promise.race(holds.map((hold) => hold.thawed)),
+    get thawed() {
+      return Promise.race(holds.map((hold) => hold.thawed));
+    },
     [Symbol.dispose]: () => {
       let failure: unknown;
       for (const hold of [...holds].reverse()) {

@@ -125,6 +125,13 @@ if (mode === 'spin-own-session') {
   // Freeze and simply return: nothing may keep this process alive, and its watchdog thaws.
   const frozen = await freezeTree(Number(arg), JSON.parse(process.argv[4] ?? '{}'));
   report({ frozen: true, pids: frozen.processes.map((p) => p.pid), watchdogs: ownWatchdogs() });
+} else if (mode === 'await-thawed') {
+  // Freeze (options: argv[4]), report, then only `await frozen.thawed` with nothing else
+  // pending: the process must stay alive until the hold ends, then report why and exit.
+  const frozen = await freezeTree(Number(arg), JSON.parse(process.argv[4] ?? '{}'));
+  report({ frozen: true, pids: frozen.processes.map((p) => p.pid), frozenAt: frozen.frozenAt });
+  const reason = await frozen.thawed;
+  report({ reason, endedAt: frozen.endedAt, covered: frozen.covered(frozen.frozenAt, frozen.endedAt) });
 } else if (mode === 'hold-cgroup') {
   // Freeze a cgroup, report, then hold until killed.
   await freezeCgroup(arg);
