@@ -14,7 +14,7 @@
  * `{"accepted":true}`, so that a holder that says nothing is given up on quickly.
  */
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { errnoCode } from '../base/errors.js';
 import type { PeerCredentials } from '../kernel/native.js';
 import { peerOf } from '../kernel/socket-peer.js';
