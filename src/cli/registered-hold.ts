@@ -20,6 +20,9 @@ export interface HoldOutcome {
   heldMs: number;
   reason: string;
   exitCode: number;
+  /** What it held, and since when: the asker looks at them in /proc itself. */
+  pids: number[];
+  since: number;
 }
 
 export interface RegisteredHold {
@@ -91,7 +94,10 @@ export async function registerHold(
       if (final === undefined) writeHold(dir, record());
     },
     end(outcome) {
-      settle({ outcome: { id, intact: frozen.intact, breaches: frozen.breaches.length, ...outcome } });
+      const held = { pids: frozen.processes.map((p) => p.pid), since };
+      settle({
+        outcome: { id, intact: frozen.intact, breaches: frozen.breaches.length, ...held, ...outcome },
+      });
     },
     fail(error) {
       settle({ error: `the thaw failed: ${(error as Error)?.message ?? error}` });

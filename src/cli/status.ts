@@ -21,6 +21,7 @@ import {
   removeHold,
 } from './hold-registry.js';
 import { askHolder, FIRST_WORD_DEADLINE_MS, type HolderAnswer } from './hold-socket.js';
+import { observedCounts, observeProcesses } from './observed.js';
 import { jsonLine, printable } from './printable.js';
 import { existingRuntimeDir, looksAtOtherUsers, myUid } from './runtime-dir.js';
 
@@ -28,6 +29,8 @@ export interface StatusHold extends HoldRecord {
   state: 'holding' | 'stale';
   /** The holder's user: the owner of the directory it was found in, as the kernel says. */
   uid: number;
+  /** What its processes are now, as /proc and the cgroup files show them (not as its holder says). */
+  seen: { stopped: number; running: number; gone: number };
 }
 
 export interface StatusReport {
@@ -39,7 +42,7 @@ export interface StatusReport {
 }
 
 /** This user's holds, from their records; the records of holders that are gone are removed. */
-function ownHolds(warnings: string[]): StatusHold[] {
+function ownHolds(warnings: string[]): Omit<StatusHold, 'seen'>[] {
   let dir: ReturnType<typeof existingRuntimeDir>;
   try {
     dir = existingRuntimeDir();
@@ -69,10 +72,10 @@ const DESCRIBED = { bytes: 2 * 1024 * 1024, pids: 100_000 };
 const DESCRIBED_PER_USER = { bytes: 256 * 1024, pids: 25_000 };
 
 /** Other users' live holds, as their holders describe them (root only). */
-async function otherUsersHolds(warnings: string[]): Promise<StatusHold[]> {
+async function otherUsersHolds(warnings: string[]): Promise<Omit<StatusHold, 'seen'>[]> {
   const found = otherUsersHoldSockets();
   warnings.push(...found.warnings);
-  const holds: StatusHold[] = [];
+  const holds: Omit<StatusHold, 'seen'>[] = [];
   const all = { ...DESCRIBED };
   const perUser = new Map<number, { bytes: number; pids: number }>();
   const budgetOf = (uid: number) => {
@@ -141,10 +144,16 @@ function heldByLiveHolds(
 
 export async function collectStatus(): Promise<StatusReport> {
   const warnings: string[] = [];
-  const holds = [...ownHolds(warnings), ...(looksAtOtherUsers() ? await otherUsersHolds(warnings) : [])].sort(
-    (a, b) => a.since - b.since,
-  );
+  const described = [
+    ...ownHolds(warnings),
+    ...(looksAtOtherUsers() ? await otherUsersHolds(warnings) : []),
+  ].sort((a, b) => a.since - b.since);
   const processes = scanAllProcesses();
+  const byPid = new Map(processes.map((stat) => [stat.pid, stat]));
+  const holds: StatusHold[] = described.map((hold) => ({
+    ...hold,
+    seen: observedCounts(observeProcesses(hold.pids, hold.since, (pid) => byPid.get(pid) ?? null)),
+  }));
   const frozen = frozenCgroups();
   const held = heldByLiveHolds(
     holds,
@@ -249,7 +258,7 @@ export function printStatus(report: StatusReport, json: boolean): void {
 function holdLine(hold: StatusHold, mine: boolean): string {
   const what = printable(hold.targets.map((t) => t.label).join(', '));
   if (hold.state === 'stale') {
-    return `${hold.id}  ${what}: ended, its holder (pid ${hold.holder.pid}) is gone; anything of it still stopped is listed below`;
+    return `${hold.id}  ${what}: ended, its holder (pid ${hold.holder.pid}) is gone; ${afterHolder(hold.seen)}`;
   }
   const now = Date.now();
   const lease =
@@ -265,5 +274,26 @@ function holdLine(hold: StatusHold, mine: boolean): string {
       : hold.safetyNet === 'none'
         ? '; no watchdog: if its holder dies, it stays frozen'
         : '';
-  return `${hold.id}  ${what}: ${count(hold.pids.length, 'process', 'processes')}, ${printable(hold.backend)}, held ${formatDuration(now - hold.since)}, ${lease}, ${verdict}${net}; holder pid ${hold.holder.pid}${hold.detached ? ' (detached)' : ''}${whose}; treefreeze thaw ${hold.id}`;
+  const seen = hold.seen.stopped === hold.pids.length ? 'all stopped' : seenParts(hold.seen);
+  return `${hold.id}  ${what}: ${count(hold.pids.length, 'process', 'processes')} (${seen}), ${printable(hold.backend)}, held ${formatDuration(now - hold.since)}, ${lease}, ${verdict}${net}; holder pid ${hold.holder.pid}${hold.detached ? ' (detached)' : ''}${whose}; treefreeze thaw ${hold.id}`;
+}
+
+/** "3 stopped, 2 running": the non-zero counts. */
+function seenParts(seen: StatusHold['seen']): string {
+  const parts = [
+    [seen.stopped, 'stopped'],
+    [seen.running, 'running'],
+    [seen.gone, 'gone'],
+  ] as const;
+  return parts.flatMap(([n, what]) => (n > 0 ? [`${n} ${what}`] : [])).join(', ') || 'none left';
+}
+
+/** What a hold whose holder died left behind, as seen now: never assumed resumed. */
+function afterHolder(seen: StatusHold['seen']): string {
+  const total = seen.stopped + seen.running + seen.gone;
+  if (seen.stopped > 0) {
+    return `${seen.stopped} of its ${count(total, 'process', 'processes')} still stopped (${seenParts(seen)}): resume them as listed below`;
+  }
+  if (seen.gone === total) return total === 1 ? 'its process is gone' : `its ${total} processes are gone`;
+  return `none of its ${count(total, 'process', 'processes')} is stopped (${seenParts(seen)})`;
 }

@@ -6,10 +6,12 @@
  */
 import { existsSync } from 'node:fs';
 import { count, FreezeError } from '../base/errors.js';
+import { PID_MAX_LIMIT } from '../kernel/procfs.js';
 import { formatDuration } from './duration.js';
-import { type HoldRecord, MAX_TIME_MS, toHoldRecord } from './hold-record.js';
+import { type HoldRecord, MAX_TIME_MS, RECORD_MAX_BYTES, toHoldRecord } from './hold-record.js';
 import { findHold, HOLD_ID, holderRuns, otherUsersHoldSockets, removeHold } from './hold-registry.js';
 import { askHolder, FIRST_WORD_DEADLINE_MS, holdSocketPath } from './hold-socket.js';
+import { observedCounts, observeProcesses } from './observed.js';
 import { existingRuntimeDir, looksAtOtherUsers, myUid, type RuntimeDir } from './runtime-dir.js';
 
 export interface ThawOutcome {
@@ -20,6 +22,13 @@ export interface ThawOutcome {
   breaches: number;
   heldMs: number;
   reason: string;
+  /**
+   * Its processes once the holder answered, as /proc and the cgroup files show them (not as the
+   * holder says); absent when the holder did not say which they were.
+   */
+  seen?: { stopped: number; running: number; gone: number };
+  /** The pids of those still stopped (at most 20): stopped before the freeze, or held by another hold. */
+  stillStopped?: number[];
 }
 
 const noHold = (id: string) =>
@@ -33,7 +42,23 @@ function toOutcome(id: string, uid: number, value: unknown): ThawOutcome | null 
   if (typeof intact !== 'boolean' || !Number.isSafeInteger(breaches) || (breaches as number) < 0) return null;
   if (typeof heldMs !== 'number' || !(heldMs >= 0 && heldMs <= MAX_TIME_MS)) return null;
   if (typeof reason !== 'string' || reason.length > 64) return null;
-  return { id, uid, intact, breaches: breaches as number, heldMs, reason };
+  return { id, uid, intact, breaches: breaches as number, heldMs, reason, ...observed(outcome) };
+}
+
+/** What became of the processes the holder says it held, looked at here; nothing if it did not say. */
+function observed(outcome: Record<string, unknown>): Pick<ThawOutcome, 'seen' | 'stillStopped'> {
+  const { pids, since } = outcome;
+  // As many as a record may name: a holder's answer is someone else's data.
+  const valid =
+    Array.isArray(pids) &&
+    pids.length <= RECORD_MAX_BYTES / 2 &&
+    pids.every((pid) => Number.isSafeInteger(pid) && pid > 0 && pid <= PID_MAX_LIMIT) &&
+    typeof since === 'number' &&
+    since >= 0 &&
+    since <= MAX_TIME_MS;
+  if (!valid) return {};
+  const seen = observeProcesses(pids as number[], since);
+  return { seen: observedCounts(seen), stillStopped: seen.stopped.slice(0, 20) };
 }
 
 /** One holder's answer to `thaw`: its outcome, or why there is none (null: nobody listens there). */
@@ -140,5 +165,22 @@ function endedOrMissing(id: string, own: RuntimeDir | null): FreezeError {
 export function describeThaw(outcome: ThawOutcome): string {
   const verdict = outcome.intact ? 'intact' : `hold broken ${count(outcome.breaches, 'time')}`;
   const whose = outcome.uid === myUid() ? '' : ` of uid ${outcome.uid} (as its holder says)`;
-  return `ended hold ${outcome.id}${whose} after ${formatDuration(outcome.heldMs)}, ${verdict}`;
+  return `ended hold ${outcome.id}${whose} after ${formatDuration(outcome.heldMs)}, ${verdict}${seenNow(outcome)}`;
+}
+
+/** "; its 5 processes run again", or which are still stopped, as seen after the answer. */
+function seenNow({ seen, stillStopped }: ThawOutcome): string {
+  if (seen === undefined) return '';
+  const total = seen.stopped + seen.running + seen.gone;
+  const gone = seen.gone > 0 ? `, ${seen.gone} gone` : '';
+  if (seen.stopped === 0) {
+    if (seen.running === 0)
+      return total === 1 ? '; its process is gone' : `; its ${total} processes are gone`;
+    if (seen.running === total)
+      return total === 1 ? '; its process runs again' : `; its ${total} processes run again`;
+    return `; ${seen.running} of its ${count(total, 'process', 'processes')} run again${gone}`;
+  }
+  const shown = (stillStopped ?? []).slice(0, 6);
+  const which = `${shown.join(', ')}${seen.stopped > shown.length ? ` and ${seen.stopped - shown.length} more` : ''}`;
+  return `; ${seen.stopped} of its ${count(total, 'process', 'processes')} still stopped (${which}): stopped before the freeze or held by another hold, see treefreeze status${seen.running > 0 ? `; ${seen.running} run again` : ''}${gone}`;
 }

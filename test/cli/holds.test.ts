@@ -136,7 +136,9 @@ describe('detached holds', () => {
       const human = await runCli(['status']);
       assert.match(
         human.stdout,
-        new RegExp(`${id} .* 3 processes, signal, .*lease .* left, intact; .*treefreeze thaw ${id}`),
+        new RegExp(
+          `${id} .* 3 processes \\(all stopped\\), signal, .*lease .* left, intact; .*treefreeze thaw ${id}`,
+        ),
       );
 
       const thawed = await runCli(['thaw', id, '--json']);
@@ -145,6 +147,11 @@ describe('detached holds', () => {
       assert.equal(outcome.id, id);
       assert.equal(outcome.intact, true);
       assert.ok(outcome.heldMs > 0);
+      assert.deepEqual(
+        outcome.seen,
+        { stopped: 0, running: 3, gone: 0 },
+        'as /proc shows them after the answer',
+      );
       assert.ok(noneStopped(tree.pids), 'thaw <id> resumed the tree');
       assert.ok(await eventually(() => runningHolders([holder]).length === 0, 10_000), 'the holder exited');
       assert.ok(!existsSync(holdFile(id)), 'its entry is gone');
@@ -186,6 +193,29 @@ describe('detached holds', () => {
     assert.ok(!(await statusJson()).holds.some((hold: { id: string }) => hold.id === id), 'status forgot it');
     tree.kill();
   });
+
+  test(
+    'thaw <id> says what it sees afterwards: a process stopped before the freeze stays stopped',
+    T,
+    async () => {
+      const tree = await startTree('tree', 3, 1);
+      const [, before] = tree.pids as [number, number];
+      process.kill(before, 'SIGSTOP');
+      assert.ok(await eventually(() => allStopped([before])));
+      const { id } = await detach([String(tree.root), '--max-hold', '1m']);
+      const thawed = await runCli(['thaw', id]);
+      assert.equal(thawed.code, 0, thawed.stderr);
+      assert.match(
+        thawed.stderr,
+        new RegExp(
+          `^ended hold ${id} after .*, intact; 1 of its 3 processes still stopped \\(${before}\\): stopped before the freeze`,
+        ),
+      );
+      assert.ok(allStopped([before]) && noneStopped(tree.pids.filter((pid) => pid !== before)));
+      process.kill(before, 'SIGCONT');
+      tree.kill();
+    },
+  );
 
   test('thaw takes a hold id in any case; a malformed one is no hold, not a process name', T, async () => {
     const tree = await startTree('tree', 1, 1);
@@ -270,10 +300,31 @@ describe('detached holds', () => {
     process.kill(holder, 'SIGKILL');
     assert.ok(await eventually(() => noneStopped(tree.pids), 10_000), 'its watchdog resumed the tree');
     const first = await statusJson();
-    assert.equal(first.holds.find((hold: { id: string }) => hold.id === id)?.state, 'stale');
+    const stale = first.holds.find((hold: { id: string }) => hold.id === id);
+    assert.equal(stale?.state, 'stale');
+    assert.deepEqual(stale.seen, { stopped: 0, running: 3, gone: 0 }, 'as /proc shows them');
     assert.ok(!(await statusJson()).holds.some((hold: { id: string }) => hold.id === id), 'then forgotten');
     const thaw = await runCli(['thaw', id]);
     assert.equal(thaw.code, 1);
+    tree.kill();
+  });
+
+  test('status says what a dead holder left stopped, from /proc, never that it was resumed', T, async () => {
+    const tree = await startTree('tree', 3, 1);
+    // No watchdog: nothing resumes the tree when its holder dies (as after a kill of its cgroup).
+    const { id, holder } = await detach([String(tree.root), '--max-hold', '2m', '--no-watchdog']);
+    process.kill(holder, 'SIGKILL');
+    assert.ok(await eventually(() => !existsSync(`/proc/${holder}`), 10_000));
+    const status = await runCli(['status']);
+    assert.equal(status.code, 0, status.stderr);
+    const line = status.stdout.split('\n').find((text) => text.startsWith(id)) ?? '';
+    assert.match(line, /its holder \(pid \d+\) is gone; 3 of its 3 processes still stopped/);
+    assert.doesNotMatch(line, /resumed|run again/);
+    assert.match(status.stdout, new RegExp(`stopped: ${tree.root} .*treefreeze thaw ${tree.root}`));
+    assert.ok(allStopped(tree.pids), 'still stopped, as status said');
+    const resumed = await runCli(['thaw', String(tree.root)]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.ok(await eventually(() => noneStopped(tree.pids)));
     tree.kill();
   });
 
