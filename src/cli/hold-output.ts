@@ -59,7 +59,7 @@ export function startStatusLine(frozen: FrozenTree, options: HoldView): [() => v
     const held = performance.now() - started;
     const what = `${count(frozen.processes.length, 'process', 'processes')}, ${count(threadTotal(frozen), 'thread')}`;
     const segments: Segment[] = [
-      { text: `❄ frozen ${what} of ${targetLabel(options)}`, style: 'cyan' },
+      { text: `❄ frozen ${what} of ${targetLabel(options)}`, style: 'cyan', elastic: true },
       { text: `held ${formatDuration(held)}` },
     ];
     if (deadline !== undefined) {

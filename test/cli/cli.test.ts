@@ -289,12 +289,12 @@ describe('treefreeze freeze', () => {
   });
 
   test(
-    'in a narrow terminal, the status line fits its width (a wrapped line cannot be redrawn in place)',
+    'in a 40-column terminal, the status line fits its width (a wrapped line cannot be redrawn in place) and shows the held time',
     T,
     async (t) => {
       if (!canUseTerminal(t)) return;
       const tree = await startTree('tree', 2, 1);
-      const terminal = inTerminal(`${process.execPath} ${cli} freeze ${tree.root} --for 700ms`, 50);
+      const terminal = inTerminal(`${process.execPath} ${cli} freeze ${tree.root} --for 700ms`, 40);
       assert.equal(await terminal.done, 0, terminal.output());
       const drawn = terminal
         .output()
@@ -302,7 +302,10 @@ describe('treefreeze freeze', () => {
         .map((line) => line.replace(ESCAPE_CODES, ''));
       const status = drawn.filter((line) => line.startsWith('❄ frozen'));
       assert.ok(status.length > 0, terminal.output());
-      for (const line of status) assert.ok([...line].length <= 49, `${[...line].length} columns: ${line}`);
+      for (const line of status) {
+        assert.ok([...line].length <= 39, `${[...line].length} columns: ${line}`);
+        assert.match(line, / · held [\d.]+ (ms|s)/);
+      }
       tree.kill();
     },
   );
