@@ -2,8 +2,10 @@
 # The system packages the test suite needs beyond Node and a C compiler: an SSH server and
 # client and Ansible, for the fleet tests (test hosts in network namespaces, each with its
 # own sshd on a private address); podman with runc and a static busybox, for the container
-# tests (an image is made from busybox: no registry is needed). Idempotent; as root on Debian or Ubuntu. The packages'
-# own sshd service is never started: the tests start their sshds inside their namespaces.
+# tests (an image is made from busybox: no registry is needed); PostgreSQL (with pgbench and
+# pg_amcheck) and Redis (with redis-benchmark), for the tests of the recipes in docs/recipes;
+# fish, for the completion tests. Idempotent; as root on Debian or Ubuntu. No package's own
+# service is ever started (sshd, postgresql, redis): the tests start their own, privately.
 set -euo pipefail
 missing=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
@@ -14,12 +16,17 @@ containers=()
 command -v podman >/dev/null 2>&1 || containers+=(podman)
 command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || containers+=(runc)
 [ -x /bin/busybox ] || containers+=(busybox-static)
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql)
+compgen -G '/usr/lib/postgresql/*/bin/pg_amcheck' >/dev/null || missing+=(postgresql-client)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+command -v fish >/dev/null 2>&1 || missing+=(fish)
 if [ ${#missing[@]} -eq 0 ] && [ ${#containers[@]} -eq 0 ]; then
   echo "setup-system: nothing to install"
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup-system: needs root and apt-get to install: ${missing[*]} ${containers[*]} (the fleet and container tests skip without them, except under CI=true)" >&2
+  echo "setup-system: needs root and apt-get to install: ${missing[*]} ${containers[*]} (the fleet, container, recipe and completion tests skip without them, except under CI=true)" >&2
   exit 0
 fi
 # No service may start during the install (policy-rc.d 101: "action forbidden").
