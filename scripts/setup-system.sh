@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The system packages the test suite needs beyond Node and a C compiler: an SSH server and
-# client and Ansible, for the fleet tests (test hosts in network namespaces, each with its
-# own sshd on a private address); podman with runc and a static busybox, for the container
+# client, Ansible and sudo, for the fleet tests (test hosts in network namespaces, each with its
+# own sshd on a private address; sudo for the playbook's become test); podman with runc and a static busybox, for the container
 # tests (an image is made from busybox: no registry is needed); PostgreSQL (with pgbench and
 # pg_amcheck) and Redis (with redis-benchmark), for the tests of the recipes in docs/recipes;
 # fish, for the completion tests. Idempotent; as root on Debian or Ubuntu. No package's own
@@ -11,6 +11,7 @@ missing=()
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 command -v ansible-playbook >/dev/null 2>&1 || missing+=(ansible-core)
+command -v sudo >/dev/null 2>&1 || missing+=(sudo)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 containers=()
 command -v podman >/dev/null 2>&1 || containers+=(podman)

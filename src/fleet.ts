@@ -4,8 +4,9 @@
  * `treefreeze freeze <target> --until-stdin-closes --max-hold D --json` there: the hold
  * lasts while the session's stdin is open, so the controller's exit, a crash or a killed
  * ssh thaws the host (sshd closes the pipe), and the lease bounds what nobody notices (a
- * cut link). Resolves once every host reports frozen; if any fails, every host that froze
- * is thawed before it rejects.
+ * cut link). Resolves once every host reports frozen; if any fails, every host is told to
+ * thaw before it rejects (a host that does not confirm within a second has its session ended,
+ * which thaws it there). thaw() counts a host intact only if its hold held until thaw() ended it.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { FreezeError, invalidArgument } from './base/errors.js';
@@ -47,12 +48,25 @@ export interface HostHold {
 /** How one host's hold ended. */
 export interface HostThaw {
   host: string;
-  /** Whether the hold stayed unbroken from freeze to thaw; null if the host did not say (unreachable). */
-  intact: boolean | null;
+  /**
+   * Whether the host's hold covered everything up to this thaw: it answered that the hold
+   * stayed unbroken, and it was still holding when thaw() ended it. false when it broke, when
+   * it ended before thaw() (its lease ran out, its tree exited, someone thawed it there), or
+   * when the host did not answer (its session ended or went silent: its lease thaws it).
+   */
+  intact: boolean;
+  /**
+   * How it ended: 'stdin' (by this thaw), the host's own reason when it ended before
+   * ('lease', 'exited', 'signal', 'request', or 'stdin' when its session closed by itself), or
+   * 'unreachable' when the host did not answer.
+   */
+  reason: string;
+  /** Whether the hold had ended before thaw() was called: then nothing after that was held there. */
+  endedEarly: boolean;
+  /** How many times the hold was found broken; null if the host did not answer. */
   breaches: number | null;
+  /** How long the host held; null if it did not answer. */
   heldMs: number | null;
-  /** 'stdin' (thawed when asked), 'lease', 'signal'...; null if the host did not say. */
-  reason: string | null;
 }
 
 export interface FrozenFleet extends AsyncDisposable {
@@ -63,12 +77,21 @@ export interface FrozenFleet extends AsyncDisposable {
 
 /** Every host's ssh connection, Node start and freeze, at once. */
 const DEFAULT_FLEET_TIMEOUT_MS = 30_000;
+/** How long a thaw waits for each host's answer before it counts the host unreachable. */
+const THAW_WAIT_MS = 10_000;
+/** The same when the fleet failed: its caller is told within a second. */
+const FAILED_THAW_WAIT_MS = 800;
 
 interface Session {
   host: string;
   child: ChildProcessWithoutNullStreams;
   frozen: Promise<HostHold>;
-  thawed: Promise<HostThaw>;
+  /** The host's thawed event (null: the session ended without one), and whether thaw() had asked yet. */
+  thawed: Promise<{ event: ThawedLine | null; asked: boolean }>;
+  /** Whether it has reported frozen (or failed) yet. */
+  answered: () => boolean;
+  /** thaw() asks: from now on, an end is this thaw's. */
+  ask: () => void;
   stderr: () => string;
 }
 
@@ -116,9 +139,11 @@ function open(host: string, options: FleetOptions): Session {
       await new Promise<void>((resolve) => waiters.push(resolve));
     }
   };
+  let answered = false;
   const frozen = next(
     (event): event is FrozenLine | ErrorLine => event.event === 'frozen' || event.event === 'error',
   ).then((event) => {
+    answered = true;
     if (event?.event === 'frozen') {
       return {
         host,
@@ -133,34 +158,74 @@ function open(host: string, options: FleetOptions): Session {
     throw new FreezeError('FLEET_FAILED', `${host}: ${reason}`);
   });
   frozen.catch(() => {});
+  let asked = false;
   const thawed = next((event): event is ThawedLine => event.event === 'thawed').then((event) => ({
-    host,
-    intact: event ? Boolean(event.intact) : null,
-    breaches: event ? (event.breaches ?? []).length : null,
-    heldMs: event ? Number(event.heldMs) : null,
-    reason: event ? String(event.thawReason) : null,
+    event: event ?? null,
+    asked, // read when the event (or the session's end) arrives: did thaw() ask before?
   }));
-  return { host, child, frozen, thawed, stderr: () => stderr };
+  return {
+    host,
+    child,
+    frozen,
+    thawed,
+    answered: () => answered,
+    ask: () => {
+      asked = true;
+    },
+    stderr: () => stderr,
+  };
 }
 
-/** Asks a session to thaw (a line "thaw", then EOF) and waits for its answer, at most `waitMs`. */
+/**
+ * Asks a session to thaw (a line "thaw", then EOF) and waits for its answer, at most `waitMs`;
+ * a host that does not answer by then has its ssh client ended (its lease thaws it there).
+ */
 async function end(session: Session, waitMs: number): Promise<HostThaw> {
+  const before = await Promise.race([session.thawed, Promise.resolve(null)]);
+  session.ask();
   if (session.child.stdin.writable) {
     session.child.stdin.write('thaw\n');
     session.child.stdin.end();
   }
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<HostThaw>((resolve) => {
+  const late = new Promise<null>((resolve) => {
     timer = setTimeout(() => {
       signalChild(session.child, 'SIGTERM'); // the host sees its session end: EOF, it thaws
-      resolve({ host: session.host, intact: null, breaches: null, heldMs: null, reason: null });
+      resolve(null);
     }, waitMs);
   });
   try {
-    return await Promise.race([session.thawed, late]);
+    const settled = before ?? (await Promise.race([session.thawed, late]));
+    return hostThaw(session.host, settled);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** What a host said (or did not) as a HostThaw. */
+function hostThaw(host: string, settled: { event: ThawedLine | null; asked: boolean } | null): HostThaw {
+  const event = settled?.event ?? null;
+  if (event === null) {
+    return {
+      host,
+      intact: false,
+      reason: 'unreachable',
+      endedEarly: !settled?.asked && settled !== null,
+      breaches: null,
+      heldMs: null,
+    };
+  }
+  // Only this thaw ends a hold with 'stdin' once asked: any other reason (the lease, the tree
+  // gone, a signal there) ended it first, even when its word arrived after the asking.
+  const endedEarly = !settled?.asked || event.thawReason !== 'stdin';
+  return {
+    host,
+    intact: Boolean(event.intact) && !endedEarly,
+    reason: String(event.thawReason),
+    endedEarly,
+    breaches: (event.breaches ?? []).length,
+    heldMs: Number(event.heldMs),
+  };
 }
 
 /**
@@ -178,23 +243,30 @@ export async function freezeFleet(hosts: readonly string[], options: FleetOption
   const sessions = hosts.map((host) => open(host, options));
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new FreezeError('FLEET_FAILED', `not every host reported frozen within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    timer = setTimeout(() => {
+      const silent = sessions.filter((session) => !session.answered()).map((session) => session.host);
+      reject(
+        new FreezeError(
+          'FLEET_FAILED',
+          `not every host reported frozen within ${timeoutMs} ms: no answer from ${silent.join(', ')}; every host was told to thaw`,
+        ),
+      );
+    }, timeoutMs);
   });
   let holds: HostHold[];
   try {
     holds = await Promise.race([Promise.all(sessions.map((session) => session.frozen)), timedOut]);
   } catch (error) {
-    await Promise.all(sessions.map((session) => end(session, 10_000)));
+    // Every host is told at once; one that does not confirm soon has its session ended (EOF
+    // there thaws it): the rejection comes within a second of the deadline, whatever the hosts do.
+    await Promise.all(sessions.map((session) => end(session, FAILED_THAW_WAIT_MS)));
     throw error;
   } finally {
     clearTimeout(timer);
   }
   let thawing: Promise<HostThaw[]> | undefined;
   const thaw = () => {
-    thawing ??= Promise.all(sessions.map((session) => end(session, 10_000)));
+    thawing ??= Promise.all(sessions.map((session) => end(session, THAW_WAIT_MS)));
     return thawing;
   };
   return {

@@ -191,9 +191,13 @@ export function alreadyHeld(
   const which =
     pids.length === 1 ? `process ${pids[0]} (${firstComm}) is` : `processes ${listPids(pids)} are`;
   const by = `${label}${holder === null ? '' : `, holder pid ${holder}`}`;
+  // A command-line hold has an id: say the command that ends it.
+  const id = /\btf-[0-9a-f]{6}\b/.exec(label)?.[0];
+  const end =
+    id === undefined ? 'end that hold first' : `end it first (treefreeze thaw ${id}, or wait for its lease)`;
   const what = joining
     ? 'it could not be joined (its holder cannot start a joint guard)'
-    : 'end that hold first, or join it (join: true, --join)';
+    : `${end}, or join it (join: true, --join)`;
   return new FreezeError(
     'ALREADY_HELD',
     `${which} already held by another treefreeze hold (${by}): ${what}; everything this freeze stopped was thawed`,

@@ -1,33 +1,33 @@
 /**
  * The fleet, for real on one machine: three test hosts, each a network and pid namespace
  * with its own sshd on a private address and a small service (test/helpers/hosts.ts),
- * frozen at once by the Node helper over the system's ssh client, and by Ansible.
+ * frozen at once by the Node helper over the system's ssh client (the Ansible example has
+ * its own file, ansible.test.ts).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { FreezeError } from '../../src/base/errors.js';
+import { freezeFleet } from '../../src/fleet.js';
 import {
   allStopped,
   childrenOf,
-  cliPath,
   eventually,
   fleetUnavailable,
   freshBuild,
   inCI,
+  LOAD_DELAY_MS,
   noneStopped,
   repoRoot,
+  resumedAfter,
   startFleet,
   type TestFleet,
+  treefreezeCommand,
 } from '../helpers/index.js';
 
 const T = { timeout: 120_000 };
-/**
- * A play takes 15-30 s here, but two copies of the suite running their plays at once on a
- * loaded machine have taken more than 120 s: the deadline only guards against a hang.
- */
-const PLAY = { timeout: 300_000 };
 const reason = fleetUnavailable();
 let fleet: TestFleet | undefined;
 const controllers = new Set<ChildProcess>();
@@ -67,8 +67,6 @@ function skipUnlessFleet(t: { skip: (message: string) => void }): boolean {
   return false;
 }
 
-const treefreezeCommand = () => `${process.execPath} ${cliPath}`;
-
 /** Starts the controller script; its JSON lines as they come. */
 function startController(hosts: string[], options: object) {
   const child = spawn(
@@ -86,16 +84,6 @@ function startController(hosts: string[], options: object) {
     for (const part of parts) lines.push(JSON.parse(part));
   });
   return { child, lines };
-}
-
-/** Waits until every pid runs again; how long that took from `since`, or null. */
-async function resumedAfter(pids: number[], since: number, deadlineMs: number): Promise<number | null> {
-  const until = performance.now() + deadlineMs;
-  while (performance.now() < until) {
-    if (noneStopped(pids)) return performance.now() - since;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return null;
 }
 
 describe('freezeFleet (the Node helper, over ssh)', () => {
@@ -123,10 +111,12 @@ describe('freezeFleet (the Node helper, over ssh)', () => {
     }
     controller.child.stdin.write('thaw\n');
     assert.ok(await eventually(() => controller.lines.length >= 2, 30_000), 'thawed');
-    const { thawed } = controller.lines[1] as { thawed: { intact: boolean; reason: string }[] };
+    const { thawed } = controller.lines[1] as {
+      thawed: { intact: boolean; reason: string; endedEarly: boolean }[];
+    };
     assert.deepEqual(
-      thawed.map((host) => [host.intact, host.reason]),
-      hosts.map(() => [true, 'stdin']),
+      thawed.map((host) => [host.intact, host.reason, host.endedEarly]),
+      hosts.map(() => [true, 'stdin', false]),
     );
     for (const host of hosts) assert.ok(noneStopped(host.servicePids()), `${host.name} runs again`);
   });
@@ -155,7 +145,7 @@ describe('freezeFleet (the Node helper, over ssh)', () => {
   );
 
   test(
-    'the controller SIGKILLed, or a link cut, while the fleet is frozen: every host runs again',
+    'the controller SIGKILLed, or a link cut, while the fleet is frozen: every host runs again, and thaw() says which did not answer',
     T,
     async (t) => {
       if (!skipUnlessFleet(t)) return;
@@ -171,206 +161,105 @@ describe('freezeFleet (the Node helper, over ssh)', () => {
         console.log(`# controller SIGKILLed: ${host.name} running again after ${ms?.toFixed(0)} ms`);
         assert.ok(ms !== null, `${host.name} thawed at EOF`);
       }
-      // A cut link: nobody notices, the lease (3 s here) thaws each host.
+      // A link cut on one host: thaw() says so for that host (not intact, unreachable), the
+      // others are thawed and intact, and the lease (3 s here) thaws the cut host.
       const leaseMs = 3000;
+      const cutHost = hosts[2] as (typeof hosts)[number];
       const cut = startController(destinations(), options({ maxHoldMs: leaseMs }));
       assert.ok(await eventually(() => cut.lines.length >= 1, 30_000));
       assert.equal((cut.lines[0] as { ok: boolean }).ok, true);
       const frozenAt = performance.now();
-      for (const host of hosts) execFileSync('ip', ['link', 'set', host.link, 'down']);
+      execFileSync('ip', ['link', 'set', cutHost.link, 'down']);
       try {
-        for (const host of hosts) {
-          const ms = await resumedAfter(host.servicePids(), frozenAt, leaseMs + 10_000);
-          console.log(
-            `# link cut: ${host.name} running again ${ms?.toFixed(0)} ms after the freeze (lease ${leaseMs} ms)`,
-          );
-          assert.ok(ms !== null, `${host.name} thawed by its lease`);
-        }
+        cut.child.stdin.write('thaw\n');
+        assert.ok(await eventually(() => cut.lines.length >= 2, 30_000), 'thaw() resolved');
+        const answeredMs = performance.now() - frozenAt;
+        const { thawed } = cut.lines[1] as {
+          thawed: { host: string; intact: boolean; reason: string; heldMs: number | null }[];
+        };
+        assert.deepEqual(
+          thawed.map((host) => [host.intact, host.reason]),
+          [
+            [true, 'stdin'],
+            [true, 'stdin'],
+            [false, 'unreachable'],
+          ],
+        );
+        const ms = await resumedAfter(cutHost.servicePids(), frozenAt, leaseMs + 10_000);
+        console.log(
+          `# link cut: thaw() answered after ${answeredMs.toFixed(0)} ms, ${cutHost.name} unreachable; it runs again (lease ${leaseMs} ms)`,
+        );
+        assert.ok(ms !== null, `${cutHost.name} thawed by its lease`);
       } finally {
-        for (const host of hosts) execFileSync('ip', ['link', 'set', host.link, 'up']);
+        execFileSync('ip', ['link', 'set', cutHost.link, 'up']);
         killController(cut.child);
       }
     },
   );
-});
-
-describe('the Ansible playbook (examples/ansible)', () => {
-  const playbook = join(repoRoot, 'examples/ansible/playbook.yml');
-
-  /** Runs ansible-playbook against the test hosts; `onFrozen` is called once every host reads frozen. */
-  function play(extraVars: Record<string, string>) {
-    const f = fleet as TestFleet;
-    const inventory = join(f.dir, 'inventory.ini');
-    writeFileSync(
-      inventory,
-      [
-        '[fleet]',
-        ...f.hosts.map((host) => `${host.name} ansible_host=${host.address}`),
-        '[fleet:vars]',
-        'ansible_user=root',
-        `ansible_ssh_private_key_file=${f.key}`,
-        'ansible_python_interpreter=/usr/bin/python3',
-        "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -F /dev/null'",
-        '',
-      ].join('\n'),
-    );
-    const vars = {
-      treefreeze_hosts: 'fleet',
-      treefreeze_target: f.service,
-      treefreeze_command: treefreezeCommand(),
-      ...extraVars,
-    };
-    const child = spawn('ansible-playbook', ['-i', inventory, playbook, '-e', JSON.stringify(vars)], {
-      detached: true, // its own process group: a SIGKILL to the group takes its ssh clients too
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        ANSIBLE_HOME: join(f.dir, 'ansible'),
-        ANSIBLE_LOCAL_TEMP: join(f.dir, 'ansible-local'),
-        ANSIBLE_REMOTE_TEMP: join(f.dir, 'ansible-remote'),
-        ANSIBLE_SSH_CONTROL_PATH_DIR: join(f.dir, 'ansible-cp'),
-        ANSIBLE_HOST_KEY_CHECKING: 'False',
-        ANSIBLE_RETRY_FILES_ENABLED: 'False',
-        ANSIBLE_NOCOLOR: '1',
-        ANSIBLE_FORKS: '10',
-        ANSIBLE_PIPELINING: 'True', // one ssh operation per task instead of three or four
-      },
-    });
-    let output = '';
-    child.stdout.on('data', (data) => {
-      output += data;
-    });
-    child.stderr.on('data', (data) => {
-      output += data;
-    });
-    const done = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-    return { child, done, output: () => output };
-  }
-
-  /** Polls every host's service from outside: when each was first seen frozen, and running again. */
-  function watchStates() {
-    const hosts = (fleet as TestFleet).hosts;
-    const firstFrozen = new Map<string, number>();
-    const timer = setInterval(() => {
-      for (const host of hosts) {
-        if (!firstFrozen.has(host.name) && allStopped(host.servicePids()))
-          firstFrozen.set(host.name, Date.now());
-      }
-    }, 2);
-    return { firstFrozen, stop: () => clearInterval(timer) };
-  }
-
-  const snapshot = (file: string, seconds = 0) =>
-    `${join(repoRoot, 'test/fleet/snapshot.sh')} ${(fleet as TestFleet).service} ${file} ${seconds}`;
 
   test(
-    'freezes 3 hosts, snapshots only once all are frozen, thaws all, prints per-host figures',
-    PLAY,
+    'a lease that ran out before thaw(): every host is reported not intact, reason "lease"',
+    T,
     async (t) => {
       if (!skipUnlessFleet(t)) return;
       const hosts = (fleet as TestFleet).hosts;
-      const log = join((fleet as TestFleet).dir, 'snapshots.txt');
-      const states = watchStates();
-      const run = play({ snapshot_command: snapshot(log), treefreeze_lease: '2m' });
-      const code = await run.done;
-      states.stop();
-      assert.equal(code, 0, run.output());
-      const snapshots = readFileSync(log, 'utf8')
-        .trim()
-        .split('\n')
-        .map((line) => line.split(' '));
-      assert.equal(snapshots.length, 3, 'one snapshot per host');
-      const lastFrozen = Math.max(...states.firstFrozen.values());
-      assert.equal(states.firstFrozen.size, 3, 'every host was seen frozen');
-      for (const [at, taskStates] of snapshots) {
-        assert.match(taskStates ?? '', /^T{4}$/, 'the host’s own service is frozen during its snapshot');
-        assert.ok(
-          Number(at) >= lastFrozen - 5,
-          `a snapshot at ${at} started before every host was frozen (${lastFrozen})`,
-        );
-      }
+      const controller = startController(destinations(), options({ maxHoldMs: 1500 }));
+      assert.ok(await eventually(() => controller.lines.length >= 1, 30_000));
+      assert.equal((controller.lines[0] as { ok: boolean }).ok, true, JSON.stringify(controller.lines[0]));
       for (const host of hosts) {
-        assert.ok(noneStopped(host.servicePids()), `${host.name} thawed`);
-        assert.match(
-          run.output(),
-          new RegExp(`${host.name}: froze 2 processes in [\\d.]+ ms; hold intact for [\\d.]+ ms`),
+        assert.ok(
+          (await resumedAfter(host.servicePids(), performance.now(), 15_000)) !== null,
+          'the lease thawed it',
         );
       }
-      for (const line of run
-        .output()
-        .split('\n')
-        .filter((l) => /froze 2 processes/.test(l))) {
-        console.log(
-          `# ansible: ${line
-            .trim()
-            .replace(/^"msg": "/, '')
-            .replace(/"$/, '')}`,
+      controller.child.stdin.write('thaw\n');
+      assert.ok(await eventually(() => controller.lines.length >= 2, 30_000), 'thaw() resolved');
+      const { thawed } = controller.lines[1] as {
+        thawed: { intact: boolean; reason: string; endedEarly: boolean; heldMs: number }[];
+      };
+      for (const host of thawed) {
+        assert.deepEqual(
+          [host.intact, host.reason, host.endedEarly],
+          [false, 'lease', true],
+          JSON.stringify(controller.lines),
         );
+        assert.ok(host.heldMs >= 1400 && host.heldMs < 5000, `held ${host.heldMs} ms`);
       }
     },
   );
 
   test(
-    'one host that cannot freeze: the others are thawed at once, the play fails naming it',
-    PLAY,
+    'a host that never answers: the rejection names it, within timeoutMs + 1 s; the others are thawed',
+    T,
     async (t) => {
       if (!skipUnlessFleet(t)) return;
       const hosts = (fleet as TestFleet).hosts;
-      const broken = hosts[2] as (typeof hosts)[number];
-      await broken.stopService();
+      const silent = hosts[2] as (typeof hosts)[number];
+      silent.silence();
       try {
-        const log = join((fleet as TestFleet).dir, 'never.txt');
-        const run = play({ snapshot_command: snapshot(log), treefreeze_lease: '2m' });
-        const code = await run.done;
-        assert.notEqual(code, 0, 'the play fails');
-        assert.match(
-          run.output(),
-          new RegExp(
-            `could not freeze .* on ${broken.name}: ${broken.name}: treefreeze: no process is named`,
-          ),
+        const timeoutMs = 3000;
+        const started = performance.now();
+        const error = await freezeFleet(destinations(), options({ timeoutMs })).then(
+          () => assert.fail('it resolved'),
+          (caught: unknown) => caught as FreezeError,
         );
-        assert.throws(() => readFileSync(log), 'no snapshot ran');
-        for (const host of hosts) assert.ok(noneStopped(host.servicePids()), `${host.name} runs`);
-        assert.match(run.output(), /host1: froze 2 processes in [\d.]+ ms; hold intact/);
+        const elapsedMs = performance.now() - started;
+        assert.equal(error.code, 'FLEET_FAILED');
+        assert.match(
+          error.message,
+          new RegExp(`within ${timeoutMs} ms: no answer from root@${silent.address};`),
+        );
+        assert.doesNotMatch(error.message, new RegExp(`${(hosts[0] as (typeof hosts)[number]).address}`));
+        console.log(`# a silent host: rejected after ${elapsedMs.toFixed(0)} ms (timeoutMs ${timeoutMs})`);
+        assert.ok(elapsedMs <= timeoutMs + 1000 + LOAD_DELAY_MS, `rejected after ${elapsedMs.toFixed(0)} ms`);
+        for (const host of hosts.slice(0, 2)) assert.ok(noneStopped(host.servicePids()), `${host.name} runs`);
       } finally {
-        await broken.startService();
+        silent.speak();
       }
+      assert.ok(
+        await eventually(() => noneStopped(silent.servicePids()), 10_000),
+        'the silent host never stayed frozen',
+      );
     },
   );
-
-  for (const fault of ['SIGKILL to ansible-playbook', 'the links cut'] as const) {
-    test(
-      `the controller lost while the fleet is frozen (${fault}): every host thaws within its lease`,
-      PLAY,
-      async (t) => {
-        if (!skipUnlessFleet(t)) return;
-        const hosts = (fleet as TestFleet).hosts;
-        const leaseMs = 4000;
-        const log = join((fleet as TestFleet).dir, `long-${fault.length}.txt`);
-        const run = play({ snapshot_command: snapshot(log, 60), treefreeze_lease: `${leaseMs}ms` });
-        assert.ok(
-          await eventually(() => hosts.every((host) => allStopped(host.servicePids())), 60_000),
-          run.output(),
-        );
-        const frozenAt = performance.now();
-        if (fault === 'SIGKILL to ansible-playbook') process.kill(-(run.child.pid as number), 'SIGKILL');
-        else for (const host of hosts) execFileSync('ip', ['link', 'set', host.link, 'down']);
-        try {
-          for (const host of hosts) {
-            const ms = await resumedAfter(host.servicePids(), frozenAt, leaseMs + 15_000);
-            console.log(
-              `# ${fault}: ${host.name} running again ${ms?.toFixed(0)} ms later (lease ${leaseMs} ms)`,
-            );
-            assert.ok(ms !== null, `${host.name} thawed by its lease`);
-          }
-        } finally {
-          if (fault === 'the links cut') {
-            for (const host of hosts) execFileSync('ip', ['link', 'set', host.link, 'up']);
-            process.kill(-(run.child.pid as number), 'SIGKILL');
-          }
-          await run.done;
-        }
-      },
-    );
-  }
 });

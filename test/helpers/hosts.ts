@@ -34,6 +34,12 @@ export interface TestHost {
   init: number;
   /** The service tree's pids, as this machine sees them. */
   servicePids: () => number[];
+  /**
+   * Makes the host silent (its sshd stopped: connections are accepted by the kernel, and no
+   * word ever comes back), and speaking again.
+   */
+  silence: () => void;
+  speak: () => void;
   /** Kills the service (a host where the target is missing), and starts it again. */
   stopService: () => Promise<void>;
   startService: () => Promise<void>;
@@ -102,7 +108,10 @@ export async function startFleet(count: number): Promise<TestFleet> {
   const service = `tfsvc${tag}`.slice(0, 15);
   const key = join(dir, 'id_ed25519');
   run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key, '-C', 'treefreeze-test']);
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${key}.pub`));
+  // sshd reads a user's authorized keys as that user: a non-root login (the playbook's become
+  // test) must be able to reach this file, though not list the directory or read the key.
+  chmodSync(dir, 0o711);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${key}.pub`), { mode: 0o644 });
   const hostKey = join(dir, 'host_ed25519');
   run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
   chmodSync(hostKey, 0o600);
@@ -144,6 +153,12 @@ export async function startFleet(count: number): Promise<TestFleet> {
             }
           }
           await eventually(() => host.servicePids().length === 0, 10_000);
+        },
+        silence: () => {
+          for (const pid of sshdListenerOf(host.init)) process.kill(pid, 'SIGSTOP');
+        },
+        speak: () => {
+          for (const pid of sshdListenerOf(host.init)) process.kill(pid, 'SIGCONT');
         },
         startService: async () => {
           rmSync(join(hostRoot(host), 'run/service.off'), { force: true });
@@ -259,6 +274,23 @@ function servicePidsOf(init: number, name: string): number[] {
           readlinkSync(`/proc/${pid}/ns/pid`) === namespace &&
           !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')
         );
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/** The host's sshd listener: the sshd that its pid 1 started (its sessions are that sshd's children). */
+function sshdListenerOf(init: number): number[] {
+  const nsInit = Number(readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(' ')[0]);
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const [, ppid] = (stat.split(') ')[1] ?? '').split(' ');
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'sshd' && Number(ppid) === nsInit;
       } catch {
         return false;
       }

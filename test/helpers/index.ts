@@ -5,6 +5,7 @@ export * from './cgroups.js';
 export * from './cli.js';
 export * from './env.js';
 export * from './events.js';
+export * from './fleet-play.js';
 export * from './holds.js';
 export * from './hosts.js';
 export * from './podman.js';

@@ -63,6 +63,10 @@ test('a second hold of a held subtree is refused, naming the hold; nothing else 
       `^treefreeze: process ${child} \\(treefix\\) is already held by another treefreeze hold \\(hold ${hold}, holder pid ${holder}\\)`,
     ),
   );
+  assert.match(
+    second.stderr,
+    new RegExp(`end it first \\(treefreeze thaw ${hold}, or wait for its lease\\)`),
+  );
   assert.ok(noneStopped(others), 'the refused freeze left the rest running');
   assert.ok(allStopped([child]), 'and the first hold intact');
 
