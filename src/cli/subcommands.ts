@@ -85,12 +85,14 @@ treefreeze gets (SIGINT, SIGTERM, SIGHUP) are passed on to the command; treefree
 <hold id> sends it SIGTERM, and the tree is thawed once it ends. If the hold was
 broken while the command ran, treefreeze exits 3; if it ended first (--max-hold, or the
 tree exited), 4 (--keep-exit-code: the command's code). A last line says how it went.
+The command must not need the frozen tree: a client of a frozen server (pg_dump,
+psql, redis-cli) waits for it until the hold ends. Copy the server's files instead.
 
 Examples:
   treefreeze run 1234 -- tar czf /backup/db.tgz /var/lib/db
   treefreeze run 1234 --timeout 2s -- cp -a /srv/state /srv/state.snapshot
-  treefreeze run 1234 --json --json-fd 3 -- pg_dump db 3>events.jsonl >db.sql
-  treefreeze run --cgroup system.slice/db.service -- pg_basebackup -D /backup`,
+  treefreeze run :5432 --max-hold 5m --json-fd 3 -- cp -a /var/lib/postgresql/15/main /backup/pg 3>events.jsonl
+  treefreeze run --cgroup system.slice/redis-server.service -- cp -a /var/lib/redis /backup/redis`,
     )
     .action((operands: string[], options: FreezeCliOptions) =>
       commands().then((run) => run.run(operands, options, argv, setExitCode)),
