@@ -102,49 +102,90 @@ async function assertAllRunAgain(deadlineMs: number, since = performance.now()):
   }
 }
 
+/**
+ * A login of its own for the test: a fresh user (password '*': no password login, but not a
+ * locked account, which sshd refuses) who may become root through sudo. Removed by `remove()`.
+ */
+function becomeUser(): { user: string; remove: () => Promise<void> } {
+  const user = `tfb${process.pid % 100_000}`;
+  const sudoers = `/etc/sudoers.d/treefreeze-test-${process.pid}`;
+  execFileSync('useradd', ['-M', '-s', '/bin/sh', '-p', '*', user]);
+  writeFileSync(sudoers, `${user} ALL=(ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
+  const remove = async () => {
+    rmSync(sudoers, { force: true });
+    // Its sessions on the hosts outlive the play (ssh's ControlPersist): end them, then the user.
+    const uid = execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim();
+    await eventually(() => {
+      try {
+        execFileSync('pkill', ['-KILL', '-U', uid]);
+      } catch {
+        // none left
+      }
+      try {
+        execFileSync('userdel', [user], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 10_000);
+  };
+  return { user, remove };
+}
+
 test(
-  'freezes 3 hosts, snapshots only once all are frozen, thaws all, prints rounded per-host figures',
+  'freezes 3 hosts (per-host targets; a non-root login that becomes root), snapshots once all are frozen, thaws all, prints rounded figures',
   PLAY,
   async (t) => {
     if (!skipUnlessFleet(t)) return;
     const log = join((fleet as TestFleet).dir, 'snapshots.txt');
-    const states = watchStates(fleet as TestFleet);
-    const run = started({ vars: { snapshot_command: snapshot(log), treefreeze_lease: '2m' } });
-    const code = await run.done;
-    states.stop();
-    assert.equal(code, 0, run.output());
-    const snapshots = snapshotsIn(log);
-    assert.equal(snapshots.length, 3, 'one snapshot per host');
-    const lastFrozen = Math.max(...states.firstFrozen.values());
-    assert.equal(states.firstFrozen.size, 3, 'every host was seen frozen');
-    for (const [at, taskStates] of snapshots) {
-      assert.match(taskStates ?? '', /^T{4}$/, 'the host’s own service is frozen during its snapshot');
-      assert.ok(
-        Number(at) >= lastFrozen - 5,
-        `a snapshot at ${at} started before every host was frozen (${lastFrozen})`,
-      );
-    }
     const service = (fleet as TestFleet).service;
-    for (const host of hostsOf()) {
-      assert.ok(noneStopped(host.servicePids()), `${host.name} thawed`);
-      assert.match(
-        run.output(),
-        new RegExp(
-          `${host.name} \\(${service}\\): froze 2 processes in \\d+\\.\\d ms; hold intact for \\d+\\.\\d s`,
-        ),
-      );
-    }
-    assert.doesNotMatch(run.output(), /\{\{|\d\.\d{3,} (ms|s)/, 'no raw template, no unrounded time');
-    for (const line of run
-      .output()
-      .split('\n')
-      .filter((l) => /froze 2 processes/.test(l))) {
-      console.log(
-        `# ansible: ${line
-          .trim()
-          .replace(/^"msg": "/, '')
-          .replace(/"$/, '')}`,
-      );
+    const targets = [service, `name:${service}`, service];
+    const login = becomeUser();
+    try {
+      const states = watchStates(fleet as TestFleet);
+      const run = started({
+        user: login.user,
+        become: true,
+        hostVars: (host) => ({ treefreeze_target: targets[hostsOf().indexOf(host)] as string }),
+        vars: { snapshot_command: snapshot(log), treefreeze_lease: '2m' },
+      });
+      const code = await run.done;
+      states.stop();
+      assert.equal(code, 0, run.output());
+      const snapshots = snapshotsIn(log);
+      assert.equal(snapshots.length, 3, 'one snapshot per host');
+      const lastFrozen = Math.max(...states.firstFrozen.values());
+      assert.equal(states.firstFrozen.size, 3, 'every host was seen frozen');
+      for (const [at, taskStates] of snapshots) {
+        assert.match(taskStates ?? '', /^T{4}$/, 'the host’s own service is frozen during its snapshot');
+        assert.ok(
+          Number(at) >= lastFrozen - 5,
+          `a snapshot at ${at} started before every host was frozen (${lastFrozen})`,
+        );
+      }
+      for (const [i, host] of hostsOf().entries()) {
+        assert.ok(noneStopped(host.servicePids()), `${host.name} thawed`);
+        assert.match(
+          run.output(),
+          new RegExp(
+            `${host.name} \\(${targets[i]}\\): froze 2 processes in \\d+\\.\\d ms; hold intact for \\d+\\.\\d s`,
+          ),
+        );
+      }
+      assert.doesNotMatch(run.output(), /\{\{|\d\.\d{3,} (ms|s)/, 'no raw template, no unrounded time');
+      for (const line of run
+        .output()
+        .split('\n')
+        .filter((l) => /froze 2 processes/.test(l))) {
+        console.log(
+          `# ansible: ${line
+            .trim()
+            .replace(/^"msg": "/, '')
+            .replace(/"$/, '')}`,
+        );
+      }
+    } finally {
+      await login.remove();
     }
   },
 );
@@ -285,13 +326,17 @@ test(
 );
 
 test(
-  'a re-run while an earlier run still holds (its controller killed) fails clearly, saying how to end the old hold',
+  'ansible-playbook SIGKILLed while frozen: a re-run fails clearly, saying how to end the old hold; the rest thaw by their lease',
   PLAY,
   async (t) => {
     if (!skipUnlessFleet(t)) return;
+    const leaseMs = 20_000;
     const log = join((fleet as TestFleet).dir, 'rerun.txt');
-    const first = started({ vars: { snapshot_command: snapshot(log, 60), treefreeze_lease: '2m' } });
+    const first = started({
+      vars: { snapshot_command: snapshot(log, 60), treefreeze_lease: `${leaseMs}ms` },
+    });
     assert.ok(await eventually(fleetFrozen, 60_000), first.output());
+    const frozenAt = performance.now();
     process.kill(-(first.child.pid as number), 'SIGKILL');
     await first.done;
     const second = started({ vars: { snapshot_command: snapshot(log), treefreeze_lease: '2m' } });
@@ -305,75 +350,15 @@ test(
       assert.ok(match, `${host.name} refused, naming its old hold:\n${second.output()}`);
       ids.push(match[4] as string);
     }
+    const [first1, ...rest] = hostsOf() as TestFleet['hosts'];
     assert.ok(
-      hostsOf().every((host) => allStopped(host.servicePids())),
+      rest.every((host) => allStopped(host.servicePids())),
       'the old holds still hold',
     );
-    // As the message says: end the old holds.
-    for (const [i, host] of hostsOf().entries())
-      treefreezeOn(fleet as TestFleet, host, ['thaw', ids[i] as string]);
-    await assertAllRunAgain(10_000);
-  },
-);
-
-test('per-host targets, as a non-root ssh user that becomes root through sudo', PLAY, async (t) => {
-  if (!skipUnlessFleet(t)) return;
-  const user = `tfb${process.pid % 100_000}`;
-  const sudoers = `/etc/sudoers.d/treefreeze-test-${process.pid}`;
-  // A password of '*': no password login, but not a locked account (sshd refuses those).
-  execFileSync('useradd', ['-M', '-s', '/bin/sh', '-p', '*', user]);
-  try {
-    writeFileSync(sudoers, `${user} ALL=(ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
-    const service = (fleet as TestFleet).service;
-    const targets = [service, `name:${service}`, service];
-    const run = started({
-      user,
-      become: true,
-      hostVars: (host) => ({ treefreeze_target: targets[hostsOf().indexOf(host)] as string }),
-      vars: { treefreeze_lease: '2m' },
-    });
-    const code = await run.done;
-    assert.equal(code, 0, run.output());
-    for (const [i, host] of hostsOf().entries()) {
-      assert.match(
-        run.output(),
-        new RegExp(`${host.name} \\(${targets[i]}\\): froze 2 processes in [\\d.]+ ms; hold intact`),
-      );
-      assert.ok(noneStopped(host.servicePids()));
-    }
-  } finally {
-    rmSync(sudoers, { force: true });
-    // Its sessions on the hosts outlive the play (ssh's ControlPersist): end them, then the user.
-    const uid = execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim();
-    await eventually(() => {
-      try {
-        execFileSync('pkill', ['-KILL', '-U', uid]);
-      } catch {
-        // none left
-      }
-      try {
-        execFileSync('userdel', [user], { stdio: 'ignore' });
-        return true;
-      } catch {
-        return false;
-      }
-    }, 10_000);
-  }
-});
-
-test(
-  'the controller SIGKILLed while the fleet is frozen: every host thaws within its lease',
-  PLAY,
-  async (t) => {
-    if (!skipUnlessFleet(t)) return;
-    const leaseMs = 4000;
-    const log = join((fleet as TestFleet).dir, 'killed.txt');
-    const run = started({ vars: { snapshot_command: snapshot(log, 60), treefreeze_lease: `${leaseMs}ms` } });
-    assert.ok(await eventually(fleetFrozen, 60_000), run.output());
-    const frozenAt = performance.now();
-    process.kill(-(run.child.pid as number), 'SIGKILL');
-    await run.done;
-    for (const host of hostsOf()) {
+    // As the message says: end the old hold on the first host; the others wait for their lease.
+    treefreezeOn(fleet as TestFleet, first1 as TestFleet['hosts'][number], ['thaw', ids[0] as string]);
+    assert.ok(noneStopped((first1 as TestFleet['hosts'][number]).servicePids()), 'thaw <id> ended it');
+    for (const host of rest) {
       const ms = await resumedAfter(host.servicePids(), frozenAt, leaseMs + 15_000);
       console.log(
         `# SIGKILL to ansible-playbook: ${host.name} running again ${ms?.toFixed(0)} ms later (lease ${leaseMs} ms)`,
