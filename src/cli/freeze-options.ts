@@ -71,7 +71,7 @@ export function addFreezeOptions(command: Command): Command {
     .addOption(
       new Option(
         '--backend <name>',
-        'how to freeze a pid tree: signals, its own cgroup, or cgroup if possible',
+        'how to freeze a pid tree: signals; its own cgroup; or (auto) its cgroup when that holds exactly the tree, else signals',
       )
         .choices(BACKEND_CHOICES)
         .default(DEFAULT_BACKEND),

@@ -29,7 +29,9 @@ function threadTotal(frozen: FrozenTree): number {
 }
 
 export function summary(frozen: FrozenTree): string {
-  return `froze ${count(frozen.processes.length, 'process', 'processes')}, ${count(threadTotal(frozen), 'thread')} in ${formatDuration(frozen.durationMs)}`;
+  // Which freezer holds it shows: the default picks the kernel's for a tree that is a cgroup.
+  const how = frozen.backend === 'signal' ? '' : ` with the ${frozen.backend} freezer`;
+  return `froze ${count(frozen.processes.length, 'process', 'processes')}, ${count(threadTotal(frozen), 'thread')} in ${formatDuration(frozen.durationMs)}${how}`;
 }
 
 /** One line per thing that happened to the watchdog during the hold (stderr, human output). */

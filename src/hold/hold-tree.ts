@@ -4,9 +4,9 @@
  */
 import { CgroupBackendFreeze } from '../backends/cgroup/cgroup-freeze.js';
 import { SignalBackendFreeze } from '../backends/signal/signal-freeze.js';
-import { abortedBeforeStart, count, FreezeError, listPids } from '../base/errors.js';
-import { cgroupPids, cgroupsOf, type ResolvedCgroup, resolveCgroup } from '../kernel/cgroupfs.js';
-import { discoverTree } from '../tree/discovery.js';
+import { abortedBeforeStart, FreezeError } from '../base/errors.js';
+import { cgroupPids, type ResolvedCgroup } from '../kernel/cgroupfs.js';
+import { cgroupHoldingExactly } from '../tree/exact-cgroup.js';
 import type { FrozenTreeHandle } from './handle.js';
 import type { HoldPlan, TreePlan } from './plan.js';
 import { holdWith, watchdogProcesses } from './protection.js';
@@ -68,38 +68,4 @@ export function holdProcessTree(
   });
   // Only a tree of our own descendants can contain the watchdog: then its exact pid is needed.
   return holdWith(plan, backend, root === process.pid);
-}
-
-/**
- * The root's own cgroup when it holds exactly the root's tree (never the caller),
- * preferring v2; otherwise the reason it does not.
- */
-function cgroupHoldingExactly(root: number): { cgroup: ResolvedCgroup } | { reason: string } {
-  const tree = new Set(discoverTree(root).map((node) => node.pid));
-  const { v2, v1 } = cgroupsOf(root);
-  const reasons: string[] = [];
-  for (const path of [v2, v1]) {
-    if (path === undefined) continue;
-    let cgroup: ResolvedCgroup;
-    try {
-      cgroup = resolveCgroup(path);
-    } catch (error) {
-      reasons.push((error as Error).message);
-      continue;
-    }
-    const members = new Set(cgroupPids(cgroup.path));
-    if (members.has(process.pid)) {
-      reasons.push(`cgroup ${cgroup.path} holds this process, which is never frozen`);
-      continue;
-    }
-    const outsiders = [...members].filter((pid) => !tree.has(pid));
-    const missing = [...tree].filter((pid) => !members.has(pid));
-    if (outsiders.length === 0 && missing.length === 0) return { cgroup };
-    reasons.push(
-      outsiders.length > 0
-        ? `cgroup ${cgroup.path} also holds ${count(outsiders.length, 'process', 'processes')} outside the tree (${listPids(outsiders, 5)})`
-        : `cgroup ${cgroup.path} lacks ${count(missing.length, 'process', 'processes')} of the tree (${listPids(missing, 5)})`,
-    );
-  }
-  return { reason: reasons.join('; ') || `process ${root} is in no cgroup with a freezer` };
 }

@@ -13,7 +13,7 @@ import type { HoldEvent } from './frozen-tree.js';
 export const BACKEND_CHOICES = ['signal', 'cgroup', 'auto'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
-export const DEFAULT_BACKEND: BackendChoice = 'signal';
+export const DEFAULT_BACKEND: BackendChoice = 'auto';
 export const DEFAULT_BREACH_POLICY: BreachPolicy = 'refreeze';
 export const DEFAULT_TIMEOUT_MS = 5000;
 export const DEFAULT_CHECK_INTERVAL_MS = 100;
@@ -47,9 +47,10 @@ export interface FreezeOptions {
   /** Called as things happen during the hold: a breach, its end, a watchdog event. */
   onHoldEvent?: ((event: HoldEvent) => void) | undefined;
   /**
-   * freezeTree only. 'signal' (default): SIGSTOP/SIGCONT. 'cgroup': the kernel freezer on
-   * the root's own cgroup, which must hold exactly the root's tree. 'auto': the cgroup when
-   * that holds, signals otherwise.
+   * freezeTree only. 'auto' (default): the kernel freezer on the root's own cgroup when that
+   * cgroup holds exactly the root's tree (a service in a unit or container of its own), signals
+   * otherwise; the look costs two reads when the answer is no. 'signal': SIGSTOP/SIGCONT.
+   * 'cgroup': the kernel freezer, or CGROUP_MISMATCH.
    */
   backend?: BackendChoice | undefined;
   /**

@@ -111,7 +111,7 @@ describe('freezeCgroup (cgroup v2)', () => {
   });
 
   test(
-    'freezes a worker invisibly: no appends while held, no SIGCHLD stop notice; signals by contrast',
+    'freezes a worker invisibly (freezeCgroup, and freezeTree by default): no appends while held, no SIGCHLD stop notice; signals by contrast',
     T,
     async (t) => {
       if (!requireHierarchy(t, 'v2')) return;
@@ -142,8 +142,19 @@ describe('freezeCgroup (cgroup v2)', () => {
       await sleep(50);
       assert.equal(notices.length, 0, `the parent saw no stop notice: ${notices.join()}`);
 
+      // freezeTree's default on a tree that is exactly its cgroup: the kernel's freezer, unseen.
+      const byDefault = await freezeTree(worker);
+      assert.equal(byDefault.backend, 'cgroup-v2', 'the default chose the cgroup freezer');
+      assert.ok(cgroup.frozen());
+      await sleep(100);
+      await byDefault.thaw();
+      assert.ok(!cgroup.frozen());
+      await sleep(50);
+      assert.equal(notices.length, 0, `the parent saw no stop notice: ${notices.join()}`);
+
       // The signal backend on the same worker: its parent is told.
-      const stopped = await freezeTree(worker);
+      const stopped = await freezeTree(worker, { backend: 'signal' });
+      assert.equal(stopped.backend, 'signal');
       // Held until the parent's waitid() has collected the stop: a stop continued before the
       // parent looks is reported as "continued" only.
       assert.ok(
@@ -450,23 +461,58 @@ describe("freezeTree's backend option", () => {
     assert.equal(results.cgroup?.code, 'CGROUP_MISMATCH');
   });
 
-  test("'auto' uses the cgroup for a root alone in it, signals for a root sharing it", T, async (t) => {
-    if (!requireHierarchy(t, 'v2')) return;
-    const cgroup = new TestCgroup(mounts.v2 as string, false);
-    const alone = await cgroup.start('tree', 3, 1);
-    const viaCgroup = await freezeTree(alone.root, { backend: 'auto' });
-    assert.equal(viaCgroup.backend, 'cgroup-v2');
-    assert.ok(cgroup.frozen());
-    await viaCgroup.thaw();
-    assert.ok(await eventually(() => !cgroup.frozen()));
+  test(
+    "'auto', the default, uses the cgroup for a tree that is exactly its members, signals otherwise",
+    T,
+    async (t) => {
+      if (!requireHierarchy(t, 'v2')) return;
+      const cgroup = new TestCgroup(mounts.v2 as string, false);
+      const alone = await cgroup.start('tree', 3, 1);
+      const viaCgroup = await freezeTree(alone.root); // the default
+      assert.equal(viaCgroup.backend, 'cgroup-v2');
+      assert.ok(cgroup.frozen());
+      await viaCgroup.thaw();
+      assert.ok(await eventually(() => !cgroup.frozen()));
+      assert.equal(
+        await freezeTree(alone.root, { backend: 'signal' }).then(async (held) => {
+          await held.thaw();
+          return held.backend;
+        }),
+        'signal',
+        '--backend signal still forces signals',
+      );
 
-    const sharing = await startTree('tree', 3, 1); // in the test runner's cgroup, with everything else
-    const viaSignals = await freezeTree(sharing.root, { backend: 'auto' });
-    assert.equal(viaSignals.backend, 'signal');
-    await viaSignals.thaw();
-    await assert.rejects(freezeTree(sharing.root, { backend: 'cgroup' }), isFreezeError('CGROUP_MISMATCH'));
-    sharing.kill();
-  });
+      // A descendant moved to a cgroup of its own: the cgroup lacks part of the tree.
+      const elsewhere = new TestCgroup(mounts.v2 as string, false);
+      const moved = alone.pids[2] as number;
+      writeFileSync(join(elsewhere.path, 'cgroup.procs'), String(moved));
+      const partial = await freezeTree(alone.root);
+      assert.equal(partial.backend, 'signal', 'a tree split over two cgroups takes signals');
+      assert.ok(
+        partial.processes.some((p) => p.pid === moved),
+        'the moved process is frozen too',
+      );
+      await partial.thaw();
+      writeFileSync(join(cgroup.path, 'cgroup.procs'), String(moved));
+
+      // A process of no relation in the cgroup: freezing the cgroup would stop it too.
+      const outsider = spawn('sleep', ['30'], { stdio: 'ignore' });
+      spawned.push(outsider);
+      writeFileSync(join(cgroup.path, 'cgroup.procs'), String(outsider.pid));
+      const shared = await freezeTree(alone.root);
+      assert.equal(shared.backend, 'signal', 'a cgroup with an outsider takes signals');
+      assert.ok(!shared.processes.some((p) => p.pid === outsider.pid));
+      await shared.thaw();
+      outsider.kill('SIGKILL');
+
+      const sharing = await startTree('tree', 3, 1); // in the test runner's cgroup, with everything else
+      const viaSignals = await freezeTree(sharing.root, { backend: 'auto' });
+      assert.equal(viaSignals.backend, 'signal');
+      await viaSignals.thaw();
+      await assert.rejects(freezeTree(sharing.root, { backend: 'cgroup' }), isFreezeError('CGROUP_MISMATCH'));
+      sharing.kill();
+    },
+  );
 });
 
 describe('the CLI with cgroups', () => {

@@ -1,0 +1,91 @@
+/**
+ * Whether a process tree is exactly the membership of one cgroup: then the kernel's freezer
+ * can hold it (one write, invisible to the processes) instead of signals. The answer is asked
+ * before every default freeze, so the common "no" costs almost nothing: one read of the root's
+ * cgroups and one of that cgroup's process list, then, only while it still looks like a yes,
+ * one stat per member and one children file per thread.
+ */
+import { count, listPids } from '../base/errors.js';
+import {
+  type CgroupMounts,
+  cgroupPids,
+  cgroupsOf,
+  findCgroupMounts,
+  type ResolvedCgroup,
+  resolveCgroup,
+} from '../kernel/cgroupfs.js';
+import { readChildren, readProcessStat } from '../kernel/procfs.js';
+
+/**
+ * The root's own cgroup (v2 first, then the v1 freezer) when its members are exactly the
+ * root and its descendants, none of them this process; otherwise why not.
+ */
+export function cgroupHoldingExactly(
+  root: number,
+  mounts: CgroupMounts = recentCgroupMounts(),
+): { cgroup: ResolvedCgroup } | { reason: string } {
+  const { v2, v1 } = cgroupsOf(root, mounts);
+  const reasons: string[] = [];
+  for (const path of [v2, v1]) {
+    if (path === undefined) continue;
+    // A hierarchy's root (where a machine without systemd keeps everything) cannot be frozen:
+    // said without resolving it, which costs an error's stack.
+    const dir = path.replace(/(.)\/+$/, '$1'); // join(mount, '/') ends with a slash
+    if (dir === mounts.v2 || dir === mounts.v1Freezer) {
+      reasons.push(`process ${root} is in the root cgroup of ${dir}, which cannot be frozen`);
+      continue;
+    }
+    let cgroup: ResolvedCgroup;
+    try {
+      cgroup = resolveCgroup(path, mounts);
+    } catch (error) {
+      reasons.push((error as Error).message); // a hierarchy's root cannot be frozen
+      continue;
+    }
+    const why = differenceFromTree(root, cgroup.path);
+    if (why === null) return { cgroup };
+    reasons.push(why);
+  }
+  return { reason: reasons.join('; ') || `process ${root} is in no cgroup with a freezer` };
+}
+
+/** The cgroup mounts, read again at most once a second: mounts rarely change, and a freeze asks each time. */
+let mountsRead: { at: number; mounts: CgroupMounts } | undefined;
+function recentCgroupMounts(): CgroupMounts {
+  const now = performance.now();
+  if (mountsRead === undefined || now - mountsRead.at > 1000)
+    mountsRead = { at: now, mounts: findCgroupMounts() };
+  return mountsRead.mounts;
+}
+
+/** null when the cgroup holds exactly the tree of `root`; else what differs. */
+function differenceFromTree(root: number, path: string): string | null {
+  const members = new Set(cgroupPids(path));
+  if (members.has(process.pid)) return `cgroup ${path} holds this process, which is never frozen`;
+  if (!members.has(root)) return `cgroup ${path} no longer holds ${root}`;
+  // Every member but the root must have its parent among the members: then they are one tree,
+  // the root's (only the root's parent is outside). The first outsider ends the look.
+  const outsiders: number[] = [];
+  const threads = new Map<number, number>();
+  for (const pid of members) {
+    const stat = readProcessStat(pid);
+    if (stat === null) continue; // exited meanwhile
+    threads.set(pid, stat.numThreads);
+    if (pid !== root && !members.has(stat.ppid)) {
+      outsiders.push(pid);
+      break;
+    }
+  }
+  if (outsiders.length > 0) {
+    return `cgroup ${path} also holds processes outside the tree (${listPids(outsiders, 5)})`;
+  }
+  // And no descendant may live elsewhere (a child moved to a cgroup of its own).
+  const missing: number[] = [];
+  for (const [pid, threadCount] of threads) {
+    for (const child of readChildren(pid, threadCount) ?? []) if (!members.has(child)) missing.push(child);
+  }
+  if (missing.length > 0) {
+    return `cgroup ${path} lacks ${count(missing.length, 'process', 'processes')} of the tree (${listPids(missing, 5)})`;
+  }
+  return null;
+}
