@@ -11,6 +11,7 @@ export * from './hosts.js';
 export * from './podman.js';
 export * from './proc.js';
 export * from './registry-attack.js';
+export * from './services.js';
 export * from './trees.js';
 export * from './users.js';
 export * from './watchdogs.js';

@@ -38,7 +38,7 @@ export function stageForOtherUser(): { script: string; cli: string; remove: () =
 }
 
 /** os.tmpdir() when every user can reach into it (TMPDIR may be private), else /tmp. */
-function worldTraversableTmp(): string {
+export function worldTraversableTmp(): string {
   const candidate = tmpdir();
   let dir = candidate;
   for (;;) {
