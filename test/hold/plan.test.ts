@@ -31,7 +31,7 @@ describe('the plan', () => {
     assert.equal(plan.check.policy, 'refreeze');
     assert.equal(plan.check.intervalMs, DEFAULT_CHECK_INTERVAL_MS);
     assert.equal(plan.platform, defaultPlatform);
-    assert.deepEqual(planTree(5, true, {}), { backend: 'signal', exclude: new Set(), identity: undefined });
+    assert.deepEqual(planTree(5, true, {}), { backend: 'auto', exclude: new Set(), identity: undefined });
   });
 
   const refused: [string, FreezeOptions, RegExp][] = [
