@@ -37,7 +37,7 @@ async function measureBackend(
   for (let rep = 0; rep < (quick ? 1 : 3); rep++) {
     for (let i = 0; i < HOLD_SETTINGS.length; i++) {
       const which = (rep + i) % HOLD_SETTINGS.length; // rotate who goes first
-      const options = { checkIntervalMs: HOLD_SETTINGS[which]?.intervalMs };
+      const options = { checkIntervalMs: HOLD_SETTINGS[which]?.intervalMs, backend: 'signal' as const };
       const frozen =
         backend === 'signal'
           ? await freezeTree(root, options)

@@ -35,6 +35,7 @@ export async function benchPhases(quick: boolean): Promise<PhaseRow[]> {
     const totals: number[] = [];
     for (let rep = 0; rep < shape.reps; rep++) {
       const options: InternalFreezeOptions = {
+        backend: 'signal', // the signal backend's phases, wherever the tree lives
         [internalKnobs]: { profile: (phases) => runs.push({ ...phases }) },
       };
       const frozen = await freezeTree(root, options);

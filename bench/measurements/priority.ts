@@ -16,7 +16,7 @@ export async function benchPriority(quick: boolean): Promise<Priority> {
   for (let rep = 0; rep < (quick ? 3 : 12); rep++) {
     for (const raise of rep % 2 ? [true, false] : [false, true]) {
       const t = performance.now();
-      const options: InternalFreezeOptions = { [internalKnobs]: { raisePriority: raise } };
+      const options: InternalFreezeOptions = { backend: 'signal', [internalKnobs]: { raisePriority: raise } };
       const frozen = await freezeTree(root, options);
       (raise ? raised : plain).push(performance.now() - t);
       if (!allStopped(pids)) throw new Error('not stopped');
