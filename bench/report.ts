@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.js';
 import type { ContenderName } from './contender.js';
 import type { LatencyResult, Sample } from './latency.js';
+import type { BackendChoice } from './measurements/backend-choice.js';
 import { HOLD_SETTINGS, type HoldCostRow } from './measurements/hold-cost.js';
 import type { Listing } from './measurements/listing.js';
 import { PHASE_NAMES, type PhaseRow } from './measurements/phases.js';
@@ -24,6 +25,7 @@ export interface BenchResults {
   listing: Listing;
   runTrue: RunTrue;
   priority: Priority;
+  backendChoice: BackendChoice;
   phases: PhaseRow[];
   holdCost: HoldCostRow[];
 }
@@ -68,7 +70,7 @@ function latencyTable(latency: LatencyResult[]): string[] {
 }
 
 /** The rows of "other measurements": listing, `run -- true`, and the priority raise. */
-function otherMeasurementRows({ listing, runTrue, priority }: BenchResults): string[] {
+function otherMeasurementRows({ listing, runTrue, priority, backendChoice: choice }: BenchResults): string[] {
   return [
     `| listing 1000x4: listTree p50 | ${fmt(median(listing.ours))} ms |`,
     `| listing 1000x4: pidtree p50 | ${fmt(median(listing.theirs))} ms (pidtree / listTree = ${ratio(median(listing.theirs), median(listing.ours))}) |`,
@@ -77,6 +79,9 @@ function otherMeasurementRows({ listing, runTrue, priority }: BenchResults): str
     `| \`node -e 0\` alone: wall p50 | ${fmt(median(runTrue.nodeAlone))} ms |`,
     `| spinning 20x2 in the freezer's session: freeze p50 / p90, priority raised | ${fmt(median(priority.raised))} / ${fmt(p90(priority.raised))} ms |`,
     `| the same, priority not raised | ${fmt(median(priority.plain))} / ${fmt(p90(priority.plain))} ms |`,
+    `| 10x1 sharing the bench's cgroup: freeze p50 / p90, default (\`auto\`: looks, then signals) | ${fmt(median(choice.sharedAuto))} / ${fmt(p90(choice.sharedAuto))} ms (${ratio(median(choice.sharedAuto), median(choice.sharedSignal))} of forced signals) |`,
+    `| the same, \`backend: 'signal'\` | ${fmt(median(choice.sharedSignal))} / ${fmt(p90(choice.sharedSignal))} ms |`,
+    `| 1000x4 alone in a cgroup: freeze p50, default (took ${choice.ownBackend}) | ${fmt(median(choice.ownAuto))} ms (${ratio(median(choice.ownAuto), median(choice.ownBare))} of the bare cgroup v2 freeze, ${fmt(median(choice.ownBare))} ms) |`,
   ];
 }
 

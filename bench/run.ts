@@ -11,6 +11,7 @@
  */
 import { benchCgroupMount, removeLeftCgroups } from './cgroup-v2.js';
 import { benchShape, type LatencyResult, latencyShapes } from './latency.js';
+import { benchBackendChoice } from './measurements/backend-choice.js';
 import { benchHoldCost } from './measurements/hold-cost.js';
 import { benchListing } from './measurements/listing.js';
 import { benchPhases } from './measurements/phases.js';
@@ -52,7 +53,9 @@ async function measureAll(): Promise<BenchResults> {
   const phases = await benchPhases(QUICK);
   console.error('  the cost of verifying a hold ...');
   const holdCost = await benchHoldCost(QUICK);
-  return { latency, listing, runTrue, priority, phases, holdCost };
+  console.error('  the default backend: its look on a shared tree (A/B), and a tree that is its cgroup ...');
+  const backendChoice = await benchBackendChoice(QUICK);
+  return { latency, listing, runTrue, priority, phases, holdCost, backendChoice };
 }
 
 async function main() {
