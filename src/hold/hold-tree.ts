@@ -6,13 +6,18 @@ import { CgroupBackendFreeze } from '../backends/cgroup/cgroup-freeze.js';
 import { SignalBackendFreeze } from '../backends/signal/signal-freeze.js';
 import { abortedBeforeStart, FreezeError } from '../base/errors.js';
 import { cgroupPids, type ResolvedCgroup } from '../kernel/cgroupfs.js';
+import type { ProcStat } from '../kernel/stat.js';
 import { cgroupHoldingExactly } from '../tree/exact-cgroup.js';
 import type { FrozenTreeHandle } from './handle.js';
 import type { HoldPlan, TreePlan } from './plan.js';
 import { holdWith, watchdogProcesses } from './protection.js';
 
 /** Freezes a cgroup with the kernel's freezer. */
-export function holdCgroup(cgroup: ResolvedCgroup, plan: HoldPlan): Promise<FrozenTreeHandle> {
+export function holdCgroup(
+  cgroup: ResolvedCgroup,
+  plan: HoldPlan,
+  known?: ReadonlyMap<number, ProcStat>,
+): Promise<FrozenTreeHandle> {
   // Every way to a cgroup freeze passes here: this process (and so its watchdog and the
   // command of `run`, which start in its cgroup) must never be inside.
   if (cgroupPids(cgroup.path).includes(process.pid)) {
@@ -24,7 +29,10 @@ export function holdCgroup(cgroup: ResolvedCgroup, plan: HoldPlan): Promise<Froz
   }
   if (plan.signal?.aborted) throw abortedBeforeStart();
   const { policy, intervalMs } = plan.check;
-  return holdWith(plan, new CgroupBackendFreeze({ cgroup, policy, intervalMs, timeoutMs: plan.timeoutMs }));
+  return holdWith(
+    plan,
+    new CgroupBackendFreeze({ cgroup, policy, intervalMs, timeoutMs: plan.timeoutMs, known }),
+  );
 }
 
 /** Freezes the tree of `root` (without the root itself unless `includeRoot`), by the plan's backend. */
@@ -40,7 +48,7 @@ export function holdProcessTree(
       : tree.exclude.size > 0
         ? { reason: 'a cgroup is frozen whole, so exclude needs the signal backend' }
         : cgroupHoldingExactly(root);
-    if ('cgroup' in choice) return holdCgroup(choice.cgroup, plan);
+    if ('cgroup' in choice) return holdCgroup(choice.cgroup, plan, choice.stats);
     if (tree.backend === 'cgroup') {
       throw new FreezeError(
         'CGROUP_MISMATCH',

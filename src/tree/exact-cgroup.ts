@@ -3,7 +3,7 @@
  * can hold it (one write, invisible to the processes) instead of signals. The answer is asked
  * before every default freeze, so the common "no" costs almost nothing: one read of the root's
  * cgroups and one of that cgroup's process list, then, only while it still looks like a yes,
- * one stat per member and one children file per thread.
+ * one stat per member and one per process outside it.
  */
 import { count, listPids } from '../base/errors.js';
 import {
@@ -14,7 +14,8 @@ import {
   type ResolvedCgroup,
   resolveCgroup,
 } from '../kernel/cgroupfs.js';
-import { readChildren, readProcessStat } from '../kernel/procfs.js';
+import { readProcessStat, scanAllProcesses } from '../kernel/procfs.js';
+import type { ProcStat } from '../kernel/stat.js';
 
 /**
  * The root's own cgroup (v2 first, then the v1 freezer) when its members are exactly the
@@ -23,7 +24,7 @@ import { readChildren, readProcessStat } from '../kernel/procfs.js';
 export function cgroupHoldingExactly(
   root: number,
   mounts: CgroupMounts = recentCgroupMounts(),
-): { cgroup: ResolvedCgroup } | { reason: string } {
+): { cgroup: ResolvedCgroup; stats: Map<number, ProcStat> } | { reason: string } {
   const { v2, v1 } = cgroupsOf(root, mounts);
   const reasons: string[] = [];
   for (const path of [v2, v1]) {
@@ -42,8 +43,9 @@ export function cgroupHoldingExactly(
       reasons.push((error as Error).message); // a hierarchy's root cannot be frozen
       continue;
     }
-    const why = differenceFromTree(root, cgroup.path);
-    if (why === null) return { cgroup };
+    const stats = new Map<number, ProcStat>();
+    const why = differenceFromTree(root, cgroup.path, stats);
+    if (why === null) return { cgroup, stats };
     reasons.push(why);
   }
   return { reason: reasons.join('; ') || `process ${root} is in no cgroup with a freezer` };
@@ -58,32 +60,30 @@ function recentCgroupMounts(): CgroupMounts {
   return mountsRead.mounts;
 }
 
-/** null when the cgroup holds exactly the tree of `root`; else what differs. */
-function differenceFromTree(root: number, path: string): string | null {
+/**
+ * null when the cgroup holds exactly the tree of `root`; else what differs. `stats` gets every
+ * member's stat as read: the freeze's process list needs them, and need not read them again.
+ */
+function differenceFromTree(root: number, path: string, stats: Map<number, ProcStat>): string | null {
   const members = new Set(cgroupPids(path));
   if (members.has(process.pid)) return `cgroup ${path} holds this process, which is never frozen`;
   if (!members.has(root)) return `cgroup ${path} no longer holds ${root}`;
   // Every member but the root must have its parent among the members: then they are one tree,
   // the root's (only the root's parent is outside). The first outsider ends the look.
-  const outsiders: number[] = [];
-  const threads = new Map<number, number>();
   for (const pid of members) {
     const stat = readProcessStat(pid);
     if (stat === null) continue; // exited meanwhile
-    threads.set(pid, stat.numThreads);
+    stats.set(pid, stat);
     if (pid !== root && !members.has(stat.ppid)) {
-      outsiders.push(pid);
-      break;
+      return `cgroup ${path} also holds processes outside the tree (${pid})`;
     }
   }
-  if (outsiders.length > 0) {
-    return `cgroup ${path} also holds processes outside the tree (${listPids(outsiders, 5)})`;
-  }
-  // And no descendant may live elsewhere (a child moved to a cgroup of its own).
-  const missing: number[] = [];
-  for (const [pid, threadCount] of threads) {
-    for (const child of readChildren(pid, threadCount) ?? []) if (!members.has(child)) missing.push(child);
-  }
+  // And no descendant may live elsewhere (a child moved to a cgroup of its own): a process
+  // outside the cgroup whose parent is a member. Only the rest of the system is read for it,
+  // one stat each: cheaper than every member's children files (a listing and a file per thread).
+  const missing = scanAllProcesses(members)
+    .filter((stat) => members.has(stat.ppid))
+    .map((stat) => stat.pid);
   if (missing.length > 0) {
     return `cgroup ${path} lacks ${count(missing.length, 'process', 'processes')} of the tree (${listPids(missing, 5)})`;
   }

@@ -12,6 +12,7 @@ import {
   writeCgroupFile,
 } from '../../kernel/cgroupfs.js';
 import { readProcessStat } from '../../kernel/procfs.js';
+import type { ProcStat } from '../../kernel/stat.js';
 import { type ProcessInfo, type ProcessRecord, processInfo, processRecord } from '../../tree/process.js';
 import type { BreachLog, BreachPolicy, HoldCheck } from '../breach.js';
 import type { BackendFreeze, SafetyNet, StopContext, Stopped } from '../contract.js';
@@ -25,6 +26,13 @@ export interface CgroupFreezeRequest {
   policy: BreachPolicy;
   intervalMs: number;
   timeoutMs: number;
+  /**
+   * Members' stats read just before (by the look that chose this backend): the process list
+   * takes them instead of reading each member again once frozen (1000 reads, ~12 ms). What
+   * they give (pid, parent, name, start time, thread count) does not change in those moments
+   * but for a thread started meanwhile.
+   */
+  known?: ReadonlyMap<number, ProcStat> | undefined;
 }
 
 /** @internal */
@@ -61,7 +69,7 @@ export class CgroupBackendFreeze implements BackendFreeze {
     return {
       backend: cgroup.version,
       identity: 'starttime',
-      processes: snapshotProcesses(members ?? cgroupPids(cgroup.path), this.#wasFrozen),
+      processes: snapshotProcesses(members ?? cgroupPids(cgroup.path), this.#wasFrozen, this.#request.known),
       rounds: 1,
       exited: 0,
     };
@@ -137,10 +145,14 @@ export class CgroupBackendFreeze implements BackendFreeze {
   }
 }
 
-function snapshotProcesses(pids: number[], wasStopped: boolean): ProcessRecord[] {
+function snapshotProcesses(
+  pids: number[],
+  wasStopped: boolean,
+  known?: ReadonlyMap<number, ProcStat>,
+): ProcessRecord[] {
   const processes: ProcessRecord[] = [];
   for (const pid of pids) {
-    const stat = readProcessStat(pid);
+    const stat = known?.get(pid) ?? readProcessStat(pid);
     if (stat !== null) processes.push(processRecord(processInfo(stat), { wasStopped, traced: false }));
   }
   return processes;
