@@ -200,3 +200,31 @@ export async function retryWhilePidTaken<T>(trial: () => Promise<T>, attempts = 
     }
   }
 }
+
+/** What a child printed, as it prints it, and how it ended. */
+export interface ChildOutput {
+  stdout: () => string;
+  stderr: () => string;
+  /** Settles when the child has ended and its output is complete; SIGKILLed after `deadlineMs`. */
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
+}
+
+/** Collects a child's stdout and stderr until it ends, killing it after `deadlineMs` (a hang ends). */
+export function collectOutput(child: ChildProcess, deadlineMs: number): ChildOutput {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (data) => {
+    stdout += data;
+  });
+  child.stderr?.on('data', (data) => {
+    stderr += data;
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), deadlineMs);
+  const done = new Promise<Awaited<ChildOutput['done']>>((resolve) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  return { stdout: () => stdout, stderr: () => stderr, done };
+}

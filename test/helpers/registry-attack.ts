@@ -20,6 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliPath } from './cli.js';
+import { collectOutput } from './proc.js';
 
 export const NOBODY = 65534;
 /** A second system user, present on every Debian system. */
@@ -214,17 +215,7 @@ await import(${JSON.stringify(cli)});`;
     ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
   });
   killedAtExit(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (data) => {
-    stdout += data;
-  });
-  child.stderr?.on('data', (data) => {
-    stderr += data;
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), options.deadlineMs ?? 20_000);
-  const code = await new Promise<number | null>((resolve) => child.once('close', (exit) => resolve(exit)));
-  clearTimeout(killer);
+  const { code, stdout, stderr } = await collectOutput(child, options.deadlineMs ?? 20_000).done;
   const wallMs = performance.now() - started;
   const peak = /\npeak-kib (\d+)\n$/.exec(stderr);
   return {

@@ -10,6 +10,7 @@ import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { parseStat } from '../../src/kernel/stat.js';
 import { inCI } from './env.js';
+import { collectOutput } from './proc.js';
 import { killGroupOf, waitForGroupsGone } from './trees.js';
 import { worldTraversableTmp } from './users.js';
 
@@ -85,28 +86,15 @@ export interface Ran {
 }
 
 /** Runs a program to its end (SIGKILLed after `timeoutMs`): its code, output and wall time. */
-export function execute(
+export async function execute(
   file: string,
   args: string[],
   options: RunAs & { timeoutMs?: number } = {},
 ): Promise<Ran> {
   const started = performance.now();
   const child = spawnAs(file, args, options, false);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (data) => {
-    stdout += data;
-  });
-  child.stderr?.on('data', (data) => {
-    stderr += data;
-  });
-  const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-  return new Promise((resolve) => {
-    child.once('close', (code, signal) => {
-      clearTimeout(killer);
-      resolve({ code, signal, stdout, stderr, ms: performance.now() - started });
-    });
-  });
+  const ended = await collectOutput(child, options.timeoutMs ?? 60_000).done;
+  return { ...ended, ms: performance.now() - started };
 }
 
 /** A long-running program of the test's, in a session and process group of its own. */
