@@ -185,7 +185,8 @@ Produced by \`npm run bench\` (as root, so the cgroup v2 contender runs) on ${ne
 Machine: ${machine}.
 
 Every contender freezes the same tree (built by \`test/fixture/treefix.c\`), interleaved, rotating who goes first.
-treefreeze runs with its defaults (watchdog on, pidfd identity). "reference" is a TypeScript rendition of
+treefreeze runs its signal path (\`backend: 'signal'\`: the tree sits in the cgroup v2 contender's cgroup, where
+the default would take the kernel's freezer) with its other defaults (watchdog on, pidfd identity). "reference" is a TypeScript rendition of
 crosvm vmm-swap's freezer (\`bench/reference.ts\`). "cgroup v2" moves the tree into a fresh cgroup, writes
 \`cgroup.freeze\` and polls \`cgroup.events\`. "C floor" (\`test/fixture/floor.c\`) is the fastest a signal
 freezer can be: a warm C process given the tree's pids in advance that sends \`SIGSTOP\` to each and reads every
