@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { FreezeError } from '../src/base/errors.js';
 import { freezeTree } from '../src/freeze.js';
 import type { HoldEvent } from '../src/hold/frozen-tree.js';
+import { type InternalFreezeOptions, internalKnobs } from '../src/hold/plan.js';
 import { DEFAULT_CHECK_INTERVAL_MS } from '../src/index.js';
 import { thawTree } from '../src/thaw.js';
 import {
@@ -333,6 +334,39 @@ describe('hold integrity (signal backend)', () => {
     assert.equal(end.covered, true);
     assert.ok(await eventually(() => noneStopped(pids)));
     tree.kill();
+  });
+
+  test('with the default interval, costly looks are spaced out; a resume is still caught', T, async (t) => {
+    // A budget so small that every look after the first two waits MAX_LOOK_SPACING_MS: what a
+    // look at a thousand processes gets at the real budget, on a tree small enough for a test.
+    const tree = await startTree('tree', 4, 1);
+    const spaced: number[] = [];
+    const frozen = await freezeTree(tree.root, {
+      onBreach: 'report',
+      [internalKnobs]: { lookBudget: 1e-9, onLook: () => spaced.push(performance.now()) },
+    } as InternalFreezeOptions);
+    const asked: number[] = [];
+    const control = await startTree('tree', 2, 1);
+    const chosen = await freezeTree(control.root, {
+      checkIntervalMs: DEFAULT_CHECK_INTERVAL_MS,
+      [internalKnobs]: { lookBudget: 1e-9, onLook: () => asked.push(performance.now()) },
+    } as InternalFreezeOptions);
+    await sleep(1500);
+    const pid = tree.pids[1] as number;
+    process.kill(pid, 'SIGCONT');
+    await sleep(300);
+    const noticedBeforeThaw = frozen.breaches.length;
+    await chosen.thaw();
+    await frozen.thaw();
+    t.diagnostic(
+      `looks: spaced ${spaced.length}, asked-for interval ${asked.length}; breaches before the thaw ${noticedBeforeThaw}`,
+    );
+    assert.ok(spaced.length <= 3, `spaced looks at ${spaced.map((at) => Math.round(at - (spaced[0] ?? 0)))}`);
+    assert.ok(asked.length >= 8, `an interval the caller chose is kept: ${asked.length} looks`);
+    // The resume is caught, at the next look or by the thaw's own last look.
+    assert.deepEqual(frozen.breaches[0]?.pids, [pid]);
+    tree.kill();
+    control.kill();
   });
 
   test('an intact hold says so', T, async () => {

@@ -70,9 +70,12 @@ export function holdProcessTree(
     safetyNets: watchdogProcesses,
     policy: plan.check.policy,
     intervalMs: plan.check.intervalMs,
+    spaceByCost: plan.check.spaceByCost,
     timeoutMs: plan.timeoutMs,
     discovery: knobs.discovery,
     afterDiscovery: knobs.afterDiscovery,
+    lookBudget: knobs.lookBudget,
+    onLook: knobs.onLook,
   });
   // Only a tree of our own descendants can contain the watchdog: then its exact pid is needed.
   return holdWith(plan, backend, root === process.pid);

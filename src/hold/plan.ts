@@ -84,6 +84,10 @@ export interface InternalKnobs {
   profile?: ((phases: Record<string, number>) => void) | undefined;
   /** The machine as this freeze sees it (no koffi, another watchdog shell). */
   platform?: Platform | undefined;
+  /** Signal backend: the share of a core the default checks may spend (tests shrink it). */
+  lookBudget?: number | undefined;
+  /** Signal backend: called after each periodic look at the hold with what it cost (tests). */
+  onLook?: ((lookMs: number) => void) | undefined;
 }
 
 /** FreezeOptions with the internal knobs. @internal */
@@ -95,6 +99,11 @@ export interface InternalFreezeOptions extends FreezeOptions {
 export interface HoldCheckPlan {
   policy: BreachPolicy;
   intervalMs: number;
+  /**
+   * The interval is the default: a look that costs much (a large tree) is spaced out so that
+   * looking costs at most LOOK_BUDGET of a core. An interval the caller chose is kept as asked.
+   */
+  spaceByCost: boolean;
   onEvent: (event: HoldEvent) => void;
 }
 
@@ -194,6 +203,7 @@ function planCheck(options: FreezeOptions): HoldCheckPlan {
       checkDuration('checkIntervalMs', options.checkIntervalMs ?? DEFAULT_CHECK_INTERVAL_MS),
       2 ** 31 - 1,
     ),
+    spaceByCost: options.checkIntervalMs === undefined,
     onEvent: eventEmitter(options.onHoldEvent),
   };
 }

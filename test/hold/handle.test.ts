@@ -34,7 +34,7 @@ function handle(resume: () => unknown, extra: { maxHoldMs?: number } = {}): Froz
     plan: {
       started: performance.now(),
       maxHoldMs: extra.maxHoldMs,
-      check: { policy: 'refreeze', intervalMs: 50, onEvent: () => {} },
+      check: { policy: 'refreeze', intervalMs: 50, spaceByCost: false, onEvent: () => {} },
       platform: defaultPlatform,
     },
     backend,

@@ -34,11 +34,16 @@ export interface SignalFreezeRequest {
   /** The hold check: what a breach makes it do, how often it looks, the bound on one refreeze. */
   policy: BreachPolicy;
   intervalMs: number;
+  /** Space out looks that cost much (the default interval on a large tree): see SignalHoldCheck. */
+  spaceByCost: boolean;
   timeoutMs: number;
   /** Force the discovery method (tests). */
   discovery?: 'children-files' | 'scan' | undefined;
   /** Called after each discovery, before anything found is signalled (tests). */
   afterDiscovery?: ((pids: number[]) => void) | undefined;
+  /** See SignalHoldCheckOptions (tests). */
+  lookBudget?: number | undefined;
+  onLook?: ((lookMs: number) => void) | undefined;
 }
 
 /** @internal */
@@ -156,6 +161,9 @@ export class SignalBackendFreeze implements BackendFreeze {
       freezer: this.#freezer as SignalFreezer,
       policy: request.policy,
       intervalMs: request.intervalMs,
+      spaceByCost: request.spaceByCost,
+      lookBudget: request.lookBudget,
+      onLook: request.onLook,
       timeoutMs: request.timeoutMs,
       log,
       net,

@@ -17,6 +17,12 @@ export interface SignalHoldCheckOptions {
   freezer: SignalFreezer;
   policy: BreachPolicy;
   intervalMs: number;
+  /** Space looks out so that looking costs at most LOOK_BUDGET of a core (see #due). */
+  spaceByCost: boolean;
+  /** The share of a core looking may spend when spaced: LOOK_BUDGET unless a test says otherwise. */
+  lookBudget?: number | undefined;
+  /** Called after each look with what it cost (tests). */
+  onLook?: ((lookMs: number) => void) | undefined;
   /** The bound on one refreeze (the freeze's own timeout). */
   timeoutMs: number;
   log: BreachLog;
@@ -24,6 +30,17 @@ export interface SignalHoldCheckOptions {
   /** Every process of the tree has exited: nothing is left to hold. */
   onExited: () => void;
 }
+
+/**
+ * The share of a core the default checks may spend looking. A look reads one clock per
+ * process: about 5 µs each, so 5 ms at 1,000 processes — every 100 ms that is 5 % of a core.
+ * Spaced to 200 times its own cost, the look at 1,000 processes comes about once a second
+ * (0.5 %), while a tree of 10 is still looked at every interval. A resume is still caught,
+ * just later: a clock that moved stays moved.
+ */
+export const LOOK_BUDGET = 0.005;
+/** However large the tree, a resume is noticed within about this long. */
+export const MAX_LOOK_SPACING_MS = 2000;
 
 const pidsOf = (entries: Iterable<Watched>) => [...entries].map((entry) => entry.process.pid);
 
@@ -36,6 +53,10 @@ export class SignalHoldCheck implements HoldCheck {
   readonly #episode = new Set<Watched>();
   #stopped = false;
   #busy = false;
+  /** performance.now() before which the next look would overspend LOOK_BUDGET. */
+  #nextLookAt = 0;
+  /** Looks so far: the first opens every clock and costs several times a later one. */
+  #looks = 0;
   readonly #first: NodeJS.Immediate;
   readonly #untick: () => void;
 
@@ -52,6 +73,8 @@ export class SignalHoldCheck implements HoldCheck {
 
   #tick(): void {
     if (this.#stopped || this.#busy) return; // one check at a time: a refreeze may take a while
+    // An open breach is looked at every interval: its end is what the caller waits for.
+    if (performance.now() < this.#nextLookAt && !this.#options.log.open) return;
     this.#busy = true;
     this.#check()
       .catch(() => {
@@ -65,7 +88,14 @@ export class SignalHoldCheck implements HoldCheck {
 
   async #check(): Promise<void> {
     const { log } = this.#options;
+    const lookStarted = performance.now();
     const ran = this.#watch.findRan();
+    const lookMs = performance.now() - lookStarted;
+    this.#options.onLook?.(lookMs);
+    if (this.#options.spaceByCost && this.#looks++ > 0) {
+      const budget = this.#options.lookBudget ?? LOOK_BUDGET;
+      this.#nextLookAt = lookStarted + Math.min(lookMs / budget, MAX_LOOK_SPACING_MS);
+    }
     if (this.#watch.size === 0) {
       // Told after this check has returned: the hold's end stops this check.
       setImmediate(() => this.#stopped || this.#options.onExited());
