@@ -188,8 +188,14 @@ export function scanAllProcesses(
   skip?: ReadonlySet<number> | ReadonlyMap<number, unknown>,
   readStat: (pid: number) => ProcStat | null = readProcessStat,
   listing: readonly number[] = listProcessIds(),
+  readStats?: BulkStatReader | undefined,
 ): ProcStat[] {
   const stats: ProcStat[] = [];
+  if (readStats) {
+    const pids = skip ? listing.filter((pid) => !skip.has(pid)) : listing;
+    for (const stat of readStats(pids)) if (stat !== null) stats.push(stat);
+    return stats;
+  }
   for (const pid of listing) {
     if (skip?.has(pid)) continue;
     const stat = readStat(pid);
@@ -197,6 +203,9 @@ export function scanAllProcesses(
   }
   return stats;
 }
+
+/** Reads many processes' stats in one go (the native core): per pid, its stat or null when gone. */
+export type BulkStatReader = (pids: readonly number[]) => (ProcStat | null)[];
 
 /** The system-call line of a task ("58 0x... " or "running"), or null. Needs ptrace access. */
 export function readTaskSyscall(pid: number, tid: number): string | null {

@@ -5,11 +5,41 @@
  */
 import { closeSync, readFileSync } from 'node:fs';
 import { closeQuietly } from './descriptors.js';
+import type { NativeCore } from './native-core.js';
 import { openStatHandle, readProcessStat, readStatHandle } from './procfs.js';
 import type { ProcStat } from './stat.js';
 
 export class KeptStatFiles {
   readonly #open = new Map<number, number>();
+  readonly #core: NativeCore | null;
+
+  /** `core`: the native core, which reads many files in one call (see readMany). */
+  constructor(core: NativeCore | null = null) {
+    this.#core = core;
+  }
+
+  /**
+   * read() for many pids: through the native core in one call when there is one and the
+   * files fit the budget; a file it could not judge is read the TypeScript way.
+   */
+  readMany = (pids: readonly number[]): (ProcStat | null)[] => {
+    const core = this.#core;
+    if (core === null || pids.length < core.minBatch || this.#open.size + pids.length > keptFilesBudget()) {
+      return pids.map((pid) => this.read(pid));
+    }
+    for (const pid of pids) this.#close(pid); // read again (a rescan that starts over): the newer file wins
+    const { stats, fds } = core.readStats(pids, true);
+    return pids.map((pid, i) => {
+      const stat = stats[i];
+      const fd = fds[i] as number;
+      if (stat === undefined || stat === null) {
+        if (fd >= 0) closeQuietly(fd);
+        return stat === null ? null : this.read(pid);
+      }
+      if (fd >= 0) this.#open.set(pid, fd);
+      return stat;
+    });
+  };
 
   /**
    * Reads a process's stat through a file kept open; by path when no descriptor is left, or

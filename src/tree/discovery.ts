@@ -1,6 +1,8 @@
 /** Discovering a process tree from /proc. Never relies on pid order: pids wrap. */
 import { assertPid, noSuchProcess } from '../base/errors.js';
+import { loadedNativeCore, type NativeCore } from '../kernel/native-core.js';
 import {
+  type BulkStatReader,
   childrenFilesSupported,
   listProcessIds,
   readChildren,
@@ -46,6 +48,8 @@ export interface DiscoveryOptions extends ListTreeOptions {
   known?: ReadonlyMap<number, KnownProcess> | undefined;
   /** How each process's stat is read (a freeze keeps the files open: see KeptStatFiles). */
   readStat?: ((pid: number) => ProcStat | null) | undefined;
+  /** How a scan reads every process's stat at once (the native core); by default, one by one. */
+  readStats?: BulkStatReader | undefined;
 }
 
 /** What discovery needs of a process: the part of its stat a rescan may know already. */
@@ -73,6 +77,7 @@ export function listTree(root: number, options: ListTreeOptions = {}): ProcessNo
 /** @internal */
 export function discoverTree(root: number, options: DiscoveryOptions = {}): ProcessNode[] {
   const readStat = options.readStat ?? readProcessStat;
+  const readStats = options.readStats ?? (options.readStat ? undefined : defaultBulkReader());
   const rootStat = readStat(root);
   if (rootStat === null) throw noSuchProcess(root);
   const exclude = new Set(options.exclude ?? []);
@@ -103,7 +108,7 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
   const hinted = hint?.scan === true;
   let childrenOf =
     method === 'scan' || hinted
-      ? childrenFromScan(known, readStat, hint?.listing)
+      ? childrenFromScan(known, readStat, hint?.listing, readStats)
       : (pid: number, threads: number) => childrenFromFiles(pid, threads, known, readStat);
 
   const nodes: ProcessNode[] = [];
@@ -125,7 +130,7 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
         for (const { pid, ppid, comm, state, threads, startTime } of queue) {
           read.set(pid, { pid, ppid, comm, state, numThreads: threads, startTime }); // no spread: see toNode
         }
-        childrenOf = childrenFromScan(read, readStat, decision.listing);
+        childrenOf = childrenFromScan(read, readStat, decision.listing, readStats);
         nextCheck = Number.POSITIVE_INFINITY;
       }
     }
@@ -139,6 +144,20 @@ export function discoverTree(root: number, options: DiscoveryOptions = {}): Proc
     nodes.push(node);
   }
   return options.includeRoot === false ? nodes.slice(1) : nodes;
+}
+
+/** The native core's bulk read when it is loaded already (see loadedNativeCore). */
+function defaultBulkReader(): BulkStatReader | undefined {
+  return bulkStatReaderOf(loadedNativeCore());
+}
+
+/** A scan's bulk read through `core` (a stat it could not judge is read the TypeScript way). */
+export function bulkStatReaderOf(core: NativeCore | null): BulkStatReader | undefined {
+  if (core === null) return undefined;
+  return (pids) =>
+    core
+      .readStats(pids, false)
+      .stats.map((stat, i) => (stat === undefined ? readProcessStat(pids[i] as number) : stat));
 }
 
 const FIRST_SWITCH_CHECK = 16;
@@ -183,6 +202,7 @@ function childrenFromScan(
   known: ReadonlyMap<number, KnownProcess> | undefined,
   readStat: (pid: number) => ProcStat | null,
   listing: readonly number[] | undefined,
+  readStats: BulkStatReader | undefined,
 ): (pid: number, threads: number) => KnownProcess[] {
   const byParent = new Map<number, KnownProcess[]>();
   const pids = listing ?? rememberSystemSize(listProcessIds());
@@ -191,7 +211,7 @@ function childrenFromScan(
     if (siblings) siblings.push(stat);
     else byParent.set(stat.ppid, [stat]);
   };
-  for (const stat of scanAllProcesses(known, readStat, pids)) add(stat);
+  for (const stat of scanAllProcesses(known, readStat, pids, readStats)) add(stat);
   for (const stat of known?.values() ?? []) add(stat);
   return (pid) => byParent.get(pid) ?? [];
 }

@@ -12,6 +12,7 @@ import { constants } from 'node:os';
 import { errnoCode, isGoneError, notPermittedToSignal, signalFailed } from '../base/errors.js';
 import { closeQuietly } from '../kernel/descriptors.js';
 import type { Native } from '../kernel/native.js';
+import type { NativeCore } from '../kernel/native-core.js';
 import { openStatHandle, readProcessStat, readStatHandle } from '../kernel/procfs.js';
 import type { ProcStat } from '../kernel/stat.js';
 
@@ -91,11 +92,7 @@ export function sendSignal(
   calls: Native | null,
 ): SignalOutcome {
   if (identity.pidfd !== undefined && calls) {
-    const rc = calls.pidfdSendSignal(identity.pidfd, constants.signals[signal]);
-    if (rc === 0) return 'sent';
-    if (rc === -ESRCH) return 'gone';
-    if (rc === -EPERM) throw notPermittedToSignal([identity.pid]);
-    throw signalFailed(identity.pid, signal, `pidfd_send_signal failed with errno ${-rc}`);
+    return signalOutcome(identity, signal, calls.pidfdSendSignal(identity.pidfd, constants.signals[signal]));
   }
   if (!isSameProcess(identity)) return 'gone';
   try {
@@ -106,6 +103,39 @@ export function sendSignal(
     if (errnoCode(error) === 'EPERM') throw notPermittedToSignal([identity.pid], error);
     throw signalFailed(identity.pid, signal, (error as Error).message, error);
   }
+}
+
+/** What pidfd_send_signal's result `rc` (0 or -errno) means: sent, gone, or an error thrown. */
+export function signalOutcome(identity: ProcessIdentity, signal: SignalName, rc: number): SignalOutcome {
+  if (rc === 0) return 'sent';
+  if (rc === -ESRCH) return 'gone';
+  if (rc === -EPERM) throw notPermittedToSignal([identity.pid]);
+  throw signalFailed(identity.pid, signal, `pidfd_send_signal failed with errno ${-rc}`);
+}
+
+/**
+ * sendSignal through each process's pidfd, all in one call to the native core (every process
+ * must have a pidfd). Every process is tried; returns the ones signalled and the first error.
+ */
+export function sendSignalInBulk<T extends ProcessIdentity>(
+  identities: readonly T[],
+  signal: SignalName,
+  core: NativeCore,
+): { sent: T[]; firstError: unknown } {
+  const results = core.signalPidfds(
+    identities.map((identity) => identity.pidfd as number),
+    constants.signals[signal],
+  );
+  const sent: T[] = [];
+  let firstError: unknown;
+  identities.forEach((identity, i) => {
+    try {
+      if (signalOutcome(identity, signal, results[i] as number) === 'sent') sent.push(identity);
+    } catch (error) {
+      firstError ??= error;
+    }
+  });
+  return { sent, firstError };
 }
 
 /** kill(pid, 0): may we signal it? Returns the pids we may not. */

@@ -4,11 +4,19 @@
  * newcomer's identity and recording its state before the freeze, and the order of the stops.
  */
 import { notPermittedToSignal } from '../../base/errors.js';
+import { closeQuietly } from '../../kernel/descriptors.js';
 import type { Native } from '../../kernel/native.js';
+import type { NativeCore } from '../../kernel/native-core.js';
 import { readTaskStates } from '../../kernel/procfs.js';
 import type { KeptStatFiles } from '../../kernel/stat-files.js';
 import type { ProcessNode } from '../../tree/discovery.js';
-import { bindPidfd, findUnsignallable, type IdentityMethod, releaseIdentity } from '../../tree/identity.js';
+import {
+  bindPidfd,
+  findUnsignallable,
+  type IdentityMethod,
+  readIdentifiedStat,
+  releaseIdentity,
+} from '../../tree/identity.js';
 import { processRecord } from '../../tree/process.js';
 import type { SafetyNetProcesses } from '../contract.js';
 import type { TrackedProcess } from './wait.js';
@@ -44,18 +52,26 @@ export function bindNewcomers(
   identity: IdentityMethod,
   calls: Native | null,
   kept: KeptStatFiles,
+  core: NativeCore | null = null,
 ): TrackedProcess[] {
   const batch: TrackedProcess[] = [];
   let current: TrackedProcess | undefined;
+  const inBulk =
+    identity === 'pidfd' && calls !== null && core !== null && nodes.length >= core.minBatch
+      ? bindInBulk(nodes, kept, core)
+      : undefined;
   try {
-    for (const node of nodes) {
-      const process: TrackedProcess = processRecord(node, { wasStopped: false, traced: false });
+    for (const [i, node] of nodes.entries()) {
+      if (inBulk?.[i] === null) continue; // gone: bindInBulk released what it had opened
+      const process: TrackedProcess =
+        inBulk?.[i] ?? processRecord(node, { wasStopped: false, traced: false });
       current = process;
       // The stat file discovery read it from, when kept: it names this process for good.
-      process.statFd = kept.take(node.pid);
+      if (inBulk === undefined) process.statFd = kept.take(node.pid);
       // With start-time identity, discovery has just read the identity and sendSignal checks it
       // again right before each signal: nothing to bind. A pidfd is confirmed after opening.
-      if (identity === 'pidfd' && !bindPidfd(process, calls)) {
+      const bound = process.pidfd !== undefined || (identity === 'pidfd' && bindPidfd(process, calls));
+      if (identity === 'pidfd' && !bound) {
         releaseIdentity(process); // closes the stat file discovery kept for it
         continue; // exited (or its pid was recycled)
       }
@@ -72,10 +88,69 @@ export function bindNewcomers(
   } catch (error) {
     // A /proc read that failed outright: none of these is tracked yet, so nobody else would
     // close what was opened for them.
-    for (const process of [...batch, current]) if (process) releaseIdentity(process);
+    for (const process of [...batch, current, ...(inBulk ?? [])]) if (process) releaseIdentity(process);
     throw error;
   }
   return batch;
+}
+
+const ESRCH = 3;
+
+/**
+ * bindPidfd for many processes at once through the native core: every pidfd opened in one
+ * call, then every kept stat file read again in another, after the pidfds exist (a file that
+ * still names the discovered process proves the pidfd does too). Per node: its record, bound
+ * or left for bindPidfd to try (undefined pidfd), or null when the process is gone.
+ */
+function bindInBulk(nodes: ProcessNode[], kept: KeptStatFiles, core: NativeCore): (TrackedProcess | null)[] {
+  const processes = nodes.map((node) => {
+    const process: TrackedProcess = processRecord(node, { wasStopped: false, traced: false });
+    process.statFd = kept.take(node.pid);
+    return process;
+  });
+  const pidfds = core.pidfdOpenMany(processes.map((process) => process.pid));
+  try {
+    return confirmBulkBinding(processes, pidfds, core);
+  } catch (error) {
+    // A /proc read that failed outright: nothing is tracked yet, so close all that was opened.
+    for (const [i, process] of processes.entries()) {
+      if ((pidfds[i] as number) >= 0 && process.pidfd === undefined) closeQuietly(pidfds[i] as number);
+      releaseIdentity(process); // its stat file, and its pidfd once it was given one
+    }
+    throw error;
+  }
+}
+
+/** bindInBulk's second half: each pidfd kept only if the process's stat, read now, shows its start time. */
+function confirmBulkBinding(
+  processes: TrackedProcess[],
+  pidfds: Int32Array,
+  core: NativeCore,
+): (TrackedProcess | null)[] {
+  const withFile = processes.filter(
+    (process, i) => (pidfds[i] as number) >= 0 && process.statFd !== undefined,
+  );
+  const stats = core.preadStats(withFile.map((process) => process.statFd as number));
+  const statOf = new Map(withFile.map((process, i) => [process, stats[i]]));
+  return processes.map((process, i) => {
+    const pidfd = pidfds[i] as number;
+    if (pidfd === -ESRCH) {
+      releaseIdentity(process);
+      return null;
+    }
+    if (pidfd < 0) return process; // EMFILE and the like: bindPidfd falls back for this one
+    // Without a kept file, or a reading the core could not judge: the TypeScript way.
+    const stat = statOf.has(process) ? statOf.get(process) : undefined;
+    const same =
+      stat === undefined ? readIdentifiedStat(process) !== null : stat?.startTime === process.startTime;
+    if (!same) {
+      closeQuietly(pidfd);
+      releaseIdentity(process);
+      return null;
+    }
+    process.pidfd = pidfd;
+    return process;
+  });
 }
 
 /**

@@ -5,14 +5,16 @@
  */
 import { aborted, count, FreezeError, thawFailed } from '../../base/errors.js';
 import type { Native } from '../../kernel/native.js';
+import type { NativeCore } from '../../kernel/native-core.js';
 import { KeptStatFiles } from '../../kernel/stat-files.js';
 import type { Ancestor } from '../../tree/ancestors.js';
 import { hasStoppedTask } from '../../tree/ancestors.js';
-import { discoverTree, type KnownProcess, type ProcessNode } from '../../tree/discovery.js';
-import { type IdentityMethod, releaseIdentity, sendSignal } from '../../tree/identity.js';
+import { bulkStatReaderOf, discoverTree, type KnownProcess, type ProcessNode } from '../../tree/discovery.js';
+import { type IdentityMethod, releaseIdentity, sendSignal, sendSignalInBulk } from '../../tree/identity.js';
 import type { ProcessInfo } from '../../tree/process.js';
 import type { SafetyNet, SafetyNetProcesses } from '../contract.js';
 import { bindNewcomers, refuseUnsignallable, stopOrder, withoutSafetyNets } from './binding.js';
+import { knownForRescan, noneExited } from './rescan-known.js';
 import { type TrackedProcess, waitUntilStopped } from './wait.js';
 
 /** A tree that still shows newcomers after this many rounds is "keeps changing". */
@@ -27,6 +29,8 @@ export interface FreezerSetup {
   /** The safety nets' processes: never frozen. */
   safetyNets: SafetyNetProcesses;
   calls: Native | null;
+  /** The loops of a large freeze in C; null runs their TypeScript twins. */
+  core: NativeCore | null;
   identity: IdentityMethod;
   discovery?: 'children-files' | 'scan' | undefined;
 }
@@ -89,6 +93,23 @@ export class SignalFreezer {
     if (sendSignal(process, 'SIGSTOP', this.#setup.calls) === 'sent') this.stoppedByUs.add(process);
   }
 
+  /** stop() for each: through the native core in one call for those bound by pidfd. */
+  stopAll(processes: readonly TrackedProcess[]): void {
+    const core = this.#setup.core;
+    const byPidfd = core && this.#setup.calls ? processes.filter((p) => p.pidfd !== undefined) : [];
+    if (core === null || byPidfd.length < core.minBatch || this.#closed) {
+      for (const process of processes) this.stop(process);
+      return;
+    }
+    const viaPidfd = new Set(byPidfd);
+    for (const process of processes) if (!viaPidfd.has(process)) this.stop(process);
+    const toStop = byPidfd.filter((process) => !process.wasStopped);
+    const { sent, firstError } = sendSignalInBulk(toStop, 'SIGSTOP', core);
+    for (const process of sent) this.stoppedByUs.add(process);
+    // Every process was tried, and the ones stopped are recorded for the rollback to resume.
+    if (firstError !== undefined) throw firstError;
+  }
+
   /**
    * A process found running while the freeze waits for it. One found stopped when bound has
    * been resumed by whoever stopped it (another freezer thawed): it is this freeze's from now
@@ -120,7 +141,7 @@ export class SignalFreezer {
       this.#checkOpen(options.signal);
       phase('other');
       // Discovery's stat files stay open until binding, which reads them again (one pread).
-      const kept = new KeptStatFiles();
+      const kept = new KeptStatFiles(setup.core);
       let newcomers: ProcessNode[];
       let batch: TrackedProcess[];
       try {
@@ -141,7 +162,7 @@ export class SignalFreezer {
         if (options.beforeSignal) newcomers = await options.beforeSignal(newcomers);
         this.#checkOpen(options.signal);
         rounds++;
-        batch = bindNewcomers(newcomers, setup.identity, setup.calls, kept);
+        batch = bindNewcomers(newcomers, setup.identity, setup.calls, kept, setup.core);
       } finally {
         kept.closeRest();
       }
@@ -157,7 +178,7 @@ export class SignalFreezer {
       // The safety net learns each process before it is stopped, so no window leaves one unguarded.
       options.net()?.guardProcesses(batch.filter((process) => !process.wasStopped));
       phase('watchdog write');
-      for (const process of stopOrder(batch, newcomers)) this.stop(process);
+      this.stopAll(stopOrder(batch, newcomers));
       phase('SIGSTOP');
       await this.waitStopped(options);
       phase('wait');
@@ -190,10 +211,13 @@ export class SignalFreezer {
         sizeHint: this.tracked.size,
         known,
         readStat: kept?.read,
+        readStats: kept?.readMany ?? bulkStatReaderOf(setup.core),
       });
-    const known = confirmed ? this.#knownProcesses() : undefined;
+    const known = confirmed
+      ? knownForRescan(this.tracked, this.#everTracked, setup.calls, this.#lostBeforeBind)
+      : undefined;
     let discovered = discover(known);
-    if (known !== undefined && !this.#noneExited()) discovered = discover();
+    if (known !== undefined && !noneExited(this.#everTracked, setup.calls)) discovered = discover();
     // Another freezer's watchdog inside this tree keeps running, with its lease timer:
     // stopping it would disarm that freezer's safety net. (Its freezer may be frozen.)
     const nodes = withoutSafetyNets(discovered, setup.exclude, setup.safetyNets);
@@ -210,6 +234,7 @@ export class SignalFreezer {
       restop: (process) => this.#restop(process, options.net),
       inFrozenCgroup: options.joinFrozenCgroups ? 'join' : 'refuse',
       onExit: options.onExit,
+      core: this.#setup.core,
     });
   }
 
@@ -260,27 +285,6 @@ export class SignalFreezer {
     }
     if (failed.length > 0) throw thawFailed(count(failed.length, 'process', 'processes'), failed, firstError);
     return continued;
-  }
-
-  /** The tracked processes as discovery would read them, if every process ever tracked has a pidfd. */
-  #knownProcesses(): Map<number, KnownProcess> | undefined {
-    if (this.#setup.calls === null || this.tracked.size === 0 || this.#lostBeforeBind) return undefined;
-    if (!this.#everTracked.every((process) => process.pidfd !== undefined)) return undefined;
-    // A tracer may resume a task in ptrace stop whenever it likes.
-    if ([...this.tracked.values()].some((process) => process.traced)) return undefined;
-    const known = new Map<number, KnownProcess>();
-    for (const { pid, ppid, comm, startTime, threads } of this.tracked.values())
-      known.set(pid, { pid, ppid, comm, startTime, numThreads: threads, state: 'T' });
-    return known;
-  }
-
-  /**
-   * Whether every process this freeze ever tracked is still alive: a pidfd is readable once
-   * its process has exited. An exit anywhere may have moved children to another parent.
-   */
-  #noneExited(): boolean {
-    const pidfds = this.#everTracked.map((process) => process.pidfd as number);
-    return this.#setup.calls?.countExited(pidfds) === 0;
   }
 
   releaseIdentities(): void {

@@ -4,7 +4,7 @@
  * See docs/design.md.
  */
 import type { Native } from '../../kernel/native.js';
-import type { Platform } from '../../kernel/platform.js';
+import { coreOf, type Platform } from '../../kernel/platform.js';
 import { type Ancestor, outsideAncestors } from '../../tree/ancestors.js';
 import type { ProcessNode } from '../../tree/discovery.js';
 import { bindPidfd, type IdentityMethod, releaseIdentity } from '../../tree/identity.js';
@@ -71,6 +71,7 @@ export class SignalBackendFreeze implements BackendFreeze {
       exclude: request.exclude,
       safetyNets: request.safetyNets,
       calls,
+      core: coreOf(request.platform),
       identity: calls ? 'pidfd' : 'starttime',
       discovery: request.discovery,
     });

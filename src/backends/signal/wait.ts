@@ -6,6 +6,7 @@
  */
 import { aborted, alreadyFrozen, count, FreezeError } from '../../base/errors.js';
 import { frozenCgroupOf, likelyFreezer } from '../../kernel/cgroupfs.js';
+import type { NativeCore } from '../../kernel/native-core.js';
 import { listTaskIds, readTaskStat, readTracerPid, type TaskState } from '../../kernel/procfs.js';
 import { isVforkWait } from '../../kernel/vfork.js';
 import { type ProcessIdentity, readIdentifiedStat } from '../../tree/identity.js';
@@ -36,6 +37,8 @@ export interface WaitContext {
    * at once with ALREADY_FROZEN ('refuse', the default), or count it as held ('join').
    */
   inFrozenCgroup?: 'refuse' | 'join' | undefined;
+  /** The native core: looks at many processes in one call (see classifyAll). */
+  core?: NativeCore | null | undefined;
 }
 
 interface Laggard {
@@ -62,15 +65,14 @@ export async function waitUntilStopped(context: WaitContext): Promise<void> {
   for (;;) {
     laggards = [];
     const vforkCandidates: Laggard[] = [];
-    for (const process of pending) {
-      const { verdict, tasks } = classify(process);
+    for (const [process, { verdict, tasks }] of classifyAll(pending, context.core)) {
       if (verdict === 'gone') {
         tracked.delete(process.pid);
         context.onExit?.(process);
       } else if (verdict === 'stopped' && process.traced && !tracedLongEnough(tracedSince, process.pid)) {
         laggards.push({ process, tasks });
       } else if (verdict === 'stopped') confirmed.add(process.pid);
-      else if (tasks.every((task) => isStoppedLetter(task.state) || task.state === 'D')) {
+      else if (tasks.length > 0 && tasks.every((task) => isStoppedLetter(task.state) || task.state === 'D')) {
         vforkCandidates.push({ process, tasks });
       } else laggards.push({ process, tasks });
     }
@@ -99,7 +101,8 @@ export async function waitUntilStopped(context: WaitContext): Promise<void> {
         pending.map((p) => p.pid),
       );
     const now = performance.now();
-    if (now >= context.deadline) throw timeoutError(laggards);
+    if (now >= context.deadline)
+      throw timeoutError(laggards.map(({ process }) => ({ process, tasks: classify(process).tasks })));
     if (now - lastRestop >= 100) {
       for (const process of pending) context.restop(process);
       lastRestop = now;
@@ -147,6 +150,36 @@ function tracedLongEnough(tracedSince: Map<number, number>, pid: number): boolea
 
 function isStoppedLetter(state: string): boolean {
   return state === 'T' || state === 't' || state === 'Z' || state === 'X';
+}
+
+/**
+ * classify() for each process: through the native core in one call when there are many (a
+ * process it cannot judge plainly, traced or in D, is classified here), one by one otherwise.
+ * A process the core finds pending gets no task list: its tasks are read only if it is still
+ * pending at the deadline, to name them.
+ */
+function* classifyAll(
+  processes: TrackedProcess[],
+  core: NativeCore | null | undefined,
+): Generator<[TrackedProcess, { verdict: Verdict; tasks: TaskState[] }]> {
+  if (!core || processes.length < core.minBatch) {
+    for (const process of processes) yield [process, classify(process)];
+    return;
+  }
+  const { verdicts, threads } = core.confirm(processes);
+  for (let i = 0; i < processes.length; i++) {
+    const process = processes[i] as TrackedProcess;
+    const verdict = verdicts[i];
+    if (verdict === 'look closer') {
+      yield [process, classify(process)];
+      continue;
+    }
+    if (verdict !== 'gone') {
+      process.threads = threads[i] as number;
+      process.traced = false; // a traced task is one to look closer at
+    }
+    yield [process, { verdict: verdict as Verdict, tasks: [] }];
+  }
 }
 
 function classify(process: TrackedProcess): { verdict: Verdict; tasks: TaskState[] } {

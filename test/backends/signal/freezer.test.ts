@@ -34,6 +34,7 @@ test(
         exclude: new Set(),
         safetyNets: { own: () => [], isOne: () => false },
         calls,
+        core: null,
         identity: calls ? 'pidfd' : 'starttime',
       });
       const options = {
@@ -71,6 +72,7 @@ test('found stopped and left stopped: never signalled, never resumed', T, async 
     exclude: new Set(),
     safetyNets: { own: () => [], isOne: () => false },
     calls: native(),
+    core: null,
     identity: native() ? 'pidfd' : 'starttime',
   });
   await freezer.freezeRounds({ deadline: performance.now() + 10_000, net: () => undefined });
