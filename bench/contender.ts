@@ -6,7 +6,7 @@
 import { allStopped } from './trees.js';
 
 /** The contenders' names, as the table, the chart and docs/bench.md name them. */
-export type ContenderName = 'treefreeze' | 'cgroup v2' | 'reference' | 'floor';
+export type ContenderName = 'treefreeze' | 'cgroup v2' | 'reference' | 'seed' | 'floor';
 
 /** One freeze and its thaw, in milliseconds. */
 export interface Timing {

@@ -7,11 +7,18 @@ import { cgroupV2Contender } from './cgroup-v2.js';
 import type { Contender, ContenderName, Entrant } from './contender.js';
 import { floorContender } from './floor.js';
 import { referenceContender } from './reference.js';
+import { seedContender } from './seed.js';
 import { treefreezeContender } from './treefreeze.js';
 import { pause, type Shape, startTree, stopTree } from './trees.js';
 
 /** Every contender, in the order they first go (the rotation starts from here). */
-const CONTENDERS: Contender[] = [treefreezeContender, referenceContender, floorContender, cgroupV2Contender];
+const CONTENDERS: Contender[] = [
+  treefreezeContender,
+  referenceContender,
+  seedContender,
+  floorContender,
+  cgroupV2Contender,
+];
 
 const SHAPES: Shape[] = [
   { name: '10x1', processes: 10, threads: 1, spin: false, reps: 60 },
