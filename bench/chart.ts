@@ -8,6 +8,7 @@ export interface ChartPoint {
 const COLORS: Record<string, string> = {
   treefreeze: '#1f77b4',
   'cgroup v2': '#2ca02c',
+  seed: '#ff7f0e',
   reference: '#d62728',
   floor: '#9467bd',
 };

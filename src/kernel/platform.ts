@@ -24,7 +24,7 @@ export const defaultPlatform: Platform = Object.freeze({
   watchdogShell: '/bin/sh',
 });
 
-/** The platform's native core: none without the native calls (both need koffi). */
+/** @internal The platform's native core: none without the native calls (both need koffi). */
 export function coreOf(platform: Platform): NativeCore | null {
   if (platform.native() === null) return null;
   return (platform.core ?? nativeCore)();
