@@ -9,7 +9,7 @@ import type { FrozenTree, HoldEvent } from '../hold/frozen-tree.js';
 import type { HoldEndReason } from '../protocol/events.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { formatDuration } from './duration.js';
-import { type EventSink, eventSink, frozenEvent, thawedEvent } from './event-writer.js';
+import { type EventSink, eventSink, frozenEvent, heldMs as heldFor, thawedEvent } from './event-writer.js';
 import { EXIT } from './exit-codes.js';
 import {
   breachPrinter,
@@ -133,7 +133,6 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
         throw error;
       },
     );
-    const holdStarted = performance.now();
     registered = await registerHold(registry, 'freeze', options.targets, frozen, {
       onThawRequest: () => {
         requests.thaw = true;
@@ -153,7 +152,7 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
       clearInterval(keepAlive);
       stopStatus();
     });
-    const heldMs = performance.now() - holdStarted;
+    const heldMs = heldFor(frozen);
     const exitCode = frozen.intact ? EXIT.OK : EXIT.HOLD_BROKEN;
     hold.end({ reason, heldMs, exitCode });
     reportThawed(frozen, hold.id, { reason, signal: requests.signal, heldMs, exitCode }, events);
