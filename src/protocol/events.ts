@@ -102,9 +102,6 @@ export interface PreparedLine {
   prepareMs: number;
   /** How long the hold waits for the order to freeze before it exits without freezing. */
   freezeWithinMs: number;
-  hold?: string;
-  detached?: true;
-  holder?: number;
 }
 
 /** Why a prepared hold ended without an order to freeze. */
@@ -117,17 +114,6 @@ export interface DismissedLine {
   reason: DismissReason;
 }
 
-/** treefreeze release: the prepared hold froze on this order. */
-export interface ReleasedLine {
-  event: 'released';
-  at: number;
-  hold: string;
-  processes: number;
-  threads: number;
-  freezeMs: number;
-  frozenAt: number;
-}
-
 export type EventLine =
   | FrozenLine
   | BreachLine
@@ -136,8 +122,7 @@ export type EventLine =
   | ErrorLine
   | DryRunLine
   | PreparedLine
-  | DismissedLine
-  | ReleasedLine;
+  | DismissedLine;
 
 /** An event as it is handed to the writer, which stamps `at`. */
 export type UnstampedEvent<E extends EventLine = EventLine> = E extends EventLine ? Omit<E, 'at'> : never;
@@ -160,7 +145,6 @@ export function parseEventLine(line: string): EventLine | null {
     'dry-run',
     'prepared',
     'dismissed',
-    'released',
   ];
   if (typeof value !== 'object' || value === null) return null;
   return known.includes((value as { event?: unknown }).event as string) ? (value as EventLine) : null;

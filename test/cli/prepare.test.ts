@@ -80,7 +80,12 @@ for (const [what, input, code, event] of [
   ['"freeze" and "thaw" in one write', 'freeze\nthaw\n', 0, 'dismissed'],
   ['the end of the input before any order', '', 0, 'dismissed'],
   ['a line that is not an order', 'status?\nfreeze\n', 1, 'error'],
-  ['an order to freeze whose deadline has passed (held up on the way)', `freeze ${Date.now() - 1}\n`, 1, 'error'],
+  [
+    'an order to freeze whose deadline has passed (held up on the way)',
+    `freeze ${Date.now() - 1}\n`,
+    1,
+    'error',
+  ],
   ['a line over 64 bytes', `${'f'.repeat(100)}`, 1, 'error'],
 ] as const) {
   test(`${what}: never frozen; ${event}, exit ${code}`, T, async () => {

@@ -31,7 +31,6 @@ const TYPES: Record<string, string> = {
   DryRunLine: 'dry-run',
   PreparedLine: 'prepared',
   DismissedLine: 'dismissed',
-  ReleasedLine: 'released',
   TargetSummary: 'target',
   EventProcess: 'process',
   HoldBreach: 'holdBreach',
