@@ -97,7 +97,10 @@ function failure(event: EventLine | undefined, stderr: string): string {
   if (event?.event === 'error') return String(event.message);
   if (event?.event === 'dismissed') return `its hold ended before the freeze (${event.reason})`;
   if (event?.event === 'thawed') return `its hold ended (${event.thawReason})`;
-  return stderr.trim().split('\n').at(-1) || 'the ssh session ended';
+  // A crash ends with a stack and "Node.js v20…": the error's own line says more.
+  const lines = stderr.split('\n').map((line) => line.trim());
+  const said = lines.filter((line) => line !== '' && !/^at |^Node\.js v|^\^+$|^\}$/.test(line));
+  return said.find((line) => /Error\b/.test(line)) ?? said.at(-1) ?? 'the ssh session ended';
 }
 
 /** The session's events as they come; `next(wanted)` resolves with the first match, or undefined at the end. */
