@@ -10,8 +10,8 @@ import ts from 'typescript';
 import { repoRoot } from './helpers/index.js';
 
 // The layers, lowest first. A module may import from its own layer or a lower one, never
-// from a higher one: base <- kernel <- tree <- watchdog <- backends <- hold <- protocol <- entry points
-// <- cli.
+// from a higher one: base <- kernel <- tree <- watchdog <- backends <- hold <- protocol <- fleet <-
+// entry points <- cli.
 const LAYERS: [string, (path: string) => boolean][] = [
   ['base', (path) => path.startsWith('base/')],
   ['kernel', (path) => path.startsWith('kernel/')],
@@ -20,6 +20,7 @@ const LAYERS: [string, (path: string) => boolean][] = [
   ['backends', (path) => path.startsWith('backends/')],
   ['hold', (path) => path.startsWith('hold/')],
   ['protocol', (path) => path.startsWith('protocol/')],
+  ['fleet', (path) => path.startsWith('fleet/')],
   ['entry points', (path) => !path.includes('/') && path !== 'cli.ts'],
   ['cli', (path) => path.startsWith('cli/') || path === 'cli.ts'],
 ];

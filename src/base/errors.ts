@@ -58,6 +58,17 @@ export const FreezeErrorCode = {
    * `pids` names the processes found there. Nothing was left changed: thaw it there, or join it.
    */
   ALREADY_FROZEN: 'ALREADY_FROZEN',
+  /**
+   * A prepared hold (freeze --prepare) heard no order to freeze within its prepare deadline:
+   * it exited without freezing anything.
+   */
+  PREPARE_EXPIRED: 'PREPARE_EXPIRED',
+  /**
+   * A line on a hold's standard input (or a request to its socket) that is not an order it
+   * knows ("freeze", "thaw"), or an order for a time that had already passed: nothing was
+   * frozen on it, and a hold it reached was thawed.
+   */
+  BAD_ORDER: 'BAD_ORDER',
 } as const;
 
 export type FreezeErrorCode = (typeof FreezeErrorCode)[keyof typeof FreezeErrorCode];

@@ -187,6 +187,9 @@ export async function freeze(
       '--detach and --until-stdin-closes do not go together: a detached hold has no input',
     );
   }
+  if (options.prepare && !options.untilStdinCloses) {
+    throw new UsageError('--prepare needs --until-stdin-closes: the order to freeze comes on standard input');
+  }
   if (options.detach && options.maxHold === undefined && options.for === undefined) {
     throw new UsageError('--detach needs --max-hold (or --for): nobody is there to thaw a forgotten hold');
   }
@@ -205,6 +208,7 @@ export async function freeze(
       ...holdOptions(targets, options),
       reportFd,
       untilStdinCloses: Boolean(options.untilStdinCloses),
+      prepareWithinMs: options.prepare ? options.prepareTimeout : undefined,
     }),
   );
 }

@@ -62,6 +62,7 @@ export function frozenEvent(
     backend: frozen.backend,
     identity: frozen.identity,
     freezeMs: round(frozen.durationMs),
+    frozenAt: frozen.frozenAt,
     rounds: frozen.rounds,
     processes: frozen.processes.map(({ pid, ppid, comm, threads, startTime, wasStopped, traced }) => ({
       pid,
@@ -80,6 +81,15 @@ export function holdEvent(event: HoldEvent): UnstampedEvent<BreachLine | Watchdo
   return event.type === 'watchdog'
     ? { event: 'watchdog', watchdog: event.watchdog }
     : { event: event.type, breach: event.breach };
+}
+
+/**
+ * How long a hold held: from the moment its last task was confirmed stopped to the moment its
+ * thaw ended (now, while it holds). Not from when the caller got to look: under load that
+ * comes late, and a hold reported shorter than it was hides a stall.
+ */
+export function heldMs(frozen: FrozenTree): number {
+  return Math.max(0, (frozen.endedAt ?? Date.now()) - frozen.frozenAt);
 }
 
 /** The "thawed" event: how the hold went and how it ended. */

@@ -15,6 +15,9 @@ import {
 } from '../hold/plan.js';
 import { durationOptionText, MAX_CLI_DURATION_MS, MAX_DURATION_TEXT, parseDuration } from './duration.js';
 
+/** freeze --prepare: how long a prepared hold waits for its order before it exits unfrozen. */
+export const DEFAULT_PREPARE_TIMEOUT_MS = 60_000;
+
 function parsePid(value: string): number {
   const pid = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(pid) || pid <= 0) {

@@ -9,7 +9,7 @@ import type { FrozenTree, HoldEvent } from '../hold/frozen-tree.js';
 import type { HoldEndReason } from '../protocol/events.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { formatDuration } from './duration.js';
-import { type EventSink, eventSink, frozenEvent, thawedEvent } from './event-writer.js';
+import { type EventSink, eventSink, frozenEvent, heldMs as heldFor, thawedEvent } from './event-writer.js';
 import { EXIT } from './exit-codes.js';
 import {
   breachPrinter,
@@ -18,9 +18,17 @@ import {
   startStatusLine,
   summary,
 } from './hold-output.js';
+import { prepared, reportDismissed } from './prepare.js';
 import { type RegisteredHold, registerHold } from './registered-hold.js';
 import { openRuntimeDir } from './runtime-dir.js';
-import { onStopSignals, type StopSignal, watchStdin } from './stop-signals.js';
+import {
+  type OrderReader,
+  readOrders,
+  reportBadOrder,
+  stdinOrderSource,
+  watchOrders,
+} from './stdin-orders.js';
+import { onStopSignals, type StopSignal } from './stop-signals.js';
 import { count } from './style.js';
 import { freezeTargets, type TargetFreezeOptions } from './targets-hold.js';
 
@@ -38,6 +46,8 @@ export interface HoldOptions extends TargetFreezeOptions {
   untilStdinCloses?: boolean | undefined;
   /** freeze --detach, in the background holder: where to report the freeze (one JSON line), then hold silently. */
   reportFd?: number | undefined;
+  /** freeze --prepare: get ready, then freeze only on an order that comes within this long. */
+  prepareWithinMs?: number | undefined;
 }
 
 /** freeze --detach's holder tells the waiting command how the freeze went: one JSON line, then it is on its own. */
@@ -106,6 +116,8 @@ export async function thawHeld(
 interface EndRequests {
   signal: StopSignal | undefined;
   thaw: boolean;
+  /** A line on standard input that is not an order: it ended the hold, and is reported. */
+  badOrder?: string;
   /** Tells the wait (waitForThaw) of a request; nothing until the wait begins. */
   notify: (reason: 'signal' | 'request') => void;
 }
@@ -123,7 +135,24 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
   let clearStatus = () => {};
   let keepAlive: NodeJS.Timeout | undefined;
   const events = options.json ? eventSink(options.jsonFd ?? 1) : undefined;
+  const orders = options.untilStdinCloses ? readOrders() : undefined;
   try {
+    if (options.prepareWithinMs !== undefined && orders) {
+      const go = await prepared(
+        options,
+        options.prepareWithinMs,
+        stdinOrderSource(orders),
+        abort.signal,
+        events,
+      );
+      if (typeof go === 'string') {
+        reportDismissed(go, events);
+        return EXIT.OK;
+      }
+      // Done by the order's deadline, or not at all (rolled back): its sender has given up by then.
+      if (go.before !== undefined)
+        options.timeoutMs = Math.max(1, Math.min(options.timeoutMs, go.before - Date.now()));
+    }
     let registered: RegisteredHold | undefined;
     const printBreach = breachPrinter(options, () => clearStatus(), events);
     const frozen = await freeze(options, abort.signal, printBreach, () => registered).catch(
@@ -133,7 +162,6 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
         throw error;
       },
     );
-    const holdStarted = performance.now();
     registered = await registerHold(registry, 'freeze', options.targets, frozen, {
       onThawRequest: () => {
         requests.thaw = true;
@@ -148,17 +176,19 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     announceHold(options, frozen, hold.id, events);
     [stopStatus, clearStatus] = startStatusLine(frozen, options);
     keepAlive = setInterval(() => {}, 1 << 30); // a pending promise alone does not keep Node running
-    const reason = await waitForThaw(options, frozen, requests);
+    const reason = await waitForThaw(options, frozen, requests, orders);
     await thawHeld(frozen, hold, options, () => {
       clearInterval(keepAlive);
       stopStatus();
     });
-    const heldMs = performance.now() - holdStarted;
-    const exitCode = frozen.intact ? EXIT.OK : EXIT.HOLD_BROKEN;
+    const heldMs = heldFor(frozen);
+    const exitCode = requests.badOrder ? EXIT.FAILED : frozen.intact ? EXIT.OK : EXIT.HOLD_BROKEN;
     hold.end({ reason, heldMs, exitCode });
     reportThawed(frozen, hold.id, { reason, signal: requests.signal, heldMs, exitCode }, events);
+    if (requests.badOrder) reportBadOrder(requests.badOrder, events);
     return exitCode;
   } finally {
+    orders?.stop();
     // Also when thaw throws: a live interval would keep the CLI running after its error.
     clearInterval(keepAlive);
     stopStatus();
@@ -194,6 +224,7 @@ async function waitForThaw(
   options: HoldOptions,
   frozen: FrozenTree,
   requests: EndRequests,
+  orders: OrderReader | undefined,
 ): Promise<HoldEndReason> {
   let timer: LongTimer | undefined;
   let stopStdinWatch = () => {};
@@ -208,7 +239,14 @@ async function waitForThaw(
       (why) => resolve(why === 'caller' ? 'caller' : why),
       () => resolve('lease'),
     );
-    if (options.untilStdinCloses) stopStdinWatch = watchStdin(() => resolve('stdin'));
+    if (orders)
+      stopStdinWatch = watchOrders(
+        orders,
+        () => resolve('stdin'),
+        (why) => {
+          requests.badOrder = why;
+        },
+      );
   });
   timer?.clear();
   stopStdinWatch();

@@ -50,7 +50,7 @@ export async function registerHold(
   },
 ): Promise<RegisteredHold> {
   const id = newHoldId();
-  const since = Date.now();
+  const since = frozen.frozenAt; // the hold began when its last task was confirmed stopped
   const self = readProcessStat(process.pid);
   const record = (): HoldRecord => ({
     id,

@@ -9,7 +9,7 @@ import type { FrozenTree } from '../hold/frozen-tree.js';
 import { signalChild } from '../kernel/child-signal.js';
 import { findCommand } from './command-path.js';
 import { formatDuration } from './duration.js';
-import { type EventSink, eventSink, frozenEvent, thawedEvent } from './event-writer.js';
+import { type EventSink, eventSink, frozenEvent, heldMs as heldFor, thawedEvent } from './event-writer.js';
 import { EXIT } from './exit-codes.js';
 import { freeze, type HoldOptions, thawHeld } from './hold.js';
 import { breachPrinter, reportHoldEnd, summary } from './hold-output.js';
@@ -39,7 +39,6 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
     let registered: RegisteredHold | undefined;
     const printBreach = breachPrinter(options, () => {}, events);
     const frozen = await freeze(options, abort.signal, printBreach, () => registered);
-    const holdStarted = performance.now();
     let thawRequested = false;
     registered = await registerHold(registry, 'run', options.targets, frozen, {
       // `thaw <id>` of a run: the command is asked to end, as on SIGTERM; the thaw follows it.
@@ -63,8 +62,8 @@ export async function runFrozen(options: HoldOptions, commandLine: string[]): Pr
     const early = frozen.frozen ? undefined : earlyEnd();
     const endedEarly = frozen.frozen ? undefined : (early?.how ?? 'lease');
     await thawHeld(frozen, hold, options);
-    // Held until the thaw: the command's end, or the moment the hold ended before it.
-    const heldMs = (early?.at ?? performance.now()) - holdStarted;
+    // From the last task confirmed stopped to the thaw (or to the moment the hold ended before it).
+    const heldMs = heldFor(frozen);
     const exitCode = commandExitCode(file, outcome);
     // A broken hold, or one that ended first, means some of what the command did saw a running tree.
     const covered = frozen.intact && endedEarly === undefined;

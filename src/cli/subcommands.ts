@@ -5,7 +5,8 @@
 
 import { Argument, type Command, Option } from 'commander';
 import { completionScript, SHELLS, type Shell } from './completion.js';
-import { addFreezeOptions, parseDurationOption } from './freeze-options.js';
+import { durationOptionText } from './duration.js';
+import { addFreezeOptions, DEFAULT_PREPARE_TIMEOUT_MS, parseDurationOption } from './freeze-options.js';
 import { type FreezeCliOptions, TARGET_FORMS, type ThawCliOptions } from './usage.js';
 
 /** The commands' work, loaded when one runs (not for --help, --version or a usage error). */
@@ -32,6 +33,18 @@ export function addFreezeCommand(program: Command, argv: readonly string[], setE
       .option(
         '--until-stdin-closes',
         'hold while standard input stays open; thaw at EOF or when a line reads "thaw" (e.g. over ssh)',
+      )
+      .option(
+        '--prepare',
+        'with --until-stdin-closes: get ready (check the targets, start the watchdogs), print "prepared", and freeze only when a line reads "freeze"',
+      )
+      .addOption(
+        new Option(
+          '--prepare-timeout <duration>',
+          'with --prepare: exit without freezing if no order comes within this long',
+        )
+          .argParser(parseDurationOption)
+          .default(DEFAULT_PREPARE_TIMEOUT_MS, durationOptionText(DEFAULT_PREPARE_TIMEOUT_MS)),
       ),
   )
     .addHelpText(
@@ -60,7 +73,15 @@ Examples:
   treefreeze freeze 1234 --children-only      freeze the workers, not the supervisor
   treefreeze freeze unit:db --for 10s         freeze a systemd unit with the kernel freezer
   id=$(treefreeze freeze db --detach --max-hold 10m)
-                                              freeze in the background; treefreeze thaw $id ends it`,
+                                              freeze in the background; treefreeze thaw $id ends it
+
+Two phases, for a fleet (every host ready before any host freezes): with --prepare and
+--until-stdin-closes, freeze checks the targets and starts its watchdogs, prints "prepared"
+(--json: the prepared event), and stops nothing until a line reads "freeze" (or "freeze T":
+only if it is not yet T, in ms since the epoch). A line "thaw", the end of the input or a stop
+signal before it ends the hold unfrozen (exit 0); so does --prepare-timeout (exit 1). Any other
+line is refused (exit 1; during the hold, it thaws first).
+  ssh db1 treefreeze freeze postgres --prepare --until-stdin-closes --max-hold 5m --json`,
     )
     .action((specs: string[], options: FreezeCliOptions) =>
       commands().then((run) => run.freeze(specs, options, argv, setExitCode)),

@@ -21,6 +21,8 @@ export interface FreezeCliOptions extends TargetCliOptions {
   dryRun?: boolean;
   detach?: boolean;
   untilStdinCloses?: boolean;
+  prepare?: boolean;
+  prepareTimeout?: number;
   backend: 'signal' | 'cgroup' | 'auto';
   childrenOnly?: boolean;
   exclude?: number[];

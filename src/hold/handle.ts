@@ -23,6 +23,8 @@ export interface HoldParts {
   plan: Pick<HoldPlan, 'started' | 'maxHoldMs' | 'check' | 'platform'>;
   backend: BackendFreeze;
   stopped: Stopped;
+  /** Date.now() when the backend confirmed every task stopped. */
+  stoppedAt: number;
   /** The hold's twin watchdogs, kept running (or replaced) until the thaw, then dismissed. */
   watchdog: TwinWatchdogs | undefined;
   /** What tells other freezers this hold holds its processes; closed at the thaw. */
@@ -92,7 +94,7 @@ export class FrozenTreeHandle implements FrozenTree {
     );
     // Last: the handle, its keeper and its check included, is ready now.
     this.durationMs = performance.now() - plan.started;
-    this.frozenAt = Date.now();
+    this.frozenAt = parts.stoppedAt;
   }
 
   /**

@@ -60,10 +60,13 @@ export async function holdWith(
       phase: phases.mark,
     };
     const stopped = await backend.stop(context);
+    // Stamped here, not when the handle is ready: on a loaded machine the rest (the watchdog
+    // confirmed, the handle built, the event written) can take a second, and the hold began now.
+    const stoppedAt = Date.now();
     // Never resolve unprotected: the watchdog must really run (usually long done).
     await sealProtection(await safetyNet(), plan.maxHoldMs);
     phases.mark('other');
-    handle = new FrozenTreeHandle({ plan, backend, stopped, watchdog, claim, joined, net });
+    handle = new FrozenTreeHandle({ plan, backend, stopped, stoppedAt, watchdog, claim, joined, net });
   } catch (error) {
     backend.rollback(error); // guarantee 2: a rejected freeze leaves nothing stopped
     claim.close();

@@ -32,6 +32,8 @@ export interface FrozenLine {
   backend: FreezeBackend;
   identity: IdentityMethod;
   freezeMs: number;
+  /** Date.now() when the last task was confirmed stopped: the hold covers work from here on. */
+  frozenAt: number;
   rounds: number;
   processes: readonly EventProcess[];
   targets: readonly TargetSummary[];
@@ -90,7 +92,37 @@ export interface DryRunLine {
   targets: readonly TargetSummary[];
 }
 
-export type EventLine = FrozenLine | BreachLine | WatchdogLine | ThawedLine | ErrorLine | DryRunLine;
+/** freeze --prepare: ready to freeze on an order; nothing is stopped. */
+export interface PreparedLine {
+  event: 'prepared';
+  at: number;
+  command: 'freeze';
+  /** Every target, with the pids it names now. */
+  targets: readonly TargetSummary[];
+  prepareMs: number;
+  /** How long the hold waits for the order to freeze before it exits without freezing. */
+  freezeWithinMs: number;
+}
+
+/** Why a prepared hold ended without an order to freeze. */
+export type DismissReason = 'stdin' | 'signal' | 'request';
+
+/** freeze --prepare: the hold ended before any order to freeze; nothing was frozen. */
+export interface DismissedLine {
+  event: 'dismissed';
+  at: number;
+  reason: DismissReason;
+}
+
+export type EventLine =
+  | FrozenLine
+  | BreachLine
+  | WatchdogLine
+  | ThawedLine
+  | ErrorLine
+  | DryRunLine
+  | PreparedLine
+  | DismissedLine;
 
 /** An event as it is handed to the writer, which stamps `at`. */
 export type UnstampedEvent<E extends EventLine = EventLine> = E extends EventLine ? Omit<E, 'at'> : never;
@@ -103,7 +135,17 @@ export function parseEventLine(line: string): EventLine | null {
   } catch {
     return null;
   }
-  const known = ['frozen', 'breach', 'breach-ended', 'watchdog', 'thawed', 'error', 'dry-run'];
+  const known = [
+    'frozen',
+    'breach',
+    'breach-ended',
+    'watchdog',
+    'thawed',
+    'error',
+    'dry-run',
+    'prepared',
+    'dismissed',
+  ];
   if (typeof value !== 'object' || value === null) return null;
   return known.includes((value as { event?: unknown }).event as string) ? (value as EventLine) : null;
 }

@@ -85,7 +85,7 @@ describe('--until-stdin-closes (a hold tied to a controller’s connection)', ()
       await sleep(300);
       assert.ok(allStopped(tree.pids), 'held while stdin stays open');
       if (ending === 'EOF') cli.child.stdin?.end();
-      else cli.child.stdin?.write('status?\nthaw\n');
+      else cli.child.stdin?.write('freeze\nthaw\n'); // a freeze of a held tree changes nothing
       const result = await cli.done;
       assert.equal(result.code, 0, result.stderr);
       assert.equal(only(parseEvents(result.stdout), 'thawed').thawReason, 'stdin');

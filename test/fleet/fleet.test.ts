@@ -2,7 +2,8 @@
  * The fleet, for real on one machine: three test hosts, each a network and pid namespace
  * with its own sshd on a private address and a small service (test/helpers/hosts.ts),
  * frozen at once by the Node helper over the system's ssh client (the Ansible example has
- * its own file, ansible.test.ts).
+ * its own file, ansible.test.ts). Every failure before the order to freeze must leave every
+ * host never frozen at all, watched from outside the whole time.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -25,6 +26,7 @@ import {
   startFleet,
   type TestFleet,
   treefreezeCommand,
+  watchStates,
 } from '../helpers/index.js';
 
 const T = { timeout: 120_000 };
@@ -67,6 +69,13 @@ function skipUnlessFleet(t: { skip: (message: string) => void }): boolean {
   return false;
 }
 
+/** Waits until no treefreeze holder runs on any of `hosts` (so none can freeze any more). */
+async function holdersGone(hosts: TestFleet['hosts']): Promise<void> {
+  for (const host of hosts) {
+    assert.ok(await eventually(() => host.holderPids().length === 0, 15_000), `${host.name}'s holder exited`);
+  }
+}
+
 /** Starts the controller script; its JSON lines as they come. */
 function startController(hosts: string[], options: object) {
   const child = spawn(
@@ -101,14 +110,20 @@ describe('freezeFleet (the Node helper, over ssh)', () => {
     const hosts = (fleet as TestFleet).hosts;
     const controller = startController(destinations(), options());
     assert.ok(await eventually(() => controller.lines.length >= 1, 30_000), 'the controller reported');
-    const report = controller.lines[0] as { ok: boolean; hosts: { pids: number[]; freezeMs: number }[] };
+    const report = controller.lines[0] as {
+      ok: boolean;
+      hosts: { pids: number[]; freezeMs: number; frozenAt: number }[];
+    };
     assert.equal(report.ok, true, JSON.stringify(report));
     for (const host of hosts)
       assert.ok(allStopped(host.servicePids()), `${host.name} is frozen when it resolves`);
     for (const [i, hold] of report.hosts.entries()) {
       assert.equal(hold.pids.length, 2, 'two processes, as the host sees them');
+      assert.ok(hold.frozenAt <= (report as unknown as { at: number }).at, 'frozen before it resolved');
       console.log(`# ${hosts[i]?.name}: froze ${hold.pids.length} processes in ${hold.freezeMs} ms`);
     }
+    const times = report.hosts.map((hold) => hold.frozenAt);
+    console.log(`# first to last host frozen: ${Math.max(...times) - Math.min(...times)} ms`);
     controller.child.stdin.write('thaw\n');
     assert.ok(await eventually(() => controller.lines.length >= 2, 30_000), 'thawed');
     const { thawed } = controller.lines[1] as {
@@ -122,23 +137,33 @@ describe('freezeFleet (the Node helper, over ssh)', () => {
   });
 
   test(
-    'one host whose target is missing: the others are thawed and it rejects naming that host',
+    'one host whose target is missing fails the preparation: no host is ever frozen, and it rejects naming that host',
     T,
     async (t) => {
       if (!skipUnlessFleet(t)) return;
       const hosts = (fleet as TestFleet).hosts;
       const broken = hosts[1] as (typeof hosts)[number];
       await broken.stopService();
+      const states = watchStates(fleet as TestFleet);
       try {
         const controller = startController(destinations(), options());
         assert.ok(await eventually(() => controller.lines.length >= 1, 30_000), 'the controller reported');
         const report = controller.lines[0] as { ok: boolean; code: string; message: string; at: number };
         assert.equal(report.ok, false);
         assert.equal(report.code, 'FLEET_FAILED');
-        assert.match(report.message, new RegExp(`${broken.address}: no process is named`));
-        for (const host of hosts)
-          assert.ok(noneStopped(host.servicePids()), `${host.name} runs (thawed, or never frozen)`);
+        assert.match(
+          report.message,
+          new RegExp(`${broken.address}: no process is named.*nothing was frozen$`),
+        );
+        await holdersGone(hosts);
+        assert.equal(
+          states.firstStopped.size,
+          0,
+          `never frozen anywhere: ${[...states.firstStopped.keys()]}`,
+        );
+        assert.ok(states.looks() > 10, 'the hosts were watched');
       } finally {
+        states.stop();
         await broken.startService();
       }
     },
@@ -229,17 +254,18 @@ describe('freezeFleet (the Node helper, over ssh)', () => {
   );
 
   test(
-    'a host that never answers: the rejection names it, within timeoutMs + 1 s; the others are thawed',
+    'a host that never answers the preparation: the rejection names it within prepareTimeoutMs + 1 s; no host is ever frozen',
     T,
     async (t) => {
       if (!skipUnlessFleet(t)) return;
       const hosts = (fleet as TestFleet).hosts;
       const silent = hosts[2] as (typeof hosts)[number];
       silent.silence();
+      const states = watchStates(fleet as TestFleet);
       try {
-        const timeoutMs = 3000;
+        const prepareTimeoutMs = 3000;
         const started = performance.now();
-        const error = await freezeFleet(destinations(), options({ timeoutMs })).then(
+        const error = await freezeFleet(destinations(), options({ prepareTimeoutMs })).then(
           () => assert.fail('it resolved'),
           (caught: unknown) => caught as FreezeError,
         );
@@ -247,19 +273,103 @@ describe('freezeFleet (the Node helper, over ssh)', () => {
         assert.equal(error.code, 'FLEET_FAILED');
         assert.match(
           error.message,
-          new RegExp(`within ${timeoutMs} ms: no answer from root@${silent.address};`),
+          new RegExp(
+            `not every host was prepared within ${prepareTimeoutMs} ms: no answer from root@${silent.address}; nothing was frozen`,
+          ),
         );
         assert.doesNotMatch(error.message, new RegExp(`${(hosts[0] as (typeof hosts)[number]).address}`));
-        console.log(`# a silent host: rejected after ${elapsedMs.toFixed(0)} ms (timeoutMs ${timeoutMs})`);
-        assert.ok(elapsedMs <= timeoutMs + 1000 + LOAD_DELAY_MS, `rejected after ${elapsedMs.toFixed(0)} ms`);
-        for (const host of hosts.slice(0, 2)) assert.ok(noneStopped(host.servicePids()), `${host.name} runs`);
+        console.log(
+          `# a silent host: rejected after ${elapsedMs.toFixed(0)} ms (prepareTimeoutMs ${prepareTimeoutMs})`,
+        );
+        // Two waits on a loaded CPU: the deadline's timer, then the 0.8 s given to the others to end.
+        assert.ok(
+          elapsedMs <= prepareTimeoutMs + 1000 + 2 * LOAD_DELAY_MS,
+          `rejected after ${elapsedMs.toFixed(0)} ms`,
+        );
+        await holdersGone(hosts.slice(0, 2));
+        assert.equal(
+          states.firstStopped.size,
+          0,
+          `never frozen anywhere: ${[...states.firstStopped.keys()]}`,
+        );
       } finally {
+        states.stop();
         silent.speak();
       }
       assert.ok(
         await eventually(() => noneStopped(silent.servicePids()), 10_000),
         'the silent host never stayed frozen',
       );
+    },
+  );
+
+  test(
+    'a host lost between the preparation and the order: it rejects naming it, every other host is thawed, and the lost one never freezes',
+    T,
+    async (t) => {
+      if (!skipUnlessFleet(t)) return;
+      const hosts = (fleet as TestFleet).hosts;
+      const lost = hosts[2] as (typeof hosts)[number];
+      const states = watchStates(fleet as TestFleet);
+      const prepareTimeoutMs = 4000;
+      const controller = startController(destinations(), {
+        ...options({ timeoutMs: 2000, prepareTimeoutMs }),
+        pauseBeforeFreeze: true,
+      });
+      try {
+        assert.ok(await eventually(() => controller.lines.length >= 1, 30_000), 'prepared');
+        assert.deepEqual(Object.keys(controller.lines[0] as object), ['prepared', 'at']);
+        assert.equal(states.firstStopped.size, 0, 'nothing frozen while prepared');
+        execFileSync('ip', ['link', 'set', lost.link, 'down']);
+        controller.child.stdin.write('go\n');
+        assert.ok(await eventually(() => controller.lines.length >= 2, 30_000), 'the controller reported');
+        const report = controller.lines[1] as { ok: boolean; code: string; message: string };
+        assert.equal(report.ok, false, JSON.stringify(report));
+        assert.match(
+          report.message,
+          new RegExp(
+            `reported frozen within 2000 ms: no answer from root@${lost.address}; every host was told to thaw`,
+          ),
+        );
+        for (const host of hosts.slice(0, 2)) {
+          assert.ok(states.firstFrozen.has(host.name), `${host.name} froze on the order`);
+          assert.ok(await eventually(() => noneStopped(host.servicePids()), 10_000), `${host.name} thawed`);
+        }
+      } finally {
+        execFileSync('ip', ['link', 'set', lost.link, 'up']);
+      }
+      // Its order never reached it: it waits out its own deadline and exits, unfrozen.
+      assert.ok(
+        await eventually(() => lost.holderPids().length === 0, prepareTimeoutMs + 10_000),
+        "the lost host's holder exited",
+      );
+      states.stop();
+      assert.ok(!states.firstStopped.has(lost.name), 'the lost host never froze');
+    },
+  );
+
+  test(
+    'the controller SIGKILLed between the preparation and the order: no host ever freezes, every holder exits',
+    T,
+    async (t) => {
+      if (!skipUnlessFleet(t)) return;
+      const hosts = (fleet as TestFleet).hosts;
+      const states = watchStates(fleet as TestFleet);
+      const controller = startController(destinations(), { ...options(), pauseBeforeFreeze: true });
+      assert.ok(await eventually(() => controller.lines.length >= 1, 30_000), 'prepared');
+      assert.ok(
+        hosts.every((host) => host.holderPids().length > 0),
+        'every host has a prepared holder',
+      );
+      const killedAt = performance.now();
+      killController(controller.child);
+      // Its ssh clients lose their input: each host reads the end of it and exits unfrozen.
+      await holdersGone(hosts);
+      console.log(
+        `# controller SIGKILLed while prepared: every holder gone after ${(performance.now() - killedAt).toFixed(0)} ms`,
+      );
+      states.stop();
+      assert.equal(states.firstStopped.size, 0, `never frozen anywhere: ${[...states.firstStopped.keys()]}`);
     },
   );
 });

@@ -92,13 +92,18 @@ export function play(fleet: TestFleet, options: PlayOptions = {}): Play {
 /** Polls every host's service from outside: when each was first seen frozen. */
 export function watchStates(fleet: TestFleet) {
   const firstFrozen = new Map<string, number>();
+  /** When any process of each host's service was first seen stopped: a freeze caught half-way counts. */
+  const firstStopped = new Map<string, number>();
+  let looks = 0;
   const timer = setInterval(() => {
+    looks++;
     for (const host of fleet.hosts) {
-      if (!firstFrozen.has(host.name) && allStopped(host.servicePids()))
-        firstFrozen.set(host.name, Date.now());
+      const pids = host.servicePids();
+      if (!firstStopped.has(host.name) && !noneStopped(pids)) firstStopped.set(host.name, Date.now());
+      if (!firstFrozen.has(host.name) && allStopped(pids)) firstFrozen.set(host.name, Date.now());
     }
   }, 2);
-  return { firstFrozen, stop: () => clearInterval(timer) };
+  return { firstFrozen, firstStopped, looks: () => looks, stop: () => clearInterval(timer) };
 }
 
 /** Waits until every pid runs again; how long that took from `since` (performance.now()), or null. */

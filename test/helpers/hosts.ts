@@ -34,6 +34,8 @@ export interface TestHost {
   init: number;
   /** The service tree's pids, as this machine sees them. */
   servicePids: () => number[];
+  /** The treefreeze holders running on the host (`freeze` commands), as this machine sees them. */
+  holderPids: () => number[];
   /**
    * Makes the host silent (its sshd stopped: connections are accepted by the kernel, and no
    * word ever comes back), and speaking again.
@@ -143,6 +145,7 @@ export async function startFleet(count: number): Promise<TestFleet> {
         address,
         init: 0,
         servicePids: () => [],
+        holderPids: () => [],
         stopService: async () => {
           writeFileSync(join(hostRoot(host), 'run/service.off'), '');
           for (const pid of host.servicePids()) {
@@ -213,6 +216,7 @@ export async function startFleet(count: number): Promise<TestFleet> {
       inits.push(init);
       host.init = init.pid as number;
       host.servicePids = () => servicePidsOf(init.pid as number, service);
+      host.holderPids = () => holderPidsOf(init.pid as number);
     }
     for (const host of hosts) {
       const up = await eventually(() => host.servicePids().length === 2 && sshdListens(host), 10_000);
@@ -258,6 +262,19 @@ function hostRoot(host: TestHost): string {
 
 /** Processes named `name` in the pid namespace of `init`'s child (the host's pid 1), as this machine sees them. */
 function servicePidsOf(init: number, name: string): number[] {
+  return pidsInHost(init, (pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name);
+}
+
+/** treefreeze freeze commands in the host of `init` (node running the CLI with "freeze"). */
+function holderPidsOf(init: number): number[] {
+  return pidsInHost(init, (pid) => {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.some((word) => word.endsWith('cli.js')) && argv.includes('freeze');
+  });
+}
+
+/** Live (not zombie) processes in the pid namespace of `init`'s child that `matches`. */
+function pidsInHost(init: number, matches: (pid: string) => boolean): number[] {
   let namespace: string;
   try {
     const nsInit = readFileSync(`/proc/${init}/task/${init}/children`, 'utf8').trim().split(' ')[0];
@@ -270,7 +287,7 @@ function servicePidsOf(init: number, name: string): number[] {
     .filter((pid) => {
       try {
         return (
-          readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name &&
+          matches(pid) &&
           readlinkSync(`/proc/${pid}/ns/pid`) === namespace &&
           !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')
         );

@@ -45,6 +45,7 @@ function handle(resume: () => unknown, extra: { maxHoldMs?: number } = {}): Froz
       rounds: 1,
       exited: 0,
     },
+    stoppedAt: Date.now(),
     watchdog: undefined,
     claim: new HoldClaim(() => 'test', defaultPlatform),
     joined: new JoinedHolds(),

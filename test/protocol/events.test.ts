@@ -29,6 +29,8 @@ const TYPES: Record<string, string> = {
   ThawedLine: 'thawed',
   ErrorLine: 'error',
   DryRunLine: 'dry-run',
+  PreparedLine: 'prepared',
+  DismissedLine: 'dismissed',
   TargetSummary: 'target',
   EventProcess: 'process',
   HoldBreach: 'holdBreach',

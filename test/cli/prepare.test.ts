@@ -1,0 +1,151 @@
+/**
+ * freeze --prepare --until-stdin-closes: the two-phase hold a fleet uses. Nothing is stopped
+ * until the line "freeze", and nothing at all when an order that forbids it comes first or
+ * with it (a line "thaw", the end of the input), when the deadline passes, or when a line is
+ * not an order. The tree is watched from outside the whole time.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import {
+  allStopped,
+  cleanupTrees,
+  eventually,
+  noneStopped,
+  only,
+  parseEvents,
+  startCli,
+  startTree,
+  type TestTree,
+} from '../helpers/index.js';
+
+const T = { timeout: 60_000 };
+
+after(async () => {
+  assert.deepEqual(await cleanupTrees(), [], 'no process left behind');
+});
+
+/** Polls `tree` every 2 ms: whether any of its processes was ever seen stopped, and how often it looked. */
+function watch(tree: TestTree) {
+  let stopped = false;
+  let looks = 0;
+  const timer = setInterval(() => {
+    looks++;
+    if (!noneStopped(tree.pids)) stopped = true;
+  }, 2);
+  return { stopped: () => stopped, looks: () => looks, stop: () => clearInterval(timer) };
+}
+
+const prepared = (tree: TestTree, extra: string[] = []) =>
+  startCli(
+    [
+      'freeze',
+      String(tree.root),
+      '--prepare',
+      '--until-stdin-closes',
+      '--max-hold',
+      '1m',
+      '--json',
+      ...extra,
+    ],
+    { stdin: 'pipe' },
+  );
+
+test('prepared: reports the pids, stops nothing; freezes on "freeze", thaws on "thaw"', T, async () => {
+  const tree = await startTree('tree', 3, 1);
+  const seen = watch(tree);
+  const cli = prepared(tree);
+  assert.ok(await eventually(() => cli.stdout().includes('"prepared"'), 15_000), cli.stderr());
+  const event = only(parseEvents(cli.stdout()), 'prepared');
+  assert.deepEqual([...event.targets[0].pids].sort(), [...tree.pids].sort());
+  assert.ok(await eventually(() => seen.looks() > 100, 10_000));
+  assert.equal(seen.stopped(), false, 'nothing stopped while prepared');
+  cli.child.stdin?.write('freeze\n');
+  assert.ok(await eventually(() => cli.stdout().includes('"frozen"'), 15_000), cli.stderr());
+  assert.ok(allStopped(tree.pids), 'frozen on the order');
+  const frozen = only(parseEvents(cli.stdout()), 'frozen');
+  assert.ok(frozen.frozenAt <= frozen.at, 'frozenAt: when the last task was confirmed, before the event');
+  cli.child.stdin?.write('freeze\nthaw\n'); // a repeated freeze changes nothing
+  const result = await cli.done;
+  seen.stop();
+  assert.equal(result.code, 0, result.stderr);
+  const thawed = only(parseEvents(result.stdout), 'thawed');
+  assert.equal(thawed.thawReason, 'stdin');
+  assert.equal(thawed.intact, true);
+  assert.ok(noneStopped(tree.pids));
+  tree.kill();
+});
+
+for (const [what, input, code, event] of [
+  ['"thaw" before any order', 'thaw\n', 0, 'dismissed'],
+  ['"freeze" and "thaw" in one write', 'freeze\nthaw\n', 0, 'dismissed'],
+  ['the end of the input before any order', '', 0, 'dismissed'],
+  ['a line that is not an order', 'status?\nfreeze\n', 1, 'error'],
+  [
+    'an order to freeze whose deadline has passed (held up on the way)',
+    `freeze ${Date.now() - 1}\n`,
+    1,
+    'error',
+  ],
+  ['a line over 64 bytes', `${'f'.repeat(100)}`, 1, 'error'],
+] as const) {
+  test(`${what}: never frozen; ${event}, exit ${code}`, T, async () => {
+    const tree = await startTree('tree', 2, 1);
+    const seen = watch(tree);
+    const cli = prepared(tree);
+    assert.ok(await eventually(() => cli.stdout().includes('"prepared"'), 15_000), cli.stderr());
+    cli.child.stdin?.write(input);
+    if (!input.endsWith('\n')) cli.child.stdin?.end();
+    const result = await cli.done;
+    seen.stop();
+    assert.equal(result.code, code, result.stderr);
+    const ended = only(parseEvents(result.stdout), event);
+    if (event === 'error') assert.equal(ended.code, 'BAD_ORDER');
+    else assert.equal(ended.reason, 'stdin');
+    assert.equal(parseEvents(result.stdout).filter((e) => e.event === 'frozen').length, 0);
+    assert.ok(seen.looks() > 10, 'the tree was watched');
+    assert.equal(seen.stopped(), false, 'never stopped');
+    tree.kill();
+  });
+}
+
+test('no order within --prepare-timeout: PREPARE_EXPIRED, exit 1, never frozen', T, async () => {
+  const tree = await startTree('tree', 2, 1);
+  const seen = watch(tree);
+  const cli = prepared(tree, ['--prepare-timeout', '700ms']);
+  const result = await cli.done; // its input stays open: only the deadline ends it
+  seen.stop();
+  assert.equal(result.code, 1, result.stderr);
+  assert.equal(only(parseEvents(result.stdout), 'error').code, 'PREPARE_EXPIRED');
+  assert.match(result.stderr, /no order to freeze came within 700 ms of the preparation: nothing was frozen/);
+  assert.equal(seen.stopped(), false, 'never stopped');
+  cli.child.stdin?.end();
+  tree.kill();
+});
+
+test('a line that is not an order during the hold ends it (thawed) and fails with BAD_ORDER', T, async () => {
+  const tree = await startTree('tree', 2, 1);
+  const cli = prepared(tree);
+  assert.ok(await eventually(() => cli.stdout().includes('"prepared"'), 15_000), cli.stderr());
+  cli.child.stdin?.write('freeze\n');
+  assert.ok(await eventually(() => cli.stdout().includes('"frozen"'), 15_000), cli.stderr());
+  cli.child.stdin?.write('rm -rf /\n');
+  const result = await cli.done;
+  assert.equal(result.code, 1, result.stderr);
+  assert.equal(only(parseEvents(result.stdout), 'thawed').thawReason, 'stdin');
+  assert.match(only(parseEvents(result.stdout), 'error').message, /"rm -rf \/" is not an order/);
+  assert.ok(noneStopped(tree.pids));
+  tree.kill();
+});
+
+test(
+  '--prepare without --until-stdin-closes is a usage error: the order would have nowhere to come from',
+  T,
+  async () => {
+    const tree = await startTree('tree', 1, 1);
+    const result = await startCli(['freeze', String(tree.root), '--prepare']).done;
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--prepare needs --until-stdin-closes/);
+    assert.ok(noneStopped(tree.pids));
+    tree.kill();
+  },
+);
