@@ -19,6 +19,9 @@
 #ifndef SYS_pidfd_send_signal
 #define SYS_pidfd_send_signal 424
 #endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 /* Verdicts of tf_confirm, one per process. */
 enum { TF_STOPPED = 0, TF_PENDING = 1, TF_GONE = 2, TF_LOOK_CLOSER = 3 };
@@ -27,7 +30,7 @@ enum { TF_STOPPED = 0, TF_PENDING = 1, TF_GONE = 2, TF_LOOK_CLOSER = 3 };
 #define STAT_MAX 1024
 
 /* The version of this interface: the loader refuses a library that answers otherwise. */
-int tf_core_version(void) { return 2; }
+int tf_core_version(void) { return 3; }
 
 /* The state letter and the fields after the name, or -1 when the line cannot be parsed. */
 struct stat_fields {
@@ -156,23 +159,35 @@ int tf_signal_pidfds(int n, const int32_t *pidfds, int sig, int32_t *results) {
   return n;
 }
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 /* The size of one slot of the buffers below: a stat line that fills it is read again by the caller. */
 int tf_stat_slot(void) { return STAT_MAX; }
 
+/* tf_read_stats flags */
+#define TF_KEEP 1   /* keep each stat file open, its descriptor in fds[i] */
+#define TF_PIDFD 2  /* open a pidfd for each pid first, in pidfds[i] (-errno when none) */
+
 /*
  * Reads /proc/<pid>/stat for each pid into slot i of `buffer` (STAT_MAX bytes each);
- * lengths[i] is the length read or -errno. With `keep`, each file stays open and fds[i]
- * is its descriptor (-1 when none), for the caller to read again and close; else all are
- * closed. Returns n.
+ * lengths[i] is the length read or -errno. With TF_KEEP each file stays open and fds[i] is
+ * its descriptor (-1 when none), for the caller to read again and close; else all are
+ * closed. With TF_PIDFD a pidfd is opened before the file is read: if that process is still
+ * alive after the read (its pidfd not readable), the line read is that process's. Returns n.
  */
-int tf_read_stats(int n, const int32_t *pids, int keep, uint8_t *buffer, int32_t *lengths, int32_t *fds) {
+int tf_read_stats(int n, const int32_t *pids, int flags, uint8_t *buffer, int32_t *lengths, int32_t *fds,
+                  int32_t *pidfds) {
   char path[48];
   for (int i = 0; i < n; i++) {
     fds[i] = -1;
+    pidfds[i] = -1;
+    if (flags & TF_PIDFD) {
+      long pidfd = syscall(SYS_pidfd_open, pids[i], 0);
+      pidfds[i] = pidfd < 0 ? -errno : (int32_t)pidfd;
+      if (pidfd < 0 && errno == ESRCH) {
+        lengths[i] = -ESRCH;
+        continue;
+      }
+    }
     snprintf(path, sizeof path, "/proc/%d/stat", pids[i]);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -181,7 +196,7 @@ int tf_read_stats(int n, const int32_t *pids, int keep, uint8_t *buffer, int32_t
     }
     ssize_t length = read(fd, buffer + (size_t)i * STAT_MAX, STAT_MAX);
     lengths[i] = length < 0 ? -errno : (int32_t)length;
-    if (keep && length > 0) fds[i] = fd;
+    if ((flags & TF_KEEP) && length > 0) fds[i] = fd;
     else close(fd);
   }
   return n;

@@ -40,19 +40,24 @@ export interface NativeCore {
    * Each process's /proc/<pid>/stat, read in one call: a stat, null when the process is gone,
    * undefined when the caller should read it itself (an unusual error, a line that does not
    * fit). `keep`: each file read stays open, its descriptor in `fds` (-1 when none) for the
-   * caller to take or close.
+   * caller to take or close. `withPidfds`: a pidfd is opened for each pid before its file
+   * is read (-errno in `pidfds` when none): while that process is alive after the read, the
+   * stat read is its own, so binding needs no second read (see KeptStatFiles).
    */
   readStats(
     pids: readonly number[],
     keep: boolean,
-  ): { stats: (ProcStat | null | undefined)[]; fds: Int32Array };
+    withPidfds?: boolean,
+  ): { stats: (ProcStat | null | undefined)[]; fds: Int32Array; pidfds: Int32Array };
   /** readStats through files kept open (one pread each). */
   preadStats(fds: readonly number[]): (ProcStat | null | undefined)[];
   /** pidfd_open for each pid: the pidfd or -errno. */
   pidfdOpenMany(pids: readonly number[]): Int32Array;
 }
 
-const CORE_VERSION = 2;
+const CORE_VERSION = 3;
+const TF_KEEP = 1;
+const TF_PIDFD = 2;
 const MIN_BATCH = 16;
 const ENOENT = 2;
 const ESRCH = 3;
@@ -121,7 +126,7 @@ function coreOver(library: ReturnType<Koffi['load']>): NativeCore {
     'int tf_signal_pidfds(int n, const int32_t *pidfds, int sig, _Out_ int32_t *results)',
   );
   const readStats = library.func(
-    'int tf_read_stats(int n, const int32_t *pids, int keep, uint8_t *buffer, _Out_ int32_t *lengths, _Out_ int32_t *fds)',
+    'int tf_read_stats(int n, const int32_t *pids, int flags, uint8_t *buffer, _Out_ int32_t *lengths, _Out_ int32_t *fds, _Out_ int32_t *pidfds)',
   );
   const preadStats = library.func(
     'int tf_pread_stats(int n, const int32_t *fds, uint8_t *buffer, _Out_ int32_t *lengths)',
@@ -166,13 +171,15 @@ function coreOver(library: ReturnType<Koffi['load']>): NativeCore {
       if (pidfds.length > 0) signal(pidfds.length, Int32Array.from(pidfds), number, results);
       return results;
     },
-    readStats(pids, keep) {
+    readStats(pids, keep, withPidfds = false) {
       const n = pids.length;
       const lengths = new Int32Array(n);
       const fds = new Int32Array(n).fill(-1);
+      const pidfds = new Int32Array(n).fill(-1);
       const bytes = buffer(n);
-      if (n > 0) readStats(n, Int32Array.from(pids), keep ? 1 : 0, bytes, lengths, fds);
-      return { stats: parseSlots(bytes, lengths), fds };
+      const flags = (keep ? TF_KEEP : 0) | (withPidfds ? TF_PIDFD : 0);
+      if (n > 0) readStats(n, Int32Array.from(pids), flags, bytes, lengths, fds, pidfds);
+      return { stats: parseSlots(bytes, lengths), fds, pidfds };
     },
     preadStats(fds) {
       const n = fds.length;

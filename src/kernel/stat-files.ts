@@ -11,6 +11,8 @@ import type { ProcStat } from './stat.js';
 
 export class KeptStatFiles {
   readonly #open = new Map<number, number>();
+  /** Pidfds opened before their process's stat was read (readMany): see takePidfd. */
+  readonly #pidfds = new Map<number, number>();
   readonly #core: NativeCore | null;
 
   /** `core`: the native core, which reads many files in one call (see readMany). */
@@ -24,22 +26,37 @@ export class KeptStatFiles {
    */
   readMany = (pids: readonly number[]): (ProcStat | null)[] => {
     const core = this.#core;
-    if (core === null || pids.length < core.minBatch || this.#open.size + pids.length > keptFilesBudget()) {
+    const kept = this.#open.size + this.#pidfds.size;
+    if (core === null || pids.length < core.minBatch || kept + 2 * pids.length > keptFilesBudget()) {
       return pids.map((pid) => this.read(pid));
     }
     for (const pid of pids) this.#close(pid); // read again (a rescan that starts over): the newer file wins
-    const { stats, fds } = core.readStats(pids, true);
+    const { stats, fds, pidfds } = core.readStats(pids, true, true);
     return pids.map((pid, i) => {
       const stat = stats[i];
       const fd = fds[i] as number;
+      const pidfd = pidfds[i] as number;
       if (stat === undefined || stat === null) {
         if (fd >= 0) closeQuietly(fd);
+        if (pidfd >= 0) closeQuietly(pidfd);
         return stat === null ? null : this.read(pid);
       }
       if (fd >= 0) this.#open.set(pid, fd);
+      if (pidfd >= 0) this.#pidfds.set(pid, pidfd);
       return stat;
     });
   };
+
+  /**
+   * The pidfd readMany opened for `pid` before reading its stat, now the caller's; undefined
+   * when none. It names the process whose stat was read only if that process is still alive
+   * after the read (a pidfd turns readable once its process exits): the caller checks.
+   */
+  takePidfd(pid: number): number | undefined {
+    const pidfd = this.#pidfds.get(pid);
+    this.#pidfds.delete(pid);
+    return pidfd;
+  }
 
   /**
    * Reads a process's stat through a file kept open; by path when no descriptor is left, or
@@ -67,14 +84,16 @@ export class KeptStatFiles {
 
   /** Closes every file nobody took. */
   closeRest(): void {
-    for (const pid of [...this.#open.keys()]) this.#close(pid);
+    for (const pid of [...this.#open.keys(), ...this.#pidfds.keys()]) this.#close(pid);
   }
 
   #close(pid: number): void {
     const fd = this.#open.get(pid);
-    if (fd === undefined) return;
+    const pidfd = this.#pidfds.get(pid);
     this.#open.delete(pid);
-    closeQuietly(fd);
+    this.#pidfds.delete(pid);
+    if (fd !== undefined) closeQuietly(fd);
+    if (pidfd !== undefined) closeQuietly(pidfd);
   }
 }
 

@@ -58,7 +58,7 @@ export function bindNewcomers(
   let current: TrackedProcess | undefined;
   const inBulk =
     identity === 'pidfd' && calls !== null && core !== null && nodes.length >= core.minBatch
-      ? bindInBulk(nodes, kept, core)
+      ? bindInBulk(nodes, kept, core, calls)
       : undefined;
   try {
     for (const [i, node] of nodes.entries()) {
@@ -97,28 +97,49 @@ export function bindNewcomers(
 const ESRCH = 3;
 
 /**
- * bindPidfd for many processes at once through the native core: every pidfd opened in one
+ * bindPidfd for many processes at once through the native core. Discovery's bulk read
+ * opened a pidfd for each process before reading its stat: one poll() proving none of them
+ * exited since binds them all with no further read. The others: every pidfd opened in one
  * call, then every kept stat file read again in another, after the pidfds exist (a file that
- * still names the discovered process proves the pidfd does too). Per node: its record, bound
- * or left for bindPidfd to try (undefined pidfd), or null when the process is gone.
+ * still names the discovered process proves the pidfd does too). Per node: its record,
+ * bound or left for bindPidfd to try (undefined pidfd), or null when the process is gone.
  */
-function bindInBulk(nodes: ProcessNode[], kept: KeptStatFiles, core: NativeCore): (TrackedProcess | null)[] {
+function bindInBulk(
+  nodes: ProcessNode[],
+  kept: KeptStatFiles,
+  core: NativeCore,
+  calls: Native,
+): (TrackedProcess | null)[] {
+  const early = new Map<TrackedProcess, number>();
   const processes = nodes.map((node) => {
     const process: TrackedProcess = processRecord(node, { wasStopped: false, traced: false });
     process.statFd = kept.take(node.pid);
+    const pidfd = kept.takePidfd(node.pid);
+    if (pidfd !== undefined) early.set(process, pidfd);
     return process;
   });
-  const pidfds = core.pidfdOpenMany(processes.map((process) => process.pid));
+  // Pidfds discovery opened before it read each stat: if none of their processes has exited
+  // since (one poll), each names the process whose stat was read, and nothing is read again.
+  if (early.size > 0 && calls.countExited([...early.values()]) === 0) {
+    for (const [process, pidfd] of early) process.pidfd = pidfd;
+  } else {
+    for (const pidfd of early.values()) closeQuietly(pidfd);
+  }
+  const rest = processes.filter((process) => process.pidfd === undefined);
+  const pidfds = core.pidfdOpenMany(rest.map((process) => process.pid));
+  let checked: (TrackedProcess | null)[];
   try {
-    return confirmBulkBinding(processes, pidfds, core);
+    checked = confirmBulkBinding(rest, pidfds, core);
   } catch (error) {
     // A /proc read that failed outright: nothing is tracked yet, so close all that was opened.
-    for (const [i, process] of processes.entries()) {
+    for (const [i, process] of rest.entries()) {
       if ((pidfds[i] as number) >= 0 && process.pidfd === undefined) closeQuietly(pidfds[i] as number);
-      releaseIdentity(process); // its stat file, and its pidfd once it was given one
     }
+    for (const process of processes) releaseIdentity(process); // stat files, and pidfds given
     throw error;
   }
+  const outcome = new Map(rest.map((process, i) => [process, checked[i]]));
+  return processes.map((process) => (outcome.has(process) ? (outcome.get(process) ?? null) : process));
 }
 
 /** bindInBulk's second half: each pidfd kept only if the process's stat, read now, shows its start time. */
