@@ -91,6 +91,14 @@ describe('the native core, call by call', () => {
       tree.pids,
     );
     for (const fd of fds) if (fd >= 0) closeQuietly(fd);
+    // With pidfds, each opened before its stat was read: one per live process, ESRCH for the gone.
+    const withPidfds = core.readStats(pids, false, true);
+    assert.equal(withPidfds.pidfds.at(-1), -ESRCH);
+    const pidfds = [...withPidfds.pidfds].slice(0, -1);
+    assert.ok(pidfds.every((fd) => fd >= 0));
+    assert.deepEqual([...core.signalPidfds(pidfds, 0)], pidfds.map(() => 0), 'each names a live process');
+    assert.equal(native()?.countExited(pidfds), 0);
+    for (const fd of pidfds) closeQuietly(fd);
     // The whole system, as a scan reads it: the same processes (give or take one that came or went).
     const all = readdirSync('/proc')
       .filter((name) => /^\d+$/.test(name))
