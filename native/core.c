@@ -160,15 +160,19 @@ int tf_signal_pidfds(int n, const int32_t *pidfds, int sig, int32_t *results) {
 }
 
 
-/* The size of one slot of the buffers below: a stat line that fills it is read again by the caller. */
-int tf_stat_slot(void) { return STAT_MAX; }
+/*
+ * The size of one slot of the buffers below. A stat line is 250-350 bytes; one that fills
+ * its slot is read again by the caller (the buffer is 512 bytes per process of the system).
+ */
+#define STAT_SLOT 512
+int tf_stat_slot(void) { return STAT_SLOT; }
 
 /* tf_read_stats flags */
 #define TF_KEEP 1   /* keep each stat file open, its descriptor in fds[i] */
 #define TF_PIDFD 2  /* open a pidfd for each pid first, in pidfds[i] (-errno when none) */
 
 /*
- * Reads /proc/<pid>/stat for each pid into slot i of `buffer` (STAT_MAX bytes each);
+ * Reads /proc/<pid>/stat for each pid into slot i of `buffer` (STAT_SLOT bytes each);
  * lengths[i] is the length read or -errno. With TF_KEEP each file stays open and fds[i] is
  * its descriptor (-1 when none), for the caller to read again and close; else all are
  * closed. With TF_PIDFD a pidfd is opened before the file is read: if that process is still
@@ -194,7 +198,7 @@ int tf_read_stats(int n, const int32_t *pids, int flags, uint8_t *buffer, int32_
       lengths[i] = -errno;
       continue;
     }
-    ssize_t length = read(fd, buffer + (size_t)i * STAT_MAX, STAT_MAX);
+    ssize_t length = read(fd, buffer + (size_t)i * STAT_SLOT, STAT_SLOT);
     lengths[i] = length < 0 ? -errno : (int32_t)length;
     if ((flags & TF_KEEP) && length > 0) fds[i] = fd;
     else close(fd);
@@ -205,7 +209,7 @@ int tf_read_stats(int n, const int32_t *pids, int flags, uint8_t *buffer, int32_
 /* pread(fds[i]) into slot i of `buffer`; lengths[i] is the length read or -errno. Returns n. */
 int tf_pread_stats(int n, const int32_t *fds, uint8_t *buffer, int32_t *lengths) {
   for (int i = 0; i < n; i++) {
-    ssize_t length = pread(fds[i], buffer + (size_t)i * STAT_MAX, STAT_MAX, 0);
+    ssize_t length = pread(fds[i], buffer + (size_t)i * STAT_SLOT, STAT_SLOT, 0);
     lengths[i] = length < 0 ? -errno : (int32_t)length;
   }
   return n;

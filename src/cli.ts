@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
+// A young generation of 1 MiB per half (V8 grows it to 8 MiB here): a command that lives a
+// second needs no more, and a 1000-process `run` then peaks at ~60 MiB instead of ~65.
 import module from 'node:module';
 
 // Node 22.1 and later keep the compiled code of the modules below on disk (in os.tmpdir()), so

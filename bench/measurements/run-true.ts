@@ -47,7 +47,7 @@ function runTrue(root: number, pids: number[]): { wall: number; rssKb: number } 
   const t = performance.now();
   const result = spawnSync(
     '/usr/bin/time',
-    ['-f', '%M', process.execPath, cli, 'run', String(root), '--', 'true'],
+    ['-f', '%M', cli, 'run', String(root), '--', 'true'],
     {
       encoding: 'utf8',
     },
