@@ -45,13 +45,9 @@ console.log(JSON.stringify(times));
 function runTrue(root: number, pids: number[]): { wall: number; rssKb: number } {
   const cli = join(repoRoot, 'dist/cli.js');
   const t = performance.now();
-  const result = spawnSync(
-    '/usr/bin/time',
-    ['-f', '%M', cli, 'run', String(root), '--', 'true'],
-    {
-      encoding: 'utf8',
-    },
-  );
+  const result = spawnSync('/usr/bin/time', ['-f', '%M', cli, 'run', String(root), '--', 'true'], {
+    encoding: 'utf8',
+  });
   const wall = performance.now() - t;
   if (result.status !== 0) throw new Error(`run -- true failed: ${result.stderr}`);
   if (pids.some((pid) => (readTaskStates(pid) ?? []).some((task) => task.state === 'T'))) {

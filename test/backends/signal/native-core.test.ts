@@ -96,7 +96,11 @@ describe('the native core, call by call', () => {
     assert.equal(withPidfds.pidfds.at(-1), -ESRCH);
     const pidfds = [...withPidfds.pidfds].slice(0, -1);
     assert.ok(pidfds.every((fd) => fd >= 0));
-    assert.deepEqual([...core.signalPidfds(pidfds, 0)], pidfds.map(() => 0), 'each names a live process');
+    assert.deepEqual(
+      [...core.signalPidfds(pidfds, 0)],
+      pidfds.map(() => 0),
+      'each names a live process',
+    );
     assert.equal(native()?.countExited(pidfds), 0);
     for (const fd of pidfds) closeQuietly(fd);
     // The whole system, as a scan reads it: the same processes (give or take one that came or went).
