@@ -6,6 +6,7 @@ import { CgroupBackendFreeze } from '../backends/cgroup/cgroup-freeze.js';
 import { SignalBackendFreeze } from '../backends/signal/signal-freeze.js';
 import { abortedBeforeStart, FreezeError } from '../base/errors.js';
 import { cgroupPids, type ResolvedCgroup } from '../kernel/cgroupfs.js';
+import { coreOf } from '../kernel/platform.js';
 import type { ProcStat } from '../kernel/stat.js';
 import { cgroupHoldingExactly } from '../tree/exact-cgroup.js';
 import type { FrozenTreeHandle } from './handle.js';
@@ -47,7 +48,7 @@ export function holdProcessTree(
       ? { reason: 'the cgroup backend freezes whole trees (freezeTree), not descendants only' }
       : tree.exclude.size > 0
         ? { reason: 'a cgroup is frozen whole, so exclude needs the signal backend' }
-        : cgroupHoldingExactly(root);
+        : cgroupHoldingExactly(root, undefined, () => coreOf(plan.platform));
     if ('cgroup' in choice) return holdCgroup(choice.cgroup, plan, choice.stats);
     if (tree.backend === 'cgroup') {
       throw new FreezeError(
