@@ -8,6 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { type ProcStat, parseStatBytes } from './stat.js';
 
 /** What tf_confirm says of one process. */
@@ -83,7 +84,7 @@ function candidates(): string[] {
   return [
     new URL(`../native/${name}`, import.meta.url),
     new URL(`../../dist/native/${name}`, import.meta.url),
-  ].map((url) => url.pathname);
+  ].map((url) => fileURLToPath(url));
 }
 
 /** Why the native core did not load, or null when it did (the benchmark and the tests say it). */
