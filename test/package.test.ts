@@ -198,6 +198,9 @@ test('npm pack: the tarball works when installed: import, require, the command; 
     );
     const version = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version;
     assert.equal(run(['npx', '--no', '--', 'treefreeze', '--version']).trim(), version);
+    // The native core ships built for the machine the package was packed on.
+    const core = join(installed, `dist/native/libtreefreeze-core-${process.platform}-${process.arch}.so`);
+    assert.ok(existsSync(core), `${core} is in the package`);
 
     // Every source map carries the sources it points to: src/ is not shipped.
     const maps = (folder: string): string[] =>
