@@ -54,9 +54,11 @@ export interface NativeCore {
   preadStats(fds: readonly number[]): (ProcStat | null | undefined)[];
   /** pidfd_open for each pid: the pidfd or -errno. */
   pidfdOpenMany(pids: readonly number[]): Int32Array;
+  /** kill(pid, signal) for each pid (0: may we signal it?): 0 or -errno. */
+  killMany(pids: readonly number[], signal: number): Int32Array;
 }
 
-const CORE_VERSION = 3;
+const CORE_VERSION = 4;
 const TF_KEEP = 1;
 const TF_PIDFD = 2;
 const MIN_BATCH = 16;
@@ -119,34 +121,37 @@ interface Koffi {
   load(path: string): { func(declaration: string): (...args: unknown[]) => number };
 }
 
-function coreOver(library: ReturnType<Koffi['load']>): NativeCore {
+type Library = ReturnType<Koffi['load']>;
+type CFunction = (...args: unknown[]) => number;
+
+/** A C loop `int f(int n, const int32_t *in, [int arg,] int32_t *out)` over its inputs: one result each. */
+function loopOver(fn: CFunction, withArgument: boolean) {
+  return (inputs: readonly number[], argument = 0): Int32Array => {
+    const results = new Int32Array(inputs.length);
+    if (inputs.length === 0) return results;
+    const given = Int32Array.from(inputs);
+    if (withArgument) fn(inputs.length, given, argument, results);
+    else fn(inputs.length, given, results);
+    return results;
+  };
+}
+
+function coreOver(library: Library): NativeCore {
   const confirm = library.func(
     'int tf_confirm(int n, const int32_t *pids, const int32_t *statFds, const double *startTimes, _Out_ uint8_t *verdicts, _Out_ int32_t *threads)',
   );
-  const signal = library.func(
-    'int tf_signal_pidfds(int n, const int32_t *pidfds, int sig, _Out_ int32_t *results)',
+  const signal = loopOver(
+    library.func('int tf_signal_pidfds(int n, const int32_t *pidfds, int sig, _Out_ int32_t *results)'),
+    true,
   );
-  const readStats = library.func(
-    'int tf_read_stats(int n, const int32_t *pids, int flags, uint8_t *buffer, _Out_ int32_t *lengths, _Out_ int32_t *fds, _Out_ int32_t *pidfds)',
+  const kill = loopOver(
+    library.func('int tf_kill_many(int n, const int32_t *pids, int sig, _Out_ int32_t *results)'),
+    true,
   );
-  const preadStats = library.func(
-    'int tf_pread_stats(int n, const int32_t *fds, uint8_t *buffer, _Out_ int32_t *lengths)',
+  const pidfdOpen = loopOver(
+    library.func('int tf_pidfd_open_many(int n, const int32_t *pids, _Out_ int32_t *out)'),
+    false,
   );
-  const pidfdOpenMany = library.func(
-    'int tf_pidfd_open_many(int n, const int32_t *pids, _Out_ int32_t *out)',
-  );
-  const slot = library.func('int tf_stat_slot(void)')();
-  let slots = Buffer.alloc(0);
-  const buffer = (n: number): Buffer => {
-    if (slots.length < n * slot) slots = Buffer.alloc(Math.max(n, 256) * slot);
-    return slots;
-  };
-  const parseSlots = (bytes: Buffer, lengths: Int32Array): (ProcStat | null | undefined)[] =>
-    Array.from(lengths, (length, i) => {
-      if (length === -ENOENT || length === -ESRCH || length === 0) return null;
-      if (length < 0 || length >= slot) return undefined; // the caller reads it and reports what failed
-      return parseStatBytes(bytes.subarray(i * slot, i * slot + length), length) ?? undefined;
-    });
   return {
     // TREEFREEZE_NATIVE_CORE=all runs the core on every batch, however small (the suite runs so).
     minBatch: process.env.TREEFREEZE_NATIVE_CORE === 'all' ? 1 : MIN_BATCH,
@@ -167,11 +172,34 @@ function coreOver(library: ReturnType<Koffi['load']>): NativeCore {
       const verdicts = Array.from(verdictCodes, (code) => CONFIRM_VERDICTS[code] ?? 'look closer');
       return { verdicts, threads };
     },
-    signalPidfds(pidfds, number) {
-      const results = new Int32Array(pidfds.length);
-      if (pidfds.length > 0) signal(pidfds.length, Int32Array.from(pidfds), number, results);
-      return results;
-    },
+    signalPidfds: (pidfds, number) => signal(pidfds, number),
+    killMany: (pids, number) => kill(pids, number),
+    pidfdOpenMany: (pids) => pidfdOpen(pids),
+    ...statReaders(library),
+  };
+}
+
+/** readStats and preadStats: many stat files read into one reused buffer, parsed here. */
+function statReaders(library: Library): Pick<NativeCore, 'readStats' | 'preadStats'> {
+  const readStats = library.func(
+    'int tf_read_stats(int n, const int32_t *pids, int flags, uint8_t *buffer, _Out_ int32_t *lengths, _Out_ int32_t *fds, _Out_ int32_t *pidfds)',
+  );
+  const preadStats = library.func(
+    'int tf_pread_stats(int n, const int32_t *fds, uint8_t *buffer, _Out_ int32_t *lengths)',
+  );
+  const slot = library.func('int tf_stat_slot(void)')();
+  let slots = Buffer.alloc(0);
+  const buffer = (n: number): Buffer => {
+    if (slots.length < n * slot) slots = Buffer.alloc(Math.max(n, 256) * slot);
+    return slots;
+  };
+  const parseSlots = (bytes: Buffer, lengths: Int32Array): (ProcStat | null | undefined)[] =>
+    Array.from(lengths, (length, i) => {
+      if (length === -ENOENT || length === -ESRCH || length === 0) return null;
+      if (length < 0 || length >= slot) return undefined; // the caller reads it and reports what failed
+      return parseStatBytes(bytes.subarray(i * slot, i * slot + length), length) ?? undefined;
+    });
+  return {
     readStats(pids, keep, withPidfds = false) {
       const n = pids.length;
       const lengths = new Int32Array(n);
@@ -188,11 +216,6 @@ function coreOver(library: ReturnType<Koffi['load']>): NativeCore {
       const bytes = buffer(n);
       if (n > 0) preadStats(n, Int32Array.from(fds), bytes, lengths);
       return parseSlots(bytes, lengths);
-    },
-    pidfdOpenMany(pids) {
-      const out = new Int32Array(pids.length);
-      if (pids.length > 0) pidfdOpenMany(pids.length, Int32Array.from(pids), out);
-      return out;
     },
   };
 }

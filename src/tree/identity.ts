@@ -138,10 +138,15 @@ export function sendSignalInBulk<T extends ProcessIdentity>(
   return { sent, firstError };
 }
 
-/** kill(pid, 0): may we signal it? Returns the pids we may not. */
-export function findUnsignallable(pids: Iterable<number>): number[] {
+/** kill(pid, 0): may we signal it? Returns the pids we may not (many at once through the native core). */
+export function findUnsignallable(pids: Iterable<number>, core: NativeCore | null = null): number[] {
+  const all = [...pids];
+  if (core && all.length >= core.minBatch) {
+    const results = core.killMany(all, 0);
+    return all.filter((_, i) => results[i] === -EPERM);
+  }
   const denied: number[] = [];
-  for (const pid of pids) {
+  for (const pid of all) {
     try {
       process.kill(pid, 0);
     } catch (error) {

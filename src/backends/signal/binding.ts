@@ -185,7 +185,10 @@ export function stopOrder(batch: TrackedProcess[], nodes: ProcessNode[]): Tracke
 }
 
 /** Checks permission for the whole first scan before stopping anything, so EPERM stops nothing. */
-export function refuseUnsignallable(nodes: ProcessNode[]): void {
-  const denied = findUnsignallable(nodes.map((node) => node.pid));
+export function refuseUnsignallable(nodes: ProcessNode[], core: NativeCore | null = null): void {
+  const denied = findUnsignallable(
+    nodes.map((node) => node.pid),
+    core,
+  );
   if (denied.length > 0) throw notPermittedToSignal(denied);
 }

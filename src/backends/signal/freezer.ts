@@ -157,7 +157,7 @@ export class SignalFreezer {
             newcomers.map((node) => node.pid),
           );
         }
-        if (rounds === 0 && !settled) refuseUnsignallable(nodes);
+        if (rounds === 0 && !settled) refuseUnsignallable(nodes, setup.core);
         phase('other');
         if (options.beforeSignal) newcomers = await options.beforeSignal(newcomers);
         this.#checkOpen(options.signal);
