@@ -175,7 +175,11 @@ describe('the native core, call by call', CORE, () => {
     const calls = native();
     assert.ok(calls, 'koffi loads');
     const tree = await startTree('tree', 3, 1);
-    assert.deepEqual([...core.killMany([...tree.pids, 2 ** 22 + 7], 0)], [0, 0, 0, -ESRCH], 'kill(pid, 0) each');
+    assert.deepEqual(
+      [...core.killMany([...tree.pids, 2 ** 22 + 7], 0)],
+      [0, 0, 0, -ESRCH],
+      'kill(pid, 0) each',
+    );
     const pidfds = core.pidfdOpenMany([...tree.pids, 2 ** 22 + 7]);
     assert.equal(pidfds.at(-1), -ESRCH);
     const open = [...pidfds].slice(0, -1);
