@@ -11,9 +11,11 @@ import { type ResolvedTarget, resolveTargets } from '../tree/targets.js';
 import { runDemo } from './demo.js';
 import { detachHold, HOLDER_FD_VARIABLE } from './detach.js';
 import { eventSink, targetSummary } from './event-writer.js';
+import { EXIT } from './exit-codes.js';
 import { type HoldOptions, holdFreeze } from './hold.js';
 import { HOLD_ID } from './hold-registry.js';
 import { jsonLine, printable } from './printable.js';
+import { releaseHold } from './release-hold.js';
 import { runFrozen } from './run-frozen.js';
 import { myUid, openRuntimeDir } from './runtime-dir.js';
 import { collectStatus, printStatus } from './status.js';
@@ -22,6 +24,7 @@ import { describeHold, describeThaw, thawHold } from './thaw-hold.js';
 import { describeTree, renderTree } from './tree-view.js';
 import {
   type FreezeCliOptions,
+  type ReleaseCliOptions,
   TARGET_FORMS,
   type TargetCliOptions,
   type ThawCliOptions,
@@ -187,8 +190,13 @@ export async function freeze(
       '--detach and --until-stdin-closes do not go together: a detached hold has no input',
     );
   }
-  if (options.prepare && !options.untilStdinCloses) {
-    throw new UsageError('--prepare needs --until-stdin-closes: the order to freeze comes on standard input');
+  const holderFd = process.env[HOLDER_FD_VARIABLE];
+  delete process.env[HOLDER_FD_VARIABLE]; // not for anything this process starts
+  const reportFd = holderFd !== undefined && /^\d+$/.test(holderFd) ? Number(holderFd) : undefined;
+  if (options.prepare && !options.untilStdinCloses && !options.detach && reportFd === undefined) {
+    throw new UsageError(
+      '--prepare needs --until-stdin-closes (orders on standard input) or --detach (orders by treefreeze release and thaw)',
+    );
   }
   if (options.detach && options.maxHold === undefined && options.for === undefined) {
     throw new UsageError('--detach needs --max-hold (or --for): nobody is there to thaw a forgotten hold');
@@ -200,9 +208,6 @@ export async function freeze(
     setExitCode(await detachHold(argv, options.timeout, Boolean(options.json), options.maxHold));
     return;
   }
-  const holderFd = process.env[HOLDER_FD_VARIABLE];
-  delete process.env[HOLDER_FD_VARIABLE]; // not for anything this process starts
-  const reportFd = holderFd !== undefined && /^\d+$/.test(holderFd) ? Number(holderFd) : undefined;
   setExitCode(
     await holdFreeze({
       ...holdOptions(targets, options),
@@ -245,6 +250,22 @@ function holdIdOf(spec: string): string {
     'INVALID_ARGUMENT',
     `no hold ${spec}: a hold id is tf- and 6 hex digits (treefreeze status lists the holds; a process of that name is name:${spec})`,
   );
+}
+
+export async function release(
+  id: string,
+  options: ReleaseCliOptions,
+  setExitCode: SetExitCode,
+): Promise<void> {
+  const frozen = await releaseHold(id.toLowerCase(), options.at, options.within);
+  if (options.json) {
+    process.stdout.write(jsonLine({ ...frozen, event: 'frozen', at: Date.now() }));
+  } else {
+    process.stderr.write(
+      `froze ${count(frozen.processes.length, 'process', 'processes')} in ${frozen.freezeMs.toFixed(1)} ms as hold ${frozen.hold}; treefreeze thaw ${frozen.hold} ends it\n`,
+    );
+  }
+  setExitCode(EXIT.OK);
 }
 
 export async function thaw(specs: string[], options: ThawCliOptions): Promise<void> {

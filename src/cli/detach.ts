@@ -1,7 +1,8 @@
 /**
  * freeze --detach: the hold is kept by a background holder — this same command, started
  * again without --detach in a session of its own, with its own watchdog and lease — and
- * this process returns once the holder reports the tree frozen and confirmed (or failed).
+ * this process returns once the holder reports the tree frozen and confirmed (or failed); with
+ * --prepare, once it reports itself prepared (nothing stopped yet: `release` orders the freeze).
  */
 import { spawn } from 'node:child_process';
 import { signalChild } from '../kernel/child-signal.js';
@@ -17,6 +18,8 @@ export const HOLDER_FD_VARIABLE = 'TREEFREEZE_HOLDER_FD';
 interface HolderReport {
   ok: boolean;
   event?: { hold: string; processes: unknown[]; freezeMs: number; targets: { label: string }[] };
+  /** freeze --prepare --detach: prepared, nothing stopped; `treefreeze release <hold>` freezes it. */
+  prepared?: { hold: string; freezeWithinMs: number; targets: { label: string; pids: number[] }[] };
   error?: { code: string; message: string; pids: number[] };
 }
 
@@ -65,6 +68,7 @@ export async function detachHold(
     process.stderr.write(`treefreeze: ${message}\n`);
     return EXIT.FAILED;
   }
+  if (report.ok && report.prepared) return announcePrepared(report.prepared, holder.pid as number, json);
   if (!report.ok || !report.event) {
     const error = report.error ?? { code: 'FAILED', message: 'the background holder failed', pids: [] };
     if (json) eventSink(1)({ event: 'error', ...error });
@@ -81,6 +85,24 @@ export async function detachHold(
     );
     process.stdout.write(`${event.hold}\n`);
   }
+  return EXIT.OK;
+}
+
+/** The background holder is prepared: its id on stdout (--json: the prepared event, with it). */
+function announcePrepared(
+  prepared: NonNullable<HolderReport['prepared']>,
+  holder: number,
+  json: boolean,
+): number {
+  if (json) {
+    process.stdout.write(jsonLine({ ...prepared, detached: true, holder, at: Date.now() }));
+    return EXIT.OK;
+  }
+  const pids = prepared.targets.reduce((sum, target) => sum + target.pids.length, 0);
+  process.stderr.write(
+    `prepared to freeze ${prepared.targets.map((t) => printable(t.label)).join(', ')} (${count(pids, 'process', 'processes')} now; nothing stopped) in the background as ${prepared.hold} (pid ${holder}); treefreeze release ${prepared.hold} freezes it, treefreeze thaw ${prepared.hold} dismisses it; it exits unfrozen if no order comes within ${formatDuration(prepared.freezeWithinMs)}\n`,
+  );
+  process.stdout.write(`${prepared.hold}\n`);
   return EXIT.OK;
 }
 

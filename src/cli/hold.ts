@@ -18,9 +18,11 @@ import {
   startStatusLine,
   summary,
 } from './hold-output.js';
-import { prepared, reportDismissed } from './prepare.js';
+import { newHoldId } from './hold-registry.js';
+import { awaitOrder, prepared, prepareFreeze, reportDismissed } from './prepare.js';
+import { listenForOrders, type SocketOrders } from './prepared-orders.js';
 import { type RegisteredHold, registerHold } from './registered-hold.js';
-import { openRuntimeDir } from './runtime-dir.js';
+import { openRuntimeDir, type RuntimeDir } from './runtime-dir.js';
 import {
   type OrderReader,
   readOrders,
@@ -136,22 +138,25 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
   let keepAlive: NodeJS.Timeout | undefined;
   const events = options.json ? eventSink(options.jsonFd ?? 1) : undefined;
   const orders = options.untilStdinCloses ? readOrders() : undefined;
+  const detached = options.reportFd !== undefined;
+  const preparedId = options.prepareWithinMs !== undefined && detached ? newHoldId() : undefined;
+  let socket: SocketOrders | undefined;
   try {
-    if (options.prepareWithinMs !== undefined && orders) {
-      const go = await prepared(
-        options,
-        options.prepareWithinMs,
-        stdinOrderSource(orders),
-        abort.signal,
-        events,
-      );
+    if (options.prepareWithinMs !== undefined) {
+      const within = options.prepareWithinMs;
+      if (preparedId) socket = await prepareInBackground(options, registry, preparedId);
+      const go = socket
+        ? await awaitOrder(socket, within, abort.signal)
+        : await prepared(options, within, stdinOrderSource(orders as OrderReader), abort.signal, events);
       if (typeof go === 'string') {
+        socket?.failed(undefined);
         reportDismissed(go, events);
         return EXIT.OK;
       }
       // Done by the order's deadline, or not at all (rolled back): its sender has given up by then.
       if (go.before !== undefined)
         options.timeoutMs = Math.max(1, Math.min(options.timeoutMs, go.before - Date.now()));
+      socket?.freezing();
     }
     let registered: RegisteredHold | undefined;
     const printBreach = breachPrinter(options, () => clearStatus(), events);
@@ -162,18 +167,24 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
         throw error;
       },
     );
+    socket?.handOver();
     registered = await registerHold(registry, 'freeze', options.targets, frozen, {
       onThawRequest: () => {
         requests.thaw = true;
         requests.notify('request');
       },
-      detached: options.reportFd !== undefined,
+      detached,
       watchdog: options.watchdog,
       maxHoldMs: options.maxHoldMs,
       forMs: options.forMs,
+      id: preparedId,
     });
     const hold = registered;
     announceHold(options, frozen, hold.id, events);
+    socket?.frozen(hold, { frozen: { ...frozenEvent('freeze', options, frozen), hold: hold.id } }, () => {
+      requests.thaw = true;
+      requests.notify('request');
+    });
     [stopStatus, clearStatus] = startStatusLine(frozen, options);
     keepAlive = setInterval(() => {}, 1 << 30); // a pending promise alone does not keep Node running
     const reason = await waitForThaw(options, frozen, requests, orders);
@@ -187,13 +198,35 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     reportThawed(frozen, hold.id, { reason, signal: requests.signal, heldMs, exitCode }, events);
     if (requests.badOrder) reportBadOrder(requests.badOrder, events);
     return exitCode;
+  } catch (error) {
+    socket?.failed({ error: errorFields(error) });
+    if (preparedId && options.reportFd !== undefined)
+      reportToParent(options.reportFd, { ok: false, error: errorFields(error) });
+    throw error;
   } finally {
+    socket?.close();
     orders?.stop();
     // Also when thaw throws: a live interval would keep the CLI running after its error.
     clearInterval(keepAlive);
     stopStatus();
     removeHandlers();
   }
+}
+
+/**
+ * freeze --prepare --detach, in the background holder: listens for its orders (release, thaw)
+ * as hold `id`, and tells the waiting command it is prepared; from then on it is on its own.
+ */
+async function prepareInBackground(
+  options: HoldOptions,
+  registry: RuntimeDir,
+  id: string,
+): Promise<SocketOrders> {
+  const event = await prepareFreeze(options, options.prepareWithinMs as number);
+  const socket = await listenForOrders(registry, id, () => ({ ...event, hold: id }));
+  reportToParent(options.reportFd as number, { ok: true, prepared: { ...event, hold: id } });
+  options.reportFd = undefined; // reported: the descriptor is closed, and its number may be reused
+  return socket;
 }
 
 /** The tree is frozen and its hold registered: the "frozen" event, --detach's parent, a log's line. */

@@ -93,7 +93,8 @@ export async function awaitOrder(
       const late = `the order to freeze arrived ${formatDuration(Date.now() - before)} after its sender's deadline`;
       throw new FreezeError('BAD_ORDER', `${late}: nothing was frozen`);
     }
-    if (order.at === undefined) break;
+    // A time already past, but not its deadline: the order came late within its grace, freeze now.
+    if (order.at === undefined || order.at <= Date.now()) break;
     const refused = refuseTime(order.at, deadline);
     if (refused) throw new FreezeError('BAD_ORDER', `${refused}: nothing was frozen`);
     freezeAt = order.at;
@@ -130,10 +131,8 @@ export async function prepared(
   return awaitOrder(orders, withinMs, stop);
 }
 
-/** Why a freeze time cannot be taken: already past, or after the hold stops waiting. */
+/** Why a freeze time cannot be taken: after the hold stops waiting. */
 function refuseTime(at: number, deadline: number): string | undefined {
-  const now = Date.now();
-  if (at < now) return `the freeze time had passed ${formatDuration(now - at)} before the order arrived`;
   if (at > deadline)
     return `the freeze time is ${formatDuration(at - deadline)} after this hold stops waiting`;
   return undefined;

@@ -1,0 +1,75 @@
+/**
+ * `release <hold id> [--at T]`: orders a prepared hold in the background (freeze --prepare
+ * --detach) to freeze — now, or at T by its own clock — over its socket, and waits for the
+ * outcome. The order carries its deadline (T, or now, plus --within): the holder refuses an
+ * order that reaches it later and rolls back a freeze not done by then, so a fleet's
+ * controller that gave up never has a host freeze behind its back. A user releases their own
+ * prepared holds.
+ */
+import { FreezeError, FreezeErrorCode } from '../base/errors.js';
+import { MAX_TIME_MS } from './hold-record.js';
+import { HOLD_ID } from './hold-registry.js';
+import { askHolder, holdSocketPath } from './hold-socket.js';
+import { existingRuntimeDir } from './runtime-dir.js';
+
+/** How long `release` waits beyond the order's deadline: the holder registers the hold and answers. */
+const ANSWER_GRACE_MS = 5_000;
+
+/** What the holder answers once frozen: its frozen event (event-writer.ts), bounded and checked. */
+export interface ReleasedHold {
+  hold: string;
+  frozenAt: number;
+  freezeMs: number;
+  processes: unknown[];
+  [field: string]: unknown;
+}
+
+const noPrepared = (id: string, why: string) =>
+  new FreezeError('NO_MATCH', `no prepared hold ${id} of yours: ${why}`);
+
+export async function releaseHold(
+  id: string,
+  atMs: number | undefined,
+  withinMs: number,
+): Promise<ReleasedHold> {
+  if (!HOLD_ID.test(id)) {
+    throw new FreezeError('INVALID_ARGUMENT', `no hold ${id}: a hold id is tf- and 6 hex digits`);
+  }
+  if (atMs !== undefined && !(Number.isSafeInteger(atMs) && atMs >= 0 && atMs + withinMs <= MAX_TIME_MS)) {
+    throw new FreezeError('INVALID_ARGUMENT', `--at ${atMs}: not a time in ms since the epoch`);
+  }
+  const own = existingRuntimeDir();
+  if (own === null) throw noPrepared(id, 'this user has no runtime directory (no hold was made)');
+  const before = (atMs ?? Date.now()) + withinMs;
+  const answer = await askHolder(
+    holdSocketPath(own.path, id),
+    own.uid,
+    { request: 'release', at: atMs, before },
+    Math.max(0, before - Date.now()) + ANSWER_GRACE_MS,
+  );
+  if (answer.kind === 'gone')
+    throw noPrepared(id, 'nobody listens for it (dismissed, expired, or never made)');
+  if (answer.kind === 'refused') throw new FreezeError('RELEASE_FAILED', `hold ${id}: ${answer.why}`);
+  return released(id, answer.value);
+}
+
+/** The holder's answer: the frozen hold, or its error (with the holder's code when it is one of ours). */
+function released(id: string, value: unknown): ReleasedHold {
+  const { frozen, error } = (value ?? {}) as { frozen?: ReleasedHold; error?: unknown };
+  if (typeof error === 'string') throw new FreezeError('BAD_ORDER', `hold ${id}: ${error.slice(0, 200)}`);
+  if (typeof error === 'object' && error !== null) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    const known = Object.values(FreezeErrorCode).find((c) => c === code);
+    const text = typeof message === 'string' ? message.slice(0, 500) : 'the freeze failed';
+    throw new FreezeError(known ?? 'RELEASE_FAILED', `hold ${id}: ${text}`);
+  }
+  const valid =
+    typeof frozen === 'object' &&
+    frozen !== null &&
+    frozen.hold === id &&
+    typeof frozen.frozenAt === 'number' &&
+    typeof frozen.freezeMs === 'number' &&
+    Array.isArray(frozen.processes);
+  if (!valid) throw new FreezeError('RELEASE_FAILED', `hold ${id}: its holder's answer is not valid`);
+  return frozen;
+}
