@@ -12,7 +12,7 @@ import type { ResolvedTarget } from '../tree/targets.js';
 import { warmUp } from '../warm-up.js';
 import { formatDuration } from './duration.js';
 import { type EventSink, targetSummary } from './event-writer.js';
-import { checkTargets } from './prepare-checks.js';
+import { checkTargets, refuseHeld } from './prepare-checks.js';
 import { printable } from './printable.js';
 
 /** An order to a prepared hold, from its standard input or its socket. */
@@ -32,6 +32,8 @@ export interface OrderSource {
 export interface PrepareOptions {
   targets: readonly ResolvedTarget[];
   childrenOnly: boolean;
+  /** --join: processes another hold holds are joined at the freeze, not refused now. */
+  join: boolean;
   watchdog: boolean;
   timeoutMs: number;
   json: boolean;
@@ -46,6 +48,7 @@ export async function prepareFreeze(
 ): Promise<UnstampedEvent<PreparedLine>> {
   const started = performance.now();
   const pids = checkTargets(options.targets, options.childrenOnly);
+  if (!options.join) await refuseHeld(options.targets, options.childrenOnly);
   // The watchdogs this process keeps: the freeze takes them instead of starting its own.
   if (options.watchdog) await warmUp({ timeoutMs: options.timeoutMs });
   return {

@@ -60,8 +60,9 @@ function released(id: string, value: unknown): ReleasedHold {
   if (typeof error === 'object' && error !== null) {
     const { code, message } = error as { code?: unknown; message?: unknown };
     const known = Object.values(FreezeErrorCode).find((c) => c === code);
-    const text = typeof message === 'string' ? message.slice(0, 500) : 'the freeze failed';
-    throw new FreezeError(known ?? 'RELEASE_FAILED', `hold ${id}: ${text}`);
+    const text = typeof message === 'string' ? message.slice(0, 500) : `hold ${id}: the freeze failed`;
+    // The holder's own words, as the same freeze in the foreground would have said them.
+    throw new FreezeError(known ?? 'RELEASE_FAILED', known ? text : `hold ${id}: ${text}`);
   }
   const valid =
     typeof frozen === 'object' &&
