@@ -166,14 +166,14 @@ export function addReleaseCommand(program: Command, setExitCode: SetExitCode): v
     .description('order a prepared hold (freeze --prepare --detach) to freeze, now or at a given time')
     .argument('<hold>', 'the prepared hold id (tf-…) that freeze --prepare --detach printed')
     .addOption(
-      new Option('--at <ms>', 'freeze at this time (ms since the epoch), by the host’s own clock').argParser(
+      new Option('--at <ms>', "freeze at this time (ms since the epoch), by the host's own clock").argParser(
         parseEpochMs,
       ),
     )
     .addOption(
       new Option(
         '--within <duration>',
-        'the order’s deadline after --at (or now): refused if it reaches the hold later, rolled back if not frozen by then',
+        "the order's deadline after --at (or now): refused if it reaches the hold later, rolled back if not frozen by then",
       )
         .argParser(parseDurationOption)
         .default(DEFAULT_RELEASE_WITHIN_MS, durationOptionText(DEFAULT_RELEASE_WITHIN_MS)),
