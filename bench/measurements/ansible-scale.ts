@@ -30,17 +30,15 @@ const median = (values: number[]) => {
 };
 
 /**
- * Each host's stdout (parsed) of the tasks whose stdout is a JSON line `matching`, from the
- * oneline callback's lines ("host1 | CHANGED => {result}").
+ * Each host's stdout (parsed) of the command tasks whose stdout is a JSON line `matching`, from
+ * the oneline callback's lines ("host1 | CHANGED | rc=0 | (stdout) {...}").
  */
 function resultsOf(output: string, matching: (value: Record<string, unknown>) => boolean) {
   const found = new Map<string, Record<string, unknown>>();
   for (const line of output.split('\n')) {
-    const match = /^(\S+) \| (?:SUCCESS|CHANGED) => (\{.*\})\s*$/.exec(line);
+    const match = /^(\S+) \| (?:SUCCESS|CHANGED) \| rc=0 \| \(stdout\) (\{.*\})\s*$/.exec(line);
     if (!match) continue;
-    const stdout = (JSON.parse(match[2] as string) as { stdout?: unknown }).stdout;
-    if (typeof stdout !== 'string' || !stdout.startsWith('{')) continue;
-    const value = JSON.parse(stdout) as Record<string, unknown>;
+    const value = JSON.parse(match[2] as string) as Record<string, unknown>;
     if (matching(value)) found.set(match[1] as string, value);
   }
   return found;
