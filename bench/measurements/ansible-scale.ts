@@ -80,7 +80,17 @@ async function measure(fleet: TestFleet, run: number) {
 for (const size of sizes) {
   const fleet = await startFleet(size);
   try {
-    const first = await measure(fleet, 0); // opens the connections (ControlPersist keeps them)
+    // The first run opens the connections (ControlPersist keeps them); a failure is reported too.
+    const first = await measure(fleet, 0).catch((error: Error) => {
+      console.log(`  the first run failed: ${error.message.split('\n')[0]}`);
+      return {
+        spreadMs: Number.NaN,
+        heldMs: Number.NaN,
+        medianHeldMs: Number.NaN,
+        windowMs: Number.NaN,
+        wallMs: Number.NaN,
+      };
+    });
     const rows: Awaited<ReturnType<typeof measure>>[] = [];
     const failures: string[] = [];
     for (let run = 1; run <= runs; run++) {
