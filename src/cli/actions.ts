@@ -11,11 +11,9 @@ import { type ResolvedTarget, resolveTargets } from '../tree/targets.js';
 import { runDemo } from './demo.js';
 import { detachHold, HOLDER_FD_VARIABLE } from './detach.js';
 import { eventSink, targetSummary } from './event-writer.js';
-import { EXIT } from './exit-codes.js';
 import { type HoldOptions, holdFreeze } from './hold.js';
 import { HOLD_ID } from './hold-registry.js';
 import { jsonLine, printable } from './printable.js';
-import { releaseHold } from './release-hold.js';
 import { runFrozen } from './run-frozen.js';
 import { myUid, openRuntimeDir } from './runtime-dir.js';
 import { collectStatus, printStatus } from './status.js';
@@ -24,7 +22,6 @@ import { describeHold, describeThaw, thawHold } from './thaw-hold.js';
 import { describeTree, renderTree } from './tree-view.js';
 import {
   type FreezeCliOptions,
-  type ReleaseCliOptions,
   TARGET_FORMS,
   type TargetCliOptions,
   type ThawCliOptions,
@@ -32,6 +29,8 @@ import {
 } from './usage.js';
 
 type SetExitCode = (code: number) => void;
+
+export { release } from './release-hold.js';
 
 /** The targets named on the command line (operands, and --cgroup), resolved; none is a usage error. */
 function resolveCliTargets(specs: string[], options: TargetCliOptions): ResolvedTarget[] {
@@ -250,22 +249,6 @@ function holdIdOf(spec: string): string {
     'INVALID_ARGUMENT',
     `no hold ${spec}: a hold id is tf- and 6 hex digits (treefreeze status lists the holds; a process of that name is name:${spec})`,
   );
-}
-
-export async function release(
-  id: string,
-  options: ReleaseCliOptions,
-  setExitCode: SetExitCode,
-): Promise<void> {
-  const frozen = await releaseHold(id.toLowerCase(), options.at, options.within);
-  if (options.json) {
-    process.stdout.write(jsonLine({ ...frozen, event: 'frozen', at: Date.now() }));
-  } else {
-    process.stderr.write(
-      `froze ${count(frozen.processes.length, 'process', 'processes')} in ${frozen.freezeMs.toFixed(1)} ms as hold ${frozen.hold}; treefreeze thaw ${frozen.hold} ends it\n`,
-    );
-  }
-  setExitCode(EXIT.OK);
 }
 
 export async function thaw(specs: string[], options: ThawCliOptions): Promise<void> {

@@ -5,6 +5,8 @@
  * --prepare, once it reports itself prepared (nothing stopped yet: `release` orders the freeze).
  */
 import { spawn } from 'node:child_process';
+import { closeSync, writeSync } from 'node:fs';
+import { FreezeError } from '../base/errors.js';
 import { signalChild } from '../kernel/child-signal.js';
 import { formatDuration } from './duration.js';
 import { eventSink } from './event-writer.js';
@@ -109,4 +111,20 @@ function announcePrepared(
 function dashDash(argv: readonly string[]): number {
   const index = argv.indexOf('--');
   return index < 0 ? argv.length : index;
+}
+
+/** freeze --detach's holder tells the waiting command how the freeze went: one JSON line, then it is on its own. */
+export function reportToParent(fd: number, report: Record<string, unknown>): void {
+  try {
+    writeSync(fd, `${JSON.stringify(report)}\n`);
+    closeSync(fd);
+  } catch {
+    // the command that started us is gone: hold anyway, the lease bounds it
+  }
+}
+
+export function errorFields(error: unknown) {
+  return error instanceof FreezeError
+    ? { code: error.code, message: error.message, pids: error.pids }
+    : { code: 'FAILED', message: String((error as Error)?.message ?? error), pids: [] };
 }

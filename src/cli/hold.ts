@@ -2,12 +2,11 @@
  * `freeze`: freeze, hold (for a time, until a signal, `thaw <id>` or the end of stdin), always
  * thaw. Also what `freeze` and `run` (run-frozen.ts) share: their options and their freeze.
  */
-import { closeSync, writeSync } from 'node:fs';
-import { FreezeError } from '../base/errors.js';
 import { type LongTimer, setLongTimeout } from '../base/timers.js';
 import type { FrozenTree, HoldEvent } from '../hold/frozen-tree.js';
 import type { HoldEndReason } from '../protocol/events.js';
 import type { ResolvedTarget } from '../tree/targets.js';
+import { errorFields, reportToParent } from './detach.js';
 import { formatDuration } from './duration.js';
 import { type EventSink, eventSink, frozenEvent, heldMs as heldFor, thawedEvent } from './event-writer.js';
 import { EXIT } from './exit-codes.js';
@@ -18,18 +17,11 @@ import {
   startStatusLine,
   summary,
 } from './hold-output.js';
-import { newHoldId } from './hold-registry.js';
-import { awaitOrder, prepared, prepareFreeze, reportDismissed } from './prepare.js';
-import { listenForOrders, type SocketOrders } from './prepared-orders.js';
+import { preparePhase } from './prepare-phase.js';
+import type { SocketOrders } from './prepared-orders.js';
 import { type RegisteredHold, registerHold } from './registered-hold.js';
-import { openRuntimeDir, type RuntimeDir } from './runtime-dir.js';
-import {
-  type OrderReader,
-  readOrders,
-  reportBadOrder,
-  stdinOrderSource,
-  watchOrders,
-} from './stdin-orders.js';
+import { openRuntimeDir } from './runtime-dir.js';
+import { type OrderReader, readOrders, reportBadOrder, watchOrders } from './stdin-orders.js';
 import { onStopSignals, type StopSignal } from './stop-signals.js';
 import { count } from './style.js';
 import { freezeTargets, type TargetFreezeOptions } from './targets-hold.js';
@@ -50,22 +42,6 @@ export interface HoldOptions extends TargetFreezeOptions {
   reportFd?: number | undefined;
   /** freeze --prepare: get ready, then freeze only on an order that comes within this long. */
   prepareWithinMs?: number | undefined;
-}
-
-/** freeze --detach's holder tells the waiting command how the freeze went: one JSON line, then it is on its own. */
-function reportToParent(fd: number, report: Record<string, unknown>): void {
-  try {
-    writeSync(fd, `${JSON.stringify(report)}\n`);
-    closeSync(fd);
-  } catch {
-    // the command that started us is gone: hold anyway, the lease bounds it
-  }
-}
-
-function errorFields(error: unknown) {
-  return error instanceof FreezeError
-    ? { code: error.code, message: error.message, pids: error.pids }
-    : { code: 'FAILED', message: String((error as Error)?.message ?? error), pids: [] };
 }
 
 /**
@@ -139,24 +115,13 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
   const events = options.json ? eventSink(options.jsonFd ?? 1) : undefined;
   const orders = options.untilStdinCloses ? readOrders() : undefined;
   const detached = options.reportFd !== undefined;
-  const preparedId = options.prepareWithinMs !== undefined && detached ? newHoldId() : undefined;
   let socket: SocketOrders | undefined;
+  let preparedId: string | undefined;
   try {
     if (options.prepareWithinMs !== undefined) {
-      const within = options.prepareWithinMs;
-      if (preparedId) socket = await prepareInBackground(options, registry, preparedId);
-      const go = socket
-        ? await awaitOrder(socket, within, abort.signal)
-        : await prepared(options, within, stdinOrderSource(orders as OrderReader), abort.signal, events);
-      if (typeof go === 'string') {
-        socket?.failed(undefined);
-        reportDismissed(go, events);
-        return EXIT.OK;
-      }
-      // Done by the order's deadline, or not at all (rolled back): its sender has given up by then.
-      if (go.before !== undefined)
-        options.timeoutMs = Math.max(1, Math.min(options.timeoutMs, go.before - Date.now()));
-      socket?.freezing();
+      const phase = await preparePhase(options, registry, orders, abort.signal, events);
+      if (phase === 'dismissed') return EXIT.OK;
+      ({ socket, id: preparedId } = phase);
     }
     let registered: RegisteredHold | undefined;
     const printBreach = breachPrinter(options, () => clearStatus(), events);
@@ -200,8 +165,6 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     return exitCode;
   } catch (error) {
     socket?.failed({ error: errorFields(error) });
-    if (preparedId && options.reportFd !== undefined)
-      reportToParent(options.reportFd, { ok: false, error: errorFields(error) });
     throw error;
   } finally {
     socket?.close();
@@ -211,22 +174,6 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     stopStatus();
     removeHandlers();
   }
-}
-
-/**
- * freeze --prepare --detach, in the background holder: listens for its orders (release, thaw)
- * as hold `id`, and tells the waiting command it is prepared; from then on it is on its own.
- */
-async function prepareInBackground(
-  options: HoldOptions,
-  registry: RuntimeDir,
-  id: string,
-): Promise<SocketOrders> {
-  const event = await prepareFreeze(options, options.prepareWithinMs as number);
-  const socket = await listenForOrders(registry, id, () => ({ ...event, hold: id }));
-  reportToParent(options.reportFd as number, { ok: true, prepared: { ...event, hold: id } });
-  options.reportFd = undefined; // reported: the descriptor is closed, and its number may be reused
-  return socket;
 }
 
 /** The tree is frozen and its hold registered: the "frozen" event, --detach's parent, a log's line. */

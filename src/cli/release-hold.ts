@@ -6,11 +6,14 @@
  * controller that gave up never has a host freeze behind its back. A user releases their own
  * prepared holds.
  */
-import { FreezeError, FreezeErrorCode } from '../base/errors.js';
+import { count, FreezeError, FreezeErrorCode } from '../base/errors.js';
+import { EXIT } from './exit-codes.js';
 import { MAX_TIME_MS } from './hold-record.js';
 import { HOLD_ID } from './hold-registry.js';
 import { askHolder, holdSocketPath } from './hold-socket.js';
+import { jsonLine } from './printable.js';
 import { existingRuntimeDir } from './runtime-dir.js';
+import type { ReleaseCliOptions } from './usage.js';
 
 /** How long `release` waits beyond the order's deadline: the holder registers the hold and answers. */
 const ANSWER_GRACE_MS = 5_000;
@@ -23,6 +26,8 @@ export interface ReleasedHold {
   processes: unknown[];
   [field: string]: unknown;
 }
+
+type SetExitCode = (code: number) => void;
 
 const noPrepared = (id: string, why: string) =>
   new FreezeError('NO_MATCH', `no prepared hold ${id} of yours: ${why}`);
@@ -73,4 +78,21 @@ function released(id: string, value: unknown): ReleasedHold {
     Array.isArray(frozen.processes);
   if (!valid) throw new FreezeError('RELEASE_FAILED', `hold ${id}: its holder's answer is not valid`);
   return frozen;
+}
+
+/** The command: release, then print the frozen event (--json) or one line. */
+export async function release(
+  id: string,
+  options: ReleaseCliOptions,
+  setExitCode: SetExitCode,
+): Promise<void> {
+  const frozen = await releaseHold(id.toLowerCase(), options.at, options.within);
+  if (options.json) {
+    process.stdout.write(jsonLine({ ...frozen, event: 'frozen', at: Date.now() }));
+  } else {
+    process.stderr.write(
+      `froze ${count(frozen.processes.length, 'process', 'processes')} in ${frozen.freezeMs.toFixed(1)} ms as hold ${frozen.hold}; treefreeze thaw ${frozen.hold} ends it\n`,
+    );
+  }
+  setExitCode(EXIT.OK);
 }
