@@ -69,6 +69,11 @@ export const FreezeErrorCode = {
    * frozen on it, and a hold it reached was thawed.
    */
   BAD_ORDER: 'BAD_ORDER',
+  /**
+   * treefreeze release: the prepared hold did not answer its order (its holder is stuck or its
+   * answer is not valid). Whether it froze is unknown: its lease bounds it; treefreeze status shows it.
+   */
+  RELEASE_FAILED: 'RELEASE_FAILED',
 } as const;
 
 export type FreezeErrorCode = (typeof FreezeErrorCode)[keyof typeof FreezeErrorCode];

@@ -30,6 +30,8 @@ import {
 
 type SetExitCode = (code: number) => void;
 
+export { release } from './release-hold.js';
+
 /** The targets named on the command line (operands, and --cgroup), resolved; none is a usage error. */
 function resolveCliTargets(specs: string[], options: TargetCliOptions): ResolvedTarget[] {
   const all = [...specs, ...(options.cgroup !== undefined ? [`cgroup:${options.cgroup}`] : [])];
@@ -187,8 +189,13 @@ export async function freeze(
       '--detach and --until-stdin-closes do not go together: a detached hold has no input',
     );
   }
-  if (options.prepare && !options.untilStdinCloses) {
-    throw new UsageError('--prepare needs --until-stdin-closes: the order to freeze comes on standard input');
+  const holderFd = process.env[HOLDER_FD_VARIABLE];
+  delete process.env[HOLDER_FD_VARIABLE]; // not for anything this process starts
+  const reportFd = holderFd !== undefined && /^\d+$/.test(holderFd) ? Number(holderFd) : undefined;
+  if (options.prepare && !options.untilStdinCloses && !options.detach && reportFd === undefined) {
+    throw new UsageError(
+      '--prepare needs --until-stdin-closes (orders on standard input) or --detach (orders by treefreeze release and thaw)',
+    );
   }
   if (options.detach && options.maxHold === undefined && options.for === undefined) {
     throw new UsageError('--detach needs --max-hold (or --for): nobody is there to thaw a forgotten hold');
@@ -200,9 +207,6 @@ export async function freeze(
     setExitCode(await detachHold(argv, options.timeout, Boolean(options.json), options.maxHold));
     return;
   }
-  const holderFd = process.env[HOLDER_FD_VARIABLE];
-  delete process.env[HOLDER_FD_VARIABLE]; // not for anything this process starts
-  const reportFd = holderFd !== undefined && /^\d+$/.test(holderFd) ? Number(holderFd) : undefined;
   setExitCode(
     await holdFreeze({
       ...holdOptions(targets, options),

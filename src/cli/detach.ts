@@ -1,9 +1,12 @@
 /**
  * freeze --detach: the hold is kept by a background holder — this same command, started
  * again without --detach in a session of its own, with its own watchdog and lease — and
- * this process returns once the holder reports the tree frozen and confirmed (or failed).
+ * this process returns once the holder reports the tree frozen and confirmed (or failed); with
+ * --prepare, once it reports itself prepared (nothing stopped yet: `release` orders the freeze).
  */
 import { spawn } from 'node:child_process';
+import { closeSync, writeSync } from 'node:fs';
+import { FreezeError } from '../base/errors.js';
 import { signalChild } from '../kernel/child-signal.js';
 import { formatDuration } from './duration.js';
 import { eventSink } from './event-writer.js';
@@ -17,6 +20,8 @@ export const HOLDER_FD_VARIABLE = 'TREEFREEZE_HOLDER_FD';
 interface HolderReport {
   ok: boolean;
   event?: { hold: string; processes: unknown[]; freezeMs: number; targets: { label: string }[] };
+  /** freeze --prepare --detach: prepared, nothing stopped; `treefreeze release <hold>` freezes it. */
+  prepared?: { hold: string; freezeWithinMs: number; targets: { label: string; pids: number[] }[] };
   error?: { code: string; message: string; pids: number[] };
 }
 
@@ -65,6 +70,7 @@ export async function detachHold(
     process.stderr.write(`treefreeze: ${message}\n`);
     return EXIT.FAILED;
   }
+  if (report.ok && report.prepared) return announcePrepared(report.prepared, holder.pid as number, json);
   if (!report.ok || !report.event) {
     const error = report.error ?? { code: 'FAILED', message: 'the background holder failed', pids: [] };
     if (json) eventSink(1)({ event: 'error', ...error });
@@ -84,7 +90,41 @@ export async function detachHold(
   return EXIT.OK;
 }
 
+/** The background holder is prepared: its id on stdout (--json: the prepared event, with it). */
+function announcePrepared(
+  prepared: NonNullable<HolderReport['prepared']>,
+  holder: number,
+  json: boolean,
+): number {
+  if (json) {
+    process.stdout.write(jsonLine({ ...prepared, detached: true, holder, at: Date.now() }));
+    return EXIT.OK;
+  }
+  const pids = prepared.targets.reduce((sum, target) => sum + target.pids.length, 0);
+  process.stderr.write(
+    `prepared to freeze ${prepared.targets.map((t) => printable(t.label)).join(', ')} (${count(pids, 'process', 'processes')} now; nothing stopped) in the background as ${prepared.hold} (pid ${holder}); treefreeze release ${prepared.hold} freezes it, treefreeze thaw ${prepared.hold} dismisses it; it exits unfrozen if no order comes within ${formatDuration(prepared.freezeWithinMs)}\n`,
+  );
+  process.stdout.write(`${prepared.hold}\n`);
+  return EXIT.OK;
+}
+
 function dashDash(argv: readonly string[]): number {
   const index = argv.indexOf('--');
   return index < 0 ? argv.length : index;
+}
+
+/** freeze --detach's holder tells the waiting command how the freeze went: one JSON line, then it is on its own. */
+export function reportToParent(fd: number, report: Record<string, unknown>): void {
+  try {
+    writeSync(fd, `${JSON.stringify(report)}\n`);
+    closeSync(fd);
+  } catch {
+    // the command that started us is gone: hold anyway, the lease bounds it
+  }
+}
+
+export function errorFields(error: unknown) {
+  return error instanceof FreezeError
+    ? { code: error.code, message: error.message, pids: error.pids }
+    : { code: 'FAILED', message: String((error as Error)?.message ?? error), pids: [] };
 }

@@ -18,6 +18,18 @@ import { durationOptionText, MAX_CLI_DURATION_MS, MAX_DURATION_TEXT, parseDurati
 /** freeze --prepare: how long a prepared hold waits for its order before it exits unfrozen. */
 export const DEFAULT_PREPARE_TIMEOUT_MS = 60_000;
 
+/** release: how long after its time an order to freeze may still reach the hold and be done. */
+export const DEFAULT_RELEASE_WITHIN_MS = 2_000;
+
+/** A time in ms since the epoch (release --at), as `date +%s%3N` prints it. */
+export function parseEpochMs(value: string): number {
+  const ms = Number(value);
+  if (!/^\d{1,15}$/.test(value) || !Number.isSafeInteger(ms)) {
+    throw new InvalidArgumentError(`"${value}" is not a time in ms since the epoch (e.g. $(date +%s%3N))`);
+  }
+  return ms;
+}
+
 function parsePid(value: string): number {
   const pid = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(pid) || pid <= 0) {

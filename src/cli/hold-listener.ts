@@ -1,23 +1,45 @@
 /**
  * The holder's end of its socket (hold-socket.ts says what both ends check): it answers
- * `describe` and `thaw` from its own user or root, one request per connection, and never lets
+ * `describe`, `thaw` and (a prepared hold) `release` from its own user or root, one request per connection, and never lets
  * an asker crash it or keep it alive: every connection has an error handler and a deadline from
  * its first moment.
  */
 import { rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { peerOf } from '../kernel/socket-peer.js';
-import { ACCEPTED, type HoldRequest, holdSocketPath, REQUEST_MAX_BYTES } from './hold-socket.js';
+import { MAX_TIME_MS } from './hold-record.js';
+import { ACCEPTED, holdSocketPath, REQUEST_MAX_BYTES, type RequestLine } from './hold-socket.js';
 import { myUid } from './runtime-dir.js';
 
 /** How long a holder waits for a connected asker to say what it wants (or to take a refusal). */
 const REQUEST_DEADLINE_MS = 2_000;
 
 export interface HoldListener {
-  close(): void;
+  /** Stops listening and removes the socket file (unless the file is another listener's now). */
+  close(removeFile?: boolean): void;
+  /** Removes the socket file only: connections made already are still answered. */
+  unlink(): void;
 }
 
-type Answer = (request: HoldRequest) => Promise<unknown> | unknown;
+type Answer = (request: RequestLine) => Promise<unknown> | unknown;
+
+const isTime = (value: unknown) =>
+  value === undefined ||
+  (Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_TIME_MS);
+
+/** A request line as sent (hold-socket.ts), or null: anything else is refused. */
+function parseRequest(line: string): RequestLine | null {
+  let value: Partial<RequestLine> | null;
+  try {
+    value = JSON.parse(line) as Partial<RequestLine> | null;
+  } catch {
+    return null;
+  }
+  const request = value?.request;
+  if (request === 'describe' || request === 'thaw') return { request };
+  if (request !== 'release' || !isTime(value?.at) || !isTime(value?.before)) return null;
+  return { request, at: value?.at, before: value?.before };
+}
 
 /** One connection: checks the asker, reads one request line, writes the answer (a thaw's: first "accepted"). */
 function serveConnection(socket: Socket, answer: Answer): void {
@@ -36,17 +58,12 @@ function serveConnection(socket: Socket, answer: Answer): void {
     if (!text.includes('\n')) return;
     socket.off('data', onData);
     socket.setTimeout(0);
-    let request: unknown;
-    try {
-      request = JSON.parse(text.slice(0, text.indexOf('\n'))).request;
-    } catch {
-      request = undefined;
-    }
-    if (request !== 'describe' && request !== 'thaw') {
+    const request = parseRequest(text.slice(0, text.indexOf('\n')));
+    if (request === null) {
       socket.end(`${JSON.stringify({ error: 'unknown request' })}\n`);
       return;
     }
-    if (request === 'thaw') socket.write(`${JSON.stringify(ACCEPTED)}\n`);
+    if (request.request !== 'describe') socket.write(`${JSON.stringify(ACCEPTED)}\n`);
     Promise.resolve()
       .then(() => answer(request))
       .catch((error: unknown) => ({
@@ -78,10 +95,11 @@ export function listenForRequests(dir: string, id: string, answer: Answer): Prom
         server.removeAllListeners('error');
         server.on('error', () => {});
         resolve({
-          close() {
+          close(removeFile = true) {
             server.close();
-            rmSync(path, { force: true }); // our own socket file, in our own directory
+            if (removeFile) rmSync(path, { force: true }); // our own socket file, in our own directory
           },
+          unlink: () => rmSync(path, { force: true }),
         });
       });
     } finally {

@@ -10,8 +10,8 @@
  *   directory's owner, and, where SO_PEERCRED is there, requires the listening process to run
  *   as that owner before it sends a byte.
  * Nothing is ever signalled: a holder that does not answer is reported, not killed.
- * One request line, one answer line, both JSON and bounded; a `thaw` is first acknowledged with
- * `{"accepted":true}`, so that a holder that says nothing is given up on quickly.
+ * One request line, one answer line, both JSON and bounded; a `thaw` or a `release` is first
+ * acknowledged with `{"accepted":true}`, so that a holder that says nothing is given up on quickly.
  */
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -20,7 +20,15 @@ import type { PeerCredentials } from '../kernel/native.js';
 import { peerOf } from '../kernel/socket-peer.js';
 import { RECORD_MAX_BYTES } from './hold-record.js';
 
-export type HoldRequest = 'describe' | 'thaw';
+/** describe and thaw reach any hold; release, a prepared one (prepared-orders.ts). */
+export type HoldRequest = 'describe' | 'thaw' | 'release';
+
+/** A request's line: release carries when to freeze and by when it must be done (Date.now() ms). */
+export interface RequestLine {
+  request: HoldRequest;
+  at?: number | undefined;
+  before?: number | undefined;
+}
 
 const O_PATH = 0o10000000;
 export const REQUEST_MAX_BYTES = 256;
@@ -69,11 +77,12 @@ function openSocketFile(path: string, ownerUid: number): number | HolderAnswer {
 export function askHolder(
   path: string,
   ownerUid: number,
-  request: HoldRequest,
+  request: HoldRequest | RequestLine,
   deadlineMs: number,
   /** Shared by several asks: the bytes their answers may take together, charged in this order. */
   budgets: readonly { bytes: number }[] = [],
 ): Promise<HolderAnswer> {
+  const asked: RequestLine = typeof request === 'string' ? { request } : request;
   const fd = openSocketFile(path, ownerUid);
   if (typeof fd !== 'number') return Promise.resolve(fd);
   return new Promise((resolve) => {
@@ -101,7 +110,7 @@ export function askHolder(
       if (peer !== null && peer.uid !== ownerUid) {
         return finish({ kind: 'refused', why: `its listener runs as uid ${peer.uid}, not ${ownerUid}` });
       }
-      socket.write(`${JSON.stringify({ request })}\n`);
+      socket.write(`${JSON.stringify(asked)}\n`);
     });
     socket.on('data', (data) => {
       text += data.toString('utf8');
@@ -112,7 +121,7 @@ export function askHolder(
       for (let end = text.indexOf('\n'); end >= 0 && !settled; end = text.indexOf('\n')) {
         const line = text.slice(0, end);
         text = text.slice(end + 1);
-        const said = parseAnswerLine(line, request);
+        const said = parseAnswerLine(line, asked.request);
         if (said === 'not JSON') return finish({ kind: 'refused', why: 'its answer is not JSON' });
         if (said === 'accepted') deadline.accepted();
         else finish({ kind: 'answer', value: said.value, peer });
@@ -170,7 +179,8 @@ function parseAnswerLine(line: string, request: HoldRequest): 'accepted' | 'not 
   } catch {
     return 'not JSON';
   }
-  if (request === 'thaw' && (value as { accepted?: unknown } | null)?.accepted === true) return 'accepted';
+  if (request !== 'describe' && (value as { accepted?: unknown } | null)?.accepted === true)
+    return 'accepted';
   return { value };
 }
 

@@ -2,12 +2,11 @@
  * `freeze`: freeze, hold (for a time, until a signal, `thaw <id>` or the end of stdin), always
  * thaw. Also what `freeze` and `run` (run-frozen.ts) share: their options and their freeze.
  */
-import { closeSync, writeSync } from 'node:fs';
-import { FreezeError } from '../base/errors.js';
 import { type LongTimer, setLongTimeout } from '../base/timers.js';
 import type { FrozenTree, HoldEvent } from '../hold/frozen-tree.js';
 import type { HoldEndReason } from '../protocol/events.js';
 import type { ResolvedTarget } from '../tree/targets.js';
+import { errorFields, reportToParent } from './detach.js';
 import { formatDuration } from './duration.js';
 import { type EventSink, eventSink, frozenEvent, heldMs as heldFor, thawedEvent } from './event-writer.js';
 import { EXIT } from './exit-codes.js';
@@ -18,16 +17,11 @@ import {
   startStatusLine,
   summary,
 } from './hold-output.js';
-import { prepared, reportDismissed } from './prepare.js';
+import { preparePhase } from './prepare-phase.js';
+import type { SocketOrders } from './prepared-orders.js';
 import { type RegisteredHold, registerHold } from './registered-hold.js';
 import { openRuntimeDir } from './runtime-dir.js';
-import {
-  type OrderReader,
-  readOrders,
-  reportBadOrder,
-  stdinOrderSource,
-  watchOrders,
-} from './stdin-orders.js';
+import { type OrderReader, readOrders, reportBadOrder, watchOrders } from './stdin-orders.js';
 import { onStopSignals, type StopSignal } from './stop-signals.js';
 import { count } from './style.js';
 import { freezeTargets, type TargetFreezeOptions } from './targets-hold.js';
@@ -48,22 +42,6 @@ export interface HoldOptions extends TargetFreezeOptions {
   reportFd?: number | undefined;
   /** freeze --prepare: get ready, then freeze only on an order that comes within this long. */
   prepareWithinMs?: number | undefined;
-}
-
-/** freeze --detach's holder tells the waiting command how the freeze went: one JSON line, then it is on its own. */
-function reportToParent(fd: number, report: Record<string, unknown>): void {
-  try {
-    writeSync(fd, `${JSON.stringify(report)}\n`);
-    closeSync(fd);
-  } catch {
-    // the command that started us is gone: hold anyway, the lease bounds it
-  }
-}
-
-function errorFields(error: unknown) {
-  return error instanceof FreezeError
-    ? { code: error.code, message: error.message, pids: error.pids }
-    : { code: 'FAILED', message: String((error as Error)?.message ?? error), pids: [] };
 }
 
 /**
@@ -136,22 +114,14 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
   let keepAlive: NodeJS.Timeout | undefined;
   const events = options.json ? eventSink(options.jsonFd ?? 1) : undefined;
   const orders = options.untilStdinCloses ? readOrders() : undefined;
+  const detached = options.reportFd !== undefined;
+  let socket: SocketOrders | undefined;
+  let preparedId: string | undefined;
   try {
-    if (options.prepareWithinMs !== undefined && orders) {
-      const go = await prepared(
-        options,
-        options.prepareWithinMs,
-        stdinOrderSource(orders),
-        abort.signal,
-        events,
-      );
-      if (typeof go === 'string') {
-        reportDismissed(go, events);
-        return EXIT.OK;
-      }
-      // Done by the order's deadline, or not at all (rolled back): its sender has given up by then.
-      if (go.before !== undefined)
-        options.timeoutMs = Math.max(1, Math.min(options.timeoutMs, go.before - Date.now()));
+    if (options.prepareWithinMs !== undefined) {
+      const phase = await preparePhase(options, registry, orders, abort.signal, events);
+      if (phase === 'dismissed') return EXIT.OK;
+      ({ socket, id: preparedId } = phase);
     }
     let registered: RegisteredHold | undefined;
     const printBreach = breachPrinter(options, () => clearStatus(), events);
@@ -162,18 +132,24 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
         throw error;
       },
     );
+    socket?.handOver();
     registered = await registerHold(registry, 'freeze', options.targets, frozen, {
       onThawRequest: () => {
         requests.thaw = true;
         requests.notify('request');
       },
-      detached: options.reportFd !== undefined,
+      detached,
       watchdog: options.watchdog,
       maxHoldMs: options.maxHoldMs,
       forMs: options.forMs,
+      id: preparedId,
     });
     const hold = registered;
     announceHold(options, frozen, hold.id, events);
+    socket?.frozen(hold, { frozen: { ...frozenEvent('freeze', options, frozen), hold: hold.id } }, () => {
+      requests.thaw = true;
+      requests.notify('request');
+    });
     [stopStatus, clearStatus] = startStatusLine(frozen, options);
     keepAlive = setInterval(() => {}, 1 << 30); // a pending promise alone does not keep Node running
     const reason = await waitForThaw(options, frozen, requests, orders);
@@ -187,7 +163,11 @@ export async function holdFreeze(options: HoldOptions): Promise<number> {
     reportThawed(frozen, hold.id, { reason, signal: requests.signal, heldMs, exitCode }, events);
     if (requests.badOrder) reportBadOrder(requests.badOrder, events);
     return exitCode;
+  } catch (error) {
+    socket?.failed({ error: errorFields(error) });
+    throw error;
   } finally {
+    socket?.close();
     orders?.stop();
     // Also when thaw throws: a live interval would keep the CLI running after its error.
     clearInterval(keepAlive);

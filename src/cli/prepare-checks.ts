@@ -1,11 +1,13 @@
 /**
  * What freeze --prepare checks before it reports ready, so that a fleet learns of a host that
  * cannot freeze before any host freezes: the targets are safe to freeze, and this process may
- * signal every process of each tree (kill(pid, 0)) or write each cgroup's freezer file.
+ * signal every process of each tree (kill(pid, 0)) or write each cgroup's freezer file, and no
+ * other live hold holds a process of a tree (the freeze would refuse it: ALREADY_HELD).
  * Nothing is signalled or written.
  */
 import { accessSync, constants } from 'node:fs';
 import { errnoCode, FreezeError, listPids } from '../base/errors.js';
+import { JoinedHolds } from '../hold/claim-query.js';
 import { resolveCgroup } from '../kernel/cgroupfs.js';
 import { listTree } from '../tree/discovery.js';
 import { refuseUnsafeRoot } from '../tree/root-check.js';
@@ -58,4 +60,20 @@ function maySignal(pids: readonly number[]): void {
       refused,
     );
   }
+}
+
+/** How long the holds asked may take to answer, together. */
+const HELD_CHECK_MS = 1_000;
+
+/**
+ * Refuses (ALREADY_HELD, naming the hold) a tree of which another live hold holds a process: a
+ * freeze finds such processes stopped and asks their holds, as this does now. --join skips it.
+ */
+export async function refuseHeld(targets: readonly ResolvedTarget[], childrenOnly: boolean): Promise<void> {
+  const stopped = targets.flatMap((target) =>
+    target.root === undefined
+      ? []
+      : listTree(target.root, { includeRoot: !childrenOnly }).filter((node) => /^[Tt]$/.test(node.state)),
+  );
+  await new JoinedHolds().settle(stopped, Date.now() + HELD_CHECK_MS, false);
 }

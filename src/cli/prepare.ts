@@ -12,7 +12,7 @@ import type { ResolvedTarget } from '../tree/targets.js';
 import { warmUp } from '../warm-up.js';
 import { formatDuration } from './duration.js';
 import { type EventSink, targetSummary } from './event-writer.js';
-import { checkTargets } from './prepare-checks.js';
+import { checkTargets, refuseHeld } from './prepare-checks.js';
 import { printable } from './printable.js';
 
 /** An order to a prepared hold, from its standard input or its socket. */
@@ -32,6 +32,8 @@ export interface OrderSource {
 export interface PrepareOptions {
   targets: readonly ResolvedTarget[];
   childrenOnly: boolean;
+  /** --join: processes another hold holds are joined at the freeze, not refused now. */
+  join: boolean;
   watchdog: boolean;
   timeoutMs: number;
   json: boolean;
@@ -46,6 +48,7 @@ export async function prepareFreeze(
 ): Promise<UnstampedEvent<PreparedLine>> {
   const started = performance.now();
   const pids = checkTargets(options.targets, options.childrenOnly);
+  if (!options.join) await refuseHeld(options.targets, options.childrenOnly);
   // The watchdogs this process keeps: the freeze takes them instead of starting its own.
   if (options.watchdog) await warmUp({ timeoutMs: options.timeoutMs });
   return {
@@ -93,7 +96,8 @@ export async function awaitOrder(
       const late = `the order to freeze arrived ${formatDuration(Date.now() - before)} after its sender's deadline`;
       throw new FreezeError('BAD_ORDER', `${late}: nothing was frozen`);
     }
-    if (order.at === undefined) break;
+    // A time already past, but not its deadline: the order came late within its grace, freeze now.
+    if (order.at === undefined || order.at <= Date.now()) break;
     const refused = refuseTime(order.at, deadline);
     if (refused) throw new FreezeError('BAD_ORDER', `${refused}: nothing was frozen`);
     freezeAt = order.at;
@@ -130,10 +134,8 @@ export async function prepared(
   return awaitOrder(orders, withinMs, stop);
 }
 
-/** Why a freeze time cannot be taken: already past, or after the hold stops waiting. */
+/** Why a freeze time cannot be taken: after the hold stops waiting. */
 function refuseTime(at: number, deadline: number): string | undefined {
-  const now = Date.now();
-  if (at < now) return `the freeze time had passed ${formatDuration(now - at)} before the order arrived`;
   if (at > deadline)
     return `the freeze time is ${formatDuration(at - deadline)} after this hold stops waiting`;
   return undefined;

@@ -10,6 +10,7 @@ import {
   addCompletionCommand,
   addDemoCommand,
   addFreezeCommand,
+  addReleaseCommand,
   addRunCommand,
   addStatusCommand,
   addThawCommand,
@@ -40,6 +41,7 @@ or 3 if the hold was broken while it ran, 4 if it ended before the command did
   addFreezeCommand(program, argv, setExitCode);
   addRunCommand(program, argv, setExitCode);
   addThawCommand(program);
+  addReleaseCommand(program, setExitCode);
   addTreeCommand(program);
   addStatusCommand(program);
   addCompletionCommand(program);

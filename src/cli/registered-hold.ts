@@ -33,6 +33,8 @@ export interface RegisteredHold {
   end(outcome: { reason: string; heldMs: number; exitCode: number }): void;
   /** The thaw failed: say so to whoever asked it to end, then remove its entries. */
   fail(error: unknown): void;
+  /** What a thaw request is answered once the hold has ended (its outcome, or why there is none). */
+  ended(): Promise<unknown>;
 }
 
 export async function registerHold(
@@ -47,9 +49,11 @@ export async function registerHold(
     forMs?: number | undefined;
     /** `thaw <id>` asked the hold to end: end it; the outcome is sent once end() is called. */
     onThawRequest: () => void;
+    /** The id it had while prepared (freeze --prepare --detach): the same hold, the same name. */
+    id?: string | undefined;
   },
 ): Promise<RegisteredHold> {
-  const id = newHoldId();
+  const id = options.id ?? newHoldId();
   const since = frozen.frozenAt; // the hold began when its last task was confirmed stopped
   const self = readProcessStat(process.pid);
   const record = (): HoldRecord => ({
@@ -75,7 +79,8 @@ export async function registerHold(
     process.stderr.write(`treefreeze: warning: hold ${id} ${what}; it holds all the same\n`);
   if (!writeHold(dir, record())) warn(`could not be recorded in ${dir.path}: status will not list it`);
   const listener: HoldListener | null = await listenForRequests(dir.path, id, (request) => {
-    if (request === 'describe') return { record: record() };
+    if (request.request === 'describe') return { record: record() };
+    if (request.request === 'release') return { error: 'it is frozen already (treefreeze thaw ends it)' };
     if (final !== undefined) return final;
     options.onThawRequest();
     return new Promise((resolve) => waiting.push(resolve));
@@ -102,5 +107,7 @@ export async function registerHold(
     fail(error) {
       settle({ error: `the thaw failed: ${(error as Error)?.message ?? error}` });
     },
+    ended: () =>
+      final !== undefined ? Promise.resolve(final) : new Promise((resolve) => waiting.push(resolve)),
   };
 }

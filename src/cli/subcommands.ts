@@ -6,8 +6,14 @@
 import { Argument, type Command, Option } from 'commander';
 import { completionScript, SHELLS, type Shell } from './completion.js';
 import { durationOptionText } from './duration.js';
-import { addFreezeOptions, DEFAULT_PREPARE_TIMEOUT_MS, parseDurationOption } from './freeze-options.js';
-import { type FreezeCliOptions, TARGET_FORMS, type ThawCliOptions } from './usage.js';
+import {
+  addFreezeOptions,
+  DEFAULT_PREPARE_TIMEOUT_MS,
+  DEFAULT_RELEASE_WITHIN_MS,
+  parseDurationOption,
+  parseEpochMs,
+} from './freeze-options.js';
+import { type FreezeCliOptions, type ReleaseCliOptions, TARGET_FORMS, type ThawCliOptions } from './usage.js';
 
 /** The commands' work, loaded when one runs (not for --help, --version or a usage error). */
 const commands = () => import('./actions.js');
@@ -36,7 +42,7 @@ export function addFreezeCommand(program: Command, argv: readonly string[], setE
       )
       .option(
         '--prepare',
-        'with --until-stdin-closes: get ready (check the targets, start the watchdogs), print "prepared", and freeze only when a line reads "freeze"',
+        'get ready (check the targets, start the watchdogs), print "prepared", and freeze only on an order: a line "freeze" (--until-stdin-closes) or treefreeze release (--detach)',
       )
       .addOption(
         new Option(
@@ -81,7 +87,11 @@ Two phases, for a fleet (every host ready before any host freezes): with --prepa
 only if it is not yet T, in ms since the epoch). A line "thaw", the end of the input or a stop
 signal before it ends the hold unfrozen (exit 0); so does --prepare-timeout (exit 1). Any other
 line is refused (exit 1; during the hold, it thaws first).
-  ssh db1 treefreeze freeze postgres --prepare --until-stdin-closes --max-hold 5m --json`,
+  ssh db1 treefreeze freeze postgres --prepare --until-stdin-closes --max-hold 5m --json
+With --prepare and --detach, the prepared hold waits in the background and its id is printed:
+treefreeze release <id> [--at T] freezes it (at T, by this host's clock), treefreeze thaw <id>
+dismisses it unfrozen, and it exits unfrozen after --prepare-timeout.
+  id=$(treefreeze freeze postgres --prepare --detach --max-hold 5m --prepare-timeout 2m)`,
     )
     .action((specs: string[], options: FreezeCliOptions) =>
       commands().then((run) => run.freeze(specs, options, argv, setExitCode)),
@@ -148,6 +158,44 @@ Examples:
   treefreeze thaw --cgroup system.slice/db.service`,
     )
     .action((specs: string[], options: ThawCliOptions) => commands().then((run) => run.thaw(specs, options)));
+}
+
+export function addReleaseCommand(program: Command, setExitCode: SetExitCode): void {
+  program
+    .command('release')
+    .description('order a prepared hold (freeze --prepare --detach) to freeze, now or at a given time')
+    .argument('<hold>', 'the prepared hold id (tf-…) that freeze --prepare --detach printed')
+    .addOption(
+      new Option('--at <ms>', "freeze at this time (ms since the epoch), by the host's own clock").argParser(
+        parseEpochMs,
+      ),
+    )
+    .addOption(
+      new Option(
+        '--within <duration>',
+        "the order's deadline after --at (or now): refused if it reaches the hold later, rolled back if not frozen by then",
+      )
+        .argParser(parseDurationOption)
+        .default(DEFAULT_RELEASE_WITHIN_MS, durationOptionText(DEFAULT_RELEASE_WITHIN_MS)),
+    )
+    .option('--json', 'print the frozen event on stdout')
+    .addHelpText(
+      'after',
+      `
+Waits until the hold is frozen (then exits 0, printing what it froze) or failed (exit 1,
+nothing frozen). A fleet agrees on one time T and releases every host with --at T: each
+freezes at T by its own clock, however late the order went out (fleets keep their clocks
+in step). The hold then goes on as freeze --detach does: treefreeze thaw <hold> ends it,
+its lease (--max-hold) bounds it.
+
+Example:
+  id=$(treefreeze freeze db --prepare --detach --max-hold 5m)
+  treefreeze release $id --at $(( $(date +%s%3N) + 2000 ))
+  treefreeze thaw $id`,
+    )
+    .action((id: string, options: ReleaseCliOptions) =>
+      commands().then((run) => run.release(id, options, setExitCode)),
+    );
 }
 
 export function addTreeCommand(program: Command): void {

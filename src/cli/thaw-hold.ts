@@ -163,6 +163,8 @@ function endedOrMissing(id: string, own: RuntimeDir | null): FreezeError {
 
 /** "ended hold tf-1a2b3c after 4.2 s, intact"; another user's is named as theirs, in its holder's words. */
 export function describeThaw(outcome: ThawOutcome): string {
+  if (outcome.reason === 'dismissed' && outcome.heldMs === 0)
+    return `dismissed prepared hold ${outcome.id} before any order to freeze: nothing was frozen`;
   const verdict = outcome.intact ? 'intact' : `hold broken ${count(outcome.breaches, 'time')}`;
   const whose = outcome.uid === myUid() ? '' : ` of uid ${outcome.uid} (as its holder says)`;
   return `ended hold ${outcome.id}${whose} after ${formatDuration(outcome.heldMs)}, ${verdict}${seenNow(outcome)}`;

@@ -38,6 +38,12 @@ export interface FreezeCliOptions extends TargetCliOptions {
   jsonFd?: number;
 }
 
+export interface ReleaseCliOptions {
+  at?: number;
+  within: number;
+  json?: boolean;
+}
+
 export interface ThawCliOptions extends TargetCliOptions {
   childrenOnly?: boolean;
   json?: boolean;

@@ -102,6 +102,10 @@ export interface PreparedLine {
   prepareMs: number;
   /** How long the hold waits for the order to freeze before it exits without freezing. */
   freezeWithinMs: number;
+  /** freeze --prepare --detach: the prepared hold's id (release <id>, thaw <id>) and its holder's pid. */
+  hold?: string;
+  detached?: true;
+  holder?: number;
 }
 
 /** Why a prepared hold ended without an order to freeze. */

@@ -5,6 +5,7 @@
  * not an order. The tree is watched from outside the whole time.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, test } from 'node:test';
 import {
   allStopped,
@@ -138,14 +139,100 @@ test('a line that is not an order during the hold ends it (thawed) and fails wit
 });
 
 test(
-  '--prepare without --until-stdin-closes is a usage error: the order would have nowhere to come from',
+  '--prepare without --until-stdin-closes or --detach is a usage error: the order would have nowhere to come from',
   T,
   async () => {
     const tree = await startTree('tree', 1, 1);
     const result = await startCli(['freeze', String(tree.root), '--prepare']).done;
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /--prepare needs --until-stdin-closes/);
+    assert.match(result.stderr, /--prepare needs --until-stdin-closes .* or --detach/);
     assert.ok(noneStopped(tree.pids));
+    tree.kill();
+  },
+);
+
+/** freeze --prepare --detach: the prepared event (its hold id, its holder) once it is ready. */
+async function preparedInBackground(tree: TestTree, timeout = '30s') {
+  const result = await startCli([
+    'freeze',
+    String(tree.root),
+    '--prepare',
+    '--detach',
+    '--max-hold',
+    '1m',
+    '--prepare-timeout',
+    timeout,
+    '--json',
+  ]).done;
+  assert.equal(result.code, 0, result.stderr);
+  const event = only(parseEvents(result.stdout), 'prepared') as unknown as {
+    hold: string;
+    holder: number;
+    detached: boolean;
+  };
+  assert.equal(event.detached, true);
+  return event;
+}
+
+test(
+  'prepared in the background: nothing stopped; release --at T freezes it at T by the clock, thaw <id> ends it',
+  T,
+  async () => {
+    const tree = await startTree('tree', 2, 1);
+    const seen = watch(tree);
+    const { hold } = await preparedInBackground(tree);
+    const at = Date.now() + 1_500;
+    const release = startCli(['release', hold, '--at', String(at), '--json']);
+    assert.ok(await eventually(() => seen.looks() > 100, 10_000));
+    assert.ok(!seen.stopped() || Date.now() >= at, 'nothing stopped before the agreed time');
+    const released = await release.done;
+    seen.stop();
+    assert.equal(released.code, 0, released.stderr);
+    const frozen = only(parseEvents(released.stdout), 'frozen');
+    assert.equal(frozen.hold, hold);
+    assert.ok(frozen.frozenAt >= at, `frozen at ${frozen.frozenAt}, not before ${at}`);
+    assert.ok(allStopped(tree.pids));
+    const again = await startCli(['release', hold]).done;
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /it is frozen already/);
+    const thawed = await startCli(['thaw', hold]).done;
+    assert.equal(thawed.code, 0, thawed.stderr);
+    assert.ok(noneStopped(tree.pids));
+    tree.kill();
+  },
+);
+
+test(
+  'prepared in the background: an order past its deadline is refused (BAD_ORDER), a thaw dismisses it; never stopped',
+  T,
+  async () => {
+    const tree = await startTree('tree', 1, 1);
+    const seen = watch(tree);
+    const late = await preparedInBackground(tree);
+    const refused = await startCli([
+      'release',
+      late.hold,
+      '--at',
+      String(Date.now() - 5_000),
+      '--within',
+      '1s',
+      '--json',
+    ]).done;
+    assert.equal(refused.code, 1);
+    assert.equal(only(parseEvents(refused.stdout), 'error').code, 'BAD_ORDER');
+    const dismissed = await preparedInBackground(tree);
+    const thawed = await startCli(['thaw', dismissed.hold]).done;
+    assert.equal(thawed.code, 0, thawed.stderr);
+    assert.match(thawed.stderr, /dismissed prepared hold .* nothing was frozen/);
+    const gone = await startCli(['release', dismissed.hold, '--json']).done;
+    assert.equal(only(parseEvents(gone.stdout), 'error').code, 'NO_MATCH');
+    const holders = [late.holder, dismissed.holder];
+    assert.ok(
+      await eventually(() => holders.every((pid) => !existsSync(`/proc/${pid}`)), 10_000),
+      'both holders exited',
+    );
+    seen.stop();
+    assert.ok(seen.looks() > 100 && !seen.stopped(), 'never stopped');
     tree.kill();
   },
 );

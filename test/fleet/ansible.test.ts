@@ -212,7 +212,7 @@ test('check mode runs a dry run: nothing is frozen, no snapshot, exit 0', PLAY, 
 });
 
 test(
-  'one host that cannot freeze: the others are thawed at once, the play fails naming it and its target',
+  'a host that fails to prepare: no host is ever stopped (watched every 2 ms), the play fails naming it and its target',
   PLAY,
   async (t) => {
     if (!skipUnlessFleet(t)) return;
@@ -220,20 +220,127 @@ test(
     await broken.stopService();
     try {
       const log = join((fleet as TestFleet).dir, 'never.txt');
+      const states = watchStates(fleet as TestFleet);
       const run = started({ vars: { snapshot_command: snapshot(log), treefreeze_lease: '2m' } });
       const code = await run.done;
+      // The prepared holders of the others are dismissed by the play's thaw: none is left to freeze.
+      assert.ok(await eventually(() => hostsOf().every((host) => host.holderPids().length === 0), 20_000));
+      states.stop();
       assert.notEqual(code, 0, 'the play fails');
+      assert.ok(states.looks() > 10, 'the watch ran throughout'); // a look takes long on a loaded machine
+      assert.equal(
+        states.firstStopped.size,
+        0,
+        `no host was ever stopped: ${[...states.firstStopped.keys()]}`,
+      );
       assert.match(
         run.output(),
         new RegExp(
-          `could not freeze on ${broken.name}: ${broken.name} \\(${(fleet as TestFleet).service}\\): treefreeze: no process is named`,
+          `could not prepare on ${broken.name} \\(no host was frozen\\): ${broken.name} \\(${(fleet as TestFleet).service}\\): treefreeze: no process is named`,
         ),
       );
       assert.deepEqual(snapshotsIn(log), [], 'no snapshot ran');
-      for (const host of hostsOf()) assert.ok(noneStopped(host.servicePids()), `${host.name} runs`);
-      assert.match(run.output(), /host1 \(.*\): froze 2 processes in [\d.]+ ms; hold intact/);
+      assert.match(run.output(), /host1 \(.*\): prepared, never frozen: the fleet did not freeze/);
     } finally {
       await broken.startService();
+    }
+  },
+);
+
+/** Once every host's prepare result is in, before any release goes out: the first barrier's header. */
+const betweenPhases = (run: Play) =>
+  eventually(() => run.output().includes('TASK [Barrier — every host prepared'), 60_000);
+
+test(
+  'a host lost between prepare and release: the others freeze and are thawed, the lost one never freezes (or thaws by its lease)',
+  PLAY,
+  async (t) => {
+    if (!skipUnlessFleet(t)) return;
+    const [first, second, lost] = hostsOf() as [
+      TestFleet['hosts'][number],
+      TestFleet['hosts'][number],
+      TestFleet['hosts'][number],
+    ];
+    const leaseMs = 20_000;
+    const log = join((fleet as TestFleet).dir, 'lost.txt');
+    const states = watchStates(fleet as TestFleet);
+    const run = started({
+      vars: {
+        snapshot_command: snapshot(log),
+        treefreeze_lease: `${leaseMs}ms`,
+        treefreeze_prepare_timeout: '10s',
+      },
+      // A lost host is given up on sooner than ansible.cfg's settings would: the test's time.
+      env: {
+        ANSIBLE_TIMEOUT: '3',
+        ANSIBLE_SSH_ARGS:
+          '-o ControlMaster=auto -o ControlPersist=60s -o ServerAliveInterval=1 -o ServerAliveCountMax=2',
+      },
+    });
+    try {
+      assert.ok(await betweenPhases(run), run.output());
+      execFileSync('ip', ['link', 'set', lost.link, 'down']);
+      const code = await run.done;
+      const ended = performance.now();
+      assert.notEqual(code, 0, run.output());
+      assert.match(
+        run.output(),
+        new RegExp(`could not freeze on ${lost.name}: ${lost.name} \\(.*\\): unreachable`),
+      );
+      assert.deepEqual(snapshotsIn(log), [], 'no snapshot ran');
+      for (const host of [first, second]) {
+        assert.ok(states.firstFrozen.has(host.name), `${host.name} froze at the agreed time`);
+        assert.ok(noneStopped(host.servicePids()), `${host.name} was thawed by the play`);
+      }
+      // The lost host's prepared holder hears nothing and exits unfrozen at its prepare timeout.
+      assert.ok(await eventually(() => lost.holderPids().length === 0, 30_000), 'its prepared holder exited');
+      if (states.firstStopped.has(lost.name)) {
+        assert.ok(
+          (await resumedAfter(lost.servicePids(), ended, leaseMs + 10_000)) !== null,
+          'thawed by its lease',
+        );
+      }
+      console.log(
+        `# host lost between the phases: ${lost.name} ${states.firstStopped.has(lost.name) ? 'froze, then thawed by its lease' : 'never stopped'}; the others froze and were thawed`,
+      );
+    } finally {
+      states.stop();
+      execFileSync('ip', ['link', 'set', lost.link, 'up']);
+    }
+  },
+);
+
+test(
+  'ansible-playbook SIGKILLed between prepare and release: no host ever freezes; every prepared holder exits by its deadline',
+  PLAY,
+  async (t) => {
+    if (!skipUnlessFleet(t)) return;
+    const log = join((fleet as TestFleet).dir, 'killed.txt');
+    const states = watchStates(fleet as TestFleet);
+    const run = started({
+      vars: { snapshot_command: snapshot(log), treefreeze_lease: '20s', treefreeze_prepare_timeout: '8s' },
+    });
+    try {
+      assert.ok(await betweenPhases(run), run.output());
+      process.kill(-(run.child.pid as number), 'SIGKILL');
+      await run.done;
+      assert.ok(
+        hostsOf().some((host) => host.holderPids().length > 0),
+        'prepared holders outlive the controller',
+      );
+      assert.ok(
+        await eventually(() => hostsOf().every((host) => host.holderPids().length === 0), 30_000),
+        'every prepared holder exited by its prepare timeout',
+      );
+      assert.ok(states.looks() > 10, 'the watch ran throughout'); // a look takes long on a loaded machine
+      assert.equal(
+        states.firstStopped.size,
+        0,
+        `no host was ever stopped: ${[...states.firstStopped.keys()]}`,
+      );
+      assert.deepEqual(snapshotsIn(log), []);
+    } finally {
+      states.stop();
     }
   },
 );

@@ -22,6 +22,8 @@ export interface PlayOptions {
   become?: boolean;
   /** More ansible-playbook arguments (--check). */
   args?: string[];
+  /** Environment overrides (they beat ansible.cfg: a shorter connect timeout for a test). */
+  env?: Record<string, string>;
 }
 
 export interface Play {
@@ -75,6 +77,7 @@ export function play(fleet: TestFleet, options: PlayOptions = {}): Play {
         ANSIBLE_HOST_KEY_CHECKING: 'False',
         ANSIBLE_RETRY_FILES_ENABLED: 'False',
         ANSIBLE_NOCOLOR: '1',
+        ...options.env,
       },
     },
   );
