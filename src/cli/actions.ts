@@ -253,6 +253,12 @@ function holdIdOf(spec: string): string {
 
 export async function thaw(specs: string[], options: ThawCliOptions): Promise<void> {
   const dryRun = Boolean(options.dryRun);
+  // Waits once loaded: a fleet's host starts its thaw before its thaw time (Node's start is
+  // most of a thaw's cost), so the hold ends on time. The wait is bounded by --at itself.
+  const wait = (options.at ?? 0) - Date.now();
+  if (wait > 86_400_000)
+    throw new FreezeError('INVALID_ARGUMENT', `--at ${options.at}: more than a day ahead`);
+  if (wait > 0 && !dryRun) await new Promise((resolve) => setTimeout(resolve, wait));
   const holdIds = specs.filter((spec) => LOOKS_LIKE_HOLD.test(spec)).map(holdIdOf);
   for (const id of holdIds) await thawOneHold(id, dryRun, Boolean(options.json));
   const others = specs.filter((spec) => !LOOKS_LIKE_HOLD.test(spec));

@@ -137,6 +137,12 @@ export function addThawCommand(program: Command): void {
       'end a hold by its id, or resume every stopped process in the tree of each target, or thaw a cgroup',
     )
     .argument('[targets...]', `a hold id (tf-…, from freeze --detach or status), or ${TARGET_FORMS}`)
+    .addOption(
+      new Option(
+        '--at <ms>',
+        "thaw at this time (ms since the epoch), by the host's own clock: start early, thaw on time",
+      ).argParser(parseEpochMs),
+    )
     .option('--children-only', 'leave the root as it is')
     .option('--cgroup <path>', 'thaw this cgroup (the same as a cgroup:PATH target)')
     .option('--all', 'a name, port or unit that matches several separate trees: thaw them all')

@@ -45,6 +45,8 @@ export interface ReleaseCliOptions {
 }
 
 export interface ThawCliOptions extends TargetCliOptions {
+  /** Thaw at this time (ms since the epoch): the command starts, then waits, so its start costs no hold. */
+  at?: number;
   childrenOnly?: boolean;
   json?: boolean;
   dryRun?: boolean;
