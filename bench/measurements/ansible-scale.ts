@@ -98,7 +98,8 @@ for (const size of sizes) {
   try {
     // The first run opens the connections (ControlPersist keeps them); a failure is reported too.
     const first = await measure(fleet, 0).catch((error: Error) => {
-      console.log(`  the first run failed: ${error.message.split('\n')[0]}`);
+      const why = /FAILED! => .*?"msg": "([^"]{0,400})/.exec(error.message)?.[1] ?? '';
+      console.log(`  the first run failed: ${error.message.split('\n')[0]} ${why}`);
       return {
         spreadMs: Number.NaN,
         heldMs: Number.NaN,
@@ -113,7 +114,10 @@ for (const size of sizes) {
       try {
         rows.push(await measure(fleet, run));
       } catch (error) {
-        failures.push((error as Error).message.split('\n')[0] as string); // a failed run is a result
+        // A failed run is a result: its first line and the play's reason.
+        const { message } = error as Error;
+        const why = /FAILED! => .*?"msg": "([^"]{0,400})/.exec(message)?.[1] ?? '';
+        failures.push(`${message.split('\n')[0]} ${why}`);
       }
     }
     if (failures.length > 0)
