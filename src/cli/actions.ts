@@ -22,6 +22,7 @@ import { describeHold, describeThaw, thawHold } from './thaw-hold.js';
 import { describeTree, renderTree } from './tree-view.js';
 import {
   type FreezeCliOptions,
+  type ReleaseCliOptions,
   TARGET_FORMS,
   type TargetCliOptions,
   type ThawCliOptions,
@@ -30,7 +31,7 @@ import {
 
 type SetExitCode = (code: number) => void;
 
-export { release } from './release-hold.js';
+import { releaseNow } from './release-hold.js';
 
 /** The targets named on the command line (operands, and --cgroup), resolved; none is a usage error. */
 function resolveCliTargets(specs: string[], options: TargetCliOptions): ResolvedTarget[] {
@@ -249,6 +250,19 @@ function holdIdOf(spec: string): string {
     'INVALID_ARGUMENT',
     `no hold ${spec}: a hold id is tf- and 6 hex digits (treefreeze status lists the holds; a process of that name is name:${spec})`,
   );
+}
+
+/**
+ * `release <hold>`, then (with --thaw-at) the thaw at its time from this same process: a fleet's
+ * host starts one command before T and none inside the hold.
+ */
+export async function release(
+  id: string,
+  options: ReleaseCliOptions,
+  setExitCode: SetExitCode,
+): Promise<void> {
+  await releaseNow(id, options, setExitCode);
+  if (options.thawAt !== undefined) await thaw([id], { json: Boolean(options.json), at: options.thawAt });
 }
 
 export async function thaw(specs: string[], options: ThawCliOptions): Promise<void> {

@@ -41,6 +41,8 @@ export interface FreezeCliOptions extends TargetCliOptions {
 export interface ReleaseCliOptions {
   at?: number;
   within: number;
+  /** Once frozen, thaw at this time (ms since the epoch) from the same process. */
+  thawAt?: number;
   json?: boolean;
 }
 

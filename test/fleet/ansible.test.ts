@@ -152,7 +152,7 @@ test(
           treefreeze_lease: '2m',
           treefreeze_mode: 'time',
           treefreeze_window_ms: '1000',
-          treefreeze_snapshot_ms: '500',
+          treefreeze_snapshot_ms: '1000',
         },
       });
       const code = await run.done;
