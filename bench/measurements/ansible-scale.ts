@@ -12,7 +12,11 @@
  * The figures come from the play's own results (the oneline stdout callback): the release
  * task's frozen event and the thaw task's outcome on each host.
  *
- *   node --import tsx bench/measurements/ansible-scale.ts [sizes, default 10,20] [runs, default 3]
+ * The mode is the playbook's treefreeze_mode: barrier (the default), or time (one task per host
+ * holds by itself: window TREEFREEZE_WINDOW_MS, default 1000, and snapshot time
+ * TREEFREEZE_SNAPSHOT_MS, default 200, agreed on the controller).
+ *
+ *   node --import tsx bench/measurements/ansible-scale.ts [sizes, default 10,20] [runs, default 3] [mode]
  */
 import { join } from 'node:path';
 import { play } from '../../test/helpers/fleet-play.js';
@@ -20,6 +24,15 @@ import { startFleet, type TestFleet } from '../../test/helpers/hosts.js';
 
 const sizes = (process.argv[2] ?? '10,20').split(',').map(Number);
 const runs = Number(process.argv[3] ?? 3);
+const mode = process.argv[4] ?? 'barrier';
+const modeVars =
+  mode === 'time'
+    ? {
+        treefreeze_mode: 'time',
+        treefreeze_window_ms: process.env.TREEFREEZE_WINDOW_MS ?? '1000',
+        treefreeze_snapshot_ms: process.env.TREEFREEZE_SNAPSHOT_MS ?? '200',
+      }
+    : { treefreeze_mode: mode };
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -38,8 +51,11 @@ function resultsOf(output: string, matching: (value: Record<string, unknown>) =>
   for (const line of output.split('\n')) {
     const match = /^(\S+) \| (?:SUCCESS|CHANGED) \| rc=0 \| \(stdout\) (\{.*\})\s*$/.exec(line);
     if (!match) continue;
-    const value = JSON.parse(match[2] as string) as Record<string, unknown>;
-    if (matching(value)) found.set(match[1] as string, value);
+    // A task that prints several lines (time mode's hold) has them joined by a literal \n.
+    for (const text of (match[2] as string).split('\\n')) {
+      const value = JSON.parse(text) as Record<string, unknown>;
+      if (matching(value)) found.set(match[1] as string, value);
+    }
   }
   return found;
 }
@@ -47,7 +63,7 @@ function resultsOf(output: string, matching: (value: Record<string, unknown>) =>
 async function measure(fleet: TestFleet, run: number) {
   const started = performance.now();
   const playing = play(fleet, {
-    vars: { snapshot_command: 'true', treefreeze_lease: '2m' },
+    vars: { snapshot_command: 'true', treefreeze_lease: '2m', ...modeVars },
     env: {
       ANSIBLE_FORKS: String(fleet.hosts.length),
       ANSIBLE_STDOUT_CALLBACK: 'oneline',
@@ -82,7 +98,8 @@ for (const size of sizes) {
   try {
     // The first run opens the connections (ControlPersist keeps them); a failure is reported too.
     const first = await measure(fleet, 0).catch((error: Error) => {
-      console.log(`  the first run failed: ${error.message.split('\n')[0]}`);
+      const why = /FAILED! => .*?"msg": "([^"]{0,400})/.exec(error.message)?.[1] ?? '';
+      console.log(`  the first run failed: ${error.message.split('\n')[0]} ${why}`);
       return {
         spreadMs: Number.NaN,
         heldMs: Number.NaN,
@@ -97,14 +114,17 @@ for (const size of sizes) {
       try {
         rows.push(await measure(fleet, run));
       } catch (error) {
-        failures.push((error as Error).message.split('\n')[0] as string); // a failed run is a result
+        // A failed run is a result: its first line and the play's reason.
+        const { message } = error as Error;
+        const why = /FAILED! => .*?"msg": "([^"]{0,400})/.exec(message)?.[1] ?? '';
+        failures.push(`${message.split('\n')[0]} ${why}`);
       }
     }
     if (failures.length > 0)
       console.log(`  ${failures.length} of ${runs} runs failed: ${failures.join(' | ')}`);
     const pick = (key: keyof (typeof rows)[number]) => median(rows.map((row) => row[key])).toFixed(0);
     console.log(
-      `${size} hosts, forks ${size}, median of ${rows.length} runs (connections reused): spread ${pick('spreadMs')} ms, longest held ${pick('heldMs')} ms (median host ${pick('medianHeldMs')} ms), window ${pick('windowMs')} ms, play wall ${pick('wallMs')} ms` +
+      `${size} hosts, ${mode} mode, forks ${size}, median of ${rows.length} runs (connections reused): spread ${pick('spreadMs')} ms, longest held ${pick('heldMs')} ms (median host ${pick('medianHeldMs')} ms), window ${pick('windowMs')} ms, play wall ${pick('wallMs')} ms` +
         `; first run (connections opened): spread ${first.spreadMs.toFixed(0)} ms, longest held ${first.heldMs.toFixed(0)} ms, wall ${first.wallMs.toFixed(0)} ms`,
     );
     console.log(

@@ -22,6 +22,7 @@ import { describeHold, describeThaw, thawHold } from './thaw-hold.js';
 import { describeTree, renderTree } from './tree-view.js';
 import {
   type FreezeCliOptions,
+  type ReleaseCliOptions,
   TARGET_FORMS,
   type TargetCliOptions,
   type ThawCliOptions,
@@ -30,7 +31,7 @@ import {
 
 type SetExitCode = (code: number) => void;
 
-export { release } from './release-hold.js';
+import { releaseNow } from './release-hold.js';
 
 /** The targets named on the command line (operands, and --cgroup), resolved; none is a usage error. */
 function resolveCliTargets(specs: string[], options: TargetCliOptions): ResolvedTarget[] {
@@ -251,8 +252,27 @@ function holdIdOf(spec: string): string {
   );
 }
 
+/**
+ * `release <hold>`, then (with --thaw-at) the thaw at its time from this same process: a fleet's
+ * host starts one command before T and none inside the hold.
+ */
+export async function release(
+  id: string,
+  options: ReleaseCliOptions,
+  setExitCode: SetExitCode,
+): Promise<void> {
+  await releaseNow(id, options, setExitCode);
+  if (options.thawAt !== undefined) await thaw([id], { json: Boolean(options.json), at: options.thawAt });
+}
+
 export async function thaw(specs: string[], options: ThawCliOptions): Promise<void> {
   const dryRun = Boolean(options.dryRun);
+  // Waits once loaded: a fleet's host starts its thaw before its thaw time (Node's start is
+  // most of a thaw's cost), so the hold ends on time. The wait is bounded by --at itself.
+  const wait = (options.at ?? 0) - Date.now();
+  if (wait > 86_400_000)
+    throw new FreezeError('INVALID_ARGUMENT', `--at ${options.at}: more than a day ahead`);
+  if (wait > 0 && !dryRun) await new Promise((resolve) => setTimeout(resolve, wait));
   const holdIds = specs.filter((spec) => LOOKS_LIKE_HOLD.test(spec)).map(holdIdOf);
   for (const id of holdIds) await thawOneHold(id, dryRun, Boolean(options.json));
   const others = specs.filter((spec) => !LOOKS_LIKE_HOLD.test(spec));

@@ -36,12 +36,19 @@ export async function releaseHold(
   id: string,
   atMs: number | undefined,
   withinMs: number,
+  thawAtMs?: number,
 ): Promise<ReleasedHold> {
   if (!HOLD_ID.test(id)) {
     throw new FreezeError('INVALID_ARGUMENT', `no hold ${id}: a hold id is tf- and 6 hex digits`);
   }
   if (atMs !== undefined && !(Number.isSafeInteger(atMs) && atMs >= 0 && atMs + withinMs <= MAX_TIME_MS)) {
     throw new FreezeError('INVALID_ARGUMENT', `--at ${atMs}: not a time in ms since the epoch`);
+  }
+  if (thawAtMs !== undefined && thawAtMs < (atMs ?? Date.now()) + withinMs) {
+    throw new FreezeError(
+      'INVALID_ARGUMENT',
+      `--thaw-at ${thawAtMs}: before the freeze's deadline ${(atMs ?? Date.now()) + withinMs} (--at plus --within); nothing was frozen`,
+    );
   }
   const own = existingRuntimeDir();
   if (own === null) throw noPrepared(id, 'this user has no runtime directory (no hold was made)');
@@ -81,12 +88,12 @@ function released(id: string, value: unknown): ReleasedHold {
 }
 
 /** The command: release, then print the frozen event (--json) or one line. */
-export async function release(
+export async function releaseNow(
   id: string,
   options: ReleaseCliOptions,
   setExitCode: SetExitCode,
 ): Promise<void> {
-  const frozen = await releaseHold(id.toLowerCase(), options.at, options.within);
+  const frozen = await releaseHold(id.toLowerCase(), options.at, options.within, options.thawAt);
   if (options.json) {
     process.stdout.write(jsonLine({ ...frozen, event: 'frozen', at: Date.now() }));
   } else {

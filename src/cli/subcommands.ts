@@ -137,6 +137,12 @@ export function addThawCommand(program: Command): void {
       'end a hold by its id, or resume every stopped process in the tree of each target, or thaw a cgroup',
     )
     .argument('[targets...]', `a hold id (tf-…, from freeze --detach or status), or ${TARGET_FORMS}`)
+    .addOption(
+      new Option(
+        '--at <ms>',
+        "thaw at this time (ms since the epoch), by the host's own clock: start early, thaw on time",
+      ).argParser(parseEpochMs),
+    )
     .option('--children-only', 'leave the root as it is')
     .option('--cgroup <path>', 'thaw this cgroup (the same as a cgroup:PATH target)')
     .option('--all', 'a name, port or unit that matches several separate trees: thaw them all')
@@ -178,7 +184,13 @@ export function addReleaseCommand(program: Command, setExitCode: SetExitCode): v
         .argParser(parseDurationOption)
         .default(DEFAULT_RELEASE_WITHIN_MS, durationOptionText(DEFAULT_RELEASE_WITHIN_MS)),
     )
-    .option('--json', 'print the frozen event on stdout')
+    .addOption(
+      new Option(
+        '--thaw-at <ms>',
+        'once frozen, thaw at this time (ms since the epoch) as thaw <hold> would, from this same command',
+      ).argParser(parseEpochMs),
+    )
+    .option('--json', "print the frozen event on stdout (and with --thaw-at the thaw's outcome)")
     .addHelpText(
       'after',
       `
@@ -186,7 +198,9 @@ Waits until the hold is frozen (then exits 0, printing what it froze) or failed 
 nothing frozen). A fleet agrees on one time T and releases every host with --at T: each
 freezes at T by its own clock, however late the order went out (fleets keep their clocks
 in step). The hold then goes on as freeze --detach does: treefreeze thaw <hold> ends it,
-its lease (--max-hold) bounds it.
+its lease (--max-hold) bounds it. With --thaw-at T2 this command then waits and thaws it at
+T2 (after --at plus --within), printing the thaw's outcome too: a whole timed hold from one
+command started before T.
 
 Example:
   id=$(treefreeze freeze db --prepare --detach --max-hold 5m)

@@ -41,10 +41,14 @@ export interface FreezeCliOptions extends TargetCliOptions {
 export interface ReleaseCliOptions {
   at?: number;
   within: number;
+  /** Once frozen, thaw at this time (ms since the epoch) from the same process. */
+  thawAt?: number;
   json?: boolean;
 }
 
 export interface ThawCliOptions extends TargetCliOptions {
+  /** Thaw at this time (ms since the epoch): the command starts, then waits, so its start costs no hold. */
+  at?: number;
   childrenOnly?: boolean;
   json?: boolean;
   dryRun?: boolean;

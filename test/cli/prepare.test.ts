@@ -203,6 +203,50 @@ test(
 );
 
 test(
+  'release --thaw-at: one command freezes at T and thaws at the later time, printing both; a thaw time before the deadline is refused',
+  T,
+  async () => {
+    const tree = await startTree('tree', 2, 1);
+    const { hold } = await preparedInBackground(tree);
+    const soon = Date.now() + 1_000;
+    const early = ['--at', String(soon), '--within', '1s', '--thaw-at', String(soon + 500), '--json'];
+    const refused = await startCli(['release', hold, ...early]).done;
+    assert.equal(refused.code, 1);
+    assert.equal(only(parseEvents(refused.stdout), 'error').code, 'INVALID_ARGUMENT');
+    assert.ok(noneStopped(tree.pids), 'a refused order stopped nothing');
+    const at = Date.now() + 1_000;
+    const thawAt = at + 3_000;
+    const release = startCli([
+      'release',
+      hold,
+      '--at',
+      String(at),
+      '--within',
+      '1s',
+      '--thaw-at',
+      String(thawAt),
+      '--json',
+    ]);
+    assert.ok(await eventually(() => allStopped(tree.pids), 20_000), 'frozen at T');
+    const released = await release.done;
+    assert.equal(released.code, 0, released.stderr);
+    assert.ok(Date.now() >= thawAt, 'the command waited for its thaw time');
+    assert.ok(noneStopped(tree.pids), 'thawed by the same command');
+    // Two lines: the frozen event, then the thaw's outcome (thaw --json's line, not an event).
+    const [frozenLine = '', thawLine] = released.stdout.trim().split('\n');
+    const frozen = only(parseEvents(frozenLine), 'frozen');
+    assert.equal(frozen.hold, hold);
+    assert.ok(frozen.frozenAt >= at, `frozen at ${frozen.frozenAt}, not before ${at}`);
+    assert.ok(thawLine, released.stdout);
+    const thawed = JSON.parse(thawLine) as { id: string; intact: boolean; heldMs: number };
+    assert.equal(thawed.id, hold);
+    assert.equal(thawed.intact, true);
+    assert.ok(thawed.heldMs >= thawAt - frozen.frozenAt - 50, `held ${thawed.heldMs} ms`);
+    tree.kill();
+  },
+);
+
+test(
   'prepared in the background: an order past its deadline is refused (BAD_ORDER), a thaw dismisses it; never stopped',
   T,
   async () => {

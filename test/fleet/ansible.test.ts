@@ -133,7 +133,7 @@ function becomeUser(): { user: string; remove: () => Promise<void> } {
 }
 
 test(
-  'freezes 3 hosts (per-host targets; a non-root login that becomes root), snapshots once all are frozen, thaws all, prints rounded figures',
+  'time mode: freezes 3 hosts (per-host targets; a non-root login that becomes root), snapshots once all are frozen, thaws all in the same task, prints rounded figures',
   PLAY,
   async (t) => {
     if (!skipUnlessFleet(t)) return;
@@ -147,11 +147,24 @@ test(
         user: login.user,
         become: true,
         hostVars: (host) => ({ treefreeze_target: targets[hostsOf().indexOf(host)] as string }),
-        vars: { snapshot_command: snapshot(log), treefreeze_lease: '2m' },
+        vars: {
+          snapshot_command: snapshot(log),
+          treefreeze_lease: '2m',
+          treefreeze_mode: 'time',
+          treefreeze_window_ms: '1000',
+          treefreeze_snapshot_ms: '1000',
+        },
       });
       const code = await run.done;
       states.stop();
       assert.equal(code, 0, run.output());
+      // Each host thawed itself, inside its one task: the play's thaw had nothing left to end.
+      const thawTask = /TASK \[treefreeze : Thaw\][^\n]*\n([\s\S]*?)TASK \[/.exec(run.output());
+      assert.doesNotMatch(
+        thawTask?.[1] ?? 'missing',
+        /changed|missing/,
+        'the play’s thaw task ran on no host',
+      );
       const snapshots = snapshotsIn(log);
       assert.equal(snapshots.length, 3, 'one snapshot per host');
       const lastFrozen = Math.max(...states.firstFrozen.values());
@@ -187,6 +200,39 @@ test(
     } finally {
       await login.remove();
     }
+  },
+);
+
+/** Once every host's prepare result is in, before any release goes out: the first barrier's header. */
+const betweenPhases = (run: Play) =>
+  eventually(() => run.output().includes('TASK [Barrier — every host prepared'), 60_000);
+
+test(
+  'time mode: a host that cannot freeze at T fails the play naming it; every host runs again',
+  PLAY,
+  async (t) => {
+    if (!skipUnlessFleet(t)) return;
+    const failing = hostsOf()[2] as TestFleet['hosts'][number];
+    const log = join((fleet as TestFleet).dir, 'time-mode-fails.txt');
+    const run = started({
+      vars: { snapshot_command: snapshot(log), treefreeze_lease: '2m', treefreeze_mode: 'time' },
+    });
+    // Between the phases, its prepared hold goes away: its release at T finds nobody to order.
+    assert.ok(await betweenPhases(run), run.output());
+    for (const pid of failing.holderPids()) process.kill(pid, 'SIGKILL');
+    const code = await run.done;
+    assert.notEqual(code, 0, run.output());
+    assert.match(
+      run.output(),
+      new RegExp(
+        `could not freeze on ${failing.name}: ${failing.name} \\(.*\\): treefreeze: no prepared hold`,
+      ),
+    );
+    await assertAllRunAgain(10_000);
+    assert.ok(
+      await eventually(() => hostsOf().every((host) => host.holderPids().length === 0), 20_000),
+      'no holder is left behind',
+    );
   },
 );
 
@@ -246,10 +292,6 @@ test(
     }
   },
 );
-
-/** Once every host's prepare result is in, before any release goes out: the first barrier's header. */
-const betweenPhases = (run: Play) =>
-  eventually(() => run.output().includes('TASK [Barrier — every host prepared'), 60_000);
 
 test(
   'a host lost between prepare and release: the others freeze and are thawed, the lost one never freezes (or thaws by its lease)',
