@@ -18,11 +18,10 @@ import { runFrozen } from './run-frozen.js';
 import { myUid, openRuntimeDir } from './runtime-dir.js';
 import { collectStatus, printStatus } from './status.js';
 import { paint, useColor } from './style.js';
-import { describeHold, describeThaw, thawHold } from './thaw-hold.js';
+import { thawHoldById, waitUntil } from './thaw-hold.js';
 import { describeTree, renderTree } from './tree-view.js';
 import {
   type FreezeCliOptions,
-  type ReleaseCliOptions,
   TARGET_FORMS,
   type TargetCliOptions,
   type ThawCliOptions,
@@ -31,7 +30,7 @@ import {
 
 type SetExitCode = (code: number) => void;
 
-import { releaseNow } from './release-hold.js';
+export { release } from './release-hold.js';
 
 /** The targets named on the command line (operands, and --cgroup), resolved; none is a usage error. */
 function resolveCliTargets(specs: string[], options: TargetCliOptions): ResolvedTarget[] {
@@ -115,31 +114,6 @@ function cgroupRoots(pids: number[]): number[] {
     const stat = readProcessStat(pid); // one read: gone, or its parent outside the cgroup
     return stat !== null && !inside.has(stat.ppid);
   });
-}
-
-async function thawOneHold(id: string, dryRun: boolean, json: boolean): Promise<void> {
-  const me = myUid();
-  const whose = (uid: number) => (uid === me ? '' : ` of uid ${uid} (as its holder says)`);
-  const warn = (text: string) => process.stderr.write(`treefreeze: ${printable(text)}\n`);
-  if (dryRun) {
-    const { holds, warnings } = await describeHold(id);
-    warnings.forEach(warn);
-    for (const hold of holds) {
-      process.stderr.write(
-        `would end hold ${id}${whose(hold.uid)}: ${count(hold.pids.length, 'process', 'processes')} (${listPids(hold.pids)})\n`,
-      );
-    }
-    return;
-  }
-  const { outcomes, failures, warnings } = await thawHold(id);
-  warnings.forEach(warn);
-  for (const outcome of outcomes) {
-    if (json) process.stdout.write(jsonLine({ command: 'thaw', ...outcome }));
-    else process.stderr.write(`${printable(describeThaw(outcome))}\n`);
-  }
-  // Every holder was asked; the first failure is the command's error (the rest, one line each).
-  for (const failure of failures.slice(1)) warn(failure.message);
-  if (failures[0]) throw failures[0];
 }
 
 function thawOneCgroup(path: string, dryRun: boolean, json: boolean): void {
@@ -252,29 +226,13 @@ function holdIdOf(spec: string): string {
   );
 }
 
-/**
- * `release <hold>`, then (with --thaw-at) the thaw at its time from this same process: a fleet's
- * host starts one command before T and none inside the hold.
- */
-export async function release(
-  id: string,
-  options: ReleaseCliOptions,
-  setExitCode: SetExitCode,
-): Promise<void> {
-  await releaseNow(id, options, setExitCode);
-  if (options.thawAt !== undefined) await thaw([id], { json: Boolean(options.json), at: options.thawAt });
-}
-
 export async function thaw(specs: string[], options: ThawCliOptions): Promise<void> {
   const dryRun = Boolean(options.dryRun);
   // Waits once loaded: a fleet's host starts its thaw before its thaw time (Node's start is
   // most of a thaw's cost), so the hold ends on time. The wait is bounded by --at itself.
-  const wait = (options.at ?? 0) - Date.now();
-  if (wait > 86_400_000)
-    throw new FreezeError('INVALID_ARGUMENT', `--at ${options.at}: more than a day ahead`);
-  if (wait > 0 && !dryRun) await new Promise((resolve) => setTimeout(resolve, wait));
+  if (options.at !== undefined && !dryRun) await waitUntil(options.at, '--at');
   const holdIds = specs.filter((spec) => LOOKS_LIKE_HOLD.test(spec)).map(holdIdOf);
-  for (const id of holdIds) await thawOneHold(id, dryRun, Boolean(options.json));
+  for (const id of holdIds) await thawHoldById(id, dryRun, Boolean(options.json));
   const others = specs.filter((spec) => !LOOKS_LIKE_HOLD.test(spec));
   if (holdIds.length > 0 && others.length === 0 && options.cgroup === undefined) return;
   for (const target of resolveCliTargets(others, options)) {

@@ -13,6 +13,7 @@ import { HOLD_ID } from './hold-registry.js';
 import { askHolder, holdSocketPath } from './hold-socket.js';
 import { jsonLine } from './printable.js';
 import { existingRuntimeDir } from './runtime-dir.js';
+import { thawHoldById, waitUntil } from './thaw-hold.js';
 import type { ReleaseCliOptions } from './usage.js';
 
 /** How long `release` waits beyond the order's deadline: the holder registers the hold and answers. */
@@ -88,7 +89,7 @@ function released(id: string, value: unknown): ReleasedHold {
 }
 
 /** The command: release, then print the frozen event (--json) or one line. */
-export async function releaseNow(
+export async function release(
   id: string,
   options: ReleaseCliOptions,
   setExitCode: SetExitCode,
@@ -102,4 +103,9 @@ export async function releaseNow(
     );
   }
   setExitCode(EXIT.OK);
+  // --thaw-at: the same command ends the hold at its time, so a fleet's host starts no program inside the hold.
+  if (options.thawAt !== undefined) {
+    await waitUntil(options.thawAt, '--thaw-at');
+    await thawHoldById(frozen.hold, false, Boolean(options.json));
+  }
 }

@@ -5,13 +5,14 @@
  * write its directory. A user reaches their own holds; root, everyone's.
  */
 import { existsSync } from 'node:fs';
-import { count, FreezeError } from '../base/errors.js';
+import { count, FreezeError, listPids } from '../base/errors.js';
 import { PID_MAX_LIMIT } from '../kernel/procfs.js';
 import { formatDuration } from './duration.js';
 import { type HoldRecord, MAX_TIME_MS, RECORD_MAX_BYTES, toHoldRecord } from './hold-record.js';
 import { findHold, HOLD_ID, holderRuns, otherUsersHoldSockets, removeHold } from './hold-registry.js';
 import { askHolder, FIRST_WORD_DEADLINE_MS, holdSocketPath } from './hold-socket.js';
 import { observedCounts, observeProcesses } from './observed.js';
+import { jsonLine, printable } from './printable.js';
 import { existingRuntimeDir, looksAtOtherUsers, myUid, type RuntimeDir } from './runtime-dir.js';
 
 export interface ThawOutcome {
@@ -185,4 +186,40 @@ function seenNow({ seen, stillStopped }: ThawOutcome): string {
   const shown = (stillStopped ?? []).slice(0, 6);
   const which = `${shown.join(', ')}${seen.stopped > shown.length ? ` and ${seen.stopped - shown.length} more` : ''}`;
   return `; ${seen.stopped} of its ${count(total, 'process', 'processes')} still stopped (${which}): stopped before the freeze or held by another hold, see treefreeze status${seen.running > 0 ? `; ${seen.running} run again` : ''}${gone}`;
+}
+
+/** `thaw <hold id>` (or a dry run of it): the holder's answers, printed one line each. */
+export async function thawHoldById(id: string, dryRun: boolean, json: boolean): Promise<void> {
+  const me = myUid();
+  const whose = (uid: number) => (uid === me ? '' : ` of uid ${uid} (as its holder says)`);
+  const warn = (text: string) => process.stderr.write(`treefreeze: ${printable(text)}\n`);
+  if (dryRun) {
+    const { holds, warnings } = await describeHold(id);
+    warnings.forEach(warn);
+    for (const hold of holds) {
+      process.stderr.write(
+        `would end hold ${id}${whose(hold.uid)}: ${count(hold.pids.length, 'process', 'processes')} (${listPids(hold.pids)})\n`,
+      );
+    }
+    return;
+  }
+  const { outcomes, failures, warnings } = await thawHold(id);
+  warnings.forEach(warn);
+  for (const outcome of outcomes) {
+    if (json) process.stdout.write(jsonLine({ command: 'thaw', ...outcome }));
+    else process.stderr.write(`${printable(describeThaw(outcome))}\n`);
+  }
+  // Every holder was asked; the first failure is the command's error (the rest, one line each).
+  for (const failure of failures.slice(1)) warn(failure.message);
+  if (failures[0]) throw failures[0];
+}
+
+/**
+ * Waits until `at` (Date.now() ms): a fleet's host starts its thaw before its time (Node's start
+ * is most of a thaw's cost), so the hold ends on time. At most a day ahead.
+ */
+export async function waitUntil(at: number, option: string): Promise<void> {
+  const wait = at - Date.now();
+  if (wait > 86_400_000) throw new FreezeError('INVALID_ARGUMENT', `${option} ${at}: more than a day ahead`);
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
 }

@@ -247,6 +247,31 @@ test(
 );
 
 test(
+  'thaw <hold> --at T: the command starts at once and ends the hold at T; a day ahead is refused',
+  T,
+  async () => {
+    const tree = await startTree('tree', 1, 1);
+    const { hold } = await preparedInBackground(tree);
+    const released = await startCli(['release', hold]).done;
+    assert.equal(released.code, 0, released.stderr);
+    assert.ok(allStopped(tree.pids));
+    const tooLate = await startCli(['thaw', hold, '--at', String(Date.now() + 2 * 86_400_000)]).done;
+    assert.equal(tooLate.code, 1);
+    assert.match(tooLate.stderr, /more than a day ahead/);
+    assert.ok(allStopped(tree.pids), 'a refused thaw changed nothing');
+    const at = Date.now() + 2_000;
+    const thaw = startCli(['thaw', hold, '--at', String(at)]);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.ok(Date.now() >= at || allStopped(tree.pids), 'still held before its time');
+    const thawed = await thaw.done;
+    assert.equal(thawed.code, 0, thawed.stderr);
+    assert.ok(Date.now() >= at, 'the thaw waited for its time');
+    assert.ok(noneStopped(tree.pids));
+    tree.kill();
+  },
+);
+
+test(
   'prepared in the background: an order past its deadline is refused (BAD_ORDER), a thaw dismisses it; never stopped',
   T,
   async () => {
