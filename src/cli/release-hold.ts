@@ -6,6 +6,7 @@
  * controller that gave up never has a host freeze behind its back. A user releases their own
  * prepared holds.
  */
+import { constants as osConstants } from 'node:os';
 import { count, FreezeError, FreezeErrorCode } from '../base/errors.js';
 import { EXIT } from './exit-codes.js';
 import { MAX_TIME_MS } from './hold-record.js';
@@ -13,7 +14,8 @@ import { HOLD_ID } from './hold-registry.js';
 import { askHolder, holdSocketPath } from './hold-socket.js';
 import { jsonLine } from './printable.js';
 import { existingRuntimeDir } from './runtime-dir.js';
-import { thawHoldById, waitUntil } from './thaw-hold.js';
+import { onStopSignals, type StopSignal } from './stop-signals.js';
+import { refuseFarAhead, thawHoldById, waitUntil } from './thaw-hold.js';
 import type { ReleaseCliOptions } from './usage.js';
 
 /** How long `release` waits beyond the order's deadline: the holder registers the hold and answers. */
@@ -45,6 +47,7 @@ export async function releaseHold(
   if (atMs !== undefined && !(Number.isSafeInteger(atMs) && atMs >= 0 && atMs + withinMs <= MAX_TIME_MS)) {
     throw new FreezeError('INVALID_ARGUMENT', `--at ${atMs}: not a time in ms since the epoch`);
   }
+  if (thawAtMs !== undefined) refuseFarAhead(thawAtMs, '--thaw-at');
   if (thawAtMs !== undefined && thawAtMs < (atMs ?? Date.now()) + withinMs) {
     throw new FreezeError(
       'INVALID_ARGUMENT',
@@ -103,9 +106,21 @@ export async function release(
     );
   }
   setExitCode(EXIT.OK);
-  // --thaw-at: the same command ends the hold at its time, so a fleet's host starts no program inside the hold.
+  // --thaw-at: the same command ends the hold at its time, so a fleet's host starts no program
+  // inside the hold. A stop signal (Ctrl-C) while it waits thaws at once, as freeze --for does.
   if (options.thawAt !== undefined) {
-    await waitUntil(options.thawAt, '--thaw-at');
-    await thawHoldById(frozen.hold, false, Boolean(options.json));
+    const stop = new AbortController();
+    let signal: StopSignal | undefined;
+    const removeHandlers = onStopSignals((received) => {
+      signal ??= received;
+      stop.abort();
+    });
+    try {
+      await waitUntil(options.thawAt, '--thaw-at', stop.signal);
+      await thawHoldById(frozen.hold, false, Boolean(options.json));
+    } finally {
+      removeHandlers();
+    }
+    if (signal) setExitCode(EXIT.SIGNAL_BASE + osConstants.signals[signal]);
   }
 }

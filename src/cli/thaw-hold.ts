@@ -218,8 +218,23 @@ export async function thawHoldById(id: string, dryRun: boolean, json: boolean): 
  * Waits until `at` (Date.now() ms): a fleet's host starts its thaw before its time (Node's start
  * is most of a thaw's cost), so the hold ends on time. At most a day ahead.
  */
-export async function waitUntil(at: number, option: string): Promise<void> {
+export async function waitUntil(at: number, option: string, stop?: AbortSignal): Promise<void> {
+  refuseFarAhead(at, option);
   const wait = at - Date.now();
-  if (wait > 86_400_000) throw new FreezeError('INVALID_ARGUMENT', `${option} ${at}: more than a day ahead`);
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  if (wait <= 0 || stop?.aborted) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      stop?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, wait);
+    stop?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** A time more than a day ahead is a mistake (seconds for milliseconds?), refused before anything is done. */
+export function refuseFarAhead(at: number, option: string): void {
+  if (at - Date.now() > 86_400_000)
+    throw new FreezeError('INVALID_ARGUMENT', `${option} ${at}: more than a day ahead`);
 }

@@ -247,6 +247,30 @@ test(
 );
 
 test(
+  'release --thaw-at: a stop signal while it waits thaws at once (exit 143); a thaw time a day ahead is refused before the freeze',
+  T,
+  async () => {
+    const tree = await startTree('tree', 1, 1);
+    const { hold } = await preparedInBackground(tree);
+    const farAhead = String(Date.now() + 2 * 86_400_000);
+    const refused = await startCli(['release', hold, '--thaw-at', farAhead, '--json']).done;
+    assert.equal(refused.code, 1);
+    assert.equal(only(parseEvents(refused.stdout), 'error').code, 'INVALID_ARGUMENT');
+    assert.ok(noneStopped(tree.pids), 'refused before anything was frozen');
+    const release = startCli(['release', hold, '--thaw-at', String(Date.now() + 60_000), '--json']);
+    assert.ok(await eventually(() => allStopped(tree.pids) && release.stdout().includes('"frozen"'), 20_000));
+    const signalled = performance.now();
+    release.child.kill('SIGTERM');
+    const ended = await release.done;
+    assert.equal(ended.code, 143, ended.stderr);
+    assert.ok(performance.now() - signalled < 10_000, 'thawed at once, not at its time');
+    assert.ok(noneStopped(tree.pids), 'the hold was thawed');
+    assert.match(ended.stdout, /"command":"thaw"/);
+    tree.kill();
+  },
+);
+
+test(
   'thaw <hold> --at T: the command starts at once and ends the hold at T; a day ahead is refused',
   T,
   async () => {
