@@ -18,7 +18,7 @@ import { runFrozen } from './run-frozen.js';
 import { myUid, openRuntimeDir } from './runtime-dir.js';
 import { collectStatus, printStatus } from './status.js';
 import { paint, useColor } from './style.js';
-import { thawHoldById, waitUntil } from './thaw-hold.js';
+import { refuseFarAhead, thawHoldById, waitUntil } from './thaw-hold.js';
 import { describeTree, renderTree } from './tree-view.js';
 import {
   type FreezeCliOptions,
@@ -228,14 +228,17 @@ function holdIdOf(spec: string): string {
 
 export async function thaw(specs: string[], options: ThawCliOptions): Promise<void> {
   const dryRun = Boolean(options.dryRun);
-  // Waits once loaded: a fleet's host starts its thaw before its thaw time (Node's start is
-  // most of a thaw's cost), so the hold ends on time. The wait is bounded by --at itself.
-  if (options.at !== undefined && !dryRun) await waitUntil(options.at, '--at');
   const holdIds = specs.filter((spec) => LOOKS_LIKE_HOLD.test(spec)).map(holdIdOf);
-  for (const id of holdIds) await thawHoldById(id, dryRun, Boolean(options.json));
   const others = specs.filter((spec) => !LOOKS_LIKE_HOLD.test(spec));
-  if (holdIds.length > 0 && others.length === 0 && options.cgroup === undefined) return;
-  for (const target of resolveCliTargets(others, options)) {
+  const onlyHolds = holdIds.length > 0 && others.length === 0 && options.cgroup === undefined;
+  // Everything checked before the wait: a mistake is told now, not at the thaw time.
+  const targets = onlyHolds ? [] : resolveCliTargets(others, options);
+  // Then, once loaded, the wait: a fleet's host starts its thaw before its thaw time (Node's
+  // start is most of a thaw's cost), so the hold ends on time. --dry-run does not wait.
+  if (options.at !== undefined) refuseFarAhead(options.at, '--at');
+  if (options.at !== undefined && !dryRun) await waitUntil(options.at);
+  for (const id of holdIds) await thawHoldById(id, dryRun, Boolean(options.json));
+  for (const target of targets) {
     if (target.cgroup !== undefined) thawOneCgroup(target.cgroup, dryRun, Boolean(options.json));
     else thawOneTree(target.root as number, options, dryRun);
   }

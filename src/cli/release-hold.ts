@@ -91,36 +91,63 @@ function released(id: string, value: unknown): ReleasedHold {
   return frozen;
 }
 
-/** The command: release, then print the frozen event (--json) or one line. */
+/**
+ * The command: release, then print the frozen event (--json) or one line. With --thaw-at this
+ * command owns the hold's end: it thaws at that time, and a stop signal (Ctrl-C) at any point
+ * ends the hold at once (a hold not frozen yet is dismissed: it never freezes), as freeze --for does.
+ */
 export async function release(
   id: string,
   options: ReleaseCliOptions,
   setExitCode: SetExitCode,
 ): Promise<void> {
-  const frozen = await releaseHold(id.toLowerCase(), options.at, options.within, options.thawAt);
-  if (options.json) {
+  const hold = id.toLowerCase();
+  const json = Boolean(options.json);
+  const stop = new AbortController();
+  let signal: StopSignal | undefined;
+  const removeHandlers =
+    options.thawAt === undefined
+      ? () => {}
+      : onStopSignals((received) => {
+          signal ??= received;
+          stop.abort();
+        });
+  try {
+    const releasing = releaseHold(hold, options.at, options.within, options.thawAt);
+    const first = await Promise.race([releasing, untilAborted(stop.signal)]);
+    if (first === 'stopped') {
+      // The order is with the holder already: ask it to end, which dismisses a prepared hold.
+      await thawHoldById(hold, false, json);
+      await releasing.catch(() => {}); // its answer: dismissed (or frozen, then ended by that thaw)
+    } else {
+      reportFrozen(first, json);
+      setExitCode(EXIT.OK);
+      if (options.thawAt !== undefined) {
+        await waitUntil(options.thawAt, stop.signal);
+        const outcomes = await thawHoldById(first.hold, false, json);
+        if (outcomes.some((outcome) => !outcome.intact)) setExitCode(EXIT.HOLD_BROKEN);
+      }
+    }
+  } finally {
+    removeHandlers();
+  }
+  if (signal) setExitCode(EXIT.SIGNAL_BASE + osConstants.signals[signal]);
+}
+
+function reportFrozen(frozen: ReleasedHold, json: boolean): void {
+  if (json) {
     process.stdout.write(jsonLine({ ...frozen, event: 'frozen', at: Date.now() }));
   } else {
     process.stderr.write(
       `froze ${count(frozen.processes.length, 'process', 'processes')} in ${frozen.freezeMs.toFixed(1)} ms as hold ${frozen.hold}; treefreeze thaw ${frozen.hold} ends it\n`,
     );
   }
-  setExitCode(EXIT.OK);
-  // --thaw-at: the same command ends the hold at its time, so a fleet's host starts no program
-  // inside the hold. A stop signal (Ctrl-C) while it waits thaws at once, as freeze --for does.
-  if (options.thawAt !== undefined) {
-    const stop = new AbortController();
-    let signal: StopSignal | undefined;
-    const removeHandlers = onStopSignals((received) => {
-      signal ??= received;
-      stop.abort();
-    });
-    try {
-      await waitUntil(options.thawAt, '--thaw-at', stop.signal);
-      await thawHoldById(frozen.hold, false, Boolean(options.json));
-    } finally {
-      removeHandlers();
-    }
-    if (signal) setExitCode(EXIT.SIGNAL_BASE + osConstants.signals[signal]);
-  }
+}
+
+/** Resolves 'stopped' once `signal` aborts; never otherwise (and keeps nothing alive). */
+function untilAborted(signal: AbortSignal): Promise<'stopped'> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve('stopped');
+    else signal.addEventListener('abort', () => resolve('stopped'), { once: true });
+  });
 }

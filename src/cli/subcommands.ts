@@ -200,7 +200,8 @@ freezes at T by its own clock, however late the order went out (fleets keep thei
 in step). The hold then goes on as freeze --detach does: treefreeze thaw <hold> ends it,
 its lease (--max-hold) bounds it. With --thaw-at T2 this command then waits and thaws it at
 T2 (after --at plus --within), printing the thaw's outcome too: a whole timed hold from one
-command started before T. Ctrl-C (or SIGTERM, SIGHUP) while it waits thaws at once.
+command started before T. Ctrl-C (or SIGTERM, SIGHUP) then ends the hold at once: before
+T it never freezes; exit 128 + the signal, 3 if the hold was broken.
 
 Example:
   id=$(treefreeze freeze db --prepare --detach --max-hold 5m)

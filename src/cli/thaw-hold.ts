@@ -189,7 +189,7 @@ function seenNow({ seen, stillStopped }: ThawOutcome): string {
 }
 
 /** `thaw <hold id>` (or a dry run of it): the holder's answers, printed one line each. */
-export async function thawHoldById(id: string, dryRun: boolean, json: boolean): Promise<void> {
+export async function thawHoldById(id: string, dryRun: boolean, json: boolean): Promise<ThawOutcome[]> {
   const me = myUid();
   const whose = (uid: number) => (uid === me ? '' : ` of uid ${uid} (as its holder says)`);
   const warn = (text: string) => process.stderr.write(`treefreeze: ${printable(text)}\n`);
@@ -201,7 +201,7 @@ export async function thawHoldById(id: string, dryRun: boolean, json: boolean): 
         `would end hold ${id}${whose(hold.uid)}: ${count(hold.pids.length, 'process', 'processes')} (${listPids(hold.pids)})\n`,
       );
     }
-    return;
+    return [];
   }
   const { outcomes, failures, warnings } = await thawHold(id);
   warnings.forEach(warn);
@@ -212,14 +212,14 @@ export async function thawHoldById(id: string, dryRun: boolean, json: boolean): 
   // Every holder was asked; the first failure is the command's error (the rest, one line each).
   for (const failure of failures.slice(1)) warn(failure.message);
   if (failures[0]) throw failures[0];
+  return outcomes;
 }
 
 /**
  * Waits until `at` (Date.now() ms): a fleet's host starts its thaw before its time (Node's start
- * is most of a thaw's cost), so the hold ends on time. At most a day ahead.
+ * is most of a thaw's cost), so the hold ends on time. Check the time with refuseFarAhead first.
  */
-export async function waitUntil(at: number, option: string, stop?: AbortSignal): Promise<void> {
-  refuseFarAhead(at, option);
+export async function waitUntil(at: number, stop?: AbortSignal): Promise<void> {
   const wait = at - Date.now();
   if (wait <= 0 || stop?.aborted) return;
   await new Promise<void>((resolve) => {

@@ -812,7 +812,7 @@ describe('--json-fd', () => {
 describe('docs/cli.md', () => {
   test('the CLI reference matches --help', async () => {
     const readme = readFileSync(join(repoRoot, 'docs/cli.md'), 'utf8');
-    for (const command of ['', 'freeze', 'run', 'thaw', 'tree', 'status', 'completion', 'demo']) {
+    for (const command of ['', 'freeze', 'run', 'release', 'thaw', 'tree', 'status', 'completion', 'demo']) {
       const args = command ? [command, '--help'] : ['--help'];
       const help = (await runCli(args)).stdout.trimEnd();
       const marker = `treefreeze ${command ? `${command} ` : ''}--help`;
@@ -824,7 +824,7 @@ describe('docs/cli.md', () => {
   test('the man page carries every command and option --help shows', async () => {
     freshBuild();
     const man = readFileSync(join(repoRoot, 'dist/treefreeze.1'), 'utf8').replace(/\\-/g, '-');
-    for (const command of ['freeze', 'run', 'thaw', 'tree', 'status', 'completion', 'demo']) {
+    for (const command of ['freeze', 'run', 'release', 'thaw', 'tree', 'status', 'completion', 'demo']) {
       const help = (await runCli([command, '--help'])).stdout;
       assert.ok(man.includes(`.SS "${command} `), `the man page has no section for ${command}`);
       const options = [...help.matchAll(/^ {2}(-[^\n]*?)(?: {2,}|$)/gm)].map((match) =>

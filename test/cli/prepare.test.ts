@@ -33,6 +33,7 @@ function watch(tree: TestTree) {
     looks++;
     if (!noneStopped(tree.pids)) stopped = true;
   }, 2);
+  timer.unref(); // a test that fails before stop() must not keep the file from ending
   return { stopped: () => stopped, looks: () => looks, stop: () => clearInterval(timer) };
 }
 
@@ -266,6 +267,34 @@ test(
     assert.ok(performance.now() - signalled < 10_000, 'thawed at once, not at its time');
     assert.ok(noneStopped(tree.pids), 'the hold was thawed');
     assert.match(ended.stdout, /"command":"thaw"/);
+    tree.kill();
+  },
+);
+
+test(
+  'release --thaw-at: a stop signal before its freeze time dismisses the hold; it never freezes',
+  T,
+  async () => {
+    const tree = await startTree('tree', 1, 1);
+    const seen = watch(tree);
+    const { hold, holder } = await preparedInBackground(tree);
+    const at = Date.now() + 10_000; // within the holder's 30 s of waiting
+    const release = startCli([
+      'release',
+      hold,
+      '--at',
+      String(at),
+      '--thaw-at',
+      String(at + 5_000),
+      '--json',
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // the order is with the holder
+    release.child.kill('SIGINT');
+    const ended = await release.done;
+    assert.equal(ended.code, 130, ended.stderr);
+    assert.ok(await eventually(() => !existsSync(`/proc/${holder}`), 10_000), 'the dismissed holder exited');
+    seen.stop();
+    assert.ok(seen.looks() > 100 && !seen.stopped(), 'never stopped');
     tree.kill();
   },
 );

@@ -132,76 +132,79 @@ function becomeUser(): { user: string; remove: () => Promise<void> } {
   return { user, remove };
 }
 
-test(
-  'time mode: freezes 3 hosts (per-host targets; a non-root login that becomes root), snapshots once all are frozen, thaws all in the same task, prints rounded figures',
-  PLAY,
-  async (t) => {
-    if (!skipUnlessFleet(t)) return;
-    const log = join((fleet as TestFleet).dir, 'snapshots.txt');
-    const service = (fleet as TestFleet).service;
-    const targets = [service, `name:${service}`, service];
-    const login = becomeUser();
-    try {
-      const states = watchStates(fleet as TestFleet);
-      const run = started({
-        user: login.user,
-        become: true,
-        hostVars: (host) => ({ treefreeze_target: targets[hostsOf().indexOf(host)] as string }),
-        vars: {
-          snapshot_command: snapshot(log),
-          treefreeze_lease: '2m',
-          treefreeze_mode: 'time',
-          treefreeze_window_ms: '1000',
-          treefreeze_snapshot_ms: '1000',
-        },
-      });
-      const code = await run.done;
-      states.stop();
-      assert.equal(code, 0, run.output());
-      // Each host thawed itself, inside its one task: the play's thaw had nothing left to end.
-      const thawTask = /TASK \[treefreeze : Thaw\][^\n]*\n([\s\S]*?)TASK \[/.exec(run.output());
-      assert.doesNotMatch(
-        thawTask?.[1] ?? 'missing',
-        /changed|missing/,
-        'the play’s thaw task ran on no host',
-      );
-      const snapshots = snapshotsIn(log);
-      assert.equal(snapshots.length, 3, 'one snapshot per host');
-      const lastFrozen = Math.max(...states.firstFrozen.values());
-      assert.equal(states.firstFrozen.size, 3, 'every host was seen frozen');
-      for (const [at, taskStates] of snapshots) {
-        assert.match(taskStates ?? '', /^T{4}$/, 'the host’s own service is frozen during its snapshot');
-        assert.ok(
-          Number(at) >= lastFrozen - 5,
-          `a snapshot at ${at} started before every host was frozen (${lastFrozen})`,
-        );
+// Both modes: barrier (the default: the play checks every host frozen before the snapshot) and
+// time (one task per host holds by the clock; the play checks after).
+for (const mode of ['barrier', 'time'] as const)
+  test(
+    `${mode} mode: freezes 3 hosts (per-host targets; a non-root login that becomes root), snapshots once all are frozen, thaws all, prints rounded figures`,
+    PLAY,
+    async (t) => {
+      if (!skipUnlessFleet(t)) return;
+      const log = join((fleet as TestFleet).dir, `snapshots-${mode}.txt`);
+      const service = (fleet as TestFleet).service;
+      const targets = [service, `name:${service}`, service];
+      const login = becomeUser();
+      try {
+        const states = watchStates(fleet as TestFleet);
+        const run = started({
+          user: login.user,
+          become: true,
+          hostVars: (host) => ({ treefreeze_target: targets[hostsOf().indexOf(host)] as string }),
+          vars: {
+            snapshot_command: snapshot(log),
+            treefreeze_lease: '2m',
+            ...(mode === 'time'
+              ? { treefreeze_mode: 'time', treefreeze_window_ms: '1000', treefreeze_snapshot_ms: '1000' }
+              : {}),
+          },
+        });
+        const code = await run.done;
+        states.stop();
+        assert.equal(code, 0, run.output());
+        // Time mode: each host thawed itself, inside its one task: the play's thaw had nothing left
+        // to end. Barrier mode: the play's thaw ended every hold.
+        const thawTask =
+          /TASK \[treefreeze : Thaw\][^\n]*\n([\s\S]*?)TASK \[/.exec(run.output())?.[1] ?? 'missing';
+        if (mode === 'time')
+          assert.doesNotMatch(thawTask, /changed|missing/, 'the play’s thaw task ran on no host');
+        else assert.equal(thawTask.match(/changed: /g)?.length, 3, 'the play’s thaw task thawed every host');
+        const snapshots = snapshotsIn(log);
+        assert.equal(snapshots.length, 3, 'one snapshot per host');
+        const lastFrozen = Math.max(...states.firstFrozen.values());
+        assert.equal(states.firstFrozen.size, 3, 'every host was seen frozen');
+        for (const [at, taskStates] of snapshots) {
+          assert.match(taskStates ?? '', /^T{4}$/, 'the host’s own service is frozen during its snapshot');
+          assert.ok(
+            Number(at) >= lastFrozen - 5,
+            `a snapshot at ${at} started before every host was frozen (${lastFrozen})`,
+          );
+        }
+        for (const [i, host] of hostsOf().entries()) {
+          assert.ok(noneStopped(host.servicePids()), `${host.name} thawed`);
+          assert.match(
+            run.output(),
+            new RegExp(
+              `${host.name} \\(${targets[i]}\\): froze 2 processes in \\d+\\.\\d ms; hold intact for \\d+\\.\\d s`,
+            ),
+          );
+        }
+        assert.doesNotMatch(run.output(), /\{\{|\d\.\d{3,} (ms|s)/, 'no raw template, no unrounded time');
+        for (const line of run
+          .output()
+          .split('\n')
+          .filter((l) => /froze 2 processes/.test(l))) {
+          console.log(
+            `# ansible: ${line
+              .trim()
+              .replace(/^"msg": "/, '')
+              .replace(/"$/, '')}`,
+          );
+        }
+      } finally {
+        await login.remove();
       }
-      for (const [i, host] of hostsOf().entries()) {
-        assert.ok(noneStopped(host.servicePids()), `${host.name} thawed`);
-        assert.match(
-          run.output(),
-          new RegExp(
-            `${host.name} \\(${targets[i]}\\): froze 2 processes in \\d+\\.\\d ms; hold intact for \\d+\\.\\d s`,
-          ),
-        );
-      }
-      assert.doesNotMatch(run.output(), /\{\{|\d\.\d{3,} (ms|s)/, 'no raw template, no unrounded time');
-      for (const line of run
-        .output()
-        .split('\n')
-        .filter((l) => /froze 2 processes/.test(l))) {
-        console.log(
-          `# ansible: ${line
-            .trim()
-            .replace(/^"msg": "/, '')
-            .replace(/"$/, '')}`,
-        );
-      }
-    } finally {
-      await login.remove();
-    }
-  },
-);
+    },
+  );
 
 /** Once every host's prepare result is in, before any release goes out: the first barrier's header. */
 const betweenPhases = (run: Play) =>
