@@ -239,6 +239,38 @@ test(
   },
 );
 
+test(
+  'time mode: a snapshot that outlasts treefreeze_snapshot_ms fails the play (discard its snapshots), naming the hosts; every host runs again',
+  PLAY,
+  async (t) => {
+    if (!skipUnlessFleet(t)) return;
+    const log = join((fleet as TestFleet).dir, 'time-mode-slow.txt');
+    const run = started({
+      vars: {
+        snapshot_command: snapshot(log, 2), // 2 s, against 0.5 s allowed: every host thaws during it
+        treefreeze_lease: '2m',
+        treefreeze_mode: 'time',
+        treefreeze_window_ms: '1000',
+        treefreeze_snapshot_ms: '500',
+      },
+    });
+    const code = await run.done;
+    assert.notEqual(code, 0, run.output());
+    assert.match(
+      run.output(),
+      /not every host was frozen throughout every snapshot \(discard this play's snapshots\)/,
+    );
+    for (const host of hostsOf()) {
+      assert.match(
+        run.output(),
+        new RegExp(`${host.name} \\(.*?\\): thawed at \\d+, before the last snapshot ended`),
+      );
+    }
+    assert.equal(snapshotsIn(log).length, 3, 'every host took its snapshot');
+    await assertAllRunAgain(10_000);
+  },
+);
+
 test('check mode runs a dry run: nothing is frozen, no snapshot, exit 0', PLAY, async (t) => {
   if (!skipUnlessFleet(t)) return;
   const log = join((fleet as TestFleet).dir, 'check.txt');
