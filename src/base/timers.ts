@@ -75,3 +75,31 @@ export function onTick(ms: number, callback: () => void): () => void {
     }
   };
 }
+
+/**
+ * `promise`, or 'late' at `deadline` (a Date.now() time; none: never late), or 'signal' when
+ * `stop` aborts; whichever comes first. Leaves no timer or listener behind.
+ */
+export function until<T>(
+  promise: Promise<T>,
+  deadline: number | undefined,
+  stop: AbortSignal,
+): Promise<T | 'late' | 'signal'> {
+  if (stop.aborted) return Promise.resolve('signal');
+  let timer: LongTimer | undefined;
+  let onAbort = () => {};
+  return Promise.race([
+    promise,
+    new Promise<'late'>((resolve) => {
+      if (deadline !== undefined)
+        timer = setLongTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
+    }),
+    new Promise<'signal'>((resolve) => {
+      onAbort = () => resolve('signal');
+      stop.addEventListener('abort', onAbort, { once: true });
+    }),
+  ]).finally(() => {
+    timer?.clear();
+    stop.removeEventListener('abort', onAbort);
+  });
+}

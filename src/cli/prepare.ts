@@ -7,6 +7,7 @@
  * failed or gave up never freezes a host late.
  */
 import { FreezeError } from '../base/errors.js';
+import { until } from '../base/timers.js';
 import type { DismissReason, PreparedLine, UnstampedEvent } from '../protocol/events.js';
 import type { ResolvedTarget } from '../tree/targets.js';
 import { warmUp } from '../warm-up.js';
@@ -139,26 +140,6 @@ function refuseTime(at: number, deadline: number): string | undefined {
   if (at > deadline)
     return `the freeze time is ${formatDuration(at - deadline)} after this hold stops waiting`;
   return undefined;
-}
-
-/** `promise`, or 'late' at `deadline` (Date.now() time), or 'signal' when `stop` aborts. */
-function until<T>(promise: Promise<T>, deadline: number, stop: AbortSignal): Promise<T | 'late' | 'signal'> {
-  if (stop.aborted) return Promise.resolve('signal');
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort = () => {};
-  return Promise.race([
-    promise,
-    new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
-    }),
-    new Promise<'signal'>((resolve) => {
-      onAbort = () => resolve('signal');
-      stop.addEventListener('abort', onAbort, { once: true });
-    }),
-  ]).finally(() => {
-    clearTimeout(timer);
-    stop.removeEventListener('abort', onAbort);
-  });
 }
 
 /** The prepared hold ended before any order to freeze: say so. */

@@ -8,6 +8,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { count, FreezeError, FreezeErrorCode } from '../base/errors.js';
+import { until } from '../base/timers.js';
 import { EXIT } from './exit-codes.js';
 import { MAX_TIME_MS } from './hold-record.js';
 import { HOLD_ID } from './hold-registry.js';
@@ -114,8 +115,9 @@ export async function release(
         });
   try {
     const releasing = releaseHold(hold, options.at, options.within, options.thawAt);
-    const first = await Promise.race([releasing, untilAborted(stop.signal)]);
-    if (first === 'stopped') {
+    // No deadline here: releaseHold has its own (the order's, plus the holder's answer).
+    const first = await until(releasing, undefined, stop.signal);
+    if (first === 'signal' || first === 'late') {
       // The order is with the holder already: ask it to end, which dismisses a prepared hold.
       await thawHoldById(hold, false, json);
       await releasing.catch(() => {}); // its answer: dismissed (or frozen, then ended by that thaw)
@@ -142,12 +144,4 @@ function reportFrozen(frozen: ReleasedHold, json: boolean): void {
       `froze ${count(frozen.processes.length, 'process', 'processes')} in ${frozen.freezeMs.toFixed(1)} ms as hold ${frozen.hold}; treefreeze thaw ${frozen.hold} ends it\n`,
     );
   }
-}
-
-/** Resolves 'stopped' once `signal` aborts; never otherwise (and keeps nothing alive). */
-function untilAborted(signal: AbortSignal): Promise<'stopped'> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve('stopped');
-    else signal.addEventListener('abort', () => resolve('stopped'), { once: true });
-  });
 }

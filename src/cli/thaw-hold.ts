@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { count, FreezeError, listPids } from '../base/errors.js';
+import { until } from '../base/timers.js';
 import { PID_MAX_LIMIT } from '../kernel/procfs.js';
 import { formatDuration } from './duration.js';
 import { type HoldRecord, MAX_TIME_MS, RECORD_MAX_BYTES, toHoldRecord } from './hold-record.js';
@@ -219,18 +220,8 @@ export async function thawHoldById(id: string, dryRun: boolean, json: boolean): 
  * Waits until `at` (Date.now() ms): a fleet's host starts its thaw before its time (Node's start
  * is most of a thaw's cost), so the hold ends on time. Check the time with refuseFarAhead first.
  */
-export async function waitUntil(at: number, stop?: AbortSignal): Promise<void> {
-  const wait = at - Date.now();
-  if (wait <= 0 || stop?.aborted) return;
-  await new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      stop?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, wait);
-    stop?.addEventListener('abort', done, { once: true });
-  });
+export async function waitUntil(at: number, stop: AbortSignal = new AbortController().signal): Promise<void> {
+  await until(new Promise<never>(() => {}), at, stop);
 }
 
 /** A time more than a day ahead is a mistake (seconds for milliseconds?), refused before anything is done. */
