@@ -360,6 +360,9 @@ describe('treefreeze freeze', () => {
       const startedCli = startCli(['freeze', String(tree.root), '--for', '600ms', ...flags]);
       const { done } = startedCli;
       assert.ok(await eventually(() => allStopped(tree.pids), 10_000), 'frozen');
+      // Under load the second twin can start a moment after the tree is stopped: wait for it.
+      if (expected > 0)
+        await eventually(() => watchdogsOf(startedCli.child.pid as number).length >= expected, 2_000);
       assert.equal(
         watchdogsOf(startedCli.child.pid as number).length,
         expected,
